@@ -1,0 +1,8 @@
+/* qpin-commands.h: the subcommands of the qpin binary
+ *
+ * Each takes the arguments after the subcommand name (argv[0] is
+ * "qpin SUBCOMMAND") and returns the process exit status.
+ */
+#pragma once
+
+int qpin_cmd_inspect (int argc, char **argv);

@@ -1,0 +1,57 @@
+/* qpin-main.c: subcommand dispatch; everything else lives in qpin-cmd-*.c */
+#define G_LOG_DOMAIN "qpin"
+
+#include <glib.h>
+#include <locale.h>
+#include <string.h>
+
+#include "qpin-commands.h"
+
+typedef struct {
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+} QpinCommand;
+
+static const QpinCommand commands[] = {
+  { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },
+};
+
+static int
+usage (FILE *out)
+{
+  fprintf (out, "Usage: qpin COMMAND [OPTIONS...]\n\nCommands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nRun 'qpin COMMAND --help' for the options of one command.\n");
+  return out == stderr ? 2 : 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+
+  if (argc < 2)
+    return usage (stderr);
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0
+      || strcmp (argv[1], "help") == 0)
+    return usage (stdout);
+  if (strcmp (argv[1], "--version") == 0)
+    {
+      printf ("qpin %s\n", QPIN_VERSION);
+      return 0;
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      {
+        g_autofree char *prgname = g_strdup_printf ("qpin %s", commands[i].name);
+        g_set_prgname (prgname);
+        argv[1] = prgname;
+        return commands[i].run (argc - 1, argv + 1);
+      }
+
+  fprintf (stderr, "qpin: unknown command '%s'\n", argv[1]);
+  return usage (stderr);
+}

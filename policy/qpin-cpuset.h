@@ -1,0 +1,53 @@
+/* qpin-cpuset.h: a set of host CPUs, with Linux cpulist syntax
+ *
+ * A value type: copy it with '=', compare it with qpin_cpuset_equal().
+ * No allocation, no failure outside parsing.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define QPIN_CPUSET_MAX 8192
+#define QPIN_CPUSET_WORDS (QPIN_CPUSET_MAX / 64)
+
+typedef struct {
+  guint64 w[QPIN_CPUSET_WORDS];
+} QpinCpuset;
+
+#define QPIN_POLICY_ERROR (qpin_policy_error_quark ())
+GQuark qpin_policy_error_quark (void);
+
+typedef enum {
+  QPIN_POLICY_ERROR_PARSE,     /* malformed text: cpulist, config value */
+  QPIN_POLICY_ERROR_RANGE,     /* a number outside what is accepted */
+  QPIN_POLICY_ERROR_CONFLICT,  /* contradictory settings */
+  QPIN_POLICY_ERROR_NO_FIT,    /* the request cannot be placed */
+} QpinPolicyError;
+
+void qpin_cpuset_clear_all (QpinCpuset *set);
+void qpin_cpuset_add (QpinCpuset *set, guint cpu);
+void qpin_cpuset_add_range (QpinCpuset *set, guint first, guint last);
+void qpin_cpuset_remove (QpinCpuset *set, guint cpu);
+gboolean qpin_cpuset_has (const QpinCpuset *set, guint cpu);
+guint qpin_cpuset_count (const QpinCpuset *set);
+gboolean qpin_cpuset_is_empty (const QpinCpuset *set);
+gboolean qpin_cpuset_equal (const QpinCpuset *a, const QpinCpuset *b);
+gboolean qpin_cpuset_intersects (const QpinCpuset *a, const QpinCpuset *b);
+gboolean qpin_cpuset_is_subset (const QpinCpuset *sub, const QpinCpuset *super);
+void qpin_cpuset_or (QpinCpuset *dst, const QpinCpuset *src);
+void qpin_cpuset_and (QpinCpuset *dst, const QpinCpuset *src);
+void qpin_cpuset_andnot (QpinCpuset *dst, const QpinCpuset *src);
+gint qpin_cpuset_first (const QpinCpuset *set);
+gint qpin_cpuset_next (const QpinCpuset *set, gint after);
+gint qpin_cpuset_last (const QpinCpuset *set);
+
+/* Iterate: for (gint c = qpin_cpuset_first (s); c >= 0; c = qpin_cpuset_next (s, c)) */
+#define QPIN_CPUSET_FOREACH(cpu, set) \
+  for (gint cpu = qpin_cpuset_first (set); cpu >= 0; cpu = qpin_cpuset_next (set, cpu))
+
+gboolean qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error);
+char *qpin_cpuset_format (const QpinCpuset *set);
+
+G_END_DECLS
