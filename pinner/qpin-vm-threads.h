@@ -1,0 +1,39 @@
+/* qpin-vm-threads.h: a VM's threads and their roles
+ *
+ * Joins what QMP says (query-cpus-fast, query-iothreads) with what the
+ * kernel says (/proc/PID/task).  Pure: the caller fetches both.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  QPIN_ROLE_VCPU,
+  QPIN_ROLE_EMULATOR,
+  QPIN_ROLE_IOTHREAD,
+  QPIN_ROLE_OTHER,
+} QpinThreadRole;
+
+typedef struct {
+  QpinThreadRole role;
+  gint index;      /* vcpu: cpu-index; iothread: order in query-iothreads; others: order by TID */
+  GPid tid;
+  char *id;        /* iothread id or vCPU qom-path; NULL otherwise */
+  gint64 node_id;  /* guest topology of a vCPU; -1 when absent or not a vCPU */
+  gint64 socket_id;
+  gint64 die_id;
+  gint64 cluster_id;
+  gint64 core_id;
+  gint64 thread;
+} QpinVmThread;
+
+const char *qpin_thread_role_to_string (QpinThreadRole role);
+void qpin_vm_thread_free (QpinVmThread *thread);
+GPtrArray *qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads,
+                                     GArray *tids, GPtrArray **refused);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVmThread, qpin_vm_thread_free)
+
+G_END_DECLS

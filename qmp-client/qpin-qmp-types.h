@@ -1,0 +1,60 @@
+/* qpin-qmp-types.h: typed views of the QMP replies qpin uses
+ *
+ * Pure parsers over a command's "return" value.  Every field is type- and
+ * range-checked; members that newer QEMUs add are ignored.
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* Absent guest topology properties are -1. */
+typedef struct {
+  gint64 cpu_index;
+  gint64 thread_id;  /* host TID of the vCPU thread */
+  char *qom_path;
+  char *target;
+  gint64 node_id;
+  gint64 socket_id;
+  gint64 die_id;
+  gint64 cluster_id;
+  gint64 core_id;
+  gint64 thread;     /* props.thread-id: the SMT thread inside the core */
+} QpinQmpCpu;
+
+typedef struct {
+  char *id;
+  gint64 thread_id;
+} QpinQmpIothread;
+
+/* One slot of query-hotpluggable-cpus; qom_path NULL when free. */
+typedef struct {
+  char *type;
+  gint64 vcpus_count;
+  char *qom_path;
+  gint64 node_id;
+  gint64 socket_id;
+  gint64 die_id;
+  gint64 cluster_id;
+  gint64 core_id;
+  gint64 thread;
+} QpinQmpHotpluggableCpu;
+
+void qpin_qmp_cpu_free (QpinQmpCpu *cpu);
+void qpin_qmp_iothread_free (QpinQmpIothread *iothread);
+void qpin_qmp_hotpluggable_cpu_free (QpinQmpHotpluggableCpu *slot);
+
+GPtrArray *qpin_qmp_parse_cpus_fast (JsonNode *ret, GError **error);
+GPtrArray *qpin_qmp_parse_iothreads (JsonNode *ret, GError **error);
+GPtrArray *qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error);
+gboolean qpin_qmp_parse_name (JsonNode *ret, char **name, GError **error);
+gboolean qpin_qmp_parse_status (JsonNode *ret, char **status, gboolean *running,
+                                GError **error);
+gboolean qpin_qmp_cpus_share_thread (GPtrArray *cpus);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinQmpCpu, qpin_qmp_cpu_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinQmpIothread, qpin_qmp_iothread_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinQmpHotpluggableCpu, qpin_qmp_hotpluggable_cpu_free)
+
+G_END_DECLS
