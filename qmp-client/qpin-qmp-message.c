@@ -50,7 +50,7 @@ qpin_qmp_message_free (QpinQmpMessage *msg)
 {
   if (msg == NULL)
     return;
-  json_node_unref (msg->root);
+  g_clear_pointer (&msg->root, json_node_unref);
   g_free (msg);
 }
 
