@@ -58,11 +58,20 @@ tid_in (GArray *tids, GPid tid)
   return FALSE;
 }
 
+static gint
+compare_iothread_id (gconstpointer a, gconstpointer b)
+{
+  const QpinQmpIothread *x = *(QpinQmpIothread *const *) a;
+  const QpinQmpIothread *y = *(QpinQmpIothread *const *) b;
+  return g_strcmp0 (x->id, y->id);
+}
+
 /**
  * qpin_vm_threads_classify:
  * @pid: the QEMU process (its main thread is the emulator thread)
  * @cpus: (element-type QpinQmpCpu): from query-cpus-fast
- * @iothreads: (element-type QpinQmpIothread) (nullable): from query-iothreads
+ * @iothreads: (element-type QpinQmpIothread) (nullable): from query-iothreads;
+ *   sorted by id here
  * @tids: (element-type GPid): the process's threads, sorted
  * @refused: (out) (transfer full) (element-type utf8): one message for each
  *   thread QMP named that is not a thread of @pid; these are left out
@@ -112,6 +121,9 @@ qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArra
   g_ptr_array_add (threads, thread_new (QPIN_ROLE_EMULATOR, 0, pid));
   g_hash_table_add (named, GINT_TO_POINTER (pid));
 
+  /* QEMU lists iothreads in no stable order; by id they are */
+  if (iothreads)
+    g_ptr_array_sort (iothreads, compare_iothread_id);
   for (guint i = 0; iothreads && i < iothreads->len; i++)
     {
       QpinQmpIothread *io = g_ptr_array_index (iothreads, i);

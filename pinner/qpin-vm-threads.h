@@ -18,7 +18,7 @@ typedef enum {
 
 typedef struct {
   QpinThreadRole role;
-  gint index;      /* vcpu: cpu-index; iothread: order in query-iothreads; others: order by TID */
+  gint index;      /* vcpu: cpu-index; iothread: order by id; others: order by TID */
   GPid tid;
   char *id;        /* iothread id or vCPU qom-path; NULL otherwise */
   gint64 node_id;  /* guest topology of a vCPU; -1 when absent or not a vCPU */

@@ -1,0 +1,167 @@
+/* qpin-test-qemu.c: real QEMU processes for integration tests */
+#include "qpin-test-qemu.h"
+
+#include <glib/gstdio.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A test that fails aborts; its QEMUs must not outlive it (they would
+ * also hold the test's output pipes open). */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+/**
+ * qpin_test_qemu_start:
+ * @accel: (nullable): the -accel value, "tcg" if %NULL
+ * @extra_args: (array zero-terminated=1): arguments after the common ones
+ * @unix_qmp: add -qmp unix:DIR/qmp.sock and wait for it
+ *
+ * Starts qemu-system-x86_64 -accel ACCEL -S -nodefaults -display none, in
+ * prelaunch, so vCPU threads exist but run nothing.
+ */
+QpinTestQemu *
+qpin_test_qemu_start (const char *accel, const char *const *extra_args, gboolean unix_qmp)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  QpinTestQemu *qemu = g_new0 (QpinTestQemu, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  const char *binary = g_getenv ("QPIN_TEST_QEMU");
+
+  qemu->dir = g_dir_make_tmp ("qpin-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_ptr_array_add (argv, g_strdup (binary ? binary : "qemu-system-x86_64"));
+  g_ptr_array_add (argv, g_strdup ("-accel"));
+  g_ptr_array_add (argv, g_strdup (accel ? accel : "tcg"));
+  for (const char *const *a = (const char *const[]){ "-S", "-nodefaults", "-display", "none",
+                                                      "-m", "64", NULL };
+       *a; a++)
+    g_ptr_array_add (argv, g_strdup (*a));
+  if (unix_qmp)
+    {
+      qemu->qmp_path = g_build_filename (qemu->dir, "qmp.sock", NULL);
+      g_ptr_array_add (argv, g_strdup ("-qmp"));
+      g_ptr_array_add (argv, g_strdup_printf ("unix:%s,server=on,wait=off", qemu->qmp_path));
+    }
+  for (const char *const *a = extra_args; a && *a; a++)
+    g_ptr_array_add (argv, g_strdup (*a));
+  g_ptr_array_add (argv, NULL);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT
+                                        | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  qemu->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata,
+                                                &error);
+  g_assert_no_error (error);
+  qemu->pid = (GPid) atoi (g_subprocess_get_identifier (qemu->process));
+  if (unix_qmp)
+    {
+      for (guint i = 0; i < 500 && !g_file_test (qemu->qmp_path, G_FILE_TEST_EXISTS); i++)
+        g_usleep (10 * 1000);
+      g_assert_true (g_file_test (qemu->qmp_path, G_FILE_TEST_EXISTS));
+    }
+  return qemu;
+}
+
+void
+qpin_test_qemu_free (QpinTestQemu *qemu)
+{
+  if (qemu == NULL)
+    return;
+  if (qemu->process)
+    {
+      g_subprocess_force_exit (qemu->process);
+      g_subprocess_wait (qemu->process, NULL, NULL);
+      g_object_unref (qemu->process);
+    }
+  if (qemu->qmp_path)
+    g_unlink (qemu->qmp_path);
+  g_rmdir (qemu->dir);
+  g_free (qemu->qmp_path);
+  g_free (qemu->dir);
+  g_free (qemu);
+}
+
+const char *
+qpin_test_qpin_binary (void)
+{
+  const char *bin = g_getenv ("QPIN_BIN");
+  g_assert_nonnull (bin);
+  return bin;
+}
+
+/**
+ * qpin_test_run_qpin:
+ * @args: (array zero-terminated=1): arguments after "qpin"
+ *
+ * Returns: the exit status of qpin
+ */
+int
+qpin_test_run_qpin (const char *const *args, char **out, char **err)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char *const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  if (!g_subprocess_get_if_exited (proc))
+    return 128 + g_subprocess_get_term_sig (proc);
+  return g_subprocess_get_exit_status (proc);
+}
+
+static gint
+compare_pid (gconstpointer a, gconstpointer b)
+{
+  GPid x = *(const GPid *) a, y = *(const GPid *) b;
+  return (x > y) - (x < y);
+}
+
+/* The kernel's list, read independently of qpin's own code. */
+GArray *
+qpin_test_list_tasks (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task", pid);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  GArray *tids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      GPid tid = (GPid) atoi (name);
+      g_array_append_val (tids, tid);
+    }
+  g_array_sort (tids, compare_pid);
+  return tids;
+}
+
+/* Cpus_allowed_list from /proc/PID/task/TID/status, as the kernel prints it */
+char *
+qpin_test_affinity_of (GPid tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", tid);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "Cpus_allowed_list:"))
+      return g_strstrip (g_strdup (lines[i] + strlen ("Cpus_allowed_list:")));
+  g_assert_not_reached ();
+}

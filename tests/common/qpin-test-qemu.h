@@ -1,0 +1,24 @@
+/* qpin-test-qemu.h: start real QEMUs and run the qpin binary in tests */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "qpin-cpuset.h"
+
+typedef struct {
+  GSubprocess *process;
+  GPid pid;
+  char *dir;
+  char *qmp_path;  /* the -qmp unix socket in dir, or NULL */
+} QpinTestQemu;
+
+QpinTestQemu *qpin_test_qemu_start (const char *accel, const char *const *extra_args,
+                                    gboolean unix_qmp);
+void qpin_test_qemu_free (QpinTestQemu *qemu);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTestQemu, qpin_test_qemu_free)
+
+const char *qpin_test_qpin_binary (void);
+int qpin_test_run_qpin (const char *const *args, char **out, char **err);
+GArray *qpin_test_list_tasks (GPid pid);
+char *qpin_test_affinity_of (GPid tid);
