@@ -108,7 +108,16 @@ qpin_test_run_qpin (const char *const *args, char **out, char **err)
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GError) error = NULL;
+  g_auto (GStrv) wrapper = NULL;
 
+  /* the valgrind test setup runs qpin itself under valgrind too */
+  if (g_getenv ("QPIN_TEST_WRAPPER"))
+    {
+      wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER"), " ", -1);
+      for (guint i = 0; wrapper[i]; i++)
+        if (*wrapper[i])
+          g_ptr_array_add (argv, wrapper[i]);
+    }
   g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
   for (const char *const *a = args; *a; a++)
     g_ptr_array_add (argv, (gpointer) *a);
