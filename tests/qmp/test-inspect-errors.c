@@ -24,11 +24,12 @@ assert_one_line (const char *err, const char *path, const char *expected_tail)
 }
 
 static void
-expect_failure (const char *script, const char *expected_tail, const char *contains)
+expect_failure (const char *script, const char *timeout, const char *expected_tail,
+                const char *contains)
 {
   g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (script);
   const char *path = qpin_fake_peer_get_path (peer);
-  const char *args[] = { "inspect", "--timeout", "300", path, NULL };
+  const char *args[] = { "inspect", "--timeout", timeout, path, NULL };
   g_autofree char *out = NULL, *err = NULL;
   gint64 start = g_get_monotonic_time ();
   int status = qpin_test_run_qpin (args, &out, &err);
@@ -47,7 +48,7 @@ expect_failure (const char *script, const char *expected_tail, const char *conta
 static void
 test_never_greets (void)
 {
-  expect_failure ("stall\n",
+  expect_failure ("stall\n", "300",
                   "no QMP greeting within 300 ms (not a QMP socket, or another client holds this "
                   "monitor: QEMU serves one at a time)", NULL);
 }
@@ -55,27 +56,27 @@ test_never_greets (void)
 static void
 test_garbage (void)
 {
-  expect_failure ("sendraw SSH-2.0-OpenSSH_9.2\\r\\n\n", NULL, "bad message from peer: not JSON");
+  expect_failure ("sendraw SSH-2.0-OpenSSH_9.2\\r\\n\n", "5000", NULL, "bad message from peer: not JSON");
 }
 
 static void
 test_flood (void)
 {
-  expect_failure (HANDSHAKE "expect query-name\nflood 104857600\n",
+  expect_failure (HANDSHAKE "expect query-name\nflood 104857600\n", "5000",
                   "message exceeds 16777216 bytes without a line end", NULL);
 }
 
 static void
 test_closes_mid_reply (void)
 {
-  expect_failure (HANDSHAKE "expect query-name\nsendraw {\"return\": {\"na\n",
+  expect_failure (HANDSHAKE "expect query-name\nsendraw {\"return\": {\"na\n", "5000",
                   "connection closed by peer in the middle of a message", NULL);
 }
 
 static void
 test_stalls_reply (void)
 {
-  expect_failure (HANDSHAKE "expect query-name\nstall\n", "no reply to 'query-name' within 300 ms",
+  expect_failure (HANDSHAKE "expect query-name\nstall\n", "300", "no reply to 'query-name' within 300 ms",
                   NULL);
 }
 
@@ -85,6 +86,7 @@ test_bad_reply_shape (void)
   expect_failure (HANDSHAKE "expect query-name\nsend {\"return\": {}, \"id\": $ID}\n"
                   "expect query-status\nsend {\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $ID}\n"
                   "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, \"thread-id\": \"1\", \"qom-path\": \"/x\"}], \"id\": $ID}\n",
+                  "5000",
                   "query-cpus-fast[0]: \"thread-id\" is not an integer", NULL);
 }
 
