@@ -19,9 +19,9 @@ typedef struct {
   char *qemu_version;
   GPid pid;
   gboolean shared_vcpu_thread;
-  GPtrArray *threads;  /* QpinVmThread */
-  GArray *tasks;       /* QpinTaskInfo, parallel to threads; tid 0 when gone */
-  GPtrArray *refused;  /* messages */
+  GPtrArray *threads; /* QpinVmThread */
+  GArray *tasks;      /* QpinTaskInfo, parallel to threads; tid 0 when gone */
+  GPtrArray *refused; /* messages */
 } Snapshot;
 
 static void
@@ -90,11 +90,11 @@ take_snapshot (QpinQmpClient *client, gint64 forced_pid, guint timeout_ms, GErro
       || !qpin_qmp_parse_name (name, &s->name, error)
       || !(status = qpin_qmp_client_execute_sync (client, "query-status", NULL, timeout_ms, error))
       || !qpin_qmp_parse_status (status, &s->status, &running, error)
-      || !(cpus_ret = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, timeout_ms,
-                                                    error))
+      || !(cpus_ret
+           = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, timeout_ms, error))
       || !(cpus = qpin_qmp_parse_cpus_fast (cpus_ret, error))
-      || !(io_ret = qpin_qmp_client_execute_sync (client, "query-iothreads", NULL, timeout_ms,
-                                                  error))
+      || !(io_ret
+           = qpin_qmp_client_execute_sync (client, "query-iothreads", NULL, timeout_ms, error))
       || !(iothreads = qpin_qmp_parse_iothreads (io_ret, error)))
     return NULL;
 
@@ -234,8 +234,8 @@ topology_text (const QpinVmThread *t)
     const char *name;
     gint64 value;
   } parts[] = {
-    { "node", t->node_id },   { "socket", t->socket_id }, { "die", t->die_id },
-    { "cluster", t->cluster_id }, { "core", t->core_id }, { "thread", t->thread },
+    { "node", t->node_id },       { "socket", t->socket_id }, { "die", t->die_id },
+    { "cluster", t->cluster_id }, { "core", t->core_id },     { "thread", t->thread },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (parts); i++)
@@ -283,8 +283,8 @@ qpin_cmd_inspect (int argc, char **argv)
   gint timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
-    { "pid", 0, 0, G_OPTION_ARG_INT64, &pid,
-      "QEMU's pid, for tcp: monitors (unix sockets tell it)", "PID" },
+    { "pid", 0, 0, G_OPTION_ARG_INT64, &pid, "QEMU's pid, for tcp: monitors (unix sockets tell it)",
+      "PID" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "Give up after MS milliseconds (5000)",
       "MS" },
     { NULL },

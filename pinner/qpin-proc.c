@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (qpin-pinner-error-quark, qpin_pinner_error)
+G_DEFINE_QUARK (qpin - pinner - error - quark, qpin_pinner_error)
 
 static gint
 compare_pid (gconstpointer a, gconstpointer b)
@@ -51,8 +51,8 @@ qpin_proc_list_tasks (GPid pid, GError **error)
 
   if (dir == NULL)
     {
-      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE,
-                   "process %d is gone: %s", pid, local->message);
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE, "process %d is gone: %s", pid,
+                   local->message);
       return NULL;
     }
   tids = g_array_new (FALSE, FALSE, sizeof (GPid));
@@ -158,8 +158,8 @@ parse_stat (const char *text, QpinTaskInfo *info)
       || !g_ascii_string_to_signed (fields[39 - 3], 10, 0, G_MAXINT, &cpu, NULL))
     return FALSE;
   info->cpu = (gint) cpu;
-  info->cpu_time_ns = (utime + stime) * (G_GUINT64_CONSTANT (1000000000)
-                                         / (guint64) sysconf (_SC_CLK_TCK));
+  info->cpu_time_ns
+    = (utime + stime) * (G_GUINT64_CONSTANT (1000000000) / (guint64) sysconf (_SC_CLK_TCK));
   return TRUE;
 }
 
@@ -189,8 +189,8 @@ qpin_proc_read_task (GPid pid, GPid tid, QpinTaskInfo *out, GError **error)
     }
   if (!parse_stat (stat, &info))
     {
-      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                   "cannot parse %s", stat_path);
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED, "cannot parse %s",
+                   stat_path);
       return FALSE;
     }
   g_strchomp (comm);

@@ -86,7 +86,8 @@ GPtrArray *
 qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArray *tids,
                           GPtrArray **refused)
 {
-  g_autoptr (GPtrArray) threads = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_vm_thread_free);
+  g_autoptr (GPtrArray) threads
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_vm_thread_free);
   g_autoptr (GPtrArray) lies = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GHashTable) named = g_hash_table_new (NULL, NULL);
   gint others = 0;
@@ -98,8 +99,9 @@ qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArra
 
       if (!tid_in (tids, (GPid) cpu->thread_id) || cpu->thread_id == pid)
         {
-          g_ptr_array_add (lies, g_strdup_printf ("vCPU %" G_GINT64_FORMAT " reports thread %"
-                                                  G_GINT64_FORMAT ", which is not a vCPU thread "
+          g_ptr_array_add (lies, g_strdup_printf ("vCPU %" G_GINT64_FORMAT
+                                                  " reports thread %" G_GINT64_FORMAT
+                                                  ", which is not a vCPU thread "
                                                   "of process %d",
                                                   cpu->cpu_index, cpu->thread_id, pid));
           continue;

@@ -18,10 +18,10 @@ typedef enum {
 
 typedef struct {
   QpinThreadRole role;
-  gint index;      /* vcpu: cpu-index; iothread: order by id; others: order by TID */
+  gint index; /* vcpu: cpu-index; iothread: order by id; others: order by TID */
   GPid tid;
-  char *id;        /* iothread id or vCPU qom-path; NULL otherwise */
-  gint64 node_id;  /* guest topology of a vCPU; -1 when absent or not a vCPU */
+  char *id;       /* iothread id or vCPU qom-path; NULL otherwise */
+  gint64 node_id; /* guest topology of a vCPU; -1 when absent or not a vCPU */
   gint64 socket_id;
   gint64 die_id;
   gint64 cluster_id;
@@ -31,8 +31,8 @@ typedef struct {
 
 const char *qpin_thread_role_to_string (QpinThreadRole role);
 void qpin_vm_thread_free (QpinVmThread *thread);
-GPtrArray *qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads,
-                                     GArray *tids, GPtrArray **refused);
+GPtrArray *qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArray *tids,
+                                     GPtrArray **refused);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVmThread, qpin_vm_thread_free)
 

@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
-G_DEFINE_QUARK (qpin-policy-error-quark, qpin_policy_error)
+G_DEFINE_QUARK (qpin - policy - error - quark, qpin_policy_error)
 
 void
 qpin_cpuset_clear_all (QpinCpuset *set)
@@ -157,8 +157,8 @@ parse_cpu (const char *text, const char **p, guint *out, GError **error)
   if (!g_ascii_isdigit (*start))
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                   "invalid cpulist '%s': expected a CPU number at offset %d",
-                   text, (int) (start - text));
+                   "invalid cpulist '%s': expected a CPU number at offset %d", text,
+                   (int) (start - text));
       return FALSE;
     }
   while (g_ascii_isdigit (**p))
@@ -170,8 +170,8 @@ parse_cpu (const char *text, const char **p, guint *out, GError **error)
           while (g_ascii_isdigit (**p))
             (*p)++;
           g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE,
-                       "invalid cpulist '%s': CPU '%.*s' is out of range (0-%d)",
-                       text, (int) (*p - start), start, QPIN_CPUSET_MAX - 1);
+                       "invalid cpulist '%s': CPU '%.*s' is out of range (0-%d)", text,
+                       (int) (*p - start), start, QPIN_CPUSET_MAX - 1);
           return FALSE;
         }
     }
@@ -210,8 +210,7 @@ qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error)
           if (last < first)
             {
               g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                           "invalid cpulist '%s': range %u-%u is reversed",
-                           copy, first, last);
+                           "invalid cpulist '%s': range %u-%u is reversed", copy, first, last);
               return FALSE;
             }
         }
@@ -229,8 +228,8 @@ qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error)
       else if (*p != '\0')
         {
           g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                       "invalid cpulist '%s': unexpected '%c' at offset %d",
-                       copy, *p, (int) (p - copy));
+                       "invalid cpulist '%s': unexpected '%c' at offset %d", copy, *p,
+                       (int) (p - copy));
           return FALSE;
         }
     }

@@ -20,10 +20,10 @@ typedef struct {
 GQuark qpin_policy_error_quark (void);
 
 typedef enum {
-  QPIN_POLICY_ERROR_PARSE,     /* malformed text: cpulist, config value */
-  QPIN_POLICY_ERROR_RANGE,     /* a number outside what is accepted */
-  QPIN_POLICY_ERROR_CONFLICT,  /* contradictory settings */
-  QPIN_POLICY_ERROR_NO_FIT,    /* the request cannot be placed */
+  QPIN_POLICY_ERROR_PARSE,    /* malformed text: cpulist, config value */
+  QPIN_POLICY_ERROR_RANGE,    /* a number outside what is accepted */
+  QPIN_POLICY_ERROR_CONFLICT, /* contradictory settings */
+  QPIN_POLICY_ERROR_NO_FIT,   /* the request cannot be placed */
 } QpinPolicyError;
 
 void qpin_cpuset_clear_all (QpinCpuset *set);
@@ -44,7 +44,7 @@ gint qpin_cpuset_next (const QpinCpuset *set, gint after);
 gint qpin_cpuset_last (const QpinCpuset *set);
 
 /* Iterate: for (gint c = qpin_cpuset_first (s); c >= 0; c = qpin_cpuset_next (s, c)) */
-#define QPIN_CPUSET_FOREACH(cpu, set) \
+#define QPIN_CPUSET_FOREACH(cpu, set)                                                              \
   for (gint cpu = qpin_cpuset_first (set); cpu >= 0; cpu = qpin_cpuset_next (set, cpu))
 
 gboolean qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error);

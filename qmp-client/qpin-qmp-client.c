@@ -47,8 +47,8 @@ struct _QpinQmpClient {
   guint8 *read_buf;
 
   ClientState state;
-  GQueue pending;   /* Pending*, oldest first */
-  GQueue outq;      /* GBytes* */
+  GQueue pending; /* Pending*, oldest first */
+  GQueue outq;    /* GBytes* */
   gboolean writing;
   gint64 next_id;
   JsonNode *greeting;
@@ -273,7 +273,7 @@ on_read (GObject *source, GAsyncResult *result, gpointer user_data)
         fail_connection_literal (client, QPIN_QMP_ERROR_CLOSED, "connection reset by peer");
       else
         fail_connection (client, g_error_new (QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED,
-                                               "read failed: %s", error->message));
+                                              "read failed: %s", error->message));
       return;
     }
   if (n == 0)
@@ -326,7 +326,7 @@ on_written (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (client->state != STATE_CLOSED)
         fail_connection (client, g_error_new (QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED,
-                                               "write failed: %s", error->message));
+                                              "write failed: %s", error->message));
       return;
     }
   g_bytes_unref (g_queue_pop_head (&client->outq));
@@ -345,8 +345,8 @@ start_write (QpinQmpClient *client)
     return;
   client->writing = TRUE;
   data = g_bytes_get_data (bytes, &size);
-  g_output_stream_write_all_async (client->out, data, size, G_PRIORITY_DEFAULT,
-                                   client->io_cancel, on_written, g_object_ref (client));
+  g_output_stream_write_all_async (client->out, data, size, G_PRIORITY_DEFAULT, client->io_cancel,
+                                   on_written, g_object_ref (client));
 }
 
 static void
@@ -381,16 +381,16 @@ qpin_qmp_client_class_init (QpinQmpClientClass *klass)
    * @name: the event name, e.g. "SHUTDOWN"; also the signal detail
    * @data: (nullable): the event's "data" object
    */
-  signals[SIGNAL_EVENT] = g_signal_new ("event", G_TYPE_FROM_CLASS (klass),
-                                        G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0, NULL, NULL,
-                                        NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_POINTER);
+  signals[SIGNAL_EVENT]
+    = g_signal_new ("event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0,
+                    NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_POINTER);
   /**
    * QpinQmpClient::closed:
    * @error: why; QPIN_QMP_ERROR_CLOSED for EOF/reset, otherwise the
    *   timeout or protocol error that ended the connection
    */
-  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                                         0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
+  signals[SIGNAL_CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                         NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR);
 }
 
 static void
@@ -449,9 +449,9 @@ on_handshake_timeout (gpointer user_data)
  * monitor is in command mode.
  */
 void
-qpin_qmp_client_handshake_async (GSocketConnection *connection, const char *label,
-                                 guint timeout_ms, GCancellable *cancellable,
-                                 GAsyncReadyCallback callback, gpointer user_data)
+qpin_qmp_client_handshake_async (GSocketConnection *connection, const char *label, guint timeout_ms,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data)
 {
   g_autoptr (QpinQmpClient) client = g_object_new (QPIN_TYPE_QMP_CLIENT, NULL);
 
@@ -540,8 +540,8 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_new_error (task, QPIN_QMP_ERROR, QPIN_QMP_ERROR_TIMEOUT,
                                  "could not connect within %u ms", data->timeout_ms);
       else
-        g_task_return_new_error (task, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED,
-                                 "cannot connect: %s", error->message);
+        g_task_return_new_error (task, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED, "cannot connect: %s",
+                                 error->message);
       return;
     }
   qpin_qmp_client_handshake_async (connection, data->label, data->timeout_ms,
@@ -672,8 +672,7 @@ qpin_qmp_client_execute_async (QpinQmpClient *client, const char *command, JsonO
   g_task_set_source_tag (task, qpin_qmp_client_execute_async);
   if (client->state == STATE_CLOSED)
     {
-      g_task_return_new_error (task, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED,
-                               "connection is closed");
+      g_task_return_new_error (task, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED, "connection is closed");
       return;
     }
   if (timeout_ms == 0)

@@ -26,8 +26,7 @@ void qpin_qmp_client_connect_async (const char *address, guint timeout_ms,
                                     GCancellable *cancellable, GAsyncReadyCallback callback,
                                     gpointer user_data);
 QpinQmpClient *qpin_qmp_client_connect_finish (GAsyncResult *result, GError **error);
-QpinQmpClient *qpin_qmp_client_connect_sync (const char *address, guint timeout_ms,
-                                             GError **error);
+QpinQmpClient *qpin_qmp_client_connect_sync (const char *address, guint timeout_ms, GError **error);
 
 void qpin_qmp_client_handshake_async (GSocketConnection *connection, const char *label,
                                       guint timeout_ms, GCancellable *cancellable,

@@ -17,8 +17,7 @@ typedef struct _QpinQmpFramer QpinQmpFramer;
 
 QpinQmpFramer *qpin_qmp_framer_new (gsize max_line);
 void qpin_qmp_framer_free (QpinQmpFramer *framer);
-gboolean qpin_qmp_framer_feed (QpinQmpFramer *framer, const char *data, gsize len,
-                               GError **error);
+gboolean qpin_qmp_framer_feed (QpinQmpFramer *framer, const char *data, gsize len, GError **error);
 gboolean qpin_qmp_framer_next (QpinQmpFramer *framer, const char **line, gsize *len,
                                GError **error);
 gsize qpin_qmp_framer_pending (const QpinQmpFramer *framer);

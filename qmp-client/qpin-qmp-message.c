@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK (qpin-qmp-error-quark, qpin_qmp_error)
+G_DEFINE_QUARK (qpin - qmp - error - quark, qpin_qmp_error)
 
 static const char *const error_classes[] = {
   [QPIN_QMP_ERROR_GENERIC_ERROR] = "GenericError",
@@ -203,8 +203,7 @@ qpin_qmp_message_parse (const char *line, gssize len, GError **error)
     }
   if (!json_parser_load_from_data (parser, line, len, &local))
     {
-      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "not JSON: %s",
-                   local->message);
+      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "not JSON: %s", local->message);
       return NULL;
     }
   msg->root = json_parser_steal_root (parser);

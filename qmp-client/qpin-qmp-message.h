@@ -26,12 +26,12 @@ typedef struct {
   gboolean id_valid;
   gint64 id;
 
-  JsonNode *ret;            /* RETURN */
-  const char *error_class;  /* ERROR */
-  const char *error_desc;   /* ERROR */
-  const char *event;        /* EVENT */
-  JsonObject *data;         /* EVENT, nullable */
-  JsonObject *greeting;     /* GREETING: the "QMP" member */
+  JsonNode *ret;           /* RETURN */
+  const char *error_class; /* ERROR */
+  const char *error_desc;  /* ERROR */
+  const char *event;       /* EVENT */
+  JsonObject *data;        /* EVENT, nullable */
+  JsonObject *greeting;    /* GREETING: the "QMP" member */
 } QpinQmpMessage;
 
 QpinQmpMessage *qpin_qmp_message_parse (const char *line, gssize len, GError **error);

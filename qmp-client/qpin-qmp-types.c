@@ -47,8 +47,8 @@ type_error (GError **error, const char *what, const char *member, guint index)
 
 /* An integer member in [min, max]; absent gives -1 unless required. */
 static gboolean
-get_int (JsonObject *obj, const char *name, gint64 min, gint64 max, gboolean required,
-         gint64 *out, const char *what, guint index, GError **error)
+get_int (JsonObject *obj, const char *name, gint64 min, gint64 max, gboolean required, gint64 *out,
+         const char *what, guint index, GError **error)
 {
   JsonNode *node = json_object_get_member (obj, name);
   g_autofree char *why = NULL;
@@ -239,8 +239,8 @@ qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error)
       if (obj == NULL || !get_string (obj, "type", TRUE, &slot->type, what, i, error)
           || !get_int (obj, "vcpus-count", 1, G_MAXINT, TRUE, &slot->vcpus_count, what, i, error)
           || !get_string (obj, "qom-path", FALSE, &slot->qom_path, what, i, error)
-          || !parse_props (obj, &slot->node_id, &slot->socket_id, &slot->die_id,
-                           &slot->cluster_id, &slot->core_id, &slot->thread, what, i, error))
+          || !parse_props (obj, &slot->node_id, &slot->socket_id, &slot->die_id, &slot->cluster_id,
+                           &slot->core_id, &slot->thread, what, i, error))
         return NULL;
       g_ptr_array_add (slots, g_steal_pointer (&slot));
     }

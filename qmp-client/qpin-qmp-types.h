@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 /* Absent guest topology properties are -1. */
 typedef struct {
   gint64 cpu_index;
-  gint64 thread_id;  /* host TID of the vCPU thread */
+  gint64 thread_id; /* host TID of the vCPU thread */
   char *qom_path;
   char *target;
   gint64 node_id;
@@ -20,7 +20,7 @@ typedef struct {
   gint64 die_id;
   gint64 cluster_id;
   gint64 core_id;
-  gint64 thread;     /* props.thread-id: the SMT thread inside the core */
+  gint64 thread; /* props.thread-id: the SMT thread inside the core */
 } QpinQmpCpu;
 
 typedef struct {
@@ -49,8 +49,7 @@ GPtrArray *qpin_qmp_parse_cpus_fast (JsonNode *ret, GError **error);
 GPtrArray *qpin_qmp_parse_iothreads (JsonNode *ret, GError **error);
 GPtrArray *qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error);
 gboolean qpin_qmp_parse_name (JsonNode *ret, char **name, GError **error);
-gboolean qpin_qmp_parse_status (JsonNode *ret, char **status, gboolean *running,
-                                GError **error);
+gboolean qpin_qmp_parse_status (JsonNode *ret, char **status, gboolean *running, GError **error);
 gboolean qpin_qmp_cpus_share_thread (GPtrArray *cpus);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinQmpCpu, qpin_qmp_cpu_free)

@@ -39,8 +39,8 @@ qpin_test_qemu_start (const char *accel, const char *const *extra_args, gboolean
   g_ptr_array_add (argv, g_strdup (binary ? binary : "qemu-system-x86_64"));
   g_ptr_array_add (argv, g_strdup ("-accel"));
   g_ptr_array_add (argv, g_strdup (accel ? accel : "tcg"));
-  for (const char *const *a = (const char *const[]){ "-S", "-nodefaults", "-display", "none",
-                                                      "-m", "64", NULL };
+  for (const char *const *a
+       = (const char *const[]){ "-S", "-nodefaults", "-display", "none", "-m", "64", NULL };
        *a; a++)
     g_ptr_array_add (argv, g_strdup (*a));
   if (unix_qmp)
@@ -56,8 +56,8 @@ qpin_test_qemu_start (const char *accel, const char *const *extra_args, gboolean
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT
                                         | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  qemu->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata,
-                                                &error);
+  qemu->process
+    = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   qemu->pid = (GPid) atoi (g_subprocess_get_identifier (qemu->process));
   if (unix_qmp)
@@ -122,9 +122,9 @@ qpin_test_run_qpin (const char *const *args, char **out, char **err)
   for (const char *const *a = args; *a; a++)
     g_ptr_array_add (argv, (gpointer) *a);
   g_ptr_array_add (argv, NULL);
-  proc = g_subprocess_newv ((const char *const *) argv->pdata,
-                            G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-                            &error);
+  proc
+    = g_subprocess_newv ((const char *const *) argv->pdata,
+                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
   g_assert_no_error (error);

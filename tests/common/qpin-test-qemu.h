@@ -10,7 +10,7 @@ typedef struct {
   GSubprocess *process;
   GPid pid;
   char *dir;
-  char *qmp_path;  /* the -qmp unix socket in dir, or NULL */
+  char *qmp_path; /* the -qmp unix socket in dir, or NULL */
 } QpinTestQemu;
 
 QpinTestQemu *qpin_test_qemu_start (const char *accel, const char *const *extra_args,

@@ -13,9 +13,9 @@ typedef struct {
   guint sockets, cores, threads; /* expected props, 0 = do not check */
   guint iothreads;
   const char *vm_name;
-  gboolean debug_threads;        /* -name ...,debug-threads=on */
-  gboolean shared;               /* single-threaded TCG */
-  gboolean numa;                 /* two guest nodes, vCPUs split in halves */
+  gboolean debug_threads; /* -name ...,debug-threads=on */
+  gboolean shared;        /* single-threaded TCG */
+  gboolean numa;          /* two guest nodes, vCPUs split in halves */
 } Shape;
 
 static JsonObject *
@@ -182,8 +182,8 @@ test_shape (gconstpointer data)
 static guint16
 free_port (void)
 {
-  g_autoptr (GSocket) s = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
-                                        G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GSocket) s
+    = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, 0);
   g_autoptr (GSocketAddress) bound = NULL;
@@ -221,29 +221,46 @@ test_tcp (void)
 
 static const Shape shapes[] = {
   { .name = "smp1", .args = (const char *const[]){ "-smp", "1", NULL }, .vcpus = 1 },
-  { .name = "smp4-2s2c", .args = (const char *const[]){ "-smp", "4,sockets=2,cores=2,threads=1",
-                                                         NULL },
-    .vcpus = 4, .sockets = 2, .cores = 2, .threads = 1 },
+  { .name = "smp4-2s2c",
+    .args = (const char *const[]){ "-smp", "4,sockets=2,cores=2,threads=1", NULL },
+    .vcpus = 4,
+    .sockets = 2,
+    .cores = 2,
+    .threads = 1 },
   { .name = "smp8-smt-iothreads-named",
     .args = (const char *const[]){ "-smp", "8,sockets=2,cores=2,threads=2", "-object",
                                    "iothread,id=io0", "-object", "iothread,id=io1", "-name",
                                    "guest-a,debug-threads=on", NULL },
-    .vcpus = 8, .sockets = 2, .cores = 2, .threads = 2, .iothreads = 2, .vm_name = "guest-a",
+    .vcpus = 8,
+    .sockets = 2,
+    .cores = 2,
+    .threads = 2,
+    .iothreads = 2,
+    .vm_name = "guest-a",
     .debug_threads = TRUE },
   { .name = "smp3-maxcpus-iothread",
     .args = (const char *const[]){ "-smp", "3,maxcpus=6", "-object", "iothread,id=io0", NULL },
-    .vcpus = 3, .iothreads = 1 },
+    .vcpus = 3,
+    .iothreads = 1 },
   { .name = "numa-2nodes",
     .args = (const char *const[]){ "-smp", "4,sockets=2,cores=2", "-object",
                                    "memory-backend-ram,id=m0,size=32M", "-object",
                                    "memory-backend-ram,id=m1,size=32M", "-numa",
                                    "node,nodeid=0,cpus=0-1,memdev=m0", "-numa",
-                                   "node,nodeid=1,cpus=2-3,memdev=m1", "-name", "numa-vm",
-                                   NULL },
-    .vcpus = 4, .sockets = 2, .cores = 2, .threads = 1, .vm_name = "numa-vm", .numa = TRUE },
-  { .name = "single-threaded-tcg", .accel = "tcg,thread=single",
+                                   "node,nodeid=1,cpus=2-3,memdev=m1", "-name", "numa-vm", NULL },
+    .vcpus = 4,
+    .sockets = 2,
+    .cores = 2,
+    .threads = 1,
+    .vm_name = "numa-vm",
+    .numa = TRUE },
+  { .name = "single-threaded-tcg",
+    .accel = "tcg,thread=single",
     .args = (const char *const[]){ "-smp", "3", "-name", "solo,debug-threads=on", NULL },
-    .vcpus = 3, .vm_name = "solo", .debug_threads = TRUE, .shared = TRUE },
+    .vcpus = 3,
+    .vm_name = "solo",
+    .debug_threads = TRUE,
+    .shared = TRUE },
 };
 
 int

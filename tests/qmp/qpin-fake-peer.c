@@ -9,8 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define GREETING \
-  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
+#define GREETING                                                                                   \
+  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "               \
   "\"package\": \"Debian 1:7.2+dfsg-7\"}, \"capabilities\": [\"oob\"]}}"
 
 struct _QpinFakePeer {

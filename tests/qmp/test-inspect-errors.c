@@ -50,13 +50,15 @@ test_never_greets (void)
 {
   expect_failure ("stall\n", "300",
                   "no QMP greeting within 300 ms (not a QMP socket, or another client holds this "
-                  "monitor: QEMU serves one at a time)", NULL);
+                  "monitor: QEMU serves one at a time)",
+                  NULL);
 }
 
 static void
 test_garbage (void)
 {
-  expect_failure ("sendraw SSH-2.0-OpenSSH_9.2\\r\\n\n", "5000", NULL, "bad message from peer: not JSON");
+  expect_failure ("sendraw SSH-2.0-OpenSSH_9.2\\r\\n\n", "5000", NULL,
+                  "bad message from peer: not JSON");
 }
 
 static void
@@ -76,18 +78,19 @@ test_closes_mid_reply (void)
 static void
 test_stalls_reply (void)
 {
-  expect_failure (HANDSHAKE "expect query-name\nstall\n", "300", "no reply to 'query-name' within 300 ms",
-                  NULL);
+  expect_failure (HANDSHAKE "expect query-name\nstall\n", "300",
+                  "no reply to 'query-name' within 300 ms", NULL);
 }
 
 static void
 test_bad_reply_shape (void)
 {
   expect_failure (HANDSHAKE "expect query-name\nsend {\"return\": {}, \"id\": $ID}\n"
-                  "expect query-status\nsend {\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $ID}\n"
-                  "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, \"thread-id\": \"1\", \"qom-path\": \"/x\"}], \"id\": $ID}\n",
-                  "5000",
-                  "query-cpus-fast[0]: \"thread-id\" is not an integer", NULL);
+                            "expect query-status\nsend {\"return\": {\"status\": \"running\", "
+                            "\"running\": true}, \"id\": $ID}\n"
+                            "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, "
+                            "\"thread-id\": \"1\", \"qom-path\": \"/x\"}], \"id\": $ID}\n",
+                  "5000", "query-cpus-fast[0]: \"thread-id\" is not an integer", NULL);
 }
 
 static void
@@ -137,10 +140,12 @@ test_foreign_tids (void)
 {
   g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
     HANDSHAKE "expect query-name\nsend {\"return\": {\"name\": \"liar\"}, \"id\": $ID}\n"
-    "expect query-status\nsend {\"return\": {\"status\": \"running\", \"running\": true}, \"id\": $ID}\n"
-    "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, \"thread-id\": 1, \"qom-path\": \"/a\"}, "
-    "{\"cpu-index\": 1, \"thread-id\": 4194304, \"qom-path\": \"/b\"}], \"id\": $ID}\n"
-    "expect query-iothreads\nsend {\"return\": [], \"id\": $ID}\n");
+              "expect query-status\nsend {\"return\": {\"status\": \"running\", \"running\": "
+              "true}, \"id\": $ID}\n"
+              "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, \"thread-id\": 1, "
+              "\"qom-path\": \"/a\"}, "
+              "{\"cpu-index\": 1, \"thread-id\": 4194304, \"qom-path\": \"/b\"}], \"id\": $ID}\n"
+              "expect query-iothreads\nsend {\"return\": [], \"id\": $ID}\n");
   const char *path = qpin_fake_peer_get_path (peer);
   const char *args[] = { "inspect", "--json", path, NULL };
   g_autofree char *out = NULL, *err = NULL;
@@ -159,7 +164,8 @@ test_foreign_tids (void)
                               path, getpid (), path, getpid ());
   g_assert_cmpstr (err, ==, expected);
   root = json_from_string (out, NULL);
-  vm = json_array_get_object_element (json_object_get_array_member (json_node_get_object (root), "vms"), 0);
+  vm = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (root), "vms"), 0);
   g_assert_cmpint (json_object_get_int_member (vm, "pid"), ==, getpid ());
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (vm, "refused")), ==, 2);
   threads = json_object_get_array_member (vm, "threads");

@@ -69,8 +69,8 @@ static QpinQmpClient *
 connect_ok (QpinFakePeer *peer)
 {
   g_autoptr (GError) error = NULL;
-  QpinQmpClient *client = qpin_qmp_client_connect_sync (qpin_fake_peer_get_path (peer), 2000,
-                                                        &error);
+  QpinQmpClient *client
+    = qpin_qmp_client_connect_sync (qpin_fake_peer_get_path (peer), 2000, &error);
   g_assert_no_error (error);
   g_assert_nonnull (client);
   return client;
@@ -89,7 +89,7 @@ test_execute (void)
 {
   g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
     HANDSHAKE "expect query-status\n"
-    "send {\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID}\n");
+              "send {\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID}\n");
   g_autoptr (TestClient) client = connect_ok (peer);
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) ret = qpin_qmp_client_execute_sync (client, "query-status", NULL, 0, &error);
@@ -142,8 +142,8 @@ test_event_before_reply (void)
 {
   g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
     HANDSHAKE "expect cont\n"
-    "send {\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\n"
-    "send {\"return\": {}, \"id\": $ID}\n");
+              "send {\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\n"
+              "send {\"return\": {}, \"id\": $ID}\n");
   g_autoptr (TestClient) client = connect_ok (peer);
   Watch w;
   Call call = { 0 };
@@ -162,10 +162,10 @@ test_event_before_reply (void)
 static void
 test_out_of_order (void)
 {
-  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
-    HANDSHAKE "expect query-name\nexpect query-status\n"
-    "send {\"return\": \"second\", \"id\": $ID}\n"
-    "send {\"return\": \"first\", \"id\": 2}\n");
+  g_autoptr (QpinFakePeer) peer
+    = qpin_fake_peer_new (HANDSHAKE "expect query-name\nexpect query-status\n"
+                                    "send {\"return\": \"second\", \"id\": $ID}\n"
+                                    "send {\"return\": \"first\", \"id\": 2}\n");
   g_autoptr (TestClient) client = connect_ok (peer);
   Call a = { 0 }, b = { 0 };
 
@@ -184,9 +184,9 @@ test_out_of_order (void)
 static void
 test_arguments_sent (void)
 {
-  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
-    HANDSHAKE "expect qom-get\n"
-    "send {\"return\": \"pc-i440fx-7.2-machine\", \"id\": $ID}\n");
+  g_autoptr (QpinFakePeer) peer
+    = qpin_fake_peer_new (HANDSHAKE "expect qom-get\n"
+                                    "send {\"return\": \"pc-i440fx-7.2-machine\", \"id\": $ID}\n");
   g_autoptr (TestClient) client = connect_ok (peer);
   g_autoptr (JsonObject) args = json_object_new ();
   g_autoptr (GError) error = NULL;
@@ -222,10 +222,11 @@ static void
 test_error_reply (void)
 {
   Watch w;
-  g_autoptr (GError) error = command_error (
-    HANDSHAKE "expect x\n"
-    "send {\"id\": $ID, \"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device 'cpu9' not found\"}}\n",
-    0, &w);
+  g_autoptr (GError) error
+    = command_error (HANDSHAKE "expect x\n"
+                               "send {\"id\": $ID, \"error\": {\"class\": \"DeviceNotFound\", "
+                               "\"desc\": \"Device 'cpu9' not found\"}}\n",
+                     0, &w);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_DEVICE_NOT_FOUND);
   g_assert_cmpstr (error->message, ==, "Device 'cpu9' not found");
@@ -239,10 +240,11 @@ static void
 test_error_without_id (void)
 {
   Watch w;
-  g_autoptr (GError) error = command_error (
-    HANDSHAKE "expect x\n"
-    "send {\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, expecting value\"}}\n",
-    0, &w);
+  g_autoptr (GError) error
+    = command_error (HANDSHAKE "expect x\n"
+                               "send {\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON "
+                               "parse error, expecting value\"}}\n",
+                     0, &w);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_GENERIC_ERROR);
   g_assert_cmpstr (error->message, ==, "JSON parse error, expecting value");
@@ -252,11 +254,11 @@ test_error_without_id (void)
 static void
 test_unknown_id_ignored (void)
 {
-  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (
-    HANDSHAKE "expect query-name\n"
-    "send {\"return\": {\"name\": \"wrong\"}, \"id\": 9999}\n"
-    "send {\"return\": {\"name\": \"wrong\"}, \"id\": \"qpin-2\"}\n"
-    "send {\"return\": {\"name\": \"right\"}, \"id\": $ID}\n");
+  g_autoptr (QpinFakePeer) peer
+    = qpin_fake_peer_new (HANDSHAKE "expect query-name\n"
+                                    "send {\"return\": {\"name\": \"wrong\"}, \"id\": 9999}\n"
+                                    "send {\"return\": {\"name\": \"wrong\"}, \"id\": \"qpin-2\"}\n"
+                                    "send {\"return\": {\"name\": \"right\"}, \"id\": $ID}\n");
   g_autoptr (TestClient) client = connect_ok (peer);
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) ret = qpin_qmp_client_execute_sync (client, "query-name", NULL, 0, &error);
@@ -329,8 +331,8 @@ static void
 test_mid_message_eof (void)
 {
   Watch w;
-  g_autoptr (GError) error = command_error (HANDSHAKE "expect x\nsendraw {\"return\": {\"name\"",
-                                            0, &w);
+  g_autoptr (GError) error
+    = command_error (HANDSHAKE "expect x\nsendraw {\"return\": {\"name\"", 0, &w);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED);
   g_assert_cmpstr (error->message, ==, "connection closed by peer in the middle of a message");
@@ -352,8 +354,8 @@ static void
 test_garbage (void)
 {
   Watch w;
-  g_autoptr (GError) error = command_error (HANDSHAKE "expect x\nsendraw hello world\\r\\n\n", 0,
-                                            &w);
+  g_autoptr (GError) error
+    = command_error (HANDSHAKE "expect x\nsendraw hello world\\r\\n\n", 0, &w);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
   g_assert_true (g_str_has_prefix (error->message, "bad message from peer: not JSON: "));
@@ -460,22 +462,24 @@ test_eof_before_greeting (void)
 static void
 test_capabilities_refused (void)
 {
-  g_autoptr (GError) error = connect_error (
-    "greet\nexpect qmp_capabilities\n"
-    "send {\"id\": $ID, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Capabilities negotiation is already complete, command ignored\"}}\n",
-    0);
+  g_autoptr (GError) error
+    = connect_error ("greet\nexpect qmp_capabilities\n"
+                     "send {\"id\": $ID, \"error\": {\"class\": \"CommandNotFound\", \"desc\": "
+                     "\"Capabilities negotiation is already complete, command ignored\"}}\n",
+                     0);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_COMMAND_NOT_FOUND);
-  g_assert_cmpstr (error->message, ==, "qmp_capabilities refused: Capabilities negotiation is "
-                                       "already complete, command ignored");
+  g_assert_cmpstr (error->message, ==,
+                   "qmp_capabilities refused: Capabilities negotiation is "
+                   "already complete, command ignored");
 }
 
 static void
 test_missing_socket (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (TestClient) client = qpin_qmp_client_connect_sync ("/nonexistent/qmp.sock", 500,
-                                                                   &error);
+  g_autoptr (TestClient) client
+    = qpin_qmp_client_connect_sync ("/nonexistent/qmp.sock", 500, &error);
 
   g_assert_null (client);
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED);
@@ -502,8 +506,8 @@ test_existing_connection (void)
     HANDSHAKE "expect query-name\nsend {\"return\": {\"name\": \"guest\"}, \"id\": $ID}\n");
   g_autoptr (GSocketClient) sc = g_socket_client_new ();
   g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (qpin_fake_peer_get_path (peer));
-  g_autoptr (GSocketConnection) conn = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr),
-                                                                NULL, NULL);
+  g_autoptr (GSocketConnection) conn
+    = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, NULL);
   g_autoptr (TestClient) client = NULL;
   g_autoptr (JsonNode) ret = NULL;
 

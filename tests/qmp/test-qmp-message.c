@@ -12,7 +12,8 @@ test_kinds (void)
 
   greeting = qpin_qmp_message_parse (
     "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, "
-    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}", -1, NULL);
+    "\"package\": \"\"}, \"capabilities\": [\"oob\"]}}",
+    -1, NULL);
   g_assert_nonnull (greeting);
   g_assert_cmpint (greeting->kind, ==, QPIN_QMP_MESSAGE_GREETING);
   g_assert_true (json_object_has_member (greeting->greeting, "capabilities"));
@@ -25,7 +26,8 @@ test_kinds (void)
   g_assert_true (JSON_NODE_HOLDS_ARRAY (ret->ret));
 
   err = qpin_qmp_message_parse ("{\"id\": 3, \"error\": {\"class\": \"CommandNotFound\", "
-                                "\"desc\": \"The command nope has not been found\"}}", -1, NULL);
+                                "\"desc\": \"The command nope has not been found\"}}",
+                                -1, NULL);
   g_assert_nonnull (err);
   g_assert_cmpint (err->kind, ==, QPIN_QMP_MESSAGE_ERROR);
   {
@@ -37,14 +39,16 @@ test_kinds (void)
 
   /* QEMU answers a JSON parse error without the id */
   noid = qpin_qmp_message_parse ("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse "
-                                 "error, expecting value\"}}", -1, NULL);
+                                 "error, expecting value\"}}",
+                                 -1, NULL);
   g_assert_nonnull (noid);
   g_assert_false (noid->has_id);
   g_assert_cmpint (qpin_qmp_error_from_class ("SomethingNew"), ==, QPIN_QMP_ERROR_GENERIC_ERROR);
   g_assert_null (qpin_qmp_error_class_name (QPIN_QMP_ERROR_TIMEOUT));
 
   ev = qpin_qmp_message_parse ("{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, "
-                               "\"event\": \"RESUME\"}", -1, NULL);
+                               "\"event\": \"RESUME\"}",
+                               -1, NULL);
   g_assert_nonnull (ev);
   g_assert_cmpint (ev->kind, ==, QPIN_QMP_MESSAGE_EVENT);
   g_assert_cmpstr (ev->event, ==, "RESUME");
@@ -54,8 +58,8 @@ test_kinds (void)
 static void
 test_foreign_id (void)
 {
-  g_autoptr (QpinQmpMessage) msg = qpin_qmp_message_parse ("{\"return\": {}, \"id\": \"x\"}", -1,
-                                                           NULL);
+  g_autoptr (QpinQmpMessage) msg
+    = qpin_qmp_message_parse ("{\"return\": {}, \"id\": \"x\"}", -1, NULL);
   g_assert_nonnull (msg);
   g_assert_true (msg->has_id);
   g_assert_false (msg->id_valid);
@@ -72,7 +76,8 @@ test_bad (void)
     { "42", "message is not a JSON object" },
     { "{\"foo\": 1}", "message is neither a return, an error, an event nor a greeting" },
     { "{\"error\": \"bad\"}", "\"error\" is not an object" },
-    { "{\"error\": {\"class\": 1, \"desc\": \"d\"}}", "\"error\" lacks a string \"class\" or \"desc\"" },
+    { "{\"error\": {\"class\": 1, \"desc\": \"d\"}}",
+      "\"error\" lacks a string \"class\" or \"desc\"" },
     { "{\"event\": 5}", "\"event\" is not a string" },
     { "{\"event\": \"X\", \"data\": []}", "event \"data\" is not an object" },
     { "{\"QMP\": 1}", "\"QMP\" greeting is not an object" },
@@ -117,19 +122,21 @@ test_deep_nesting (void)
 
   /* brackets inside strings do not count */
   ok = qpin_qmp_message_parse ("{\"return\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-                               "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}", -1, NULL);
+                               "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}",
+                               -1, NULL);
   g_assert_nonnull (ok);
 }
 
 /* query-cpus-fast as QEMU 7.2 prints it, plus a field from QEMU 10.1
  * ("qom-type") and an unknown prop, both ignored */
-static const char *cpus_fast_reply =
-  "{\"return\": [{\"thread-id\": 101, \"props\": {\"core-id\": 0, \"thread-id\": 0, "
-  "\"node-id\": 0, \"socket-id\": 0, \"module-id\": 9}, \"qom-path\": \"/machine/unattached/device[0]\", "
-  "\"cpu-index\": 0, \"target\": \"x86_64\", \"qom-type\": \"qemu64-x86_64-cpu\"}, "
-  "{\"thread-id\": 102, \"props\": {\"core-id\": 0, \"thread-id\": 1, \"socket-id\": 0}, "
-  "\"qom-path\": \"/machine/peripheral/cpu1\", \"cpu-index\": 1, \"target\": \"x86_64\"}], "
-  "\"id\": 4}";
+static const char *cpus_fast_reply
+  = "{\"return\": [{\"thread-id\": 101, \"props\": {\"core-id\": 0, \"thread-id\": 0, "
+    "\"node-id\": 0, \"socket-id\": 0, \"module-id\": 9}, \"qom-path\": "
+    "\"/machine/unattached/device[0]\", "
+    "\"cpu-index\": 0, \"target\": \"x86_64\", \"qom-type\": \"qemu64-x86_64-cpu\"}, "
+    "{\"thread-id\": 102, \"props\": {\"core-id\": 0, \"thread-id\": 1, \"socket-id\": 0}, "
+    "\"qom-path\": \"/machine/peripheral/cpu1\", \"cpu-index\": 1, \"target\": \"x86_64\"}], "
+    "\"id\": 4}";
 
 static void
 test_cpus_fast (void)
@@ -157,9 +164,10 @@ test_cpus_fast (void)
 static void
 test_cpus_fast_single_thread (void)
 {
-  g_autoptr (JsonNode) node = json_from_string (
-    "[{\"thread-id\": 55, \"qom-path\": \"/a\", \"cpu-index\": 0}, "
-    "{\"thread-id\": 55, \"qom-path\": \"/b\", \"cpu-index\": 1}]", NULL);
+  g_autoptr (JsonNode) node
+    = json_from_string ("[{\"thread-id\": 55, \"qom-path\": \"/a\", \"cpu-index\": 0}, "
+                        "{\"thread-id\": 55, \"qom-path\": \"/b\", \"cpu-index\": 1}]",
+                        NULL);
   g_autoptr (GPtrArray) cpus = qpin_qmp_parse_cpus_fast (node, NULL);
 
   g_assert_nonnull (cpus);
@@ -175,7 +183,8 @@ test_cpus_fast_bad (void)
   } cases[] = {
     { "{}", "query-cpus-fast: reply is not an array" },
     { "[1]", "query-cpus-fast[0]: not an object" },
-    { "[{\"qom-path\": \"/a\", \"cpu-index\": 0}]", "query-cpus-fast[0]: \"thread-id\" is missing" },
+    { "[{\"qom-path\": \"/a\", \"cpu-index\": 0}]",
+      "query-cpus-fast[0]: \"thread-id\" is missing" },
     { "[{\"thread-id\": \"12\", \"qom-path\": \"/a\", \"cpu-index\": 0}]",
       "query-cpus-fast[0]: \"thread-id\" is not an integer" },
     { "[{\"thread-id\": 0, \"qom-path\": \"/a\", \"cpu-index\": 0}]",
@@ -209,7 +218,8 @@ test_iothreads_name_status (void)
 {
   g_autoptr (JsonNode) io = json_from_string (
     "[{\"poll-shrink\": 0, \"thread-id\": 77, \"poll-grow\": 0, \"poll-max-ns\": 32768, "
-    "\"id\": \"io0\", \"aio-max-batch\": 0}]", NULL);
+    "\"id\": \"io0\", \"aio-max-batch\": 0}]",
+    NULL);
   g_autoptr (JsonNode) bad_io = json_from_string ("[{\"id\": 3, \"thread-id\": 1}]", NULL);
   g_autoptr (JsonNode) name = json_from_string ("{\"name\": \"vm1\"}", NULL);
   g_autoptr (JsonNode) noname = json_from_string ("{}", NULL);
@@ -248,7 +258,8 @@ test_hotpluggable (void)
     "[{\"props\": {\"core-id\": 1, \"thread-id\": 0, \"socket-id\": 0}, \"vcpus-count\": 1, "
     "\"type\": \"qemu64-x86_64-cpu\"}, {\"props\": {\"core-id\": 0, \"thread-id\": 0, "
     "\"socket-id\": 0}, \"vcpus-count\": 1, \"qom-path\": \"/machine/unattached/device[0]\", "
-    "\"type\": \"qemu64-x86_64-cpu\"}]", NULL);
+    "\"type\": \"qemu64-x86_64-cpu\"}]",
+    NULL);
   g_autoptr (GPtrArray) slots = qpin_qmp_parse_hotpluggable_cpus (node, NULL);
   QpinQmpHotpluggableCpu *free_slot;
 

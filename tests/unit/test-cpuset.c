@@ -10,18 +10,10 @@ test_roundtrip (void)
     const char *in;
     const char *out;
   } cases[] = {
-    { "", "" },
-    { "0", "0" },
-    { "0-3,8,10-11", "0-3,8,10-11" },
-    { "3,2,1,0", "0-3" },
-    { "0-3\n", "0-3" },
-    { " 5 ", "5" },
-    { "1,1,1", "1" },
-    { "0-1,2-3", "0-3" },
-    { "63-64", "63-64" },
-    { "8191", "8191" },
-    { "0-8191", "0-8191" },
-    { "0,2,4,6", "0,2,4,6" },
+    { "", "" },           { "0", "0" },           { "0-3,8,10-11", "0-3,8,10-11" },
+    { "3,2,1,0", "0-3" }, { "0-3\n", "0-3" },     { " 5 ", "5" },
+    { "1,1,1", "1" },     { "0-1,2-3", "0-3" },   { "63-64", "63-64" },
+    { "8191", "8191" },   { "0-8191", "0-8191" }, { "0,2,4,6", "0,2,4,6" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -52,9 +44,11 @@ test_errors (void)
     { "1-", QPIN_POLICY_ERROR_PARSE, "invalid cpulist '1-': expected a CPU number at offset 2" },
     { "1 2", QPIN_POLICY_ERROR_PARSE, "invalid cpulist '1 2': unexpected ' ' at offset 1" },
     { "-1", QPIN_POLICY_ERROR_PARSE, "invalid cpulist '-1': expected a CPU number at offset 0" },
-    { "8192", QPIN_POLICY_ERROR_RANGE, "invalid cpulist '8192': CPU '8192' is out of range (0-8191)" },
+    { "8192", QPIN_POLICY_ERROR_RANGE,
+      "invalid cpulist '8192': CPU '8192' is out of range (0-8191)" },
     { "0-99999999999999999999", QPIN_POLICY_ERROR_RANGE,
-      "invalid cpulist '0-99999999999999999999': CPU '99999999999999999999' is out of range (0-8191)" },
+      "invalid cpulist '0-99999999999999999999': CPU '99999999999999999999' is out of range "
+      "(0-8191)" },
     { "1;2", QPIN_POLICY_ERROR_PARSE, "invalid cpulist '1;2': unexpected ';' at offset 1" },
   };
 
@@ -103,7 +97,7 @@ test_ops (void)
 
   c = a;
   qpin_cpuset_or (&c, &b);
-  g_autofree char *or = qpin_cpuset_format (&c);
+  g_autofree char * or = qpin_cpuset_format (&c);
   g_assert_cmpstr (or, ==, "0-70,127-129");
 
   QPIN_CPUSET_FOREACH (cpu, &a)
