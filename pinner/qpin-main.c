@@ -3,6 +3,7 @@
 
 #include <glib.h>
 #include <locale.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "qpin-commands.h"
@@ -14,7 +15,8 @@ typedef struct {
 } QpinCommand;
 
 static const QpinCommand commands[] = {
-  { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },
+  { "topology", qpin_cmd_topology, "print the host topology (or capture it)" },
+  { "plan", qpin_cmd_plan, "plan the placement of VMs without touching them" },
 };
 
 static int
