@@ -16,6 +16,8 @@ typedef struct {
 
 static const QpinCommand commands[] = {
   { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },
+  { "topology", qpin_cmd_topology, "print the host topology (or capture it)" },
+  { "plan", qpin_cmd_plan, "plan the placement of VMs without touching them" },
 };
 
 static int

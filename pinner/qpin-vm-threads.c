@@ -4,19 +4,6 @@
 #include "qpin-vm-threads.h"
 #include "qpin-qmp-types.h"
 
-static const char *const role_names[] = {
-  [QPIN_ROLE_VCPU] = "vcpu",
-  [QPIN_ROLE_EMULATOR] = "emulator",
-  [QPIN_ROLE_IOTHREAD] = "iothread",
-  [QPIN_ROLE_OTHER] = "other",
-};
-
-const char *
-qpin_thread_role_to_string (QpinThreadRole role)
-{
-  return role_names[role];
-}
-
 void
 qpin_vm_thread_free (QpinVmThread *thread)
 {

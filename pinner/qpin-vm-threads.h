@@ -7,14 +7,10 @@
 
 #include <glib.h>
 
+#include "qpin-request.h"
+
 G_BEGIN_DECLS
 
-typedef enum {
-  QPIN_ROLE_VCPU,
-  QPIN_ROLE_EMULATOR,
-  QPIN_ROLE_IOTHREAD,
-  QPIN_ROLE_OTHER,
-} QpinThreadRole;
 
 typedef struct {
   QpinThreadRole role;
@@ -29,7 +25,6 @@ typedef struct {
   gint64 thread;
 } QpinVmThread;
 
-const char *qpin_thread_role_to_string (QpinThreadRole role);
 void qpin_vm_thread_free (QpinVmThread *thread);
 GPtrArray *qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArray *tids,
                                      GPtrArray **refused);

@@ -1,0 +1,134 @@
+/* qpin-cmd-plan.c: `qpin plan` places VMs on a topology without touching them */
+#define G_LOG_DOMAIN "qpin"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "qpin-commands.h"
+#include "qpin-placer.h"
+#include "qpin-plan-json.h"
+#include "qpin-topology-reader.h"
+
+static int
+fail (const char *message)
+{
+  fprintf (stderr, "%s: %s\n", g_get_prgname (), message);
+  return 1;
+}
+
+/* Reads --config: a file given explicitly must exist. */
+static gboolean
+load_config (QpinConfig *config, const char *path, GError **error)
+{
+  g_autofree char *data = NULL;
+
+  if (path == NULL)
+    return TRUE;
+  if (!g_file_get_contents (path, &data, NULL, error))
+    return FALSE;
+  return qpin_config_load_data (config, data, path, error);
+}
+
+/**
+ * qpin_cmd_plan:
+ *
+ * `qpin plan [--topology DIR|live] --vm NAME:VCPUS[:...] ... [--config F]
+ * [--policy K=V ...] [--json] [--score]`
+ *
+ * Returns: 0 when every VM is placed, 1 with the reason when not, 2 on usage errors.
+ */
+int
+qpin_cmd_plan (int argc, char **argv)
+{
+  g_autofree char *topology = NULL;
+  g_autofree char *config_path = NULL;
+  g_auto (GStrv) vms = NULL;
+  g_auto (GStrv) overrides = NULL;
+  gboolean json = FALSE, show_score = FALSE;
+  GOptionEntry entries[] = {
+    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
+      "a sysfs-shaped directory (see qpin topology --capture), or 'live' (default)", "DIR|live" },
+    { "vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vms,
+      "a VM to place (repeatable)", "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "policy file ([defaults], [vm:NAME])", "FILE" },
+    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "override a policy key (repeatable)", "KEY=VALUE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
+    { "score", 0, 0, G_OPTION_ARG_NONE, &show_score, "print the quality score of the plan", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinTopology) topo = NULL;
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (QpinPolicy) defaults = NULL;
+  g_autoptr (QpinPlacer) placer = NULL;
+  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  QpinScore score;
+
+  g_option_context_set_summary (context, "Plan the placement of VMs on a host topology and print it.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      fprintf (stderr, "%s: %s\n", g_get_prgname (), error->message);
+      return 2;
+    }
+  if (argc > 1)
+    {
+      fprintf (stderr, "%s: unexpected argument '%s'\n", g_get_prgname (), argv[1]);
+      return 2;
+    }
+  if (vms == NULL)
+    {
+      fprintf (stderr, "%s: give at least one --vm NAME:VCPUS\n", g_get_prgname ());
+      return 2;
+    }
+  topo = qpin_topology_read (topology == NULL || g_strcmp0 (topology, "live") == 0 ? "/" : topology,
+                             NULL, &error);
+  if (topo == NULL)
+    return fail (error->message);
+  if (!load_config (config, config_path, &error))
+    return fail (error->message);
+  for (guint i = 0; overrides && overrides[i]; i++)
+    if (!qpin_config_add_override (config, overrides[i], &error))
+      return fail (error->message);
+  if (!qpin_config_check (config, topo, &error))
+    return fail (error->message);
+  defaults = qpin_config_policy_for (config, NULL, NULL);
+  for (guint i = 0; vms[i]; i++)
+    {
+      g_autofree char *name = NULL;
+      QpinGuestShape shape;
+      QpinRequest *r;
+
+      if (!qpin_guest_shape_parse (vms[i], &name, &shape, &error))
+        return fail (error->message);
+      r = qpin_request_new_from_shape (name, &shape, &error);
+      if (r == NULL)
+        return fail (error->message);
+      g_ptr_array_add (requests, r);
+      g_ptr_array_add (policies, qpin_config_policy_for (config, name, NULL));
+    }
+  placer = qpin_placer_new (topo, &defaults->reserved);
+  if (!qpin_placer_place (placer, requests, policies, &error))
+    return fail (error->message);
+  qpin_placer_score (placer, &score);
+  if (json)
+    {
+      g_autoptr (JsonNode) node = qpin_plan_to_json (qpin_placer_get_plan (placer), topo,
+                                                     show_score ? &score : NULL);
+      g_autofree char *out = json_to_string (node, TRUE);
+      printf ("%s\n", out);
+    }
+  else
+    {
+      g_autofree char *table = qpin_plan_to_table (qpin_placer_get_plan (placer), topo);
+      fputs (table, stdout);
+      if (show_score)
+        {
+          g_autofree char *text = qpin_score_to_text (&score);
+          printf ("\nscore:\n%s", text);
+        }
+    }
+  return 0;
+}

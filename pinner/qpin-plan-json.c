@@ -1,0 +1,135 @@
+/* qpin-plan-json.c: serialise a plan (see the header for the shape) */
+#define G_LOG_DOMAIN "qpin-pinner"
+
+#include "qpin-plan-json.h"
+
+static void
+member_str (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value);
+}
+
+static void
+member_set (JsonBuilder *b, const char *name, const QpinCpuset *set)
+{
+  g_autofree char *s = qpin_cpuset_format (set);
+  member_str (b, name, s);
+}
+
+static void
+member_id (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  if (value == 0)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_int_value (b, value);
+}
+
+static void
+member_uint (JsonBuilder *b, const char *name, guint value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+where (JsonBuilder *b, const QpinTopology *topo, const QpinCpuset *cpus)
+{
+  QpinCpuset nodes, llcs, cores;
+
+  qpin_cpuset_clear_all (&llcs);
+  qpin_cpuset_clear_all (&cores);
+  qpin_topology_nodes_of (topo, cpus, &nodes);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    {
+      gint l = qpin_topology_cpu_llc (topo, (guint) cpu);
+      gint k = qpin_topology_cpu_core (topo, (guint) cpu);
+      if (l >= 0)
+        qpin_cpuset_add (&llcs, (guint) l);
+      if (k >= 0)
+        qpin_cpuset_add (&cores, (guint) k);
+    }
+  member_set (b, "nodes", &nodes);
+  member_set (b, "llcs", &llcs);
+  member_set (b, "cores", &cores);
+}
+
+/**
+ * qpin_plan_to_json:
+ * @score: (nullable): added as "score" when given
+ *
+ * Returns: (transfer full): the plan as a JSON object node.
+ */
+JsonNode *
+qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinScore *score)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "vms");
+  json_builder_begin_array (b);
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      const char *const *keys = qpin_policy_keys ();
+
+      json_builder_begin_object (b);
+      member_str (b, "name", vm->name);
+      member_id (b, "pid", vm->pid);
+      member_set (b, "memory_nodes", &vm->mem_nodes);
+      json_builder_set_member_name (b, "floating");
+      json_builder_add_boolean_value (b, vm->floating);
+      json_builder_set_member_name (b, "policy");
+      json_builder_begin_object (b);
+      for (guint k = 0; keys[k]; k++)
+        {
+          g_autofree char *value = qpin_policy_get (vm->policy, keys[k]);
+          member_str (b, keys[k], value);
+        }
+      json_builder_end_object (b);
+      json_builder_set_member_name (b, "notes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < vm->notes->len; i++)
+        json_builder_add_string_value (b, g_ptr_array_index (vm->notes, i));
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "threads");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < vm->threads->len; i++)
+        {
+          const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          json_builder_begin_object (b);
+          member_str (b, "role", qpin_thread_role_to_string (t->spec.role));
+          member_uint (b, "index", t->spec.index);
+          member_id (b, "tid", t->spec.tid);
+          member_set (b, "cpus", &t->cpus);
+          json_builder_set_member_name (b, "exclusive");
+          json_builder_add_boolean_value (b, t->exclusive);
+          where (b, topo, &t->cpus);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  if (score)
+    {
+      json_builder_set_member_name (b, "score");
+      json_builder_begin_object (b);
+      member_uint (b, "overcommitted", score->overcommitted);
+      member_uint (b, "node_excess", score->node_excess);
+      member_uint (b, "llc_excess", score->llc_excess);
+      member_uint (b, "shared_cores", score->shared_cores);
+      member_uint (b, "sibling_misses", score->sibling_misses);
+      member_uint (b, "half_used_cores", score->half_used_cores);
+      member_uint (b, "nodes_spanned", score->nodes_spanned);
+      member_uint (b, "nodes_min", score->nodes_min);
+      member_uint (b, "llcs_spanned", score->llcs_spanned);
+      member_uint (b, "llcs_min", score->llcs_min);
+      member_uint (b, "sibling_pairs", score->sibling_pairs);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}

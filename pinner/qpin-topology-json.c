@@ -1,0 +1,99 @@
+/* qpin-topology-json.c: serialise the topology model (see the header for the shape) */
+#define G_LOG_DOMAIN "qpin-pinner"
+
+#include "qpin-topology-json.h"
+
+static void
+add_set (JsonBuilder *b, const char *name, const QpinCpuset *set)
+{
+  g_autofree char *s = qpin_cpuset_format (set);
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, s);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+/**
+ * qpin_topology_to_json:
+ *
+ * Returns: (transfer full): the model as a JSON object node.
+ */
+JsonNode *
+qpin_topology_to_json (const QpinTopology *topo)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint n = qpin_topology_n_nodes (topo);
+
+  json_builder_begin_object (b);
+  add_set (b, "present", &topo->present);
+  add_set (b, "online", &topo->online);
+  add_set (b, "offline", &topo->offline);
+  add_set (b, "isolated", &topo->isolated);
+  add_set (b, "nohz_full", &topo->nohz_full);
+  json_builder_set_member_name (b, "llc_derived");
+  json_builder_add_boolean_value (b, topo->llc_derived);
+  json_builder_set_member_name (b, "nodes");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < n; i++)
+    {
+      const QpinTopoNode *node = qpin_topology_node (topo, i);
+      json_builder_begin_object (b);
+      add_int (b, "id", node->id);
+      add_set (b, "cpus", &node->cpus);
+      add_int (b, "mem_total_kb", (gint64) node->mem_total_kb);
+      add_int (b, "mem_free_kb", (gint64) node->mem_free_kb);
+      json_builder_set_member_name (b, "distances");
+      json_builder_begin_array (b);
+      for (guint j = 0; j < n; j++)
+        json_builder_add_int_value (b, qpin_topology_distance (topo, i, j));
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "packages");
+  json_builder_begin_array (b);
+  for (guint p = 0; p < topo->packages->len; p++)
+    {
+      const QpinTopoPackage *pkg = &g_array_index (topo->packages, QpinTopoPackage, p);
+      json_builder_begin_object (b);
+      add_int (b, "id", pkg->id);
+      add_set (b, "cpus", &pkg->cpus);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "llc_groups");
+  json_builder_begin_array (b);
+  for (guint l = 0; l < topo->llcs->len; l++)
+    {
+      const QpinTopoLlc *llc = &g_array_index (topo->llcs, QpinTopoLlc, l);
+      json_builder_begin_object (b);
+      add_int (b, "index", l);
+      add_int (b, "level", llc->level);
+      add_int (b, "package", g_array_index (topo->packages, QpinTopoPackage, llc->package).id);
+      add_set (b, "cpus", &llc->cpus);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "cores");
+  json_builder_begin_array (b);
+  for (guint k = 0; k < topo->cores->len; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      json_builder_begin_object (b);
+      add_int (b, "index", k);
+      add_int (b, "core_id", core->core_id);
+      add_int (b, "package", g_array_index (topo->packages, QpinTopoPackage, core->package).id);
+      add_int (b, "llc", core->llc);
+      add_int (b, "node", qpin_topology_node (topo, (guint) core->node)->id);
+      add_set (b, "cpus", &core->cpus);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}

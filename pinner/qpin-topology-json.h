@@ -1,0 +1,15 @@
+/* qpin-topology-json.h: the host topology model as JSON
+ *
+ * {"online":"0-7","offline":"","isolated":"","nohz_full":"","llc_derived":false,
+ *  "nodes":[{"id":0,"cpus":"0-7","mem_total_kb":N,"mem_free_kb":N,"distances":[10]}],
+ *  "packages":[{"id":0,"cpus":"0-7"}],
+ *  "llc_groups":[{"index":0,"level":3,"package":0,"cpus":"0-7"}],
+ *  "cores":[{"index":0,"core_id":0,"package":0,"llc":0,"node":0,"cpus":"0,4"}]}
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+
+#include "qpin-topology.h"
+
+JsonNode *qpin_topology_to_json (const QpinTopology *topo);

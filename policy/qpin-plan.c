@@ -1,0 +1,208 @@
+/* qpin-plan.c: plans, their copies and their table form */
+#define G_LOG_DOMAIN "qpin-policy"
+
+#include "qpin-plan.h"
+
+#include <string.h>
+
+/**
+ * qpin_plan_new:
+ *
+ * Returns: (transfer full): an empty plan.
+ */
+QpinPlan *
+qpin_plan_new (void)
+{
+  QpinPlan *plan = g_new0 (QpinPlan, 1);
+  plan->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
+  return plan;
+}
+
+/**
+ * qpin_plan_free:
+ * @plan: (nullable): a plan
+ */
+void
+qpin_plan_free (QpinPlan *plan)
+{
+  if (plan == NULL)
+    return;
+  g_ptr_array_unref (plan->vms);
+  g_free (plan);
+}
+
+/**
+ * qpin_plan_copy:
+ *
+ * Returns: (transfer full): a deep copy.
+ */
+QpinPlan *
+qpin_plan_copy (const QpinPlan *plan)
+{
+  QpinPlan *copy = qpin_plan_new ();
+  for (guint i = 0; i < plan->vms->len; i++)
+    g_ptr_array_add (copy->vms, qpin_plan_vm_copy (g_ptr_array_index (plan->vms, i)));
+  return copy;
+}
+
+/**
+ * qpin_plan_vm_new:
+ *
+ * Returns: (transfer full): a VM entry without threads; @policy is copied.
+ */
+QpinPlanVm *
+qpin_plan_vm_new (const char *name, gint64 pid, const QpinPolicy *policy)
+{
+  QpinPlanVm *vm = g_new0 (QpinPlanVm, 1);
+
+  vm->name = g_strdup (name);
+  vm->pid = pid;
+  vm->policy = qpin_policy_copy (policy);
+  vm->threads = g_array_new (FALSE, TRUE, sizeof (QpinPlanThread));
+  vm->notes = g_ptr_array_new_with_free_func (g_free);
+  return vm;
+}
+
+/**
+ * qpin_plan_vm_free:
+ * @vm: (nullable): a VM entry
+ */
+void
+qpin_plan_vm_free (QpinPlanVm *vm)
+{
+  if (vm == NULL)
+    return;
+  g_free (vm->name);
+  qpin_policy_free (vm->policy);
+  g_array_unref (vm->threads);
+  g_ptr_array_unref (vm->notes);
+  g_free (vm);
+}
+
+/**
+ * qpin_plan_vm_copy:
+ *
+ * Returns: (transfer full): a deep copy.
+ */
+QpinPlanVm *
+qpin_plan_vm_copy (const QpinPlanVm *vm)
+{
+  QpinPlanVm *copy = qpin_plan_vm_new (vm->name, vm->pid, vm->policy);
+
+  g_array_append_vals (copy->threads, vm->threads->data, vm->threads->len);
+  copy->mem_nodes = vm->mem_nodes;
+  copy->held = vm->held;
+  copy->floating = vm->floating;
+  copy->pool_domain = vm->pool_domain;
+  for (guint i = 0; i < vm->notes->len; i++)
+    g_ptr_array_add (copy->notes, g_strdup (g_ptr_array_index (vm->notes, i)));
+  return copy;
+}
+
+/**
+ * qpin_plan_find_vm:
+ *
+ * Returns: (transfer none) (nullable): the VM called @name.
+ */
+QpinPlanVm *
+qpin_plan_find_vm (const QpinPlan *plan, const char *name)
+{
+  for (guint i = 0; i < plan->vms->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (plan->vms, i);
+      if (strcmp (vm->name, name) == 0)
+        return vm;
+    }
+  return NULL;
+}
+
+/**
+ * qpin_plan_vm_find_thread:
+ *
+ * Returns: (transfer none) (nullable): the thread with @role and @index.
+ */
+QpinPlanThread *
+qpin_plan_vm_find_thread (QpinPlanVm *vm, QpinThreadRole role, guint index)
+{
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      if (t->spec.role == role && t->spec.index == index)
+        return t;
+    }
+  return NULL;
+}
+
+/**
+ * qpin_plan_vm_add_note:
+ *
+ * Appends a printf-formatted note to @vm.
+ */
+void
+qpin_plan_vm_add_note (QpinPlanVm *vm, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_ptr_array_add (vm->notes, g_strdup_vprintf (format, args));
+  va_end (args);
+}
+
+/* "0" or "0,1" for the nodes / LLC groups / cores a cpuset touches */
+static char *
+indexes_of (const QpinTopology *topo, const QpinCpuset *cpus, guint what)
+{
+  QpinCpuset ids;
+
+  qpin_cpuset_clear_all (&ids);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    {
+      gint i = what == 0 ? qpin_topology_cpu_node (topo, (guint) cpu)
+               : what == 1 ? qpin_topology_cpu_llc (topo, (guint) cpu)
+                           : qpin_topology_cpu_core (topo, (guint) cpu);
+      if (i >= 0)
+        qpin_cpuset_add (&ids, what == 0 ? qpin_topology_node (topo, (guint) i)->id : (guint) i);
+    }
+  return qpin_cpuset_format (&ids);
+}
+
+/**
+ * qpin_plan_to_table:
+ *
+ * Returns: (transfer full): one line per thread (VM, thread, host CPUs,
+ * node, LLC group, core) and the notes of each VM.
+ */
+char *
+qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
+{
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n",
+                          "VM", "THREAD", "HOST CPUS", "NODE", "LLC", "CORE", "MODE");
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      g_autofree char *mem = qpin_cpuset_format (&vm->mem_nodes);
+
+      for (guint i = 0; i < vm->threads->len; i++)
+        {
+          const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          g_autofree char *name = t->spec.role == QPIN_ROLE_EMULATOR
+                                  ? g_strdup ("emulator")
+                                  : g_strdup_printf ("%s %u", qpin_thread_role_to_string (t->spec.role),
+                                                     t->spec.index);
+          g_autofree char *cpus = qpin_cpuset_format (&t->cpus);
+          g_autofree char *nodes = indexes_of (topo, &t->cpus, 0);
+          g_autofree char *llcs = indexes_of (topo, &t->cpus, 1);
+          g_autofree char *cores = indexes_of (topo, &t->cpus, 2);
+
+          g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n",
+                                  vm->name, name, cpus, nodes, llcs, cores,
+                                  t->exclusive ? "exclusive" : "shared");
+        }
+      g_string_append_printf (s, "%-12s memory nodes %s\n", vm->name, *mem ? mem : "any");
+      for (guint i = 0; i < vm->notes->len; i++)
+        g_string_append_printf (s, "%-12s note: %s\n", vm->name, (const char *) g_ptr_array_index (vm->notes, i));
+    }
+  return g_string_free (s, FALSE);
+}

@@ -1,0 +1,258 @@
+/* qpin-score.c: the quality of a plan (see the header for the terms) */
+#define G_LOG_DOMAIN "qpin-policy"
+
+#include "qpin-score.h"
+
+static gint
+cmp_desc (gconstpointer a, gconstpointer b)
+{
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  return x > y ? -1 : x < y;
+}
+
+/**
+ * qpin_score_min_span:
+ * @llc: count LLC groups instead of nodes
+ * @whole_cores: capacity is whole usable cores (smt=isolate), not CPUs
+ * @n: vCPUs to place
+ *
+ * Returns: the fewest nodes (or LLC groups) that can hold @n vCPUs on the
+ * empty host; 0 if they cannot at all.
+ */
+guint
+qpin_score_min_span (const QpinTopology *topo, const QpinCpuset *usable,
+                     gboolean llc, gboolean whole_cores, guint n)
+{
+  guint n_dom = llc ? topo->llcs->len : topo->nodes->len;
+  g_autofree guint *cap = g_new0 (guint, MAX (n_dom, 1));
+  guint sum = 0;
+
+  for (guint k = 0; k < topo->cores->len; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      QpinCpuset u = core->cpus;
+      guint dom = llc ? core->llc : (guint) core->node;
+      guint cnt;
+
+      qpin_cpuset_and (&u, usable);
+      cnt = qpin_cpuset_count (&u);
+      if (whole_cores)
+        cap[dom] += cnt == core->n_cpus ? 1 : 0;
+      else
+        cap[dom] += cnt;
+    }
+  qsort (cap, n_dom, sizeof (guint), cmp_desc);
+  for (guint i = 0; i < n_dom; i++)
+    {
+      sum += cap[i];
+      if (sum >= n)
+        return i + 1;
+    }
+  return 0;
+}
+
+static guint
+count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
+{
+  QpinCpuset seen;
+  qpin_cpuset_clear_all (&seen);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    {
+      gint d = llc ? qpin_topology_cpu_llc (topo, (guint) cpu) : qpin_topology_cpu_node (topo, (guint) cpu);
+      if (d >= 0)
+        qpin_cpuset_add (&seen, (guint) d);
+    }
+  return qpin_cpuset_count (&seen);
+}
+
+static gboolean
+same_guest_core (const QpinThreadSpec *a, const QpinThreadSpec *b)
+{
+  return a->socket == b->socket && a->die == b->die && a->cluster == b->cluster
+         && a->core == b->core && a->node == b->node;
+}
+
+/* qpin_score_min_span() is a walk over every core: remember its answers
+ * within one score computation. */
+static guint
+min_span (const QpinTopology *topo, const QpinCpuset *usable, GHashTable *memo,
+          gboolean llc, gboolean whole_cores, guint n)
+{
+  gpointer key = GUINT_TO_POINTER ((n << 2) | (llc ? 2u : 0u) | (whole_cores ? 1u : 0u));
+  gpointer hit;
+
+  if (g_hash_table_lookup_extended (memo, key, NULL, &hit))
+    return GPOINTER_TO_UINT (hit);
+  hit = GUINT_TO_POINTER (qpin_score_min_span (topo, usable, llc, whole_cores, n));
+  g_hash_table_insert (memo, key, hit);
+  return GPOINTER_TO_UINT (hit);
+}
+
+static void
+score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usable,
+          GHashTable *memo, QpinScore *s)
+{
+  gboolean guest_smt = FALSE;
+  gboolean isolate = vm->policy->smt == QPIN_SMT_ISOLATE;
+  QpinCpuset all;
+  guint n_vcpus = 0;
+  g_autoptr (GHashTable) group_size = g_hash_table_new (NULL, NULL);
+  guint min_nodes = 0, min_llcs = 0;
+
+  qpin_cpuset_clear_all (&all);
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      if (t->spec.role != QPIN_ROLE_VCPU)
+        continue;
+      n_vcpus++;
+      if (t->spec.thread > 0)
+        guest_smt = TRUE;
+      if (vm->floating || !t->exclusive)
+        continue;
+      qpin_cpuset_or (&all, &t->cpus);
+      g_hash_table_insert (group_size, GINT_TO_POINTER (t->spec.node + 1),
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (group_size,
+                                                                                      GINT_TO_POINTER (t->spec.node + 1))) + 1));
+    }
+  if (vm->floating)
+    {
+      if (vm->policy->cpus == QPIN_CPUS_DEDICATED)
+        s->overcommitted += n_vcpus;
+      return;
+    }
+  /* guest sibling pairs and where they landed */
+  for (guint i = 0; guest_smt && i < vm->threads->len; i++)
+    for (guint j = i + 1; j < vm->threads->len; j++)
+      {
+        const QpinPlanThread *a = &g_array_index (vm->threads, QpinPlanThread, i);
+        const QpinPlanThread *b = &g_array_index (vm->threads, QpinPlanThread, j);
+        gint ca, cb;
+
+        if (a->spec.role != QPIN_ROLE_VCPU || b->spec.role != QPIN_ROLE_VCPU
+            || !same_guest_core (&a->spec, &b->spec))
+          continue;
+        s->sibling_pairs++;
+        ca = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&a->cpus));
+        cb = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&b->cpus));
+        if (ca < 0 || ca != cb || qpin_cpuset_count (&a->cpus) != 1 || qpin_cpuset_count (&b->cpus) != 1)
+          s->sibling_misses++;
+      }
+  if (vm->policy->numa == QPIN_NUMA_SPREAD || vm->policy->cpus == QPIN_CPUS_MANUAL
+      || qpin_cpuset_is_empty (&all))
+    return;
+  {
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init (&it, group_size);
+    while (g_hash_table_iter_next (&it, NULL, &value))
+      {
+        min_nodes += min_span (topo, usable, memo, FALSE, isolate, GPOINTER_TO_UINT (value));
+        min_llcs += min_span (topo, usable, memo, TRUE, isolate, GPOINTER_TO_UINT (value));
+      }
+  }
+  {
+    guint nodes = count_domains (topo, &all, FALSE);
+    guint llcs = count_domains (topo, &all, TRUE);
+    s->nodes_spanned += nodes;
+    s->nodes_min += min_nodes;
+    s->llcs_spanned += llcs;
+    s->llcs_min += min_llcs;
+    s->node_excess += nodes > min_nodes ? nodes - min_nodes : 0;
+    s->llc_excess += llcs > min_llcs ? llcs - min_llcs : 0;
+  }
+}
+
+/**
+ * qpin_score_compute:
+ * @usable: online CPUs that are neither reserved nor lost
+ * @score: (out): the score
+ *
+ * Scores @plan; pure, no logging.
+ */
+void
+qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan,
+                    const QpinCpuset *usable, QpinScore *score)
+{
+  g_autofree gint *first_owner = g_new (gint, topo->cores->len);
+  g_autofree guint8 *multi = g_new0 (guint8, topo->cores->len);
+  g_autoptr (GHashTable) memo = g_hash_table_new (NULL, NULL);
+  QpinCpuset held;
+
+  *score = (QpinScore) { 0 };
+  qpin_cpuset_clear_all (&held);
+  for (guint k = 0; k < topo->cores->len; k++)
+    first_owner[k] = -1;
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+
+      score_vm (topo, vm, usable, memo, score);
+      qpin_cpuset_or (&held, &vm->held);
+      QPIN_CPUSET_FOREACH (cpu, &vm->held)
+        {
+          gint k = qpin_topology_cpu_core (topo, (guint) cpu);
+          if (k < 0)
+            continue;
+          if (first_owner[k] < 0)
+            first_owner[k] = (gint) v;
+          else if (first_owner[k] != (gint) v)
+            multi[k] = 1;
+        }
+    }
+  for (guint k = 0; k < topo->cores->len; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      QpinCpuset h = core->cpus, f = core->cpus;
+
+      score->shared_cores += multi[k];
+      qpin_cpuset_and (&h, &held);
+      qpin_cpuset_and (&f, usable);
+      qpin_cpuset_andnot (&f, &held);
+      if (!qpin_cpuset_is_empty (&h) && !qpin_cpuset_is_empty (&f))
+        score->half_used_cores++;
+    }
+}
+
+/**
+ * qpin_score_compare:
+ *
+ * Returns: <0 if @a is better than @b, 0 if equal, >0 if worse.
+ */
+gint
+qpin_score_compare (const QpinScore *a, const QpinScore *b)
+{
+  const guint x[] = { a->overcommitted, a->node_excess, a->llc_excess, a->shared_cores,
+                      a->sibling_misses, a->half_used_cores };
+  const guint y[] = { b->overcommitted, b->node_excess, b->llc_excess, b->shared_cores,
+                      b->sibling_misses, b->half_used_cores };
+
+  for (guint i = 0; i < G_N_ELEMENTS (x); i++)
+    if (x[i] != y[i])
+      return x[i] < y[i] ? -1 : 1;
+  return 0;
+}
+
+/**
+ * qpin_score_to_text:
+ *
+ * Returns: (transfer full): one line per term.
+ */
+char *
+qpin_score_to_text (const QpinScore *s)
+{
+  guint matched = s->sibling_pairs - s->sibling_misses;
+  return g_strdup_printf ("overcommitted vcpus: %u\n"
+                          "nodes spanned: %u (minimum %u, excess %u)\n"
+                          "llc groups spanned: %u (minimum %u, excess %u)\n"
+                          "cores shared between vms: %u\n"
+                          "guest siblings on host siblings: %u/%u (%.0f%%)\n"
+                          "cores left half-used: %u\n",
+                          s->overcommitted,
+                          s->nodes_spanned, s->nodes_min, s->node_excess,
+                          s->llcs_spanned, s->llcs_min, s->llc_excess,
+                          s->shared_cores,
+                          matched, s->sibling_pairs,
+                          s->sibling_pairs ? 100.0 * matched / s->sibling_pairs : 100.0,
+                          s->half_used_cores);
+}

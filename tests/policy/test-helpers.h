@@ -1,0 +1,115 @@
+/* test-helpers.h: shared by the policy tests (static, header only) */
+#pragma once
+
+#include <glib.h>
+#include <string.h>
+
+#include "qpin-placer.h"
+#include "qpin-policy.h"
+#include "qpin-topology-reader.h"
+
+static inline QpinTopology *
+load_fixture (const char *name)
+{
+  g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures", name, NULL);
+  g_autoptr (GError) error = NULL;
+  QpinTopology *topo = qpin_topology_read (root, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (topo);
+  return topo;
+}
+
+/* A config from "key=value" overrides, NULL-terminated list in one string
+ * separated by spaces, e.g. "smt=isolate emulator=housekeeping". */
+static inline QpinConfig *
+config_from (const char *overrides)
+{
+  QpinConfig *config = qpin_config_new ();
+  g_auto (GStrv) items = g_strsplit (overrides ? overrides : "", " ", -1);
+
+  for (guint i = 0; items[i]; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (*items[i] == '\0')
+        continue;
+      g_assert_true (qpin_config_add_override (config, items[i], &error));
+      g_assert_no_error (error);
+    }
+  return config;
+}
+
+/* Places the VMs "a:4:threads=2 b:2 ..." with the config; returns success. */
+static inline gboolean
+place_vms (QpinPlacer *placer, QpinConfig *config, const char *vms, GError **error)
+{
+  g_auto (GStrv) items = g_strsplit (vms, " ", -1);
+  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+
+  for (guint i = 0; items[i]; i++)
+    {
+      g_autofree char *name = NULL;
+      QpinGuestShape shape;
+      QpinRequest *r;
+
+      g_assert_true (qpin_guest_shape_parse (items[i], &name, &shape, NULL));
+      r = qpin_request_new_from_shape (name, &shape, NULL);
+      g_assert_nonnull (r);
+      g_ptr_array_add (requests, r);
+      g_ptr_array_add (policies, qpin_config_policy_for (config, name, NULL));
+    }
+  return qpin_placer_place (placer, requests, policies, error);
+}
+
+static inline QpinPlacer *
+placer_for (const QpinTopology *topo, QpinConfig *config)
+{
+  g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (config, NULL, NULL);
+  return qpin_placer_new (topo, &defaults->reserved);
+}
+
+static inline const QpinPlanThread *
+thread_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint index)
+{
+  QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
+  g_assert_nonnull (v);
+  return qpin_plan_vm_find_thread (v, role, index);
+}
+
+static inline char *
+cpus_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint index)
+{
+  const QpinPlanThread *t = thread_of (placer, vm, role, index);
+  g_assert_nonnull (t);
+  return qpin_cpuset_format (&t->cpus);
+}
+
+/* The union of the vCPU cpusets of a VM. */
+static inline QpinCpuset
+vcpus_of (const QpinPlacer *placer, const char *vm)
+{
+  QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
+  QpinCpuset all;
+
+  qpin_cpuset_clear_all (&all);
+  g_assert_nonnull (v);
+  for (guint i = 0; i < v->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (v->threads, QpinPlanThread, i);
+      if (t->spec.role == QPIN_ROLE_VCPU)
+        qpin_cpuset_or (&all, &t->cpus);
+    }
+  return all;
+}
+
+static inline guint
+count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
+{
+  QpinCpuset seen;
+  qpin_cpuset_clear_all (&seen);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    qpin_cpuset_add (&seen, (guint) (llc ? qpin_topology_cpu_llc (topo, (guint) cpu)
+                                          : qpin_topology_cpu_node (topo, (guint) cpu)));
+  return qpin_cpuset_count (&seen);
+}

@@ -1,0 +1,460 @@
+/* test-placer.c: the required behaviours of the placement engine */
+#include <glib.h>
+
+#include "test-helpers.h"
+
+static void
+test_exclusive (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  const char *names[] = { "a", "b", "c", "d", "e" };
+  QpinCpuset seen;
+
+  g_assert_true (place_vms (placer, config, "a:8 b:6:threads=2 c:7 d:5 e:6", &error));
+  g_assert_no_error (error);
+  qpin_cpuset_clear_all (&seen);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      QpinCpuset v = vcpus_of (placer, names[i]);
+      g_assert_false (qpin_cpuset_intersects (&v, &seen));
+      qpin_cpuset_or (&seen, &v);
+      QPIN_CPUSET_FOREACH (cpu, &v)
+        g_assert_cmpstr (qpin_placer_holder (placer, (guint) cpu), ==, names[i]);
+    }
+  g_assert_cmpuint (qpin_cpuset_count (&seen), ==, 32);
+  /* a second batch cannot take held CPUs */
+  g_assert_false (place_vms (placer, config, "f:1", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_cmpstr (error->message, ==, "vm 'f': needs 1 dedicated cpus, 0 free on the host (cpus none)");
+}
+
+static void
+test_one_node_one_llc (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("epyc-nps4");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  QpinCpuset a, b, c;
+
+  g_assert_true (place_vms (placer, config, "a:8 b:6 c:14", NULL));
+  a = vcpus_of (placer, "a");
+  b = vcpus_of (placer, "b");
+  c = vcpus_of (placer, "c");
+  g_assert_cmpuint (count_domains (topo, &a, TRUE), ==, 1);
+  g_assert_cmpuint (count_domains (topo, &b, TRUE), ==, 1);
+  g_assert_cmpuint (count_domains (topo, &c, FALSE), ==, 1);
+  g_assert_cmpuint (count_domains (topo, &c, TRUE), ==, 2);
+}
+
+static void
+test_whole_cores (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  QpinCpuset a, cores;
+
+  g_assert_true (place_vms (placer, config, "a:4", NULL));
+  a = vcpus_of (placer, "a");
+  qpin_cpuset_clear_all (&cores);
+  QPIN_CPUSET_FOREACH (cpu, &a)
+    qpin_cpuset_add (&cores, (guint) qpin_topology_cpu_core (topo, (guint) cpu));
+  g_assert_cmpuint (qpin_cpuset_count (&cores), ==, 2);
+}
+
+static void
+test_best_fit (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  QpinCpuset x, y;
+
+  g_assert_true (place_vms (placer, config, "x:10", NULL));
+  g_assert_true (place_vms (placer, config, "y:4", NULL));
+  x = vcpus_of (placer, "x");
+  y = vcpus_of (placer, "y");
+  /* y goes where fewest CPUs are free: beside x, not on the empty node */
+  g_assert_cmpint (qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&x)), ==,
+                   qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&y)));
+  g_assert_cmpuint (count_domains (topo, &y, FALSE), ==, 1);
+}
+
+static void
+test_best_order (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  const char *names[] = { "a", "b", "c", "d" };
+  QpinScore score;
+
+  /* placed greedily in the given order, d would be split across sockets */
+  g_assert_true (place_vms (placer, config, "a:6 b:6 c:10 d:10", NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      QpinCpuset v = vcpus_of (placer, names[i]);
+      g_assert_cmpuint (count_domains (topo, &v, FALSE), ==, 1);
+    }
+  qpin_placer_score (placer, &score);
+  g_assert_cmpuint (score.node_excess, ==, 0);
+}
+
+static void
+test_smt_prefer (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+
+  g_assert_true (place_vms (placer, config, "z:1 a:6:threads=2", NULL));
+  for (guint i = 0; i < 6; i += 2)
+    {
+      const QpinPlanThread *t0 = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
+      const QpinPlanThread *t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, i + 1);
+      g_assert_cmpint (t0->spec.core, ==, t1->spec.core);
+      g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t0->cpus)), ==,
+                       qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t1->cpus)));
+    }
+}
+
+static void
+test_smt_isolate (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) config = config_from ("smt=isolate");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  QpinCpuset a;
+
+  g_assert_true (place_vms (placer, config, "a:3", NULL));
+  a = vcpus_of (placer, "a");
+  QPIN_CPUSET_FOREACH (cpu, &a)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore,
+                                                 qpin_topology_cpu_core (topo, (guint) cpu));
+      QPIN_CPUSET_FOREACH (sib, &core->cpus)
+        {
+          g_assert_cmpstr (qpin_placer_holder (placer, (guint) sib), ==, "a");
+          if (sib != cpu)
+            g_assert_false (qpin_cpuset_has (&a, (guint) sib));
+        }
+    }
+  g_assert_false (place_vms (placer, config, "b:2", &error));
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'b': needs 2 whole free cores (smt=isolate), 1 free on the host (cpus 3,7)");
+}
+
+static void
+test_smt_require (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("lab-1n4c");
+  g_autoptr (QpinConfig) config = config_from ("smt=require");
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (qpin_config_check (config, topo, &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT);
+  g_assert_cmpstr (error->message, ==, "smt=require but the host has no SMT (one thread per core)");
+}
+
+static void
+test_guest_numa (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("4n-unequal");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  QpinCpuset n0, n1;
+
+  /* two guest nodes of 2: host nodes 0 and 1 (distance 16), not 0 and 2 */
+  g_assert_true (place_vms (placer, config, "a:4:sockets=2,cores=2,nodes=2", NULL));
+  qpin_cpuset_clear_all (&n0);
+  qpin_cpuset_clear_all (&n1);
+  for (guint i = 0; i < 4; i++)
+    {
+      const QpinPlanThread *t = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
+      qpin_cpuset_add (t->spec.node == 0 ? &n0 : &n1,
+                       (guint) qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus)));
+    }
+  g_assert_cmpuint (qpin_cpuset_count (&n0), ==, 1);
+  g_assert_cmpuint (qpin_cpuset_count (&n1), ==, 1);
+  g_assert_false (qpin_cpuset_equal (&n0, &n1));
+  qpin_cpuset_or (&n0, &n1);
+  g_autofree char *nodes = qpin_cpuset_format (&n0);
+  g_assert_cmpstr (nodes, ==, "0-1");
+}
+
+static void
+test_emulator (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) iso = config_from ("emulator=isolate iothreads=isolate");
+  g_autoptr (QpinPlacer) p1 = placer_for (topo, iso);
+  g_autoptr (QpinConfig) hk = config_from ("emulator=housekeeping reserved=0,16");
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, hk);
+  g_autoptr (QpinConfig) share = config_from (NULL);
+  g_autoptr (QpinPlacer) p3 = placer_for (topo, share);
+  const QpinPlanThread *emu, *io;
+  QpinCpuset v;
+
+  g_assert_true (place_vms (p1, iso, "a:4:iothreads=1", NULL));
+  v = vcpus_of (p1, "a");
+  emu = thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0);
+  io = thread_of (p1, "a", QPIN_ROLE_IOTHREAD, 0);
+  g_assert_true (emu->exclusive);
+  g_assert_true (io->exclusive);
+  g_assert_cmpuint (qpin_cpuset_count (&emu->cpus), ==, 1);
+  g_assert_false (qpin_cpuset_intersects (&emu->cpus, &v));
+  g_assert_false (qpin_cpuset_intersects (&emu->cpus, &io->cpus));
+  g_assert_cmpint (qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&emu->cpus)), ==,
+                   qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&v)));
+
+  g_assert_true (place_vms (p2, hk, "a:16", NULL));
+  v = vcpus_of (p2, "a");
+  g_autofree char *hk_cpus = cpus_of (p2, "a", QPIN_ROLE_EMULATOR, 0);
+  g_assert_cmpstr (hk_cpus, ==, "0,16");
+  g_assert_false (qpin_cpuset_has (&v, 0));
+  g_assert_false (qpin_cpuset_has (&v, 16));
+
+  g_assert_true (place_vms (p3, share, "a:4", NULL));
+  v = vcpus_of (p3, "a");
+  emu = thread_of (p3, "a", QPIN_ROLE_EMULATOR, 0);
+  g_assert_true (qpin_cpuset_equal (&emu->cpus, &v));
+  g_assert_false (emu->exclusive);
+}
+
+static void
+test_reserved_and_isolated (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("4n-unequal");
+  g_autoptr (QpinConfig) config = config_from ("reserved=0,7");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinConfig) all = config_from ("reserved=0-11");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *a = NULL;
+  QpinCpuset v;
+
+  /* isolated CPUs (2-3,9-10) first for dedicated vCPUs */
+  g_assert_true (place_vms (placer, config, "a:4", NULL));
+  v = vcpus_of (placer, "a");
+  a = qpin_cpuset_format (&v);
+  g_assert_cmpstr (a, ==, "2-3,9-10");
+  g_assert_true (place_vms (placer, config, "b:4", NULL));
+  v = vcpus_of (placer, "b");
+  g_assert_false (qpin_cpuset_has (&v, 0));
+  g_assert_false (qpin_cpuset_has (&v, 7));
+
+  g_assert_false (qpin_config_check (all, topo, &error));
+  g_assert_cmpstr (error->message, ==,
+                   "reserved=0-11 covers every online cpu (0-11): none is left for vCPUs");
+}
+
+static void
+test_overcommit (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) refuse = config_from (NULL);
+  g_autoptr (QpinPlacer) p1 = placer_for (topo, refuse);
+  g_autoptr (QpinConfig) share = config_from ("overcommit=share");
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, share);
+  g_autoptr (QpinConfig) strict = config_from ("numa=strict");
+  g_autoptr (QpinTopology) two = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinPlacer) p3 = placer_for (two, strict);
+  g_autoptr (GError) error = NULL;
+  QpinPlanVm *vm;
+
+  g_assert_true (place_vms (p1, refuse, "a:6", NULL));
+  g_assert_false (place_vms (p1, refuse, "b:4", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_cmpstr (error->message, ==, "vm 'b': needs 4 dedicated cpus, 2 free on the host (cpus 3,7)");
+  g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (p1), "b"));
+  g_clear_error (&error);
+
+  g_assert_true (place_vms (p2, share, "a:6 b:4", NULL));
+  vm = qpin_plan_find_vm (qpin_placer_get_plan (p2), "b");
+  g_assert_true (vm->floating);
+  g_assert_cmpuint (vm->notes->len, ==, 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (vm->notes, 0), "overcommitted: shared pool"));
+  {
+    g_autofree char *pool = cpus_of (p2, "b", QPIN_ROLE_VCPU, 0);
+    QpinScore score;
+    g_assert_cmpstr (pool, ==, "3,7");
+    qpin_placer_score (p2, &score);
+    g_assert_cmpuint (score.overcommitted, ==, 4);
+  }
+
+  g_assert_true (place_vms (p3, strict, "a:12 b:12", NULL));
+  g_assert_false (place_vms (p3, strict, "c:6", &error));
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'c': needs 6 dedicated cpus in one host node (numa=strict): "
+                   "the most free in one node is 4 (node 0: cpus 6-7,22-23)");
+}
+
+static void
+test_hotplug (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinPlan) before = NULL;
+  g_autoptr (GError) error = NULL;
+  QpinThreadSpec s4 = qpin_thread_spec_vcpu (4), s5 = qpin_thread_spec_vcpu (5);
+  const QpinPlanThread *t4, *t5;
+  const QpinPlan *plan;
+
+  g_assert_true (place_vms (placer, config, "b:3 a:4:threads=2", NULL));
+  before = qpin_plan_copy (qpin_placer_get_plan (placer));
+  s4.socket = s5.socket = 0;
+  s4.die = s5.die = s4.cluster = s5.cluster = 0;
+  s4.core = s5.core = 2;
+  s4.thread = 0;
+  s5.thread = 1;
+  g_assert_true (qpin_placer_add_thread (placer, "a", &s4, &error));
+  g_assert_no_error (error);
+  g_assert_true (qpin_placer_add_thread (placer, "a", &s5, &error));
+  t4 = thread_of (placer, "a", QPIN_ROLE_VCPU, 4);
+  t5 = thread_of (placer, "a", QPIN_ROLE_VCPU, 5);
+  g_assert_true (t5->changed);
+  g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t4->cpus)), ==,
+                   qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t5->cpus)));
+  {
+    QpinCpuset v = vcpus_of (placer, "a");
+    g_assert_cmpuint (count_domains (topo, &v, FALSE), ==, 1);
+  }
+  /* every existing vCPU pin is kept */
+  plan = qpin_placer_get_plan (placer);
+  for (guint v = 0; v < before->vms->len; v++)
+    {
+      QpinPlanVm *old = g_ptr_array_index (before->vms, v);
+      for (guint i = 0; i < old->threads->len; i++)
+        {
+          const QpinPlanThread *o = &g_array_index (old->threads, QpinPlanThread, i);
+          const QpinPlanThread *n = thread_of (placer, old->name, o->spec.role, o->spec.index);
+          if (o->exclusive)
+            g_assert_true (qpin_cpuset_equal (&o->cpus, &n->cpus));
+        }
+    }
+  g_assert_cmpuint (plan->vms->len, ==, 2);
+
+  /* removing frees */
+  {
+    guint cpu = (guint) qpin_cpuset_first (&t5->cpus);
+    g_assert_true (qpin_placer_remove_thread (placer, "a", QPIN_ROLE_VCPU, 5, &error));
+    g_assert_null (qpin_placer_holder (placer, cpu));
+    g_assert_null (thread_of (placer, "a", QPIN_ROLE_VCPU, 5));
+    g_assert_false (qpin_placer_remove_thread (placer, "a", QPIN_ROLE_VCPU, 5, &error));
+    g_assert_cmpstr (error->message, ==, "vm 'a' has no vcpu 5");
+    g_clear_error (&error);
+  }
+  g_assert_true (qpin_placer_remove_vm (placer, "b", &error));
+  g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (placer), "b"));
+}
+
+static void
+test_lose_cpu (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinPlan) before = NULL;
+  g_autoptr (GError) error = NULL;
+  const QpinPlanThread *t1;
+  guint lost;
+
+  g_assert_true (place_vms (placer, config, "a:4:threads=2 b:6", NULL));
+  before = qpin_plan_copy (qpin_placer_get_plan (placer));
+  t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, 1);
+  lost = (guint) qpin_cpuset_first (&t1->cpus);
+  g_assert_true (qpin_placer_lose_cpu (placer, lost, &error));
+  g_assert_no_error (error);
+  for (guint v = 0; v < before->vms->len; v++)
+    {
+      QpinPlanVm *old = g_ptr_array_index (before->vms, v);
+      for (guint i = 0; i < old->threads->len; i++)
+        {
+          const QpinPlanThread *o = &g_array_index (old->threads, QpinPlanThread, i);
+          const QpinPlanThread *n = thread_of (placer, old->name, o->spec.role, o->spec.index);
+          gboolean used = qpin_cpuset_has (&o->cpus, lost);
+          g_assert_cmpint (n->changed, ==, used);
+          g_assert_cmpint (qpin_cpuset_equal (&o->cpus, &n->cpus), ==, !used);
+          g_assert_false (qpin_cpuset_has (&n->cpus, lost));
+        }
+    }
+  g_assert_true (thread_of (placer, "a", QPIN_ROLE_VCPU, 1)->exclusive);
+  g_assert_false (qpin_placer_lose_cpu (placer, lost, &error));
+  {
+    g_autofree char *expected = g_strdup_printf ("cpu %u is not online", lost);
+    g_assert_cmpstr (error->message, ==, expected);
+  }
+}
+
+static void
+test_manual (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (QpinPlacer) placer = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *c0 = NULL, *c1 = NULL;
+  const char *conf = "[vm:m]\ncpus = manual\ncpumap = 0=5,1=6-7\n";
+
+  g_assert_true (qpin_config_load_data (config, conf, "test.conf", &error));
+  placer = placer_for (topo, config);
+  g_assert_true (place_vms (placer, config, "m:2 d:5", &error));
+  g_assert_no_error (error);
+  c0 = cpus_of (placer, "m", QPIN_ROLE_VCPU, 0);
+  c1 = cpus_of (placer, "m", QPIN_ROLE_VCPU, 1);
+  g_assert_cmpstr (c0, ==, "5");
+  g_assert_cmpstr (c1, ==, "6-7");
+  {
+    QpinCpuset d = vcpus_of (placer, "d");
+    g_autofree char *ds = qpin_cpuset_format (&d);
+    g_assert_cmpstr (ds, ==, "0-4");
+  }
+}
+
+static void
+test_deterministic (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("epyc-nps4");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autofree char *first = NULL;
+
+  for (guint run = 0; run < 3; run++)
+    {
+      g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+      g_autofree char *text = NULL;
+
+      g_assert_true (place_vms (placer, config, "a:5 b:12:threads=2 c:3 d:8:sockets=2,cores=4,nodes=2 e:1", NULL));
+      text = qpin_plan_to_table (qpin_placer_get_plan (placer), topo);
+      if (first == NULL)
+        first = g_steal_pointer (&text);
+      else
+        g_assert_cmpstr (text, ==, first);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/placer/exclusive", test_exclusive);
+  g_test_add_func ("/placer/one-node-one-llc", test_one_node_one_llc);
+  g_test_add_func ("/placer/whole-cores", test_whole_cores);
+  g_test_add_func ("/placer/best-fit", test_best_fit);
+  g_test_add_func ("/placer/best-order", test_best_order);
+  g_test_add_func ("/placer/smt-prefer", test_smt_prefer);
+  g_test_add_func ("/placer/smt-isolate", test_smt_isolate);
+  g_test_add_func ("/placer/smt-require", test_smt_require);
+  g_test_add_func ("/placer/guest-numa", test_guest_numa);
+  g_test_add_func ("/placer/emulator", test_emulator);
+  g_test_add_func ("/placer/reserved-isolated", test_reserved_and_isolated);
+  g_test_add_func ("/placer/overcommit", test_overcommit);
+  g_test_add_func ("/placer/hotplug", test_hotplug);
+  g_test_add_func ("/placer/lose-cpu", test_lose_cpu);
+  g_test_add_func ("/placer/manual", test_manual);
+  g_test_add_func ("/placer/deterministic", test_deterministic);
+  return g_test_run ();
+}
