@@ -5,6 +5,7 @@
  */
 #pragma once
 
+int qpin_cmd_attach (int argc, char **argv);
 int qpin_cmd_inspect (int argc, char **argv);
 int qpin_cmd_topology (int argc, char **argv);
 int qpin_cmd_plan (int argc, char **argv);

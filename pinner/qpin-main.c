@@ -15,6 +15,7 @@ typedef struct {
 } QpinCommand;
 
 static const QpinCommand commands[] = {
+  { "attach", qpin_cmd_attach, "pin one running QEMU and keep it pinned" },
   { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },
   { "topology", qpin_cmd_topology, "print the host topology (or capture it)" },
   { "plan", qpin_cmd_plan, "plan the placement of VMs without touching them" },

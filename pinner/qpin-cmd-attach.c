@@ -1,0 +1,214 @@
+/* qpin-cmd-attach.c: `qpin attach SOCKET`: pin one running QEMU
+ *
+ * Discovers the threads, plans on the live (or a given) topology, pins,
+ * verifies and prints the result.  With --once it exits then; otherwise
+ * it stays attached, keeps the pins true (hot-added vCPUs, drift) and
+ * exits 0 when QEMU exits.
+ */
+#define G_LOG_DOMAIN "qpin"
+
+#include <glib-unix.h>
+#include <stdio.h>
+
+#include "qpin-commands.h"
+#include "qpin-proc.h"
+#include "qpin-qmp-types.h"
+#include "qpin-registry.h"
+#include "qpin-setup.h"
+
+typedef struct {
+  GMainLoop *loop;
+  const char *socket;
+  gboolean once;
+  gboolean json;
+  gboolean printed;
+  int status;
+} Attach;
+
+static void
+print_result (QpinRegistry *registry, gboolean json)
+{
+  if (json)
+    {
+      g_autoptr (JsonNode) node = qpin_registry_to_json (registry);
+      g_autofree char *text = json_to_string (node, TRUE);
+      printf ("%s\n", text);
+    }
+  else
+    {
+      g_autofree char *table = qpin_registry_to_table (registry);
+      fputs (table, stdout);
+    }
+  fflush (stdout);
+}
+
+static void
+on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
+{
+  Attach *a = user_data;
+  QpinVmState state = qpin_vm_get_state (vm);
+
+  if (a->printed)
+    return;
+  a->printed = TRUE;
+  print_result (registry, a->json);
+  if (state != QPIN_VM_PINNED)
+    {
+      fprintf (stderr, "qpin attach: %s: %s\n", a->socket, qpin_vm_get_error (vm));
+      a->status = 1;
+      g_main_loop_quit (a->loop);
+      return;
+    }
+  if (a->once)
+    g_main_loop_quit (a->loop);
+}
+
+static void
+on_gone (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
+{
+  Attach *a = user_data;
+
+  if (!a->printed)
+    {
+      fprintf (stderr, "qpin attach: %s: QEMU went away before it was pinned\n", a->socket);
+      a->status = 1;
+    }
+  g_main_loop_quit (a->loop);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Attach *a = user_data;
+  g_main_loop_quit (a->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Over TCP the kernel does not say who the peer is: the process that owns
+ * the vCPU threads is QEMU. */
+static GPid
+pid_from_vcpus (QpinQmpClient *client, guint timeout_ms, GError **error)
+{
+  g_autoptr (JsonNode) ret = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL,
+                                                           timeout_ms, error);
+  g_autoptr (GPtrArray) cpus = ret ? qpin_qmp_parse_cpus_fast (ret, error) : NULL;
+  GPid pid;
+
+  if (cpus == NULL)
+    return 0;
+  pid = cpus->len ? qpin_proc_tgid_of ((GPid) ((QpinQmpCpu *) cpus->pdata[0])->thread_id) : 0;
+  if (pid <= 0)
+    g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                 "cannot tell which process serves this monitor: give --pid");
+  return pid;
+}
+
+static int
+fail (const char *socket, const char *message)
+{
+  fprintf (stderr, "qpin attach: %s%s%s\n", socket ? socket : "", socket ? ": " : "", message);
+  return 1;
+}
+
+/**
+ * qpin_cmd_attach:
+ *
+ * `qpin attach SOCKET [--once] [--dry-run] [--config F] [--policy K=V]...
+ *  [--json] [--topology DIR|live] [--pid PID] [--timeout MS] [--interval MS]
+ *  [--enforce repair|report|off]`
+ */
+int
+qpin_cmd_attach (int argc, char **argv)
+{
+  gboolean once = FALSE, dry_run = FALSE, json = FALSE;
+  g_autofree char *config_path = NULL, *topology = NULL, *enforce = NULL;
+  g_auto (GStrv) overrides = NULL;
+  gint64 pid = 0;
+  gint timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS, interval_ms = 1000;
+  GOptionEntry entries[] = {
+    { "once", 0, 0, G_OPTION_ARG_NONE, &once, "Pin, verify, print and exit", NULL },
+    { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and show, change nothing", NULL },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "Policy file", "FILE" },
+    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "Override a policy key", "KEY=VALUE" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
+      "Plan on a captured topology (implies nothing about pinning; use with --dry-run)",
+      "DIR|live" },
+    { "pid", 0, 0, G_OPTION_ARG_INT64, &pid, "QEMU's pid, for tcp: monitors", "PID" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "QMP timeout (5000)", "MS" },
+    { "interval", 0, 0, G_OPTION_ARG_INT, &interval_ms,
+      "Re-check vCPUs and drift every MS (1000; 0: only on events)", "MS" },
+    { "enforce", 0, 0, G_OPTION_ARG_STRING, &enforce, "On drift: repair, report or off (repair)",
+      "MODE" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("SOCKET");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinTopology) topo = NULL;
+  g_autoptr (QpinConfig) config = NULL;
+  g_autoptr (QpinQmpClient) client = NULL;
+  g_autoptr (QpinRegistry) registry = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  QpinRegistryOptions options = { 0 };
+  Attach a = { 0 };
+  guint sigint, sigterm;
+
+  g_option_context_set_summary (ctx, "Pin the threads of one running QEMU and keep them pinned.\n"
+                                     "SOCKET is a QMP unix socket path or tcp:HOST:PORT.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      fprintf (stderr, "qpin attach: %s\n", error->message);
+      return 2;
+    }
+  if (argc != 2 || timeout_ms <= 0 || interval_ms < 0)
+    {
+      fprintf (stderr, "qpin attach: %s\n",
+               argc != 2 ? "expected one SOCKET argument" : "--timeout and --interval must be positive");
+      return 2;
+    }
+  options.dry_run = dry_run;
+  options.timeout_ms = (guint) timeout_ms;
+  options.interval_ms = once ? 0 : (guint) interval_ms;
+  if (enforce == NULL || g_str_equal (enforce, "repair"))
+    options.enforce = QPIN_ENFORCE_REPAIR;
+  else if (g_str_equal (enforce, "report"))
+    options.enforce = QPIN_ENFORCE_REPORT;
+  else if (g_str_equal (enforce, "off"))
+    options.enforce = QPIN_ENFORCE_OFF;
+  else
+    {
+      fprintf (stderr, "qpin attach: invalid --enforce '%s': accepted: repair, report, off\n",
+               enforce);
+      return 2;
+    }
+
+  if (!qpin_setup_load (topology, config_path, (const char *const *) overrides, &topo, &config,
+                        &error))
+    return fail (NULL, error->message);
+  client = qpin_qmp_client_connect_sync (argv[1], (guint) timeout_ms, &error);
+  if (client == NULL)
+    return fail (argv[1], error->message);
+  if (pid <= 0 && qpin_qmp_client_get_peer_pid (client) <= 0
+      && (pid = pid_from_vcpus (client, (guint) timeout_ms, &error)) <= 0)
+    return fail (argv[1], error->message);
+  registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config), &options,
+                                &error);
+  if (registry == NULL)
+    return fail (NULL, error->message);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  a.loop = loop;
+  a.socket = argv[1];
+  a.once = once;
+  a.json = json;
+  qpin_registry_set_hooks (registry, on_settled, on_gone, &a);
+  qpin_registry_add (registry, client, (GPid) pid);
+  sigint = g_unix_signal_add (SIGINT, on_signal, &a);
+  sigterm = g_unix_signal_add (SIGTERM, on_signal, &a);
+  g_main_loop_run (loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  qpin_registry_set_hooks (registry, NULL, NULL, NULL);
+  return a.status;
+}

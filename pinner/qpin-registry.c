@@ -1,0 +1,940 @@
+/* qpin-registry.c: discover, place, pin, verify, keep pinned
+ *
+ * Per VM:  discover (QMP + /proc)  ->  settle: classify, place or sync the
+ * plan, apply the pins  ->  wait for an event, the reconcile timer or a
+ * rescan request  ->  discover ...  A discovery that is asked for while
+ * one runs is remembered and run once after it.  Every callback holds a
+ * reference on its VM; a VM that is gone ignores late answers.
+ */
+#define G_LOG_DOMAIN "qpin"
+
+#include "qpin-registry.h"
+
+#include "qpin-pin.h"
+#include "qpin-proc.h"
+#include "qpin-qmp-types.h"
+#include "qpin-vm-threads.h"
+
+typedef struct {
+  QpinCpuset planned; /* empty when the plan has nothing for it */
+  QpinCpuset actual;  /* the kernel's affinity after our last look */
+  gint cpu;
+  gboolean applied;   /* actual == planned, verified */
+  gboolean drift;     /* found changed by someone else (enforce=report) */
+  char *error;
+} ThreadState;
+
+struct _QpinVm {
+  gint ref;
+  QpinRegistry *registry; /* NULL once gone */
+  QpinQmpClient *client;
+  gulong closed_id, event_id;
+  GPid pid;
+  char *qemu_name;        /* -name, NULL if unset */
+  char *key;              /* unique name in the ledger */
+  QpinVmState state;
+  char *error;
+  gboolean named;         /* query-name answered */
+  gboolean placed;        /* in the placer */
+  gboolean shared_vcpu_thread;
+  gboolean untouchable;   /* EPERM: never touched again */
+
+  /* discovery in flight */
+  guint pending;
+  gboolean again;
+  GPtrArray *cpus;        /* QpinQmpCpu */
+  GPtrArray *iothreads;   /* QpinQmpIothread */
+  GError *query_error;
+
+  GPtrArray *threads;     /* QpinVmThread */
+  GArray *states;         /* ThreadState, parallel to threads */
+  GHashTable *logged;     /* refusal messages already logged */
+};
+
+struct _QpinRegistry {
+  QpinTopology *topo;
+  QpinConfig *config;
+  QpinPlacer *placer;
+  QpinRegistryOptions options;
+  GPtrArray *vms;         /* QpinVm, live ones */
+  guint timer;
+  QpinRegistryHook settled, gone;
+  gpointer hook_data;
+};
+
+static void vm_discover (QpinVm *vm);
+static char *unique_key (QpinRegistry *registry, const char *wanted, GPid pid);
+
+static const char *const state_names[] = {
+  [QPIN_VM_DISCOVERING] = "discovering", [QPIN_VM_PINNED] = "pinned",
+  [QPIN_VM_DEGRADED] = "degraded",       [QPIN_VM_FAILED] = "failed",
+  [QPIN_VM_GONE] = "gone",
+};
+
+const char *
+qpin_vm_state_to_string (QpinVmState state)
+{
+  return state_names[state];
+}
+
+QpinVmState
+qpin_vm_get_state (QpinVm *vm)
+{
+  return vm->state;
+}
+
+/**
+ * qpin_vm_get_error:
+ *
+ * Returns: (nullable): why the VM is failed or degraded
+ */
+const char *
+qpin_vm_get_error (QpinVm *vm)
+{
+  return vm->error;
+}
+
+static void
+clear_states (GArray *states)
+{
+  for (guint i = 0; states && i < states->len; i++)
+    g_free (g_array_index (states, ThreadState, i).error);
+}
+
+static QpinVm *
+vm_ref (QpinVm *vm)
+{
+  vm->ref++;
+  return vm;
+}
+
+static void
+vm_unref (QpinVm *vm)
+{
+  if (--vm->ref > 0)
+    return;
+  g_clear_object (&vm->client);
+  g_free (vm->qemu_name);
+  g_free (vm->key);
+  g_free (vm->error);
+  g_clear_pointer (&vm->cpus, g_ptr_array_unref);
+  g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
+  g_clear_error (&vm->query_error);
+  g_clear_pointer (&vm->threads, g_ptr_array_unref);
+  clear_states (vm->states);
+  g_clear_pointer (&vm->states, g_array_unref);
+  g_clear_pointer (&vm->logged, g_hash_table_unref);
+  g_free (vm);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, vm_unref)
+
+static void
+vm_set_error (QpinVm *vm, QpinVmState state, const char *message)
+{
+  vm->state = state;
+  if (g_strcmp0 (vm->error, message) != 0)
+    {
+      g_free (vm->error);
+      vm->error = g_strdup (message);
+      if (message)
+        g_warning ("vm '%s' (pid %d): %s", vm->key, vm->pid, message);
+    }
+}
+
+/* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
+ * once, tell the owner, forget it.  Its pins stay as they are. */
+static void
+vm_gone (QpinVm *vm, const char *why)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (GError) error = NULL;
+
+  if (registry == NULL)
+    return;
+  if (why)
+    g_message ("vm '%s' (pid %d) is gone: %s", vm->key, vm->pid, why);
+  if (vm->placed && !qpin_placer_remove_vm (registry->placer, vm->key, &error))
+    g_warning ("vm '%s': %s", vm->key, error->message);
+  vm->placed = FALSE;
+  vm->state = QPIN_VM_GONE;
+  g_signal_handler_disconnect (vm->client, vm->closed_id);
+  g_signal_handler_disconnect (vm->client, vm->event_id);
+  qpin_qmp_client_close (vm->client);
+  vm->registry = NULL;
+  if (registry->gone)
+    registry->gone (registry, vm, registry->hook_data);
+  g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
+}
+
+static void
+on_closed (QpinQmpClient *client, const GError *error, gpointer user_data)
+{
+  QpinVm *vm = user_data;
+  g_autoptr (QpinVm) keep = NULL;
+
+  keep = vm_ref (vm);
+  vm_gone (vm, error->message);
+}
+
+static void
+on_event (QpinQmpClient *client, const char *name, JsonObject *data, gpointer user_data)
+{
+  QpinVm *vm = user_data;
+
+  /* 7.2 emits DEVICE_DELETED only for .../cpuN/lapic after a CPU unplug:
+   * any device removal may have been a vCPU, so look again */
+  if (g_str_equal (name, "DEVICE_DELETED") || g_str_equal (name, "ACPI_DEVICE_OST"))
+    vm_discover (vm);
+}
+
+static const QpinPlanVm *
+plan_of (QpinVm *vm)
+{
+  return qpin_plan_find_vm (qpin_placer_get_plan (vm->registry->placer), vm->key);
+}
+
+/* What the plan says for thread @t: "other" threads follow the emulator;
+ * with single-threaded TCG every vCPU entry is the one planned vCPU. */
+static gboolean
+planned_cpus (QpinVm *vm, const QpinPlanVm *plan, const QpinVmThread *t, QpinCpuset *out)
+{
+  QpinThreadRole role = t->role == QPIN_ROLE_OTHER ? QPIN_ROLE_EMULATOR : t->role;
+  guint index = t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread)
+                  ? 0
+                  : (guint) t->index;
+  QpinPlanThread *pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan, role, index);
+
+  if (pt == NULL)
+    return FALSE;
+  *out = pt->cpus;
+  return TRUE;
+}
+
+static QpinThreadSpec
+spec_of (const QpinVmThread *t)
+{
+  QpinThreadSpec spec = qpin_thread_spec_vcpu ((guint) t->index);
+
+  spec.role = t->role;
+  spec.tid = t->tid;
+  spec.socket = (gint) t->socket_id;
+  spec.die = (gint) t->die_id;
+  spec.cluster = (gint) t->cluster_id;
+  spec.core = (gint) t->core_id;
+  spec.thread = (gint) t->thread;
+  spec.node = (gint) t->node_id;
+  return spec;
+}
+
+static QpinRequest *
+request_of (QpinVm *vm)
+{
+  QpinRequest *request = qpin_request_new (vm->key, vm->pid);
+
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      QpinThreadSpec spec = spec_of (t);
+
+      if (t->role == QPIN_ROLE_OTHER)
+        continue;
+      /* one host thread runs every vCPU: plan it once */
+      if (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread && t->index != 0)
+        continue;
+      qpin_request_add_thread (request, &spec);
+    }
+  return request;
+}
+
+/* After a qpin restart the VM's vCPUs are still pinned, one CPU each:
+ * take that over as it is when the ledger agrees, so nothing moves. */
+static gboolean
+try_adopt (QpinVm *vm, const QpinPolicy *policy)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (QpinPlanVm) pv = NULL;
+  g_autoptr (GError) error = NULL;
+  QpinCpuset seen, nodes;
+  guint vcpus = 0;
+
+  if (policy->cpus != QPIN_CPUS_DEDICATED || vm->shared_vcpu_thread)
+    return FALSE;
+  pv = qpin_plan_vm_new (vm->key, vm->pid, policy);
+  qpin_cpuset_clear_all (&seen);
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+      QpinPlanThread pt = { .spec = spec_of (t), .cpus = st->actual };
+
+      if (t->role == QPIN_ROLE_OTHER)
+        continue;
+      if (t->role == QPIN_ROLE_VCPU)
+        {
+          if (qpin_cpuset_count (&st->actual) != 1 || qpin_cpuset_intersects (&st->actual, &seen))
+            return FALSE;
+          qpin_cpuset_or (&seen, &st->actual);
+          pt.exclusive = TRUE;
+          vcpus++;
+        }
+      g_array_append_val (pv->threads, pt);
+    }
+  if (vcpus == 0)
+    return FALSE;
+  pv->held = seen;
+  qpin_topology_nodes_of (registry->topo, &seen, &nodes);
+  pv->mem_nodes = nodes;
+  qpin_plan_vm_add_note (pv, "adopted from the running pins");
+  if (!qpin_placer_adopt (registry->placer, pv, &error))
+    {
+      g_info ("vm '%s': not adopting its current pins: %s", vm->key, error->message);
+      return FALSE;
+    }
+  g_message ("vm '%s' (pid %d): adopted its running pins", vm->key, vm->pid);
+  return TRUE;
+}
+
+static gboolean
+place (QpinVm *vm, GError **error)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (QpinPolicy) policy = NULL;
+  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+
+  policy = qpin_config_policy_for (registry->config, vm->qemu_name, error);
+  if (policy == NULL || !qpin_policy_check (policy, registry->topo, vm->key, error))
+    return FALSE;
+  if (try_adopt (vm, policy))
+    return TRUE;
+  g_ptr_array_add (requests, request_of (vm));
+  g_ptr_array_add (policies, g_steal_pointer (&policy));
+  return qpin_placer_place (registry->placer, requests, policies, error);
+}
+
+/* The VM is placed; bring the plan in line with the threads it has now
+ * (hot-added or removed vCPUs, new iothreads) without moving the rest. */
+static void
+sync_plan (QpinVm *vm)
+{
+  QpinRegistry *registry = vm->registry;
+  const QpinPlanVm *plan = plan_of (vm);
+  g_autoptr (GPtrArray) gone = g_ptr_array_new ();
+
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      QpinThreadSpec spec = spec_of (t);
+      g_autoptr (GError) error = NULL;
+
+      if (t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread))
+        continue;
+      if (qpin_plan_vm_find_thread ((QpinPlanVm *) plan, t->role, (guint) t->index))
+        continue;
+      if (qpin_placer_add_thread (registry->placer, vm->key, &spec, &error))
+        g_message ("vm '%s': placed new %s %d (tid %d)", vm->key,
+                   qpin_thread_role_to_string (t->role), t->index, t->tid);
+      else
+        g_warning ("vm '%s': cannot place new %s %d: %s", vm->key,
+                   qpin_thread_role_to_string (t->role), t->index, error->message);
+      plan = plan_of (vm);
+    }
+
+  for (guint i = 0; i < plan->threads->len; i++)
+    {
+      const QpinPlanThread *pt = &g_array_index (plan->threads, QpinPlanThread, i);
+      gboolean present = FALSE;
+
+      if (pt->spec.role == QPIN_ROLE_EMULATOR)
+        continue;
+      for (guint j = 0; j < vm->threads->len && !present; j++)
+        {
+          const QpinVmThread *t = g_ptr_array_index (vm->threads, j);
+          present = t->role == pt->spec.role && (guint) t->index == pt->spec.index;
+        }
+      if (!present)
+        g_ptr_array_add (gone, GUINT_TO_POINTER ((pt->spec.role << 24) | pt->spec.index));
+    }
+  for (guint i = 0; i < gone->len; i++)
+    {
+      guint packed = GPOINTER_TO_UINT (g_ptr_array_index (gone, i));
+      QpinThreadRole role = (QpinThreadRole) (packed >> 24);
+      g_autoptr (GError) error = NULL;
+
+      if (qpin_placer_remove_thread (registry->placer, vm->key, role, packed & 0xffffff, &error))
+        g_message ("vm '%s': %s %u is gone, its CPUs are free", vm->key,
+                   qpin_thread_role_to_string (role), packed & 0xffffff);
+      else
+        g_warning ("vm '%s': %s", vm->key, error->message);
+    }
+}
+
+/* A thread that was pinned and verified and now has another affinity was
+ * moved by someone else: drift.  enforce decides what happens to it.
+ * Returns TRUE when it is to be pinned back. */
+static gboolean
+handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
+{
+  QpinEnforce enforce = vm->registry->options.enforce;
+  g_autofree char *had = qpin_cpuset_format (&st->actual);
+  g_autofree char *want = qpin_cpuset_format (&st->planned);
+
+  if (enforce == QPIN_ENFORCE_REPAIR)
+    {
+      g_message ("vm '%s': drift: %s %d (tid %d) had '%s', repairing to '%s'", vm->key,
+                 qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
+      return TRUE;
+    }
+  if (enforce == QPIN_ENFORCE_REPORT && !st->drift)
+    g_message ("vm '%s': drift: %s %d (tid %d) has '%s', planned '%s' (enforce=report)",
+               vm->key, qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
+  st->drift = enforce == QPIN_ENFORCE_REPORT;
+  return FALSE;
+}
+
+/* Pin every thread to its plan, verify, and note what failed.  A thread
+ * already where it belongs is not touched. */
+static void
+apply (QpinVm *vm)
+{
+  QpinRegistry *registry = vm->registry;
+  const QpinPlanVm *plan = plan_of (vm);
+  guint pinned = 0, failed = 0, moved = 0;
+
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *want = NULL;
+      QpinCpuset planned;
+      gboolean was_pinned;
+
+      g_clear_pointer (&st->error, g_free);
+      if (!planned_cpus (vm, plan, t, &planned))
+        {
+          qpin_cpuset_clear_all (&st->planned);
+          st->applied = FALSE;
+          st->error = g_strdup ("not in the plan");
+          failed++;
+          continue;
+        }
+      was_pinned = st->applied && qpin_cpuset_equal (&st->planned, &planned);
+      st->planned = planned;
+      st->applied = FALSE;
+      if (qpin_cpuset_equal (&st->actual, &st->planned))
+        {
+          st->applied = TRUE;
+          st->drift = FALSE;
+          pinned++;
+          continue;
+        }
+      if (was_pinned && !handle_drift (vm, t, st))
+        {
+          st->applied = TRUE; /* pinned as planned once; left as found */
+          pinned++;
+          continue;
+        }
+      if (registry->options.dry_run)
+        {
+          st->actual = st->planned;
+          st->applied = TRUE;
+          pinned++;
+          continue;
+        }
+      want = qpin_cpuset_format (&st->planned);
+      if (qpin_pin_thread (vm->pid, t->tid, &st->planned, &st->actual, &error))
+        {
+          g_info ("vm '%s': %s %d (tid %d) -> %s", vm->key, qpin_thread_role_to_string (t->role),
+                  t->index, t->tid, want);
+          st->applied = TRUE;
+          st->drift = FALSE;
+          pinned++;
+          moved++;
+          continue;
+        }
+      st->error = g_strdup (error->message);
+      failed++;
+      if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_PERMISSION))
+        {
+          vm->untouchable = TRUE;
+          vm_set_error (vm, QPIN_VM_FAILED,
+                        "permission denied setting CPU affinity: run qpin as root or with "
+                        "CAP_SYS_NICE; not touching this VM again");
+          return;
+        }
+      if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE))
+        vm->again = TRUE; /* the thread list changed under us: look again */
+    }
+  if (moved)
+    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid,
+               pinned, pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
+  if (failed)
+    vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
+  else
+    vm_set_error (vm, QPIN_VM_PINNED, NULL);
+}
+
+/* Carry the last known plan and verification over to the new snapshot,
+ * so a reconcile can tell drift from a first pin. */
+static GArray *
+read_states (QpinVm *vm, GPtrArray *threads)
+{
+  GArray *states = g_array_sized_new (FALSE, TRUE, sizeof (ThreadState), threads->len);
+
+  g_array_set_size (states, threads->len);
+  for (guint i = 0; i < threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (threads, i);
+      ThreadState *st = &g_array_index (states, ThreadState, i);
+      QpinTaskInfo info;
+
+      st->cpu = -1;
+      if (qpin_proc_read_task (vm->pid, t->tid, &info, NULL))
+        {
+          st->actual = info.affinity;
+          st->cpu = info.cpu;
+        }
+      for (guint j = 0; vm->threads && j < vm->threads->len; j++)
+        {
+          const QpinVmThread *old = g_ptr_array_index (vm->threads, j);
+          const ThreadState *ost = &g_array_index (vm->states, ThreadState, j);
+          if (old->tid == t->tid && old->role == t->role && old->index == t->index)
+            {
+              if (vm->registry->options.dry_run)
+                st->actual = ost->actual; /* the recorded pin, not the kernel's */
+              st->planned = ost->planned;
+              st->applied = ost->applied;
+              st->drift = ost->drift;
+              break;
+            }
+        }
+    }
+  return states;
+}
+
+static void
+settle (QpinVm *vm)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GArray) tids = NULL;
+  g_autoptr (GPtrArray) refused = NULL;
+  g_autoptr (GPtrArray) threads = NULL;
+
+  if (vm->untouchable)
+    return;
+  if (vm->query_error)
+    {
+      g_autofree char *message = g_strdup_printf ("QMP query failed: %s",
+                                                  vm->query_error->message);
+      vm_set_error (vm, QPIN_VM_FAILED, message);
+      return;
+    }
+  tids = qpin_proc_list_tasks (vm->pid, &error);
+  if (tids == NULL)
+    {
+      vm_gone (vm, error->message);
+      return;
+    }
+  vm->shared_vcpu_thread = qpin_qmp_cpus_share_thread (vm->cpus);
+  threads = qpin_vm_threads_classify (vm->pid, vm->cpus, vm->iothreads, tids, &refused);
+  if (refused->len > 0)
+    {
+      /* a peer that lies about its threads is trusted with nothing */
+      for (guint i = 0; i < refused->len; i++)
+        if (g_hash_table_add (vm->logged, g_strdup (g_ptr_array_index (refused, i))))
+          g_warning ("vm '%s' (pid %d): refused: %s", vm->key, vm->pid,
+                     (const char *) g_ptr_array_index (refused, i));
+      vm_set_error (vm, QPIN_VM_FAILED, "the QMP peer reports threads that are not its own; "
+                                        "nothing is pinned until it reports sane data");
+      return;
+    }
+
+  {
+    GArray *states = read_states (vm, threads);
+    clear_states (vm->states);
+    g_clear_pointer (&vm->states, g_array_unref);
+    g_clear_pointer (&vm->threads, g_ptr_array_unref);
+    vm->threads = g_steal_pointer (&threads);
+    vm->states = states;
+  }
+
+  if (!vm->placed)
+    {
+      if (!place (vm, &error))
+        {
+          vm_set_error (vm, QPIN_VM_FAILED, error->message);
+          return;
+        }
+      vm->placed = TRUE;
+    }
+  else
+    sync_plan (vm);
+
+  apply (vm);
+}
+
+static void
+finish_discovery (QpinVm *vm)
+{
+  QpinRegistry *registry = vm->registry;
+
+  if (registry != NULL && !qpin_qmp_client_is_closed (vm->client))
+    {
+      settle (vm);
+      if (vm->registry && registry->settled)
+        registry->settled (registry, vm, registry->hook_data);
+    }
+  g_clear_pointer (&vm->cpus, g_ptr_array_unref);
+  g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
+  g_clear_error (&vm->query_error);
+  if (vm->again && vm->registry)
+    {
+      vm->again = FALSE;
+      vm_discover (vm);
+    }
+}
+
+typedef enum { QUERY_NAME, QUERY_CPUS, QUERY_IOTHREADS } QueryKind;
+
+typedef struct {
+  QpinVm *vm;
+  QueryKind kind;
+} Query;
+
+static void
+on_query (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree Query *q = user_data;
+  g_autoptr (QpinVm) vm = q->vm;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) ret = qpin_qmp_client_execute_finish (QPIN_QMP_CLIENT (source), result,
+                                                             &error);
+
+  if (ret != NULL)
+    switch (q->kind)
+      {
+      case QUERY_NAME:
+        {
+          g_autofree char *name = NULL;
+          if (qpin_qmp_parse_name (ret, &name, &error) && vm->registry)
+            {
+              vm->qemu_name = g_steal_pointer (&name);
+              vm->named = TRUE;
+              g_free (vm->key);
+              vm->key = unique_key (vm->registry, vm->qemu_name, vm->pid);
+            }
+          break;
+        }
+      case QUERY_CPUS:
+        vm->cpus = qpin_qmp_parse_cpus_fast (ret, &error);
+        break;
+      case QUERY_IOTHREADS:
+        vm->iothreads = qpin_qmp_parse_iothreads (ret, &error);
+        break;
+      }
+  if (error && vm->query_error == NULL)
+    vm->query_error = g_steal_pointer (&error);
+  if (--vm->pending == 0)
+    finish_discovery (vm);
+}
+
+static void
+query (QpinVm *vm, const char *command, QueryKind kind)
+{
+  Query *q = g_new0 (Query, 1);
+
+  q->vm = vm_ref (vm);
+  q->kind = kind;
+  vm->pending++;
+  qpin_qmp_client_execute_async (vm->client, command, NULL, vm->registry->options.timeout_ms,
+                                 NULL, on_query, q);
+}
+
+static void
+vm_discover (QpinVm *vm)
+{
+  if (vm->registry == NULL)
+    return;
+  if (vm->pending > 0)
+    {
+      vm->again = TRUE;
+      return;
+    }
+  /* the replies come back in this order; settle() runs after the last */
+  if (!vm->named)
+    query (vm, "query-name", QUERY_NAME);
+  query (vm, "query-cpus-fast", QUERY_CPUS);
+  query (vm, "query-iothreads", QUERY_IOTHREADS);
+}
+
+static gboolean
+on_reconcile (gpointer user_data)
+{
+  QpinRegistry *registry = user_data;
+
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
+  return G_SOURCE_CONTINUE;
+}
+
+/**
+ * qpin_registry_new:
+ * @topo: (transfer full): the host topology
+ * @config: (transfer full): the policies
+ *
+ * Returns: (transfer full): a registry, or %NULL when the configuration
+ *   does not fit the host (the reason in @error)
+ */
+QpinRegistry *
+qpin_registry_new (QpinTopology *topo, QpinConfig *config, const QpinRegistryOptions *options,
+                   GError **error)
+{
+  g_autoptr (QpinTopology) owned_topo = topo;
+  g_autoptr (QpinConfig) owned_config = config;
+  g_autoptr (QpinPolicy) defaults = NULL;
+  QpinRegistry *registry;
+
+  if (!qpin_config_check (config, topo, error)
+      || !(defaults = qpin_config_policy_for (config, NULL, error)))
+    return NULL;
+  registry = g_new0 (QpinRegistry, 1);
+  registry->topo = g_steal_pointer (&owned_topo);
+  registry->config = g_steal_pointer (&owned_config);
+  registry->placer = qpin_placer_new (registry->topo, &defaults->reserved);
+  registry->options = *options;
+  registry->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
+  if (options->interval_ms > 0)
+    registry->timer = g_timeout_add (options->interval_ms, on_reconcile, registry);
+  return registry;
+}
+
+void
+qpin_registry_free (QpinRegistry *registry)
+{
+  if (registry == NULL)
+    return;
+  if (registry->timer)
+    g_source_remove (registry->timer);
+  registry->gone = NULL;
+  while (registry->vms->len > 0)
+    vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
+  g_ptr_array_unref (registry->vms);
+  qpin_placer_free (registry->placer);
+  qpin_config_free (registry->config);
+  qpin_topology_free (registry->topo);
+  g_free (registry);
+}
+
+/**
+ * qpin_registry_set_hooks:
+ * @settled: (nullable): called after each discovery of a VM was acted on
+ * @gone: (nullable): called when a VM leaves
+ */
+void
+qpin_registry_set_hooks (QpinRegistry *registry, QpinRegistryHook settled, QpinRegistryHook gone,
+                         gpointer user_data)
+{
+  registry->settled = settled;
+  registry->gone = gone;
+  registry->hook_data = user_data;
+}
+
+static char *
+unique_key (QpinRegistry *registry, const char *wanted, GPid pid)
+{
+  if (wanted == NULL)
+    return g_strdup_printf ("pid-%d", pid);
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *other = g_ptr_array_index (registry->vms, i);
+      if (g_strcmp0 (other->key, wanted) == 0)
+        {
+          g_warning ("two QEMUs are named '%s' (pids %d and %d); the second is '%s@%d' here",
+                     wanted, other->pid, pid, wanted, pid);
+          return g_strdup_printf ("%s@%d", wanted, pid);
+        }
+    }
+  return g_strdup (wanted);
+}
+
+/**
+ * qpin_registry_add:
+ * @client: a ready QMP client of the VM; the registry keeps a reference
+ * @pid: the QEMU process; 0 to take it from the socket peer
+ *
+ * Starts managing a VM: discovery, placement and pinning run from the
+ * main loop.
+ *
+ * Returns: (transfer none): the VM, owned by the registry
+ */
+QpinVm *
+qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid)
+{
+  QpinVm *vm = g_new0 (QpinVm, 1);
+
+  vm->ref = 1;
+  vm->registry = registry;
+  vm->client = g_object_ref (client);
+  vm->pid = pid > 0 ? pid : qpin_qmp_client_get_peer_pid (client);
+  vm->key = g_strdup_printf ("pid-%d", vm->pid);
+  vm->state = QPIN_VM_DISCOVERING;
+  vm->logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  vm->closed_id = g_signal_connect (client, "closed", G_CALLBACK (on_closed), vm);
+  vm->event_id = g_signal_connect (client, "event", G_CALLBACK (on_event), vm);
+  g_ptr_array_add (registry->vms, vm);
+  vm_discover (vm);
+  return vm;
+}
+
+guint
+qpin_registry_n_vms (QpinRegistry *registry)
+{
+  return registry->vms->len;
+}
+
+/**
+ * qpin_registry_get_topology:
+ *
+ * Returns: (transfer none): the host topology the registry plans on
+ */
+const QpinTopology *
+qpin_registry_get_topology (QpinRegistry *registry)
+{
+  return registry->topo;
+}
+
+static void
+member_cpuset (JsonBuilder *b, const char *name, const QpinCpuset *set)
+{
+  g_autofree char *text = qpin_cpuset_format (set);
+
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, text);
+}
+
+static void
+member_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+vm_to_json (QpinVm *vm, JsonBuilder *b)
+{
+  const QpinPlanVm *plan = vm->placed ? plan_of (vm) : NULL;
+
+  json_builder_begin_object (b);
+  member_string (b, "name", vm->qemu_name);
+  member_string (b, "key", vm->key);
+  json_builder_set_member_name (b, "pid");
+  json_builder_add_int_value (b, vm->pid);
+  member_string (b, "state", qpin_vm_state_to_string (vm->state));
+  member_string (b, "error", vm->error);
+  member_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
+  if (plan)
+    {
+      member_cpuset (b, "memory_nodes", &plan->mem_nodes);
+      json_builder_set_member_name (b, "notes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < plan->notes->len; i++)
+        json_builder_add_string_value (b, g_ptr_array_index (plan->notes, i));
+      json_builder_end_array (b);
+    }
+  json_builder_set_member_name (b, "threads");
+  json_builder_begin_array (b);
+  for (guint i = 0; vm->threads && i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+      QpinCpuset nodes;
+
+      json_builder_begin_object (b);
+      member_string (b, "role", qpin_thread_role_to_string (t->role));
+      json_builder_set_member_name (b, "index");
+      json_builder_add_int_value (b, t->index);
+      json_builder_set_member_name (b, "tid");
+      json_builder_add_int_value (b, t->tid);
+      member_cpuset (b, "cpus", &st->planned);
+      qpin_topology_nodes_of (vm->registry->topo, &st->planned, &nodes);
+      member_cpuset (b, "node", &nodes);
+      member_cpuset (b, "actual", &st->actual);
+      json_builder_set_member_name (b, "cpu");
+      json_builder_add_int_value (b, st->cpu);
+      json_builder_set_member_name (b, "applied");
+      json_builder_add_boolean_value (b, st->applied);
+      json_builder_set_member_name (b, "drift");
+      json_builder_add_boolean_value (b, st->drift);
+      if (st->error)
+        member_string (b, "error", st->error);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+}
+
+/**
+ * qpin_registry_to_json:
+ *
+ * Returns: (transfer full): every VM and thread in the shared shape:
+ *   {"vms":[{"name","pid","state","threads":[{"role","index","tid",
+ *   "cpus" (planned),"node","actual","cpu","applied","drift"}]}]}
+ */
+JsonNode *
+qpin_registry_to_json (QpinRegistry *registry)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "vms");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_to_json (g_ptr_array_index (registry->vms, i), b);
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+/**
+ * qpin_registry_to_table:
+ *
+ * Returns: (transfer full): VM, role, vCPU index, TID, host CPUs, node
+ */
+char *
+qpin_registry_to_table (QpinRegistry *registry)
+{
+  GString *out = g_string_new (NULL);
+
+  g_string_append_printf (out, "%-16s %-9s %5s %8s %-14s %-6s %s\n", "VM", "ROLE", "INDEX", "TID",
+                          "HOST CPUS", "NODE", "STATE");
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+
+      for (guint j = 0; vm->threads && j < vm->threads->len; j++)
+        {
+          const QpinVmThread *t = g_ptr_array_index (vm->threads, j);
+          const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
+          g_autofree char *cpus = qpin_cpuset_format (&st->planned);
+          g_autofree char *node_list = NULL;
+          QpinCpuset nodes;
+          const char *state = st->applied ? (st->drift ? "drift" : "pinned")
+                                          : (st->error ? st->error : "-");
+
+          qpin_topology_nodes_of (registry->topo, &st->planned, &nodes);
+          node_list = qpin_cpuset_format (&nodes);
+          g_string_append_printf (out, "%-16s %-9s %5d %8d %-14s %-6s %s\n", vm->key,
+                                  qpin_thread_role_to_string (t->role), t->index, t->tid,
+                                  *cpus ? cpus : "-", *node_list ? node_list : "-", state);
+        }
+      if (vm->error)
+        g_string_append_printf (out, "%-16s %s: %s\n", vm->key, qpin_vm_state_to_string (vm->state),
+                                vm->error);
+    }
+  return g_string_free (out, FALSE);
+}

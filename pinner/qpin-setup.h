@@ -1,0 +1,15 @@
+/* qpin-setup.h: what every placing command reads first: topology and config */
+#pragma once
+
+#include <glib.h>
+
+#include "qpin-policy.h"
+#include "qpin-topology.h"
+
+G_BEGIN_DECLS
+
+gboolean qpin_setup_load (const char *topology, const char *config_path,
+                          const char *const *overrides, QpinTopology **topo, QpinConfig **config,
+                          GError **error);
+
+G_END_DECLS
