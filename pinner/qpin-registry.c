@@ -57,6 +57,7 @@ struct _QpinRegistry {
   QpinPlacer *placer;
   QpinRegistryOptions options;
   GPtrArray *vms;         /* QpinVm, live ones */
+  gboolean held;          /* placement deferred: see qpin_registry_hold() */
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -517,6 +518,7 @@ read_states (QpinVm *vm, GPtrArray *threads)
 static void
 settle (QpinVm *vm)
 {
+  QpinRegistry *registry = vm->registry;
   g_autoptr (GError) error = NULL;
   g_autoptr (GArray) tids = NULL;
   g_autoptr (GPtrArray) refused = NULL;
@@ -560,6 +562,8 @@ settle (QpinVm *vm)
     vm->states = states;
   }
 
+  if (!vm->placed && registry->held)
+    return; /* placed together with the others on release */
   if (!vm->placed)
     {
       if (!place (vm, &error))
@@ -576,6 +580,13 @@ settle (QpinVm *vm)
 }
 
 static void
+notify_settled (QpinRegistry *registry, QpinVm *vm)
+{
+  if (vm->registry && registry->settled)
+    registry->settled (registry, vm, registry->hook_data);
+}
+
+static void
 finish_discovery (QpinVm *vm)
 {
   QpinRegistry *registry = vm->registry;
@@ -583,8 +594,8 @@ finish_discovery (QpinVm *vm)
   if (registry != NULL && !qpin_qmp_client_is_closed (vm->client))
     {
       settle (vm);
-      if (vm->registry && registry->settled)
-        registry->settled (registry, vm, registry->hook_data);
+      if (!registry->held || vm->placed)
+        notify_settled (registry, vm);
     }
   g_clear_pointer (&vm->cpus, g_ptr_array_unref);
   g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
@@ -725,6 +736,82 @@ qpin_registry_free (QpinRegistry *registry)
   qpin_config_free (registry->config);
   qpin_topology_free (registry->topo);
   g_free (registry);
+}
+
+/**
+ * qpin_registry_hold:
+ *
+ * Defers placing new VMs until qpin_registry_release().  A daemon that
+ * starts among running VMs holds while they reconnect, so that those whose
+ * pins it can adopt are adopted before any other VM takes their CPUs, and
+ * the rest are placed together, in the best order.
+ */
+void
+qpin_registry_hold (QpinRegistry *registry)
+{
+  registry->held = TRUE;
+}
+
+/**
+ * qpin_registry_release:
+ *
+ * Places every VM discovered while held: adoptions first, then the others
+ * as one batch (one by one if the batch does not fit as a whole).
+ */
+void
+qpin_registry_release (QpinRegistry *registry)
+{
+  g_autoptr (GPtrArray) waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
+  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) batch = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (!registry->held)
+    return;
+  registry->held = FALSE;
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      if (!vm->placed && vm->threads != NULL && vm->state != QPIN_VM_FAILED)
+        g_ptr_array_add (waiting, vm_ref (vm));
+    }
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+      g_autoptr (QpinPolicy) policy = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
+
+      if (policy && try_adopt (vm, policy))
+        vm->placed = TRUE;
+      else if (policy)
+        {
+          g_ptr_array_add (requests, request_of (vm));
+          g_ptr_array_add (policies, g_steal_pointer (&policy));
+          g_ptr_array_add (batch, vm);
+        }
+    }
+  if (batch->len > 0 && qpin_placer_place (registry->placer, requests, policies, &error))
+    for (guint i = 0; i < batch->len; i++)
+      ((QpinVm *) g_ptr_array_index (batch, i))->placed = TRUE;
+  else if (batch->len > 0)
+    g_info ("placing %u VMs together failed (%s); placing them one by one", batch->len,
+            error->message);
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+      g_autoptr (GError) local = NULL;
+
+      if (vm->registry == NULL)
+        continue;
+      if (!vm->placed && !place (vm, &local))
+        vm_set_error (vm, QPIN_VM_FAILED, local->message);
+      else
+        {
+          vm->placed = TRUE;
+          apply (vm);
+        }
+      notify_settled (registry, vm);
+    }
 }
 
 /**
@@ -937,4 +1024,91 @@ qpin_registry_to_table (QpinRegistry *registry)
                                 vm->error);
     }
   return g_string_free (out, FALSE);
+}
+
+static gboolean
+policy_equal (const QpinPolicy *a, const QpinPolicy *b)
+{
+  for (const char *const *key = qpin_policy_keys (); *key; key++)
+    {
+      g_autofree char *x = qpin_policy_get (a, *key);
+      g_autofree char *y = qpin_policy_get (b, *key);
+      if (g_strcmp0 (x, y) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Re-place one VM under @policy; on failure put the old placement back. */
+static void
+replace (QpinVm *vm, QpinPolicy *policy)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
+  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GError) error = NULL;
+
+  qpin_placer_remove_vm (registry->placer, vm->key, NULL);
+  g_ptr_array_add (requests, request_of (vm));
+  g_ptr_array_add (policies, policy);
+  if (qpin_placer_place (registry->placer, requests, policies, &error))
+    {
+      g_message ("vm '%s': re-placed for its new policy", vm->key);
+      apply (vm);
+      return;
+    }
+  qpin_placer_adopt (registry->placer, old, NULL);
+  {
+    g_autofree char *message = g_strdup_printf ("reload: the new policy does not fit (%s); "
+                                                "kept the previous placement",
+                                                error->message);
+    vm_set_error (vm, QPIN_VM_DEGRADED, message);
+  }
+}
+
+/**
+ * qpin_registry_reload:
+ * @config: (transfer full): the new configuration
+ *
+ * Switches to @config and re-places only the VMs whose policy changed.
+ * A VM whose new policy does not fit keeps its placement and says so in
+ * its state.  Fails, changing nothing, when @config does not fit the host
+ * or changes "reserved" (which needs a restart).
+ */
+gboolean
+qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error)
+{
+  g_autoptr (QpinConfig) owned = config;
+  g_autoptr (QpinPolicy) old_defaults = qpin_config_policy_for (registry->config, NULL, NULL);
+  g_autoptr (QpinPolicy) new_defaults = NULL;
+
+  if (!qpin_config_check (config, registry->topo, error)
+      || !(new_defaults = qpin_config_policy_for (config, NULL, error)))
+    return FALSE;
+  if (!qpin_cpuset_equal (&old_defaults->reserved, &new_defaults->reserved))
+    {
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                   "'reserved' cannot change on reload; restart qpin to change it");
+      return FALSE;
+    }
+  qpin_config_free (registry->config);
+  registry->config = g_steal_pointer (&owned);
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      g_autoptr (QpinPolicy) policy = NULL;
+
+      if (!vm->placed)
+        {
+          /* a VM that did not fit may fit now */
+          if (vm->threads && !vm->untouchable)
+            vm_discover (vm);
+          continue;
+        }
+      policy = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
+      if (policy && !policy_equal (policy, plan_of (vm)->policy))
+        replace (vm, g_steal_pointer (&policy));
+    }
+  return TRUE;
 }

@@ -50,6 +50,9 @@ QpinRegistry *qpin_registry_new (QpinTopology *topo, QpinConfig *config,
 void qpin_registry_free (QpinRegistry *registry);
 void qpin_registry_set_hooks (QpinRegistry *registry, QpinRegistryHook settled,
                               QpinRegistryHook gone, gpointer user_data);
+gboolean qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error);
+void qpin_registry_hold (QpinRegistry *registry);
+void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);
 guint qpin_registry_n_vms (QpinRegistry *registry);
 JsonNode *qpin_registry_to_json (QpinRegistry *registry);

@@ -1,0 +1,108 @@
+/* qpin-cmd-status.c: `qpin status` and `qpin reload`: ask the daemon */
+#define G_LOG_DOMAIN "qpin"
+
+#include <stdio.h>
+
+#include "qpin-commands.h"
+#include "qpin-control.h"
+
+static void
+print_status (JsonNode *reply)
+{
+  JsonArray *vms = json_object_get_array_member (json_node_get_object (reply), "vms");
+
+  printf ("%-16s %7s %-9s %5s %8s %-12s %-12s %4s %-5s %s\n", "VM", "PID", "ROLE", "INDEX", "TID",
+          "PLANNED", "ACTUAL", "CPU", "NODE", "STATE");
+  for (guint i = 0; vms && i < json_array_get_length (vms); i++)
+    {
+      JsonObject *vm = json_array_get_object_element (vms, i);
+      JsonArray *threads = json_object_get_array_member (vm, "threads");
+      const char *key = json_object_get_string_member_with_default (vm, "key", "?");
+      gint64 pid = json_object_get_int_member_with_default (vm, "pid", 0);
+
+      for (guint j = 0; threads && j < json_array_get_length (threads); j++)
+        {
+          JsonObject *t = json_array_get_object_element (threads, j);
+          const char *state = json_object_get_boolean_member_with_default (t, "drift", FALSE)
+                                ? "drift"
+                              : json_object_get_boolean_member_with_default (t, "applied", FALSE)
+                                ? "pinned"
+                                : json_object_get_string_member_with_default (t, "error", "-");
+
+          printf ("%-16s %7" G_GINT64_FORMAT " %-9s %5" G_GINT64_FORMAT " %8" G_GINT64_FORMAT
+                  " %-12s %-12s %4" G_GINT64_FORMAT " %-5s %s\n",
+                  key, pid, json_object_get_string_member_with_default (t, "role", "?"),
+                  json_object_get_int_member_with_default (t, "index", -1),
+                  json_object_get_int_member_with_default (t, "tid", 0),
+                  json_object_get_string_member_with_default (t, "cpus", "-"),
+                  json_object_get_string_member_with_default (t, "actual", "-"),
+                  json_object_get_int_member_with_default (t, "cpu", -1),
+                  json_object_get_string_member_with_default (t, "node", "-"), state);
+        }
+      if (!json_object_get_null_member (vm, "error"))
+        printf ("%-16s %7" G_GINT64_FORMAT " %s: %s\n", key, pid,
+                json_object_get_string_member_with_default (vm, "state", "?"),
+                json_object_get_string_member_with_default (vm, "error", ""));
+    }
+}
+
+static int
+control_command (int argc, char **argv, const char *command)
+{
+  g_autofree char *control_path = NULL;
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "control", 0, 0, G_OPTION_ARG_FILENAME, &control_path,
+      "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) reply = NULL;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 1)
+    {
+      fprintf (stderr, "qpin %s: %s\n", command, error ? error->message : "unexpected argument");
+      return 2;
+    }
+  reply = qpin_control_request (control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH, command,
+                                NULL, &error);
+  if (reply == NULL)
+    {
+      fprintf (stderr, "qpin %s: %s\n", command, error->message);
+      return 1;
+    }
+  if (json || !g_str_equal (command, "status"))
+    {
+      g_autofree char *text = json_to_string (reply, TRUE);
+      printf ("%s\n", text);
+    }
+  else
+    print_status (reply);
+  return 0;
+}
+
+/**
+ * qpin_cmd_status:
+ *
+ * `qpin status [--json] [--control PATH]`: every VM and thread the daemon
+ * manages, planned against actual affinity, current CPU, node, drift.
+ */
+int
+qpin_cmd_status (int argc, char **argv)
+{
+  return control_command (argc, argv, "status");
+}
+
+/**
+ * qpin_cmd_reload:
+ *
+ * `qpin reload [--control PATH]`: the daemon re-reads its configuration.
+ */
+int
+qpin_cmd_reload (int argc, char **argv)
+{
+  return control_command (argc, argv, "reload");
+}
