@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "qpin-commands.h"
+#include "qpin-log.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
 #include "qpin-registry.h"
@@ -54,7 +55,7 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
   print_result (registry, a->json);
   if (state != QPIN_VM_PINNED)
     {
-      fprintf (stderr, "qpin attach: %s: %s\n", a->socket, qpin_vm_get_error (vm));
+      /* the registry has logged the reason */
       a->status = 1;
       g_main_loop_quit (a->loop);
       return;
@@ -153,6 +154,7 @@ qpin_cmd_attach (int argc, char **argv)
   Attach a = { 0 };
   guint sigint, sigterm;
 
+  qpin_log_use_cli_writer ();
   g_option_context_set_summary (ctx, "Pin the threads of one running QEMU and keep them pinned.\n"
                                      "SOCKET is a QMP unix socket path or tcp:HOST:PORT.");
   g_option_context_add_main_entries (ctx, entries, NULL);

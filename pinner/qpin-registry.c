@@ -138,7 +138,10 @@ vm_set_error (QpinVm *vm, QpinVmState state, const char *message)
     {
       g_free (vm->error);
       vm->error = g_strdup (message);
-      if (message)
+      /* the placer's reasons already name the VM */
+      if (message && g_str_has_prefix (message, "vm '"))
+        g_warning ("%s (pid %d)", message, vm->pid);
+      else if (message)
         g_warning ("vm '%s' (pid %d): %s", vm->key, vm->pid, message);
     }
 }

@@ -1,5 +1,6 @@
 /* qpin-test-qemu.c: real QEMU processes for integration tests */
 #include "qpin-test-qemu.h"
+#include "qpin-qmp-client.h"
 
 #include <glib/gstdio.h>
 #include <sched.h>
@@ -7,6 +8,7 @@
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A test that fails aborts; its QEMUs must not outlive it (they would
  * also hold the test's output pipes open). */
@@ -62,9 +64,19 @@ qpin_test_qemu_start (const char *accel, const char *const *extra_args, gboolean
   qemu->pid = (GPid) atoi (g_subprocess_get_identifier (qemu->process));
   if (unix_qmp)
     {
+      g_autoptr (QpinQmpClient) client = NULL;
+      g_autoptr (JsonNode) status = NULL;
+
       for (guint i = 0; i < 500 && !g_file_test (qemu->qmp_path, G_FILE_TEST_EXISTS); i++)
         g_usleep (10 * 1000);
       g_assert_true (g_file_test (qemu->qmp_path, G_FILE_TEST_EXISTS));
+      /* the socket exists before the machine (and its vCPU threads) does;
+       * the monitor answers only once QEMU's main loop runs */
+      client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+      g_assert_no_error (error);
+      status = qpin_qmp_client_execute_sync (client, "query-status", NULL, 10000, &error);
+      g_assert_no_error (error);
+      qpin_qmp_client_close (client);
     }
   return qemu;
 }
@@ -107,6 +119,7 @@ qpin_test_run_qpin (const char *const *args, char **out, char **err)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) wrapper = NULL;
 
@@ -122,9 +135,11 @@ qpin_test_run_qpin (const char *const *args, char **out, char **err)
   for (const char *const *a = args; *a; a++)
     g_ptr_array_add (argv, (gpointer) *a);
   g_ptr_array_add (argv, NULL);
-  proc
-    = g_subprocess_newv ((const char *const *) argv->pdata,
-                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  /* qpin warns about hostile peers on purpose; only the test is fatal */
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
   g_assert_no_error (error);
@@ -173,4 +188,145 @@ qpin_test_affinity_of (GPid tid)
     if (g_str_has_prefix (lines[i], "Cpus_allowed_list:"))
       return g_strstrip (g_strdup (lines[i] + strlen ("Cpus_allowed_list:")));
   g_assert_not_reached ();
+}
+
+/**
+ * qpin_test_qpin_spawn:
+ * @args: (array zero-terminated=1): arguments after "qpin"
+ *
+ * Starts qpin in the background, its stderr in a log file.
+ */
+QpinTestQpin *
+qpin_test_qpin_spawn (const char *const *args)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) wrapper = NULL;
+  QpinTestQpin *q = g_new0 (QpinTestQpin, 1);
+  int fd = g_file_open_tmp ("qpin-test-log-XXXXXX", &q->log_path, &error);
+
+  g_assert_no_error (error);
+  close (fd);
+  if (g_getenv ("QPIN_TEST_WRAPPER"))
+    {
+      wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER"), " ", -1);
+      for (guint i = 0; wrapper[i]; i++)
+        if (*wrapper[i])
+          g_ptr_array_add (argv, wrapper[i]);
+    }
+  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_set_stderr_file_path (launcher, q->log_path);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  q->process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  q->pid = (GPid) atoi (g_subprocess_get_identifier (q->process));
+  return q;
+}
+
+char *
+qpin_test_qpin_log (QpinTestQpin *q)
+{
+  char *text = NULL;
+  g_file_get_contents (q->log_path, &text, NULL, NULL);
+  return text;
+}
+
+/* Returns the exit status, 128 + signal when killed. */
+int
+qpin_test_qpin_wait (QpinTestQpin *q)
+{
+  g_subprocess_wait (q->process, NULL, NULL);
+  if (g_subprocess_get_if_exited (q->process))
+    return g_subprocess_get_exit_status (q->process);
+  return 128 + g_subprocess_get_term_sig (q->process);
+}
+
+void
+qpin_test_qpin_free (QpinTestQpin *q)
+{
+  if (q == NULL)
+    return;
+  if (g_subprocess_get_identifier (q->process))
+    {
+      g_subprocess_send_signal (q->process, SIGTERM);
+      g_subprocess_wait (q->process, NULL, NULL);
+    }
+  g_object_unref (q->process);
+  g_unlink (q->log_path);
+  g_free (q->log_path);
+  g_free (q);
+}
+
+/* `qpin status --json`, or NULL while the daemon does not answer. */
+JsonNode *
+qpin_test_status (const char *control_path)
+{
+  const char *args[] = { "status", "--json", "--control", control_path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+
+  if (qpin_test_run_qpin (args, &out, &err) != 0)
+    return NULL;
+  return json_from_string (out, NULL);
+}
+
+/**
+ * qpin_test_find_vm:
+ *
+ * Returns: (transfer none) (nullable): the VM with @pid in a status reply
+ */
+JsonObject *
+qpin_test_find_vm (JsonNode *status, GPid pid)
+{
+  JsonArray *vms;
+
+  if (status == NULL)
+    return NULL;
+  vms = json_object_get_array_member (json_node_get_object (status), "vms");
+  for (guint i = 0; i < json_array_get_length (vms); i++)
+    {
+      JsonObject *vm = json_array_get_object_element (vms, i);
+      if (json_object_get_int_member (vm, "pid") == pid)
+        return vm;
+    }
+  return NULL;
+}
+
+/* A guard against hangs, not a timing assertion: polls @check every 20 ms. */
+gboolean
+qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      if (check (data))
+        return TRUE;
+      g_usleep (20 * 1000);
+    }
+  return check (data);
+}
+
+/* The TIDs whose comm says "CPU N/TCG" (QEMU started with debug-threads=on). */
+GArray *
+qpin_test_vcpu_tids (GPid pid)
+{
+  g_autoptr (GArray) all = qpin_test_list_tasks (pid);
+  GArray *vcpus = g_array_new (FALSE, FALSE, sizeof (GPid));
+
+  for (guint i = 0; i < all->len; i++)
+    {
+      GPid tid = g_array_index (all, GPid, i);
+      g_autofree char *path = g_strdup_printf ("/proc/%d/task/%d/comm", pid, tid);
+      g_autofree char *comm = NULL;
+
+      if (g_file_get_contents (path, &comm, NULL, NULL) && g_str_has_prefix (comm, "CPU "))
+        g_array_append_val (vcpus, tid);
+    }
+  return vcpus;
 }

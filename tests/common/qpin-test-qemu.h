@@ -22,3 +22,21 @@ const char *qpin_test_qpin_binary (void);
 int qpin_test_run_qpin (const char *const *args, char **out, char **err);
 GArray *qpin_test_list_tasks (GPid pid);
 char *qpin_test_affinity_of (GPid tid);
+
+/* A background qpin process (daemon, attach without --once). */
+typedef struct {
+  GSubprocess *process;
+  GPid pid;
+  char *log_path;
+} QpinTestQpin;
+
+QpinTestQpin *qpin_test_qpin_spawn (const char *const *args);
+void qpin_test_qpin_free (QpinTestQpin *q);
+char *qpin_test_qpin_log (QpinTestQpin *q);
+int qpin_test_qpin_wait (QpinTestQpin *q);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTestQpin, qpin_test_qpin_free)
+
+JsonNode *qpin_test_status (const char *control_path);
+JsonObject *qpin_test_find_vm (JsonNode *status, GPid pid);
+gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
+GArray *qpin_test_vcpu_tids (GPid pid);

@@ -223,12 +223,27 @@ peer_thread (gpointer data)
 QpinFakePeer *
 qpin_fake_peer_new (const char *script)
 {
+  g_autofree char *dir = g_dir_make_tmp ("qpin-fake-peer-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "qmp.sock", NULL);
+  QpinFakePeer *peer = qpin_fake_peer_new_at (path, script);
+
+  peer->dir = g_steal_pointer (&dir);
+  return peer;
+}
+
+/**
+ * qpin_fake_peer_new_at:
+ * @path: where to create the socket (its directory must exist)
+ *
+ * Returns: (transfer full): a peer already listening on @path
+ */
+QpinFakePeer *
+qpin_fake_peer_new_at (const char *path, const char *script)
+{
   QpinFakePeer *peer = g_new0 (QpinFakePeer, 1);
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
 
-  peer->dir = g_dir_make_tmp ("qpin-fake-peer-XXXXXX", NULL);
-  g_assert_nonnull (peer->dir);
-  peer->path = g_build_filename (peer->dir, "qmp.sock", NULL);
+  peer->path = g_strdup (path);
   g_strlcpy (addr.sun_path, peer->path, sizeof addr.sun_path);
   peer->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   g_assert_cmpint (peer->listen_fd, >=, 0);
@@ -277,7 +292,8 @@ qpin_fake_peer_free (QpinFakePeer *peer)
   qpin_fake_peer_finish (peer, NULL);
   close (peer->listen_fd);
   unlink (peer->path);
-  rmdir (peer->dir);
+  if (peer->dir)
+    rmdir (peer->dir);
   g_strfreev (peer->steps);
   g_string_free (peer->inbuf, TRUE);
   g_free (peer->last_id);

@@ -26,6 +26,7 @@
 typedef struct _QpinFakePeer QpinFakePeer;
 
 QpinFakePeer *qpin_fake_peer_new (const char *script);
+QpinFakePeer *qpin_fake_peer_new_at (const char *path, const char *script);
 const char *qpin_fake_peer_get_path (QpinFakePeer *peer);
 gboolean qpin_fake_peer_finish (QpinFakePeer *peer, GError **error);
 void qpin_fake_peer_free (QpinFakePeer *peer);
