@@ -90,8 +90,8 @@ on_signal (gpointer user_data)
 static GPid
 pid_from_vcpus (QpinQmpClient *client, guint timeout_ms, GError **error)
 {
-  g_autoptr (JsonNode) ret = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL,
-                                                           timeout_ms, error);
+  g_autoptr (JsonNode) ret
+    = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, timeout_ms, error);
   g_autoptr (GPtrArray) cpus = ret ? qpin_qmp_parse_cpus_fast (ret, error) : NULL;
   GPid pid;
 
@@ -166,7 +166,8 @@ qpin_cmd_attach (int argc, char **argv)
   if (argc != 2 || timeout_ms <= 0 || interval_ms < 0)
     {
       fprintf (stderr, "qpin attach: %s\n",
-               argc != 2 ? "expected one SOCKET argument" : "--timeout and --interval must be positive");
+               argc != 2 ? "expected one SOCKET argument"
+                         : "--timeout and --interval must be positive");
       return 2;
     }
   options.dry_run = dry_run;
@@ -194,8 +195,8 @@ qpin_cmd_attach (int argc, char **argv)
   if (pid <= 0 && qpin_qmp_client_get_peer_pid (client) <= 0
       && (pid = pid_from_vcpus (client, (guint) timeout_ms, &error)) <= 0)
     return fail (argv[1], error->message);
-  registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config), &options,
-                                &error);
+  registry
+    = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config), &options, &error);
   if (registry == NULL)
     return fail (NULL, error->message);
 

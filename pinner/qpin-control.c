@@ -18,8 +18,7 @@
  *   when it cannot be reached or answers {"error": ...}
  */
 JsonNode *
-qpin_control_request (const char *path, const char *command, JsonObject *arguments,
-                      GError **error)
+qpin_control_request (const char *path, const char *command, JsonObject *arguments, GError **error)
 {
   g_autoptr (GSocketClient) sc = g_socket_client_new ();
   g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);

@@ -256,11 +256,11 @@ on_listen_incoming (GSocketService *service, GSocketConnection *connection, GObj
                     gpointer user_data)
 {
   QpinDaemon *daemon = user_data;
-  g_autoptr (GCredentials) creds = g_socket_get_credentials (
-    g_socket_connection_get_socket (connection), NULL);
-  g_autofree char *label = g_strdup_printf (
-    "%s (peer pid %d)", daemon->listen_path,
-    creds ? (int) g_credentials_get_unix_pid (creds, NULL) : -1);
+  g_autoptr (GCredentials) creds
+    = g_socket_get_credentials (g_socket_connection_get_socket (connection), NULL);
+  g_autofree char *label
+    = g_strdup_printf ("%s (peer pid %d)", daemon->listen_path,
+                       creds ? (int) g_credentials_get_unix_pid (creds, NULL) : -1);
 
   qpin_qmp_client_handshake_async (connection, label, daemon->options.timeout_ms, daemon->cancel,
                                    on_listen_handshake, daemon);
@@ -364,8 +364,8 @@ handle_command (QpinDaemon *daemon, const char *line)
 
   if (request == NULL || !JSON_NODE_HOLDS_OBJECT (request))
     return error_reply ("a request is one JSON object on one line");
-  command = json_object_get_string_member_with_default (json_node_get_object (request), "command",
-                                                        "");
+  command
+    = json_object_get_string_member_with_default (json_node_get_object (request), "command", "");
   if (g_str_equal (command, "status"))
     return qpin_registry_to_json (daemon->registry);
   if (g_str_equal (command, "reload"))
@@ -377,8 +377,8 @@ handle_command (QpinDaemon *daemon, const char *line)
       return json_node_init_object (json_node_alloc (), ok);
     }
   {
-    g_autofree char *message = g_strdup_printf ("unknown command '%s': accepted: status, reload",
-                                                command);
+    g_autofree char *message
+      = g_strdup_printf ("unknown command '%s': accepted: status, reload", command);
     return error_reply (message);
   }
 }
@@ -388,8 +388,8 @@ on_control_line (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   ControlRequest *req = user_data;
   gsize len = 0;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source),
-                                                                     result, &len, NULL);
+  g_autofree char *line
+    = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, &len, NULL);
   g_autoptr (JsonNode) reply = NULL;
 
   if (line != NULL && !g_cancellable_is_cancelled (req->daemon->cancel))
@@ -406,8 +406,8 @@ on_control_incoming (GSocketService *service, GSocketConnection *connection, GOb
                      gpointer user_data)
 {
   QpinDaemon *daemon = user_data;
-  g_autoptr (GCredentials) creds = g_socket_get_credentials (
-    g_socket_connection_get_socket (connection), NULL);
+  g_autoptr (GCredentials) creds
+    = g_socket_get_credentials (g_socket_connection_get_socket (connection), NULL);
   uid_t uid = creds ? g_credentials_get_unix_user (creds, NULL) : (uid_t) -1;
   ControlRequest *req;
 
@@ -420,8 +420,8 @@ on_control_incoming (GSocketService *service, GSocketConnection *connection, GOb
   req->daemon = daemon;
   req->connection = g_object_ref (connection);
   req->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
-  g_data_input_stream_read_line_async (req->in, G_PRIORITY_DEFAULT, daemon->cancel,
-                                       on_control_line, req);
+  g_data_input_stream_read_line_async (req->in, G_PRIORITY_DEFAULT, daemon->cancel, on_control_line,
+                                       req);
   return TRUE;
 }
 
@@ -479,8 +479,8 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
   daemon->config_path = g_strdup (options->config_path);
   daemon->overrides = g_strdupv ((char **) options->overrides);
   daemon->cancel = g_cancellable_new ();
-  daemon->watched = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                           (GDestroyNotify) watched_free);
+  daemon->watched
+    = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watched_free);
 
   if (options->grace_ms > 0)
     {

@@ -18,7 +18,7 @@ typedef struct {
   const char *control_path; /* NULL: no control socket */
   const char *config_path;  /* re-read on reload */
   const char *const *overrides;
-  guint grace_ms;           /* hold placement this long at start */
+  guint grace_ms; /* hold placement this long at start */
   guint timeout_ms;
 } QpinDaemonOptions;
 

@@ -16,7 +16,8 @@ typedef struct {
 
 static const QpinCommand commands[] = {
   { "attach", qpin_cmd_attach, "pin one running QEMU and keep it pinned" },
-  { "daemon", qpin_cmd_daemon, "pin many QEMUs: they connect to qpin, or qpin watches a directory" },
+  { "daemon", qpin_cmd_daemon,
+    "pin many QEMUs: they connect to qpin, or qpin watches a directory" },
   { "status", qpin_cmd_status, "show what the daemon manages" },
   { "reload", qpin_cmd_reload, "make the daemon re-read its configuration" },
   { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },

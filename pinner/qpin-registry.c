@@ -19,8 +19,8 @@ typedef struct {
   QpinCpuset planned; /* empty when the plan has nothing for it */
   QpinCpuset actual;  /* the kernel's affinity after our last look */
   gint cpu;
-  gboolean applied;   /* actual == planned, verified */
-  gboolean drift;     /* found changed by someone else (enforce=report) */
+  gboolean applied; /* actual == planned, verified */
+  gboolean drift;   /* found changed by someone else (enforce=report) */
   char *error;
 } ThreadState;
 
@@ -30,25 +30,25 @@ struct _QpinVm {
   QpinQmpClient *client;
   gulong closed_id, event_id;
   GPid pid;
-  char *qemu_name;        /* -name, NULL if unset */
-  char *key;              /* unique name in the ledger */
+  char *qemu_name; /* -name, NULL if unset */
+  char *key;       /* unique name in the ledger */
   QpinVmState state;
   char *error;
-  gboolean named;         /* query-name answered */
-  gboolean placed;        /* in the placer */
+  gboolean named;  /* query-name answered */
+  gboolean placed; /* in the placer */
   gboolean shared_vcpu_thread;
-  gboolean untouchable;   /* EPERM: never touched again */
+  gboolean untouchable; /* EPERM: never touched again */
 
   /* discovery in flight */
   guint pending;
   gboolean again;
-  GPtrArray *cpus;        /* QpinQmpCpu */
-  GPtrArray *iothreads;   /* QpinQmpIothread */
+  GPtrArray *cpus;      /* QpinQmpCpu */
+  GPtrArray *iothreads; /* QpinQmpIothread */
   GError *query_error;
 
-  GPtrArray *threads;     /* QpinVmThread */
-  GArray *states;         /* ThreadState, parallel to threads */
-  GHashTable *logged;     /* refusal messages already logged */
+  GPtrArray *threads; /* QpinVmThread */
+  GArray *states;     /* ThreadState, parallel to threads */
+  GHashTable *logged; /* refusal messages already logged */
 };
 
 struct _QpinRegistry {
@@ -56,8 +56,8 @@ struct _QpinRegistry {
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
-  GPtrArray *vms;         /* QpinVm, live ones */
-  gboolean held;          /* placement deferred: see qpin_registry_hold() */
+  GPtrArray *vms; /* QpinVm, live ones */
+  gboolean held;  /* placement deferred: see qpin_registry_hold() */
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -67,8 +67,10 @@ static void vm_discover (QpinVm *vm);
 static char *unique_key (QpinRegistry *registry, const char *wanted, GPid pid);
 
 static const char *const state_names[] = {
-  [QPIN_VM_DISCOVERING] = "discovering", [QPIN_VM_PINNED] = "pinned",
-  [QPIN_VM_DEGRADED] = "degraded",       [QPIN_VM_FAILED] = "failed",
+  [QPIN_VM_DISCOVERING] = "discovering",
+  [QPIN_VM_PINNED] = "pinned",
+  [QPIN_VM_DEGRADED] = "degraded",
+  [QPIN_VM_FAILED] = "failed",
   [QPIN_VM_GONE] = "gone",
 };
 
@@ -304,8 +306,10 @@ place (QpinVm *vm, GError **error)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPolicy) policy = NULL;
-  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
 
   policy = qpin_config_policy_for (registry->config, vm->qemu_name, error);
   if (policy == NULL || !qpin_policy_check (policy, registry->topo, vm->key, error))
@@ -391,8 +395,8 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
       return TRUE;
     }
   if (enforce == QPIN_ENFORCE_REPORT && !st->drift)
-    g_message ("vm '%s': drift: %s %d (tid %d) has '%s', planned '%s' (enforce=report)",
-               vm->key, qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
+    g_message ("vm '%s': drift: %s %d (tid %d) has '%s', planned '%s' (enforce=report)", vm->key,
+               qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
   st->drift = enforce == QPIN_ENFORCE_REPORT;
   return FALSE;
 }
@@ -472,8 +476,8 @@ apply (QpinVm *vm)
         vm->again = TRUE; /* the thread list changed under us: look again */
     }
   if (moved)
-    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid,
-               pinned, pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
+    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid, pinned,
+               pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
   if (failed)
     vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
   else
@@ -531,8 +535,7 @@ settle (QpinVm *vm)
     return;
   if (vm->query_error)
     {
-      g_autofree char *message = g_strdup_printf ("QMP query failed: %s",
-                                                  vm->query_error->message);
+      g_autofree char *message = g_strdup_printf ("QMP query failed: %s", vm->query_error->message);
       vm_set_error (vm, QPIN_VM_FAILED, message);
       return;
     }
@@ -551,8 +554,9 @@ settle (QpinVm *vm)
         if (g_hash_table_add (vm->logged, g_strdup (g_ptr_array_index (refused, i))))
           g_warning ("vm '%s' (pid %d): refused: %s", vm->key, vm->pid,
                      (const char *) g_ptr_array_index (refused, i));
-      vm_set_error (vm, QPIN_VM_FAILED, "the QMP peer reports threads that are not its own; "
-                                        "nothing is pinned until it reports sane data");
+      vm_set_error (vm, QPIN_VM_FAILED,
+                    "the QMP peer reports threads that are not its own; "
+                    "nothing is pinned until it reports sane data");
       return;
     }
 
@@ -623,8 +627,8 @@ on_query (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree Query *q = user_data;
   g_autoptr (QpinVm) vm = q->vm;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) ret = qpin_qmp_client_execute_finish (QPIN_QMP_CLIENT (source), result,
-                                                             &error);
+  g_autoptr (JsonNode) ret
+    = qpin_qmp_client_execute_finish (QPIN_QMP_CLIENT (source), result, &error);
 
   if (ret != NULL)
     switch (q->kind)
@@ -637,6 +641,7 @@ on_query (GObject *source, GAsyncResult *result, gpointer user_data)
               vm->qemu_name = g_steal_pointer (&name);
               vm->named = TRUE;
               g_free (vm->key);
+              vm->key = NULL; /* not a clash with itself */
               vm->key = unique_key (vm->registry, vm->qemu_name, vm->pid);
             }
           break;
@@ -662,8 +667,8 @@ query (QpinVm *vm, const char *command, QueryKind kind)
   q->vm = vm_ref (vm);
   q->kind = kind;
   vm->pending++;
-  qpin_qmp_client_execute_async (vm->client, command, NULL, vm->registry->options.timeout_ms,
-                                 NULL, on_query, q);
+  qpin_qmp_client_execute_async (vm->client, command, NULL, vm->registry->options.timeout_ms, NULL,
+                                 on_query, q);
 }
 
 static void
@@ -765,8 +770,10 @@ void
 qpin_registry_release (QpinRegistry *registry)
 {
   g_autoptr (GPtrArray) waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
-  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
   g_autoptr (GPtrArray) batch = g_ptr_array_new ();
   g_autoptr (GError) error = NULL;
 
@@ -782,7 +789,8 @@ qpin_registry_release (QpinRegistry *registry)
   for (guint i = 0; i < waiting->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (waiting, i);
-      g_autoptr (QpinPolicy) policy = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
+      g_autoptr (QpinPolicy) policy
+        = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
 
       if (policy && try_adopt (vm, policy))
         vm->placed = TRUE;
@@ -1013,8 +1021,8 @@ qpin_registry_to_table (QpinRegistry *registry)
           g_autofree char *cpus = qpin_cpuset_format (&st->planned);
           g_autofree char *node_list = NULL;
           QpinCpuset nodes;
-          const char *state = st->applied ? (st->drift ? "drift" : "pinned")
-                                          : (st->error ? st->error : "-");
+          const char *state
+            = st->applied ? (st->drift ? "drift" : "pinned") : (st->error ? st->error : "-");
 
           qpin_topology_nodes_of (registry->topo, &st->planned, &nodes);
           node_list = qpin_cpuset_format (&nodes);
@@ -1048,8 +1056,10 @@ replace (QpinVm *vm, QpinPolicy *policy)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
-  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
   g_autoptr (GError) error = NULL;
 
   qpin_placer_remove_vm (registry->placer, vm->key, NULL);

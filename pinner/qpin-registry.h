@@ -26,9 +26,9 @@ typedef enum {
 } QpinEnforce;
 
 typedef struct {
-  gboolean dry_run;    /* plan and record, never call sched_setaffinity */
-  guint timeout_ms;    /* per QMP command */
-  guint interval_ms;   /* reconcile timer; 0: none */
+  gboolean dry_run;  /* plan and record, never call sched_setaffinity */
+  guint timeout_ms;  /* per QMP command */
+  guint interval_ms; /* reconcile timer; 0: none */
   QpinEnforce enforce;
 } QpinRegistryOptions;
 

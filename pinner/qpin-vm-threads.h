@@ -11,7 +11,6 @@
 
 G_BEGIN_DECLS
 
-
 typedef struct {
   QpinThreadRole role;
   gint index; /* vcpu: cpu-index; iothread: order by id; others: order by TID */

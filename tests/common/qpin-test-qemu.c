@@ -72,7 +72,14 @@ qpin_test_qemu_start (const char *accel, const char *const *extra_args, gboolean
       g_assert_true (g_file_test (qemu->qmp_path, G_FILE_TEST_EXISTS));
       /* the socket exists before the machine (and its vCPU threads) does;
        * the monitor answers only once QEMU's main loop runs */
-      client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+      for (guint i = 0; i < 500; i++)
+        {
+          g_clear_error (&error);
+          client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+          if (client != NULL || !strstr (error->message, "refused"))
+            break;
+          g_usleep (10 * 1000); /* bound, not yet listening */
+        }
       g_assert_no_error (error);
       status = qpin_qmp_client_execute_sync (client, "query-status", NULL, 10000, &error);
       g_assert_no_error (error);
@@ -135,8 +142,8 @@ qpin_test_run_qpin (const char *const *args, char **out, char **err)
   for (const char *const *a = args; *a; a++)
     g_ptr_array_add (argv, (gpointer) *a);
   g_ptr_array_add (argv, NULL);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   /* qpin warns about hostile peers on purpose; only the test is fatal */
   g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
   proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
@@ -200,8 +207,8 @@ QpinTestQpin *
 qpin_test_qpin_spawn (const char *const *args)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (
-    G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autoptr (GSubprocessLauncher) launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) wrapper = NULL;
   QpinTestQpin *q = g_new0 (QpinTestQpin, 1);

@@ -58,8 +58,8 @@ check_pinned (JsonNode *root, gboolean dedicated)
 static void
 test_once_dedicated (void)
 {
-  const char *qargs[] = { "-smp", "2", "-name", "ded,debug-threads=on", "-object",
-                          "iothread,id=io0", NULL };
+  const char *qargs[]
+    = { "-smp", "2", "-name", "ded,debug-threads=on", "-object", "iothread,id=io0", NULL };
   g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
   const char *args[] = { "attach", "--once", "--json", qemu->qmp_path, NULL };
   g_autoptr (JsonNode) root = attach_json (args, 0, NULL);
@@ -80,8 +80,8 @@ test_once_shared (void)
 {
   const char *qargs[] = { "-smp", "4,sockets=2,cores=2", NULL };
   g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
-  const char *args[] = { "attach", "--once", "--json", "--policy", "cpus=shared",
-                         qemu->qmp_path, NULL };
+  const char *args[]
+    = { "attach", "--once", "--json", "--policy", "cpus=shared", qemu->qmp_path, NULL };
   g_autoptr (JsonNode) root = attach_json (args, 0, NULL);
 
   check_pinned (root, FALSE);
@@ -122,8 +122,8 @@ test_dry_run_fixture (void)
   const char *qargs[] = { "-smp", "8,sockets=1,cores=4,threads=2", NULL };
   g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
   g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fixtures", "2s-8c-2t-2n", NULL);
-  const char *args[] = { "attach", "--once", "--json", "--dry-run", "--topology", fixture,
-                         qemu->qmp_path, NULL };
+  const char *args[]
+    = { "attach", "--once", "--json", "--dry-run", "--topology", fixture, qemu->qmp_path, NULL };
   g_autoptr (GArray) before = qpin_test_list_tasks (qemu->pid);
   g_autoptr (JsonNode) root = attach_json (args, 0, NULL);
   JsonArray *threads = threads_of (root);

@@ -40,12 +40,20 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_free (f->watch);
 }
 
+static gboolean
+daemon_answers (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (JsonNode) status = qpin_test_status (f->control);
+  return status != NULL;
+}
+
 static void
 start_daemon (Fixture *f, const char *const *extra)
 {
   g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *base[] = { "daemon", "--listen", f->listen, "--watch", f->watch, "--control",
-                         f->control, "--grace", "0", "--interval", "200", NULL };
+  const char *base[] = { "daemon",   "--listen", f->listen, "--watch",    f->watch, "--control",
+                         f->control, "--grace",  "0",       "--interval", "200",    NULL };
 
   for (const char *const *a = base; *a; a++)
     g_ptr_array_add (args, (gpointer) *a);
@@ -53,9 +61,9 @@ start_daemon (Fixture *f, const char *const *extra)
     g_ptr_array_add (args, (gpointer) *a);
   g_ptr_array_add (args, NULL);
   f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
-  for (guint i = 0; i < 500 && !g_file_test (f->control, G_FILE_TEST_EXISTS); i++)
-    g_usleep (10 * 1000);
-  g_assert_true (g_file_test (f->control, G_FILE_TEST_EXISTS));
+  /* the daemon answers on its control socket once every socket is bound */
+  g_assert_true (qpin_test_wait_for (daemon_answers, f, 20000));
+  g_assert_true (g_file_test (f->listen, G_FILE_TEST_EXISTS));
 }
 
 /* A QEMU that connects to the daemon (listen mode). */
@@ -64,8 +72,9 @@ start_listen_vm (Fixture *f, const char *name)
 {
   g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
   g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  const char *args[] = { "-smp", "1", "-name", vm_name, "-chardev", chardev, "-mon",
-                         "chardev=qpin,mode=control", NULL };
+  const char *args[]
+    = { "-smp", "1", "-name", vm_name, "-chardev", chardev, "-mon", "chardev=qpin,mode=control",
+        NULL };
   return qpin_test_qemu_start (NULL, args, TRUE);
 }
 
@@ -149,9 +158,9 @@ test_listen_exclusive_and_release (Fixture *f, gconstpointer data)
       g_autoptr (JsonNode) status = NULL;
       wait_vm (f, c->pid, "failed");
       status = qpin_test_status (f->control);
-      g_assert_nonnull (strstr (json_object_get_string_member (qpin_test_find_vm (status, c->pid),
-                                                               "error"),
-                                "needs 1 dedicated cpus, 0 free"));
+      g_assert_nonnull (
+        strstr (json_object_get_string_member (qpin_test_find_vm (status, c->pid), "error"),
+                "needs 1 dedicated cpus, 0 free"));
       /* a exits: its CPU is free at once; a reload lets c try again */
       g_clear_pointer (&a, qpin_test_qemu_free);
       wait_vm (f, a ? a->pid : 0, NULL);
@@ -257,7 +266,7 @@ log_has_mute (gpointer data)
 {
   Fixture *f = data;
   g_autofree char *log = qpin_test_qpin_log (f->daemon);
-  return strstr (log, "mute.sock': no QMP greeting within 500 ms") != NULL;
+  return strstr (log, "mute.sock': no QMP greeting within 3000 ms") != NULL;
 }
 
 /* A fake QEMU in the watched directory that names pid 1's thread and its
@@ -286,7 +295,8 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   g_autoptr (JsonNode) status = NULL;
   JsonObject *vm;
 
-  start_daemon (f, (const char *const[]){ "--timeout", "500", NULL });
+  /* one discovery: the fake peer answers one round of queries */
+  start_daemon (f, (const char *const[]){ "--timeout", "3000", "--interval", "0", NULL });
   mute = qpin_fake_peer_new_at (mute_path, "stall\n");
   liar = qpin_fake_peer_new_at (liar_path, script);
   good = start_watched_vm (f, "good");
@@ -294,9 +304,10 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   wait_vm (f, good->pid, "pinned");
   status = qpin_test_status (f->control);
   vm = qpin_test_find_vm (status, getpid ());
+  g_test_message ("liar: %s", json_object_get_string_member (vm, "error"));
   g_assert_cmpstr (json_object_get_string_member (vm, "name"), ==, "liar");
-  g_assert_nonnull (strstr (json_object_get_string_member (vm, "error"),
-                            "reports threads that are not its own"));
+  g_assert_nonnull (
+    strstr (json_object_get_string_member (vm, "error"), "reports threads that are not its own"));
   init_after = qpin_test_affinity_of (1);
   parent_after = qpin_test_affinity_of (getppid ());
   g_assert_cmpstr (init_after, ==, init_before);
