@@ -205,6 +205,11 @@ qpin_cmd_attach (int argc, char **argv)
   a.socket = argv[1];
   a.once = once;
   a.json = json;
+  if (!qpin_registry_watch_threads (registry, &error))
+    {
+      g_info ("%s: new vCPUs are found every --interval only", error->message);
+      g_clear_error (&error);
+    }
   qpin_registry_set_hooks (registry, on_settled, on_gone, &a);
   qpin_registry_add (registry, client, (GPid) pid);
   sigint = g_unix_signal_add (SIGINT, on_signal, &a);

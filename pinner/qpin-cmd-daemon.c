@@ -149,6 +149,11 @@ qpin_cmd_daemon (int argc, char **argv)
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;
     }
+  if (!qpin_registry_watch_threads (registry, &error))
+    {
+      g_info ("%s: new vCPUs are found every --interval only", error->message);
+      g_clear_error (&error);
+    }
   dopts.listen_path = no_listen ? NULL : listen_path ? listen_path : QPIN_LISTEN_DEFAULT_PATH;
   dopts.watch_dir = watch_dir;
   dopts.control_path = control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH;

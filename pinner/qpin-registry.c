@@ -11,6 +11,7 @@
 #include "qpin-registry.h"
 
 #include "qpin-pin.h"
+#include "qpin-proc-events.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
 #include "qpin-vm-threads.h"
@@ -56,8 +57,9 @@ struct _QpinRegistry {
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
-  GPtrArray *vms; /* QpinVm, live ones */
-  gboolean held;  /* placement deferred: see qpin_registry_hold() */
+  GPtrArray *vms;         /* QpinVm, live ones */
+  gboolean held;          /* placement deferred: see qpin_registry_hold() */
+  QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -148,6 +150,22 @@ vm_set_error (QpinVm *vm, QpinVmState state, const char *message)
     }
 }
 
+/* Tell the process events filter which processes are ours. */
+static void
+update_watched_pids (QpinRegistry *registry)
+{
+  g_autofree GPid *pids = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (registry->events == NULL)
+    return;
+  pids = g_new0 (GPid, registry->vms->len + 1);
+  for (guint i = 0; i < registry->vms->len; i++)
+    pids[i] = ((QpinVm *) g_ptr_array_index (registry->vms, i))->pid;
+  if (!qpin_proc_events_set_pids (registry->events, pids, registry->vms->len, &error))
+    g_warning ("%s; new threads are found by the reconcile timer only", error->message);
+}
+
 /* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
  * once, tell the owner, forget it.  Its pins stay as they are. */
 static void
@@ -171,6 +189,7 @@ vm_gone (QpinVm *vm, const char *why)
   if (registry->gone)
     registry->gone (registry, vm, registry->hook_data);
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
+  update_watched_pids (registry);
 }
 
 static void
@@ -740,10 +759,46 @@ qpin_registry_free (QpinRegistry *registry)
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
   g_ptr_array_unref (registry->vms);
+  qpin_proc_events_free (registry->events);
   qpin_placer_free (registry->placer);
   qpin_config_free (registry->config);
   qpin_topology_free (registry->topo);
   g_free (registry);
+}
+
+static void
+on_thread_event (GPid tgid, GPid tid, gboolean created, gpointer user_data)
+{
+  QpinRegistry *registry = user_data;
+
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      /* a new thread may be a hot-added vCPU (QEMU sends no event for
+       * those); an exited one may have been an unplugged vCPU */
+      if (tid == 0 || vm->pid == tgid)
+        vm_discover (vm);
+    }
+}
+
+/**
+ * qpin_registry_watch_threads:
+ *
+ * Reacts to thread creation and exit in the managed QEMUs within
+ * milliseconds, through the kernel's process events connector.  Without
+ * it (not root, no CONFIG_PROC_EVENTS) hot-added vCPUs are found by the
+ * reconcile timer; the error says why.
+ */
+gboolean
+qpin_registry_watch_threads (QpinRegistry *registry, GError **error)
+{
+  if (registry->events)
+    return TRUE;
+  registry->events = qpin_proc_events_new (on_thread_event, registry, error);
+  if (registry->events == NULL)
+    return FALSE;
+  update_watched_pids (registry);
+  return TRUE;
 }
 
 /**
@@ -882,6 +937,7 @@ qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid)
   vm->closed_id = g_signal_connect (client, "closed", G_CALLBACK (on_closed), vm);
   vm->event_id = g_signal_connect (client, "event", G_CALLBACK (on_event), vm);
   g_ptr_array_add (registry->vms, vm);
+  update_watched_pids (registry);
   vm_discover (vm);
   return vm;
 }

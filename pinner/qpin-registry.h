@@ -51,6 +51,7 @@ void qpin_registry_free (QpinRegistry *registry);
 void qpin_registry_set_hooks (QpinRegistry *registry, QpinRegistryHook settled,
                               QpinRegistryHook gone, gpointer user_data);
 gboolean qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error);
+gboolean qpin_registry_watch_threads (QpinRegistry *registry, GError **error);
 void qpin_registry_hold (QpinRegistry *registry);
 void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);
