@@ -106,3 +106,53 @@ qpin_cmd_reload (int argc, char **argv)
 {
   return control_command (argc, argv, "reload");
 }
+
+/**
+ * qpin_cmd_hotplug:
+ *
+ * `qpin hotplug VM add [N] | remove [N] [--control PATH]`: the daemon adds
+ * vCPUs to VM, each started on its planned CPU, or asks the guest to
+ * unplug hot-plugged ones.
+ */
+int
+qpin_cmd_hotplug (int argc, char **argv)
+{
+  g_autofree char *control_path = NULL;
+  GOptionEntry entries[] = {
+    { "control", 0, 0, G_OPTION_ARG_FILENAME, &control_path,
+      "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("VM add [N] | remove [N]");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) reply = NULL;
+  g_autoptr (JsonObject) args = json_object_new ();
+  g_autofree char *text = NULL;
+  guint64 count = 1;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      fprintf (stderr, "qpin hotplug: %s\n", error->message);
+      return 2;
+    }
+  if (argc < 3 || argc > 4 || (!g_str_equal (argv[2], "add") && !g_str_equal (argv[2], "remove"))
+      || (argc == 4 && !g_ascii_string_to_unsigned (argv[3], 10, 1, 1024, &count, NULL)))
+    {
+      fprintf (stderr, "qpin hotplug: usage: qpin hotplug VM add [N] | remove [N] (N: 1-1024)\n");
+      return 2;
+    }
+  json_object_set_string_member (args, "vm", argv[1]);
+  json_object_set_string_member (args, "action", argv[2]);
+  json_object_set_int_member (args, "count", (gint64) count);
+  reply = qpin_control_request (control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH, "hotplug",
+                                args, &error);
+  if (reply == NULL)
+    {
+      fprintf (stderr, "qpin hotplug: %s\n", error->message);
+      return 1;
+    }
+  text = json_to_string (reply, TRUE);
+  printf ("%s\n", text);
+  return 0;
+}

@@ -9,6 +9,7 @@ int qpin_cmd_attach (int argc, char **argv);
 int qpin_cmd_daemon (int argc, char **argv);
 int qpin_cmd_status (int argc, char **argv);
 int qpin_cmd_reload (int argc, char **argv);
+int qpin_cmd_hotplug (int argc, char **argv);
 int qpin_cmd_inspect (int argc, char **argv);
 int qpin_cmd_topology (int argc, char **argv);
 int qpin_cmd_plan (int argc, char **argv);

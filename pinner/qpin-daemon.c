@@ -355,8 +355,46 @@ error_reply (const char *message)
   return json_node_init_object (json_node_alloc (), obj);
 }
 
+static void
+on_hotplug_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ControlRequest *req = user_data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) done = qpin_registry_hotplug_finish (result, &error);
+  g_autoptr (JsonNode) reply = NULL;
+
+  if (done == NULL)
+    reply = error_reply (error->message);
+  else
+    {
+      g_autoptr (JsonObject) obj = json_object_new ();
+      json_object_set_member (obj, "vcpus", g_steal_pointer (&done));
+      reply = json_node_init_object (json_node_alloc (), obj);
+    }
+  control_reply (req, reply);
+  control_request_free (req);
+}
+
+/* {"command":"hotplug","vm":NAME,"action":"add"|"remove","count":N}:
+ * answered when done, so it returns NULL and replies itself */
 static JsonNode *
-handle_command (QpinDaemon *daemon, const char *line)
+start_hotplug (ControlRequest *req, JsonObject *request)
+{
+  const char *vm = json_object_get_string_member_with_default (request, "vm", NULL);
+  const char *action = json_object_get_string_member_with_default (request, "action", "");
+  gint64 count = json_object_get_int_member_with_default (request, "count", 1);
+
+  if (vm == NULL || (!g_str_equal (action, "add") && !g_str_equal (action, "remove")) || count < 1
+      || count > 1024)
+    return error_reply ("hotplug needs \"vm\", \"action\" add or remove, and a \"count\" of "
+                        "1 to 1024");
+  qpin_registry_hotplug_async (req->daemon->registry, vm, g_str_equal (action, "add"),
+                               (guint) count, on_hotplug_done, req);
+  return NULL;
+}
+
+static JsonNode *
+handle_command (ControlRequest *req, QpinDaemon *daemon, const char *line)
 {
   g_autoptr (JsonNode) request = json_from_string (line, NULL);
   const char *command;
@@ -368,6 +406,8 @@ handle_command (QpinDaemon *daemon, const char *line)
     = json_object_get_string_member_with_default (json_node_get_object (request), "command", "");
   if (g_str_equal (command, "status"))
     return qpin_registry_to_json (daemon->registry);
+  if (g_str_equal (command, "hotplug"))
+    return start_hotplug (req, json_node_get_object (request));
   if (g_str_equal (command, "reload"))
     {
       g_autoptr (JsonObject) ok = json_object_new ();
@@ -378,7 +418,7 @@ handle_command (QpinDaemon *daemon, const char *line)
     }
   {
     g_autofree char *message
-      = g_strdup_printf ("unknown command '%s': accepted: status, reload", command);
+      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug", command);
     return error_reply (message);
   }
 }
@@ -395,7 +435,9 @@ on_control_line (GObject *source, GAsyncResult *result, gpointer user_data)
   if (line != NULL && !g_cancellable_is_cancelled (req->daemon->cancel))
     {
       reply = len > CONTROL_MAX_LINE ? error_reply ("request too long")
-                                     : handle_command (req->daemon, line);
+                                     : handle_command (req, req->daemon, line);
+      if (reply == NULL)
+        return; /* answered later */
       control_reply (req, reply);
     }
   control_request_free (req);

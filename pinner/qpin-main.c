@@ -20,6 +20,7 @@ static const QpinCommand commands[] = {
     "pin many QEMUs: they connect to qpin, or qpin watches a directory" },
   { "status", qpin_cmd_status, "show what the daemon manages" },
   { "reload", qpin_cmd_reload, "make the daemon re-read its configuration" },
+  { "hotplug", qpin_cmd_hotplug, "add or remove vCPUs of a VM the daemon manages" },
   { "inspect", qpin_cmd_inspect, "show the threads of a running QEMU" },
   { "topology", qpin_cmd_topology, "print the host topology (or capture it)" },
   { "plan", qpin_cmd_plan, "plan the placement of VMs without touching them" },

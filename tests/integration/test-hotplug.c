@@ -1,0 +1,281 @@
+/* test-hotplug.c: vCPU hot-add from a foreign QMP client and through
+ * `qpin hotplug`, against a running daemon; the kernel's view decides */
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qpin-qmp-client.h"
+#include "qpin-qmp-types.h"
+#include "qpin-test-qemu.h"
+
+typedef struct {
+  char *dir;
+  char *control;
+  char *watch;
+  QpinTestQpin *daemon;
+} Fixture;
+
+static void
+fixture_set_up (Fixture *f, gconstpointer data)
+{
+  g_autofree char *listen = NULL;
+  const char *policy = data;
+
+  f->dir = g_dir_make_tmp ("qpin-hotplug-XXXXXX", NULL);
+  f->control = g_build_filename (f->dir, "control.sock", NULL);
+  f->watch = g_build_filename (f->dir, "vms", NULL);
+  listen = g_build_filename (f->dir, "qmp.sock", NULL);
+  g_mkdir (f->watch, 0700);
+  {
+    const char *args[] = { "daemon",
+                           "--listen",
+                           listen,
+                           "--watch",
+                           f->watch,
+                           "--control",
+                           f->control,
+                           "--grace",
+                           "0",
+                           "--interval",
+                           "0",
+                           "--policy",
+                           policy ? policy : "cpus=dedicated",
+                           NULL };
+    f->daemon = qpin_test_qpin_spawn (args);
+  }
+  for (guint i = 0; i < 2000 && !g_file_test (f->control, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10 * 1000);
+}
+
+static void
+fixture_tear_down (Fixture *f, gconstpointer data)
+{
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_autofree char *listen = g_build_filename (f->dir, "qmp.sock", NULL);
+  g_rmdir (f->watch);
+  g_unlink (f->control);
+  g_unlink (listen);
+  g_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->control);
+  g_free (f->watch);
+}
+
+/* A VM the daemon watches, plus a second monitor for "someone else". */
+static QpinTestQemu *
+start_vm (Fixture *f, const char *smp, char **foreign)
+{
+  g_autofree char *qmp = g_strdup_printf ("unix:%s/hp.sock,server=on,wait=off", f->watch);
+  const char *args[] = { "-smp", smp, "-name", "hp,debug-threads=on", "-qmp", qmp, NULL };
+  QpinTestQemu *qemu = qpin_test_qemu_start (NULL, args, TRUE);
+
+  /* the helper's own -qmp socket serves as the foreign client's */
+  *foreign = g_strdup (qemu->qmp_path);
+  return qemu;
+}
+
+typedef struct {
+  Fixture *f;
+  GPid pid;
+  guint vcpus;
+} Settled;
+
+/* every vCPU the kernel shows is pinned and verified in the daemon's view */
+static gboolean
+all_vcpus_pinned (gpointer data)
+{
+  Settled *s = data;
+  g_autoptr (JsonNode) status = qpin_test_status (s->f->control);
+  JsonObject *vm = qpin_test_find_vm (status, s->pid);
+  g_autoptr (GArray) tids = qpin_test_vcpu_tids (s->pid);
+  JsonArray *threads;
+  guint vcpus = 0;
+
+  if (vm == NULL || tids->len != s->vcpus)
+    return FALSE;
+  threads = json_object_get_array_member (vm, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel = NULL;
+
+      if (!g_str_equal (json_object_get_string_member (t, "role"), "vcpu"))
+        continue;
+      kernel = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+      if (!json_object_get_boolean_member (t, "applied")
+          || !g_str_equal (kernel, json_object_get_string_member (t, "cpus")))
+        return FALSE;
+      vcpus++;
+    }
+  return vcpus == s->vcpus;
+}
+
+static void
+device_add_free_slots (const char *monitor, guint count)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL;
+  g_autoptr (GPtrArray) slots = NULL;
+  guint added = 0;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
+  g_assert_no_error (error);
+  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
+  g_assert_no_error (error);
+  /* back to back, as a storm of scripts would */
+  for (guint i = 0; i < slots->len && added < count; i++)
+    {
+      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
+      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonNode) ok = NULL;
+      g_autofree char *id = g_strdup_printf ("foreign%u", i);
+
+      if (slot->qom_path)
+        continue;
+      json_object_set_string_member (args, "driver", slot->type);
+      json_object_set_string_member (args, "id", id);
+      json_object_set_int_member (args, "socket-id", slot->socket_id);
+      json_object_set_int_member (args, "core-id", slot->core_id);
+      json_object_set_int_member (args, "thread-id", slot->thread);
+      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+      g_assert_no_error (error);
+      added++;
+    }
+  g_assert_cmpuint (added, ==, count);
+  /* a device_add that fails changes nothing */
+  {
+    g_autoptr (JsonObject) args = json_object_new ();
+    g_autoptr (JsonNode) bad = NULL;
+    json_object_set_string_member (args, "driver", "qemu64-x86_64-cpu");
+    json_object_set_int_member (args, "socket-id", 99);
+    bad = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+    g_assert_null (bad);
+    g_assert_nonnull (error);
+  }
+  qpin_qmp_client_close (client);
+}
+
+/* Someone else hot-adds a vCPU: no QMP event exists for it, the daemon
+ * still pins it (process events), on the free CPU. */
+static void
+test_foreign_add (Fixture *f, gconstpointer data)
+{
+  g_autofree char *foreign = NULL;
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=2", &foreign);
+  Settled s = { f, qemu->pid, 1 };
+  g_autoptr (GArray) vcpus = NULL;
+  g_autofree char *a = NULL, *b = NULL;
+
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  device_add_free_slots (foreign, 1);
+  s.vcpus = 2;
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  vcpus = qpin_test_vcpu_tids (qemu->pid);
+  a = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+  b = qpin_test_affinity_of (g_array_index (vcpus, GPid, 1));
+  g_assert_cmpstr (a, !=, b);
+  g_assert_null (strpbrk (a, ",-"));
+  g_assert_null (strpbrk (b, ",-"));
+}
+
+/* 15 vCPUs added back to back on an overcommitted host: all converge. */
+static void
+test_foreign_storm (Fixture *f, gconstpointer data)
+{
+  g_autofree char *foreign = NULL;
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=16", &foreign);
+  Settled s = { f, qemu->pid, 1 };
+
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  device_add_free_slots (foreign, 15);
+  s.vcpus = 16;
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 30000));
+}
+
+typedef struct {
+  GPid pid;
+  GArray *before;
+  char *first_seen;
+  gboolean stop;
+} Watcher;
+
+/* Polls the VM's threads as fast as it can and records the affinity the
+ * first new vCPU thread had the first time it was visible. */
+static gpointer
+watch_new_thread (gpointer data)
+{
+  Watcher *w = data;
+
+  while (!w->stop && w->first_seen == NULL)
+    {
+      g_autoptr (GArray) now = qpin_test_vcpu_tids (w->pid);
+      for (guint i = 0; i < now->len && w->first_seen == NULL; i++)
+        {
+          GPid tid = g_array_index (now, GPid, i);
+          gboolean old = FALSE;
+          for (guint j = 0; j < w->before->len; j++)
+            old |= g_array_index (w->before, GPid, j) == tid;
+          if (!old)
+            w->first_seen = qpin_test_affinity_of (tid);
+        }
+    }
+  return NULL;
+}
+
+/* `qpin hotplug VM add`: the new vCPU thread is born on its planned CPU;
+ * no moment exists in which it runs elsewhere. */
+static void
+test_qpin_hotplug_add (Fixture *f, gconstpointer data)
+{
+  g_autofree char *foreign = NULL;
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=2", &foreign);
+  Settled s = { f, qemu->pid, 1 };
+  const char *add[] = { "hotplug", "hp", "add", "--control", f->control, NULL };
+  const char *more[] = { "hotplug", "hp", "add", "--control", f->control, NULL };
+  const char *remove[] = { "hotplug", "hp", "remove", "--control", f->control, NULL };
+  g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL, *out3 = NULL, *err3 = NULL;
+  g_autoptr (JsonNode) reply = NULL;
+  Watcher w = { 0 };
+  GThread *thread;
+  const char *planned;
+
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  w.pid = qemu->pid;
+  w.before = qpin_test_vcpu_tids (qemu->pid);
+  thread = g_thread_new ("watch", watch_new_thread, &w);
+  g_assert_cmpint (qpin_test_run_qpin (add, &out, &err), ==, 0);
+  s.vcpus = 2;
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  w.stop = TRUE;
+  g_thread_join (thread);
+  reply = json_from_string (out, NULL);
+  planned = json_object_get_string_member (
+    json_array_get_object_element (
+      json_object_get_array_member (json_node_get_object (reply), "vcpus"), 0),
+    "cpus");
+  g_assert_nonnull (w.first_seen);
+  g_assert_cmpstr (w.first_seen, ==, planned);
+
+  /* no free slot left, and no guest to unplug: clear errors */
+  g_assert_cmpint (qpin_test_run_qpin (more, &out2, &err2), ==, 1);
+  g_assert_cmpstr (err2, ==, "qpin hotplug: vm 'hp' has no free CPU slot (see -smp maxcpus)\n");
+  g_assert_cmpint (qpin_test_run_qpin (remove, &out3, &err3), ==, 1);
+  g_assert_nonnull (strstr (err3, "device_del 'qpin-cpu1': "));
+  g_array_unref (w.before);
+  g_free (w.first_seen);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add ("/hotplug/foreign-add", Fixture, NULL, fixture_set_up, test_foreign_add,
+              fixture_tear_down);
+  g_test_add ("/hotplug/foreign-storm", Fixture, "overcommit=share", fixture_set_up,
+              test_foreign_storm, fixture_tear_down);
+  g_test_add ("/hotplug/qpin-hotplug-add", Fixture, NULL, fixture_set_up, test_qpin_hotplug_add,
+              fixture_tear_down);
+  return g_test_run ();
+}
