@@ -205,6 +205,12 @@ qpin_cmd_attach (int argc, char **argv)
   a.socket = argv[1];
   a.once = once;
   a.json = json;
+  if ((topology == NULL || g_str_equal (topology, "live"))
+      && !qpin_registry_watch_host (registry, &error))
+    {
+      g_info ("%s: host CPU changes are not followed", error->message);
+      g_clear_error (&error);
+    }
   if (!qpin_registry_watch_threads (registry, &error))
     {
       g_info ("%s: new vCPUs are found every --interval only", error->message);

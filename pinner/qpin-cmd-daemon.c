@@ -149,6 +149,12 @@ qpin_cmd_daemon (int argc, char **argv)
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;
     }
+  if ((topology == NULL || g_str_equal (topology, "live"))
+      && !qpin_registry_watch_host (registry, &error))
+    {
+      g_info ("%s: host CPU changes are not followed", error->message);
+      g_clear_error (&error);
+    }
   if (!qpin_registry_watch_threads (registry, &error))
     {
       g_info ("%s: new vCPUs are found every --interval only", error->message);

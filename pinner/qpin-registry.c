@@ -14,6 +14,8 @@
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
+#include "qpin-topology-reader.h"
+#include "qpin-uevents.h"
 #include "qpin-vm-threads.h"
 
 typedef struct {
@@ -60,6 +62,7 @@ struct _QpinRegistry {
   GPtrArray *vms;         /* QpinVm, live ones */
   gboolean held;          /* placement deferred: see qpin_registry_hold() */
   QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
+  QpinUevents *uevents;   /* host CPUs offline/online, if watched */
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -439,11 +442,12 @@ apply (QpinVm *vm)
       gboolean was_pinned;
 
       g_clear_pointer (&st->error, g_free);
-      if (!planned_cpus (vm, plan, t, &planned))
+      /* an empty set would be refused by the kernel (EINVAL) anyway */
+      if (!planned_cpus (vm, plan, t, &planned) || qpin_cpuset_is_empty (&planned))
         {
           qpin_cpuset_clear_all (&st->planned);
           st->applied = FALSE;
-          st->error = g_strdup ("not in the plan");
+          st->error = g_strdup ("the plan has no CPU for it");
           failed++;
           continue;
         }
@@ -760,6 +764,7 @@ qpin_registry_free (QpinRegistry *registry)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
   g_ptr_array_unref (registry->vms);
   qpin_proc_events_free (registry->events);
+  qpin_uevents_free (registry->uevents);
   qpin_placer_free (registry->placer);
   qpin_config_free (registry->config);
   qpin_topology_free (registry->topo);
@@ -799,6 +804,82 @@ qpin_registry_watch_threads (QpinRegistry *registry, GError **error)
     return FALSE;
   update_watched_pids (registry);
   return TRUE;
+}
+
+/* A CPU came back: plan on the host as it is now.  Every VM keeps its
+ * placement (adopted as it runs; nothing moves back), the CPU is free for
+ * what comes next.  A VM the new ledger cannot adopt is placed again. */
+static void
+rebuild_placer (QpinRegistry *registry)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinTopology) topo = qpin_topology_read ("/", NULL, &error);
+  g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (registry->config, NULL, NULL);
+  g_autoptr (GPtrArray) lost = g_ptr_array_new ();
+  QpinPlacer *placer;
+
+  if (topo == NULL || defaults == NULL)
+    {
+      g_warning ("cannot re-read the host topology: %s", error ? error->message : "no policy");
+      return;
+    }
+  placer = qpin_placer_new (topo, &defaults->reserved);
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      g_autoptr (GError) local = NULL;
+
+      if (!vm->placed)
+        continue;
+      if (!qpin_placer_adopt (placer, plan_of (vm), &local))
+        {
+          g_info ("vm '%s': placed again after the host change: %s", vm->key, local->message);
+          vm->placed = FALSE;
+          g_ptr_array_add (lost, vm);
+        }
+    }
+  qpin_placer_free (registry->placer);
+  qpin_topology_free (registry->topo);
+  registry->placer = placer;
+  registry->topo = g_steal_pointer (&topo);
+  for (guint i = 0; i < lost->len; i++)
+    vm_discover (g_ptr_array_index (lost, i));
+}
+
+static void
+on_cpu_event (guint cpu, gboolean online, gpointer user_data)
+{
+  QpinRegistry *registry = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (online)
+    {
+      g_message ("host CPU %u is online: free for new placements, nothing moved back", cpu);
+      rebuild_placer (registry);
+      return;
+    }
+  g_message ("host CPU %u went offline: re-placing the threads that used it", cpu);
+  if (!qpin_placer_lose_cpu (registry->placer, cpu, &error))
+    g_info ("%s", error->message);
+  /* the kernel has already moved threads off the CPU; look and re-pin */
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
+}
+
+/**
+ * qpin_registry_watch_host:
+ *
+ * Reacts to host CPUs going offline (the threads that used them are
+ * re-placed, nothing else moves) and online (free for new placements).
+ * Only for a registry planning on the live host.
+ */
+gboolean
+qpin_registry_watch_host (QpinRegistry *registry, GError **error)
+{
+  if (registry->uevents)
+    return TRUE;
+  registry->uevents = qpin_uevents_new (on_cpu_event, registry, error);
+  return registry->uevents != NULL;
 }
 
 /**

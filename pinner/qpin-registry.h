@@ -56,6 +56,7 @@ QpinVm *qpin_registry_find_vm (QpinRegistry *registry, const char *name);
 void qpin_registry_hotplug_async (QpinRegistry *registry, const char *name, gboolean add,
                                   guint count, GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *qpin_registry_hotplug_finish (GAsyncResult *result, GError **error);
+gboolean qpin_registry_watch_host (QpinRegistry *registry, GError **error);
 void qpin_registry_hold (QpinRegistry *registry);
 void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);
