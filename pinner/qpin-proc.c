@@ -207,3 +207,21 @@ qpin_proc_read_task (GPid pid, GPid tid, QpinTaskInfo *out, GError **error)
   *out = info;
   return TRUE;
 }
+
+/**
+ * qpin_proc_last_cpu:
+ *
+ * Returns: the CPU thread @tid of @pid last ran on, -1 if it is gone
+ */
+gint
+qpin_proc_last_cpu (GPid pid, GPid tid)
+{
+  char path[64];
+  g_autofree char *stat = NULL;
+  QpinTaskInfo info = { .tid = tid };
+
+  g_snprintf (path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+  if (!g_file_get_contents (path, &stat, NULL, NULL) || !parse_stat (stat, &info))
+    return -1;
+  return info.cpu;
+}

@@ -30,6 +30,7 @@ GArray *qpin_proc_list_tasks (GPid pid, GError **error);
 gboolean qpin_proc_task_belongs (GPid pid, GPid tid);
 GPid qpin_proc_tgid_of (GPid tid);
 gboolean qpin_proc_read_task (GPid pid, GPid tid, QpinTaskInfo *out, GError **error);
+gint qpin_proc_last_cpu (GPid pid, GPid tid);
 gboolean qpin_proc_get_affinity (GPid tid, QpinCpuset *out, GError **error);
 
 G_END_DECLS

@@ -508,38 +508,39 @@ apply (QpinVm *vm)
 }
 
 /* Carry the last known plan and verification over to the new snapshot,
- * so a reconcile can tell drift from a first pin. */
+ * so a reconcile can tell drift from a first pin.  Only the affinity and
+ * the last CPU are read for each thread: this runs on every change. */
 static GArray *
 read_states (QpinVm *vm, GPtrArray *threads)
 {
   GArray *states = g_array_sized_new (FALSE, TRUE, sizeof (ThreadState), threads->len);
+  g_autoptr (GHashTable) old = g_hash_table_new (NULL, NULL);
 
+  for (guint j = 0; vm->threads && j < vm->threads->len; j++)
+    g_hash_table_insert (old, GINT_TO_POINTER (((QpinVmThread *) vm->threads->pdata[j])->tid),
+                         GUINT_TO_POINTER (j + 1));
   g_array_set_size (states, threads->len);
   for (guint i = 0; i < threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (threads, i);
       ThreadState *st = &g_array_index (states, ThreadState, i);
-      QpinTaskInfo info;
+      guint j = GPOINTER_TO_UINT (g_hash_table_lookup (old, GINT_TO_POINTER (t->tid)));
 
-      st->cpu = -1;
-      if (qpin_proc_read_task (vm->pid, t->tid, &info, NULL))
+      st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
+      if (!qpin_proc_get_affinity (t->tid, &st->actual, NULL))
+        qpin_cpuset_clear_all (&st->actual);
+      if (j > 0)
         {
-          st->actual = info.affinity;
-          st->cpu = info.cpu;
-        }
-      for (guint j = 0; vm->threads && j < vm->threads->len; j++)
-        {
-          const QpinVmThread *old = g_ptr_array_index (vm->threads, j);
-          const ThreadState *ost = &g_array_index (vm->states, ThreadState, j);
-          if (old->tid == t->tid && old->role == t->role && old->index == t->index)
-            {
-              if (vm->registry->options.dry_run)
-                st->actual = ost->actual; /* the recorded pin, not the kernel's */
-              st->planned = ost->planned;
-              st->applied = ost->applied;
-              st->drift = ost->drift;
-              break;
-            }
+          const QpinVmThread *prev = g_ptr_array_index (vm->threads, j - 1);
+          const ThreadState *ost = &g_array_index (vm->states, ThreadState, j - 1);
+
+          if (prev->role != t->role || prev->index != t->index)
+            continue;
+          if (vm->registry->options.dry_run)
+            st->actual = ost->actual; /* the recorded pin, not the kernel's */
+          st->planned = ost->planned;
+          st->applied = ost->applied;
+          st->drift = ost->drift;
         }
     }
   return states;

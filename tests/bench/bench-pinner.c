@@ -1,0 +1,571 @@
+/* bench-pinner.c: how fast qpin pins real threads, and what it costs
+ *
+ * Prints numbers, each with a baseline measured in this same process:
+ *   attach-64     `qpin attach --once` on a 64-vCPU QEMU vs a naive
+ *                 in-process loop (query-cpus-fast, then pin and read back
+ *                 every vCPU with no planning)
+ *   hot-add       100 vCPUs hot-added by a foreign QMP client: thread seen
+ *                 in /proc -> thread on its planned CPU, p50/p99; baseline:
+ *                 device_add's own round trip
+ *   qpin-hotplug  20 vCPUs added by `qpin hotplug`: how many were ever seen
+ *                 off their planned CPU (target 0)
+ *   daemon-200    200 fake QEMUs (processes with a real vCPU thread,
+ *                 speaking QMP) in a watched directory: time until all are
+ *                 pinned, daemon RSS; baseline: one client querying all
+ *   idle          the daemon's context switches over 3 s with nothing to do
+ * Not a test: it asserts nothing about time.
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qpin-qmp-client.h"
+#include "qpin-qmp-types.h"
+#include "qpin-test-qemu.h"
+
+static double
+now_ms (void)
+{
+  return (double) g_get_monotonic_time () / 1000.0;
+}
+
+static int
+compare_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+percentile (GArray *values, double p)
+{
+  g_array_sort (values, compare_double);
+  return g_array_index (values, double, (guint) ((values->len - 1) * p));
+}
+
+static char *
+online_cpus (void)
+{
+  char *text = NULL;
+  g_file_get_contents ("/sys/devices/system/cpu/online", &text, NULL, NULL);
+  return g_strstrip (text);
+}
+
+/* ---- attach-64 ---- */
+
+static double
+naive_attach (const char *socket)
+{
+  double start = now_ms ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (socket, 10000, &error);
+  g_autoptr (JsonNode) ret
+    = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, 10000, &error);
+  g_autoptr (GPtrArray) cpus = qpin_qmp_parse_cpus_fast (ret, &error);
+  cpu_set_t set, back;
+
+  g_assert_no_error (error);
+  CPU_ZERO (&set);
+  for (long c = 0; c < sysconf (_SC_NPROCESSORS_ONLN); c++)
+    CPU_SET (c, &set);
+  for (guint i = 0; i < cpus->len; i++)
+    {
+      GPid tid = (GPid) ((QpinQmpCpu *) g_ptr_array_index (cpus, i))->thread_id;
+      g_assert_cmpint (sched_setaffinity (tid, sizeof set, &set), ==, 0);
+      g_assert_cmpint (sched_getaffinity (tid, sizeof back, &back), ==, 0);
+    }
+  qpin_qmp_client_close (client);
+  return now_ms () - start;
+}
+
+static void
+bench_attach_64 (void)
+{
+  const char *qargs[] = { "-smp", "64", "-m", "256", NULL };
+  g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
+  const char *args[] = { "attach", "--once", "--policy", "overcommit=share", qemu->qmp_path, NULL };
+  g_autoptr (GArray) ours = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) base = g_array_new (FALSE, FALSE, sizeof (double));
+
+  for (guint i = 0; i < 7; i++)
+    {
+      g_autofree char *out = NULL, *err = NULL;
+      double t = naive_attach (qemu->qmp_path), start;
+      g_array_append_val (base, t);
+      start = now_ms ();
+      g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
+      t = now_ms () - start;
+      g_array_append_val (ours, t);
+    }
+  printf ("attach-64: qpin attach --once (exec to all 64 vCPUs pinned and verified) median %.1f "
+          "ms; naive in-process pin loop median %.1f ms; ratio %.1f (target: under 20 ms)\n",
+          percentile (ours, 0.5), percentile (base, 0.5),
+          percentile (ours, 0.5) / percentile (base, 0.5));
+}
+
+/* ---- hot-add ---- */
+
+typedef struct {
+  char *dir;
+  char *control;
+  QpinTestQpin *daemon;
+} Daemon;
+
+static gboolean
+daemon_answers (gpointer data)
+{
+  Daemon *d = data;
+  g_autoptr (JsonNode) status = qpin_test_status (d->control);
+  return status != NULL;
+}
+
+static Daemon *
+daemon_start (const char *const *policy)
+{
+  Daemon *d = g_new0 (Daemon, 1);
+  g_autoptr (GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *watch = NULL;
+
+  d->dir = g_dir_make_tmp ("qpin-bench-XXXXXX", NULL);
+  d->control = g_build_filename (d->dir, "control.sock", NULL);
+  watch = g_build_filename (d->dir, "vms", NULL);
+  g_mkdir (watch, 0700);
+  for (const char *const *a
+       = (const char *const[]){ "daemon", "--no-listen", "--grace", "0", "--interval", "0", NULL };
+       *a; a++)
+    g_ptr_array_add (args, g_strdup (*a));
+  g_ptr_array_add (args, g_strdup ("--watch"));
+  g_ptr_array_add (args, g_strdup (watch));
+  g_ptr_array_add (args, g_strdup ("--control"));
+  g_ptr_array_add (args, g_strdup (d->control));
+  for (const char *const *p = policy; p && *p; p++)
+    {
+      g_ptr_array_add (args, g_strdup ("--policy"));
+      g_ptr_array_add (args, g_strdup (*p));
+    }
+  g_ptr_array_add (args, NULL);
+  d->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
+  g_assert_true (qpin_test_wait_for (daemon_answers, d, 20000));
+  return d;
+}
+
+static void
+daemon_stop (Daemon *d)
+{
+  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", d->dir);
+  qpin_test_qpin_free (d->daemon);
+  g_assert_cmpint (system (cmd), ==, 0);
+  g_free (d->dir);
+  g_free (d->control);
+  g_free (d);
+}
+
+static QpinTestQemu *
+watched_qemu (Daemon *d, const char *smp)
+{
+  g_autofree char *qmp = g_strdup_printf ("unix:%s/vms/hp.sock,server=on,wait=off", d->dir);
+  const char *args[] = { "-smp", smp, "-name", "hp,debug-threads=on", "-qmp", qmp, NULL };
+  return qpin_test_qemu_start (NULL, args, TRUE);
+}
+
+typedef struct {
+  Daemon *d;
+  GPid pid;
+  guint vcpus;
+} Count;
+
+static gboolean
+vcpus_pinned (gpointer data)
+{
+  Count *c = data;
+  g_autoptr (JsonNode) status = qpin_test_status (c->d->control);
+  JsonObject *vm = qpin_test_find_vm (status, c->pid);
+  JsonArray *threads;
+  guint n = 0;
+
+  if (vm == NULL)
+    return FALSE;
+  threads = json_object_get_array_member (vm, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      n += g_str_equal (json_object_get_string_member (t, "role"), "vcpu")
+           && json_object_get_boolean_member (t, "applied");
+    }
+  return n == c->vcpus;
+}
+
+/* Waits for a vCPU thread not in @known; returns when it is first seen
+ * and when its affinity first equals @want. */
+static GPid
+watch_new_vcpu (GPid pid, GHashTable *known, const char *want, double *seen, double *pinned,
+                char **first_affinity)
+{
+  double deadline = now_ms () + 10000;
+  GPid tid = 0;
+
+  *seen = *pinned = 0;
+  while (now_ms () < deadline)
+    {
+      if (tid == 0)
+        {
+          /* cheap enough to poll hard: names are read for new TIDs only */
+          g_autoptr (GArray) tids = qpin_test_list_tasks (pid);
+          for (guint i = 0; i < tids->len && tid == 0; i++)
+            {
+              GPid t = g_array_index (tids, GPid, i);
+              g_autofree char *path = NULL, *comm = NULL;
+
+              if (g_hash_table_contains (known, GINT_TO_POINTER (t)))
+                continue;
+              path = g_strdup_printf ("/proc/%d/task/%d/comm", pid, t);
+              if (!g_file_get_contents (path, &comm, NULL, NULL)
+                  || !g_str_has_prefix (comm, "CPU "))
+                {
+                  g_hash_table_add (known, GINT_TO_POINTER (t)); /* not a vCPU */
+                  continue;
+                }
+              tid = t;
+              *seen = now_ms ();
+              *first_affinity = qpin_test_affinity_of (tid);
+            }
+        }
+      if (tid != 0)
+        {
+          g_autofree char *aff = qpin_test_affinity_of (tid);
+          if (g_str_equal (aff, want))
+            {
+              *pinned = now_ms ();
+              g_hash_table_add (known, GINT_TO_POINTER (tid));
+              return tid;
+            }
+        }
+    }
+  g_error ("a hot-added vCPU was not pinned to '%s' within 10 s", want);
+}
+
+static void
+bench_hot_add (void)
+{
+  /* CPU 0 for the emulator, the vCPUs on CPU 1: a new thread inherits the
+   * main thread's CPU 0, so qpin must move it, and that is what is timed */
+  const char *policy[] = { "reserved=0", "emulator=housekeeping", "overcommit=share", NULL };
+  Daemon *d = daemon_start (policy);
+  g_autoptr (QpinTestQemu) qemu = watched_qemu (d, "1,maxcpus=101");
+  g_autoptr (GHashTable) known = g_hash_table_new (NULL, NULL);
+  g_autoptr (GArray) lat = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GArray) rtt = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) foreign = NULL;
+  g_autoptr (JsonNode) ret = NULL;
+  g_autoptr (GPtrArray) slots = NULL;
+  Count c = { d, qemu->pid, 1 };
+  guint born_pinned = 0;
+
+  if (sysconf (_SC_NPROCESSORS_ONLN) < 2)
+    g_error ("the hot-add bench needs 2 CPUs");
+  g_assert_true (qpin_test_wait_for (vcpus_pinned, &c, 20000));
+  {
+    g_autoptr (GArray) tids = qpin_test_vcpu_tids (qemu->pid);
+    for (guint i = 0; i < tids->len; i++)
+      g_hash_table_add (known, GINT_TO_POINTER (g_array_index (tids, GPid, i)));
+  }
+  foreign = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (foreign, "query-hotpluggable-cpus", NULL, 10000, &error);
+  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < slots->len; i++)
+    {
+      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
+      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonNode) ok = NULL;
+      g_autofree char *id = g_strdup_printf ("b%u", i);
+      g_autofree char *first = NULL;
+      double start, seen, pinned, t;
+
+      if (slot->qom_path)
+        continue;
+      json_object_set_string_member (args, "driver", slot->type);
+      json_object_set_string_member (args, "id", id);
+      json_object_set_int_member (args, "socket-id", slot->socket_id);
+      json_object_set_int_member (args, "core-id", slot->core_id);
+      json_object_set_int_member (args, "thread-id", slot->thread);
+      start = now_ms ();
+      ok = qpin_qmp_client_execute_sync (foreign, "device_add", args, 10000, &error);
+      g_assert_no_error (error);
+      t = now_ms () - start;
+      g_array_append_val (rtt, t);
+      watch_new_vcpu (qemu->pid, known, "1", &seen, &pinned, &first);
+      t = pinned - seen;
+      born_pinned += g_str_equal (first, "1");
+      g_array_append_val (lat, t);
+    }
+  qpin_qmp_client_close (foreign);
+  printf ("hot-add: %u vCPUs added by a foreign QMP client: thread seen -> pinned p50 %.2f ms, "
+          "p99 %.2f ms, max %.2f ms (%u already pinned when first seen); device_add round trip "
+          "p50 %.2f ms; ratio p50 %.2f (target: p99 under 10 ms)\n",
+          lat->len, percentile (lat, 0.5), percentile (lat, 0.99), percentile (lat, 1.0),
+          born_pinned, percentile (rtt, 0.5), percentile (lat, 0.5) / percentile (rtt, 0.5));
+  g_clear_pointer (&qemu, qpin_test_qemu_free);
+  daemon_stop (d);
+}
+
+static void
+bench_qpin_hotplug (void)
+{
+  const char *policy[] = { "reserved=0", "emulator=housekeeping", "overcommit=share", NULL };
+  Daemon *d = daemon_start (policy);
+  g_autoptr (QpinTestQemu) qemu = watched_qemu (d, "1,maxcpus=21");
+  g_autoptr (GHashTable) known = g_hash_table_new (NULL, NULL);
+  g_autoptr (GArray) total = g_array_new (FALSE, FALSE, sizeof (double));
+  const char *args[] = { "hotplug", "hp", "add", "--control", d->control, NULL };
+  Count c = { d, qemu->pid, 1 };
+  guint off_plan = 0, n = 20;
+
+  g_assert_true (qpin_test_wait_for (vcpus_pinned, &c, 20000));
+  {
+    g_autoptr (GArray) tids = qpin_test_vcpu_tids (qemu->pid);
+    for (guint i = 0; i < tids->len; i++)
+      g_hash_table_add (known, GINT_TO_POINTER (g_array_index (tids, GPid, i)));
+  }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *out = NULL, *err = NULL, *first = NULL;
+      double start = now_ms (), seen, pinned, t;
+
+      g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
+      watch_new_vcpu (qemu->pid, known, "1", &seen, &pinned, &first);
+      off_plan += !g_str_equal (first, "1");
+      t = pinned - start;
+      g_array_append_val (total, t);
+    }
+  printf ("qpin-hotplug: %u vCPUs added with `qpin hotplug`: %u ever seen off their planned CPU "
+          "(target 0); command to pinned p50 %.1f ms\n",
+          n, off_plan, percentile (total, 0.5));
+  g_clear_pointer (&qemu, qpin_test_qemu_free);
+  daemon_stop (d);
+}
+
+/* ---- daemon-200: fake QEMUs, each a process with a real vCPU thread ---- */
+
+static void *
+idle_vcpu (void *arg)
+{
+  for (;;)
+    pause ();
+  return NULL;
+}
+
+static G_GNUC_NORETURN void
+fake_qemu (const char *path, guint n)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int lfd = socket (AF_UNIX, SOCK_STREAM, 0), fd;
+  pthread_t thread;
+  volatile pid_t vcpu_tid = 0;
+  char buf[4096];
+  size_t have = 0;
+  FILE *out;
+
+  pthread_create (&thread, NULL, idle_vcpu, NULL);
+  /* the vCPU thread's TID: the newest entry of our task list */
+  {
+    g_autoptr (GArray) tids = qpin_test_list_tasks (getpid ());
+    vcpu_tid = g_array_index (tids, GPid, tids->len - 1);
+  }
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  if (bind (lfd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen (lfd, 1) != 0)
+    _exit (1);
+  fd = accept (lfd, NULL, NULL);
+  out = fdopen (dup (fd), "w");
+  fprintf (out, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
+                "\"package\": \"\"}, \"capabilities\": []}}\r\n");
+  fflush (out);
+  for (;;)
+    {
+      ssize_t r = read (fd, buf + have, sizeof buf - 1 - have);
+      char *nl;
+
+      if (r <= 0)
+        _exit (0);
+      have += (size_t) r;
+      buf[have] = '\0';
+      while ((nl = strchr (buf, '\n')) != NULL)
+        {
+          const char *id = strstr (buf, "\"id\":");
+          long idv = id ? strtol (id + 5, NULL, 10) : 0;
+
+          *nl = '\0';
+          if (strstr (buf, "query-name"))
+            fprintf (out, "{\"return\": {\"name\": \"fake%u\"}, \"id\": %ld}\r\n", n, idv);
+          else if (strstr (buf, "query-cpus-fast"))
+            fprintf (out,
+                     "{\"return\": [{\"cpu-index\": 0, \"thread-id\": %d, \"qom-path\": "
+                     "\"/machine/unattached/device[0]\", \"target\": \"x86_64\", \"props\": "
+                     "{\"socket-id\": 0, \"core-id\": 0, \"thread-id\": 0}}], \"id\": %ld}\r\n",
+                     (int) vcpu_tid, idv);
+          else if (strstr (buf, "query-iothreads"))
+            fprintf (out, "{\"return\": [], \"id\": %ld}\r\n", idv);
+          else
+            fprintf (out, "{\"return\": {}, \"id\": %ld}\r\n", idv);
+          fflush (out);
+          have -= (size_t) (nl + 1 - buf);
+          memmove (buf, nl + 1, have + 1);
+        }
+    }
+}
+
+typedef struct {
+  Daemon *d;
+  guint want;
+} AllPinned;
+
+static gboolean
+all_pinned (gpointer data)
+{
+  AllPinned *a = data;
+  g_autoptr (JsonNode) status = qpin_test_status (a->d->control);
+  JsonArray *vms;
+  guint n = 0;
+
+  if (status == NULL)
+    return FALSE;
+  vms = json_object_get_array_member (json_node_get_object (status), "vms");
+  for (guint i = 0; i < json_array_get_length (vms); i++)
+    n += g_str_equal (
+      json_object_get_string_member (json_array_get_object_element (vms, i), "state"), "pinned");
+  return n == a->want;
+}
+
+static guint64
+status_field (GPid pid, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
+  g_autofree char *text = NULL;
+  const char *p;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  p = strstr (text, field);
+  g_assert_nonnull (p);
+  return g_ascii_strtoull (p + strlen (field), NULL, 10);
+}
+
+static void
+bench_daemon_200 (void)
+{
+  const guint n = 200;
+  const char *policy[] = { "cpus=shared", NULL };
+  Daemon *d = daemon_start (policy);
+  g_autoptr (GArray) kids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  AllPinned a = { d, n };
+  guint64 rss_idle, rss_full, ctx_before, ctx_after;
+  double start, pinned_ms, base_start, base_ms;
+
+  rss_idle = status_field (d->daemon->pid, "VmRSS:");
+  start = now_ms ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/vms/fake%u.sock", d->dir, i);
+      pid_t kid = fork ();
+      if (kid == 0)
+        fake_qemu (path, i);
+      g_array_append_val (kids, kid);
+    }
+  if (!qpin_test_wait_for (all_pinned, &a, 60000))
+    g_error ("not all %u fake VMs were pinned within 60 s", n);
+  pinned_ms = now_ms () - start;
+  rss_full = status_field (d->daemon->pid, "VmRSS:");
+
+  /* idle: nothing changes, no timer (--interval 0) */
+  ctx_before = status_field (d->daemon->pid, "voluntary_ctxt_switches:")
+               + status_field (d->daemon->pid, "nonvoluntary_ctxt_switches:");
+  g_usleep (3 * G_USEC_PER_SEC);
+  ctx_after = status_field (d->daemon->pid, "voluntary_ctxt_switches:")
+              + status_field (d->daemon->pid, "nonvoluntary_ctxt_switches:");
+
+  /* baseline: the daemon lets go; one plain client asks every fake VM the
+   * same three questions, one after the other */
+  qpin_test_qpin_free (d->daemon);
+  d->daemon = NULL;
+  g_usleep (200 * 1000);
+  for (guint i = 0; i < kids->len; i++)
+    kill (g_array_index (kids, pid_t, i), SIGKILL);
+  for (guint i = 0; i < kids->len; i++)
+    waitpid (g_array_index (kids, pid_t, i), NULL, 0);
+  g_array_set_size (kids, 0);
+  base_start = now_ms ();
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/vms/base%u.sock", d->dir, i);
+      pid_t kid = fork ();
+      if (kid == 0)
+        fake_qemu (path, i);
+      g_array_append_val (kids, kid);
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/vms/base%u.sock", d->dir, i);
+      g_autoptr (QpinQmpClient) client = NULL;
+      g_autoptr (GError) error = NULL;
+
+      while (!g_file_test (path, G_FILE_TEST_EXISTS))
+        g_usleep (1000);
+      for (guint tries = 0; client == NULL && tries < 1000; tries++)
+        {
+          g_clear_error (&error);
+          client = qpin_qmp_client_connect_sync (path, 10000, &error);
+          if (client == NULL)
+            g_usleep (1000);
+        }
+      g_assert_no_error (error);
+      for (guint q = 0; q < 3; q++)
+        {
+          const char *cmds[] = { "query-name", "query-cpus-fast", "query-iothreads" };
+          g_autoptr (JsonNode) ret
+            = qpin_qmp_client_execute_sync (client, cmds[q], NULL, 10000, &error);
+          g_assert_no_error (error);
+        }
+      qpin_qmp_client_close (client);
+    }
+  base_ms = now_ms () - base_start;
+  for (guint i = 0; i < kids->len; i++)
+    kill (g_array_index (kids, pid_t, i), SIGKILL);
+  for (guint i = 0; i < kids->len; i++)
+    waitpid (g_array_index (kids, pid_t, i), NULL, 0);
+
+  printf ("daemon-200: %u fake QEMUs (processes with a real vCPU thread) all pinned %.0f ms after "
+          "their sockets began to appear; baseline (one client querying them all in turn) %.0f "
+          "ms; ratio %.2f (target: within 1 s of connecting)\n",
+          n, pinned_ms, base_ms, pinned_ms / base_ms);
+  printf ("daemon-rss: %" G_GUINT64_FORMAT " kB with no VM, %" G_GUINT64_FORMAT
+          " kB with %u: %.1f kB per VM (target: under 8 MB + 20 kB per VM = %u kB)\n",
+          rss_idle, rss_full, n, (double) (rss_full - rss_idle) / n, 8 * 1024 + 20 * n);
+  printf ("idle: %" G_GUINT64_FORMAT " context switches in 3 s with %u VMs and nothing changing "
+          "(--interval 0)\n",
+          ctx_after - ctx_before, n);
+  daemon_stop (d);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *online = online_cpus ();
+
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  printf ("host: CPUs %s\n", online);
+  bench_attach_64 ();
+  bench_hot_add ();
+  bench_qpin_hotplug ();
+  bench_daemon_200 ();
+  return 0;
+}
