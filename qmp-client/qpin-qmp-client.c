@@ -94,9 +94,10 @@ static void
 fail_connection (QpinQmpClient *client, GError *error)
 {
   g_autoptr (GError) reason = error;
-  g_autoptr (QpinQmpClient) keep = g_object_ref (client);
+  g_autoptr (QpinQmpClient) keep = g_object_ref (client); /* handlers may drop theirs */
   Pending *p;
 
+  (void) keep;
   if (client->state == STATE_CLOSED)
     return;
   client->state = STATE_CLOSED;
