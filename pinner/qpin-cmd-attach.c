@@ -16,6 +16,7 @@
 #include "qpin-qmp-types.h"
 #include "qpin-registry.h"
 #include "qpin-setup.h"
+#include "qpin-vm-threads.h"
 
 typedef struct {
   GMainLoop *loop;
@@ -85,23 +86,15 @@ on_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Over TCP the kernel does not say who the peer is: the process that owns
- * the vCPU threads is QEMU. */
+/* Over TCP the kernel does not say who the peer is. */
 static GPid
 pid_from_vcpus (QpinQmpClient *client, guint timeout_ms, GError **error)
 {
   g_autoptr (JsonNode) ret
     = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, timeout_ms, error);
   g_autoptr (GPtrArray) cpus = ret ? qpin_qmp_parse_cpus_fast (ret, error) : NULL;
-  GPid pid;
 
-  if (cpus == NULL)
-    return 0;
-  pid = cpus->len ? qpin_proc_tgid_of ((GPid) ((QpinQmpCpu *) cpus->pdata[0])->thread_id) : 0;
-  if (pid <= 0)
-    g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                 "cannot tell which process serves this monitor: give --pid");
-  return pid;
+  return cpus ? qpin_vm_threads_resolve_pid (0, 0, cpus, error) : 0;
 }
 
 static int
@@ -173,16 +166,9 @@ qpin_cmd_attach (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = once ? 0 : (guint) interval_ms;
-  if (enforce == NULL || g_str_equal (enforce, "repair"))
-    options.enforce = QPIN_ENFORCE_REPAIR;
-  else if (g_str_equal (enforce, "report"))
-    options.enforce = QPIN_ENFORCE_REPORT;
-  else if (g_str_equal (enforce, "off"))
-    options.enforce = QPIN_ENFORCE_OFF;
-  else
+  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error))
     {
-      fprintf (stderr, "qpin attach: invalid --enforce '%s': accepted: repair, report, off\n",
-               enforce);
+      fprintf (stderr, "qpin attach: %s\n", error->message);
       return 2;
     }
 
@@ -205,17 +191,7 @@ qpin_cmd_attach (int argc, char **argv)
   a.socket = argv[1];
   a.once = once;
   a.json = json;
-  if ((topology == NULL || g_str_equal (topology, "live"))
-      && !qpin_registry_watch_host (registry, &error))
-    {
-      g_info ("%s: host CPU changes are not followed", error->message);
-      g_clear_error (&error);
-    }
-  if (!qpin_registry_watch_threads (registry, &error))
-    {
-      g_info ("%s: new vCPUs are found every --interval only", error->message);
-      g_clear_error (&error);
-    }
+  qpin_setup_watch (registry, topology);
   qpin_registry_set_hooks (registry, on_settled, on_gone, &a);
   qpin_registry_add (registry, client, (GPid) pid);
   sigint = g_unix_signal_add (SIGINT, on_signal, &a);

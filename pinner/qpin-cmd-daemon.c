@@ -128,16 +128,9 @@ qpin_cmd_daemon (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = (guint) interval_ms;
-  if (enforce == NULL || g_str_equal (enforce, "repair"))
-    options.enforce = QPIN_ENFORCE_REPAIR;
-  else if (g_str_equal (enforce, "report"))
-    options.enforce = QPIN_ENFORCE_REPORT;
-  else if (g_str_equal (enforce, "off"))
-    options.enforce = QPIN_ENFORCE_OFF;
-  else
+  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error))
     {
-      fprintf (stderr, "qpin daemon: invalid --enforce '%s': accepted: repair, report, off\n",
-               enforce);
+      fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 2;
     }
 
@@ -149,17 +142,7 @@ qpin_cmd_daemon (int argc, char **argv)
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;
     }
-  if ((topology == NULL || g_str_equal (topology, "live"))
-      && !qpin_registry_watch_host (registry, &error))
-    {
-      g_info ("%s: host CPU changes are not followed", error->message);
-      g_clear_error (&error);
-    }
-  if (!qpin_registry_watch_threads (registry, &error))
-    {
-      g_info ("%s: new vCPUs are found every --interval only", error->message);
-      g_clear_error (&error);
-    }
+  qpin_setup_watch (registry, topology);
   dopts.listen_path = no_listen ? NULL : listen_path ? listen_path : QPIN_LISTEN_DEFAULT_PATH;
   dopts.watch_dir = watch_dir;
   dopts.control_path = control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH;

@@ -57,26 +57,6 @@ qemu_version_of (QpinQmpClient *client)
                           json_object_get_int_member_with_default (qemu, "micro", 0));
 }
 
-/* Which process to read threads from: the socket peer when the kernel
- * tells us (unix sockets), else the owner of the first vCPU thread. */
-static GPid
-resolve_pid (QpinQmpClient *client, GPtrArray *cpus, gint64 forced, GError **error)
-{
-  GPid pid;
-
-  if (forced > 0)
-    return (GPid) forced;
-  pid = qpin_qmp_client_get_peer_pid (client);
-  if (pid > 0)
-    return pid;
-  if (cpus->len > 0)
-    pid = qpin_proc_tgid_of ((GPid) ((QpinQmpCpu *) g_ptr_array_index (cpus, 0))->thread_id);
-  if (pid <= 0)
-    g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                 "cannot tell which process serves this monitor: give --pid");
-  return pid;
-}
-
 static Snapshot *
 take_snapshot (QpinQmpClient *client, gint64 forced_pid, guint timeout_ms, GError **error)
 {
@@ -100,7 +80,8 @@ take_snapshot (QpinQmpClient *client, gint64 forced_pid, guint timeout_ms, GErro
 
   s->qemu_version = qemu_version_of (client);
   s->shared_vcpu_thread = qpin_qmp_cpus_share_thread (cpus);
-  s->pid = resolve_pid (client, cpus, forced_pid, error);
+  s->pid
+    = qpin_vm_threads_resolve_pid (forced_pid, qpin_qmp_client_get_peer_pid (client), cpus, error);
   if (s->pid <= 0 || !(tids = qpin_proc_list_tasks (s->pid, error)))
     return NULL;
   s->threads = qpin_vm_threads_classify (s->pid, cpus, iothreads, tids, &s->refused);

@@ -37,3 +37,48 @@ qpin_setup_load (const char *topology, const char *config_path, const char *cons
   *config = g_steal_pointer (&c);
   return TRUE;
 }
+
+/**
+ * qpin_setup_parse_enforce:
+ * @text: (nullable): "repair" (the default when %NULL), "report" or "off"
+ */
+gboolean
+qpin_setup_parse_enforce (const char *text, QpinEnforce *out, GError **error)
+{
+  static const char *const names[] = {
+    [QPIN_ENFORCE_REPAIR] = "repair", [QPIN_ENFORCE_REPORT] = "report", [QPIN_ENFORCE_OFF] = "off"
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (g_strcmp0 (text ? text : "repair", names[i]) == 0)
+      {
+        *out = (QpinEnforce) i;
+        return TRUE;
+      }
+  g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
+               "invalid --enforce '%s': accepted: repair, report, off", text);
+  return FALSE;
+}
+
+/**
+ * qpin_setup_watch:
+ * @topology: the --topology given, %NULL or "live" for this host
+ *
+ * Follows thread creation in the VMs and, on the live host, host CPUs
+ * going offline and online.  What the kernel does not allow (not root) is
+ * logged once; the reconcile timer then does the work.
+ */
+void
+qpin_setup_watch (QpinRegistry *registry, const char *topology)
+{
+  g_autoptr (GError) error = NULL;
+
+  if ((topology == NULL || g_str_equal (topology, "live"))
+      && !qpin_registry_watch_host (registry, &error))
+    {
+      g_info ("%s: host CPU changes are not followed", error->message);
+      g_clear_error (&error);
+    }
+  if (!qpin_registry_watch_threads (registry, &error))
+    g_info ("%s: new vCPUs are found every --interval only", error->message);
+}

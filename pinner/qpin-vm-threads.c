@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "qpin"
 
 #include "qpin-vm-threads.h"
+#include "qpin-proc.h"
 #include "qpin-qmp-types.h"
 
 void
@@ -141,4 +142,32 @@ qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArra
 
   *refused = g_steal_pointer (&lies);
   return g_steal_pointer (&threads);
+}
+
+/**
+ * qpin_vm_threads_resolve_pid:
+ * @forced: a pid the user gave (--pid), or 0
+ * @peer: the monitor socket's peer from SO_PEERCRED, or 0 (TCP)
+ * @cpus: (element-type QpinQmpCpu): from query-cpus-fast
+ *
+ * Which process serves a monitor: the one the user named, else the one
+ * the kernel names, else (TCP) the process owning the first vCPU thread.
+ *
+ * Returns: the pid, or 0 with an error asking for --pid
+ */
+GPid
+qpin_vm_threads_resolve_pid (gint64 forced, GPid peer, GPtrArray *cpus, GError **error)
+{
+  GPid pid = 0;
+
+  if (forced > 0)
+    return (GPid) forced;
+  if (peer > 0)
+    return peer;
+  if (cpus && cpus->len > 0)
+    pid = qpin_proc_tgid_of ((GPid) ((QpinQmpCpu *) g_ptr_array_index (cpus, 0))->thread_id);
+  if (pid <= 0)
+    g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                 "cannot tell which process serves this monitor: give --pid");
+  return pid;
 }

@@ -28,6 +28,8 @@ void qpin_vm_thread_free (QpinVmThread *thread);
 GPtrArray *qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArray *tids,
                                      GPtrArray **refused);
 
+GPid qpin_vm_threads_resolve_pid (gint64 forced, GPid peer, GPtrArray *cpus, GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVmThread, qpin_vm_thread_free)
 
 G_END_DECLS

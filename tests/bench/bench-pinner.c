@@ -120,14 +120,6 @@ typedef struct {
   QpinTestQpin *daemon;
 } Daemon;
 
-static gboolean
-daemon_answers (gpointer data)
-{
-  Daemon *d = data;
-  g_autoptr (JsonNode) status = qpin_test_status (d->control);
-  return status != NULL;
-}
-
 static Daemon *
 daemon_start (const char *const *policy)
 {
@@ -154,7 +146,7 @@ daemon_start (const char *const *policy)
     }
   g_ptr_array_add (args, NULL);
   d->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
-  g_assert_true (qpin_test_wait_for (daemon_answers, d, 20000));
+  g_assert_true (qpin_test_wait_daemon (d->control, 20000));
   return d;
 }
 

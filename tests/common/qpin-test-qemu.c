@@ -115,6 +115,24 @@ qpin_test_qpin_binary (void)
   return bin;
 }
 
+/* qpin and @args; the valgrind test setup runs qpin itself under valgrind
+ * too (QPIN_TEST_WRAPPER) */
+static GPtrArray *
+qpin_argv (const char *const *args)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto (GStrv) wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER") ?: "", " ", -1);
+
+  for (guint i = 0; wrapper[i]; i++)
+    if (*wrapper[i])
+      g_ptr_array_add (argv, g_strdup (wrapper[i]));
+  g_ptr_array_add (argv, g_strdup (qpin_test_qpin_binary ()));
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, g_strdup (*a));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
+
 /**
  * qpin_test_run_qpin:
  * @args: (array zero-terminated=1): arguments after "qpin"
@@ -124,24 +142,11 @@ qpin_test_qpin_binary (void)
 int
 qpin_test_run_qpin (const char *const *args, char **out, char **err)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocess) proc = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   g_autoptr (GError) error = NULL;
-  g_auto (GStrv) wrapper = NULL;
+  g_autoptr (GPtrArray) argv = qpin_argv (args);
 
-  /* the valgrind test setup runs qpin itself under valgrind too */
-  if (g_getenv ("QPIN_TEST_WRAPPER"))
-    {
-      wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER"), " ", -1);
-      for (guint i = 0; wrapper[i]; i++)
-        if (*wrapper[i])
-          g_ptr_array_add (argv, wrapper[i]);
-    }
-  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
-  for (const char *const *a = args; *a; a++)
-    g_ptr_array_add (argv, (gpointer) *a);
-  g_ptr_array_add (argv, NULL);
   launcher
     = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
   /* qpin warns about hostile peers on purpose; only the test is fatal */
@@ -206,27 +211,15 @@ qpin_test_affinity_of (GPid tid)
 QpinTestQpin *
 qpin_test_qpin_spawn (const char *const *args)
 {
-  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GPtrArray) argv = qpin_argv (args);
   g_autoptr (GSubprocessLauncher) launcher
     = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_autoptr (GError) error = NULL;
-  g_auto (GStrv) wrapper = NULL;
   QpinTestQpin *q = g_new0 (QpinTestQpin, 1);
   int fd = g_file_open_tmp ("qpin-test-log-XXXXXX", &q->log_path, &error);
 
   g_assert_no_error (error);
   close (fd);
-  if (g_getenv ("QPIN_TEST_WRAPPER"))
-    {
-      wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER"), " ", -1);
-      for (guint i = 0; wrapper[i]; i++)
-        if (*wrapper[i])
-          g_ptr_array_add (argv, wrapper[i]);
-    }
-  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
-  for (const char *const *a = args; *a; a++)
-    g_ptr_array_add (argv, (gpointer) *a);
-  g_ptr_array_add (argv, NULL);
   g_subprocess_launcher_set_stderr_file_path (launcher, q->log_path);
   g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
@@ -336,4 +329,18 @@ qpin_test_vcpu_tids (GPid pid)
         g_array_append_val (vcpus, tid);
     }
   return vcpus;
+}
+
+static gboolean
+answers (gpointer data)
+{
+  g_autoptr (JsonNode) status = qpin_test_status (data);
+  return status != NULL;
+}
+
+/* Waits until a daemon answers on @control_path. */
+gboolean
+qpin_test_wait_daemon (const char *control_path, guint timeout_ms)
+{
+  return qpin_test_wait_for (answers, (gpointer) control_path, timeout_ms);
 }

@@ -40,14 +40,6 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   g_free (f->watch);
 }
 
-static gboolean
-daemon_answers (gpointer data)
-{
-  Fixture *f = data;
-  g_autoptr (JsonNode) status = qpin_test_status (f->control);
-  return status != NULL;
-}
-
 static void
 start_daemon (Fixture *f, const char *const *extra)
 {
@@ -62,7 +54,7 @@ start_daemon (Fixture *f, const char *const *extra)
   g_ptr_array_add (args, NULL);
   f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
   /* the daemon answers on its control socket once every socket is bound */
-  g_assert_true (qpin_test_wait_for (daemon_answers, f, 20000));
+  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
   g_assert_true (g_file_test (f->listen, G_FILE_TEST_EXISTS));
 }
 

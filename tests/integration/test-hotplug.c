@@ -43,8 +43,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
                            NULL };
     f->daemon = qpin_test_qpin_spawn (args);
   }
-  for (guint i = 0; i < 2000 && !g_file_test (f->control, G_FILE_TEST_EXISTS); i++)
-    g_usleep (10 * 1000);
+  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
 }
 
 static void
