@@ -306,6 +306,16 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
           pt.exclusive = TRUE;
           vcpus++;
         }
+      else if (qpin_cpuset_count (&st->actual) == 1
+               && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
+                    == QPIN_AUX_ISOLATE)
+        {
+          /* an isolated emulator or iothread owns its CPU too */
+          if (qpin_cpuset_intersects (&st->actual, &seen))
+            return FALSE;
+          qpin_cpuset_or (&seen, &st->actual);
+          pt.exclusive = TRUE;
+        }
       g_array_append_val (pv->threads, pt);
     }
   if (vcpus == 0)
