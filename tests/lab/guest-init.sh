@@ -56,6 +56,7 @@ check_topology() {
 		die "kernel rejected topology: nodes online '$got', asked for '$LAB_EXPECT_NODES'"
 	n=0
 	while [ "$n" -lt "$LAB_NODE_COUNT" ]; do
+		want_cpus="" want_dist=""
 		eval "want_cpus=\$LAB_EXPECT_CPUS_$n want_dist=\$LAB_EXPECT_DIST_$n"
 		got=$(cat "/sys/devices/system/node/node$n/cpulist")
 		[ "$got" = "$want_cpus" ] ||
