@@ -88,14 +88,14 @@ qpin_bin() {
 	done
 }
 
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds (by the clock:
+# under TCG one poll can take a good part of a second)
 wait_for() {
-	t=$(($1 * 10))
+	end=$(($(date +%s) + $1))
 	shift
-	while ! "$@" 2>/dev/null; do
-		t=$((t - 1))
-		[ "$t" -gt 0 ] || return 1
-		sleep 0.1
+	until "$@" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 0.2
 	done
 }
 
