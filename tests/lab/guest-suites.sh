@@ -57,7 +57,7 @@ for f in "$suites"/*.sh; do
 	secs=$(($(date +%s) - start))
 	case $rc in
 	0) echo "ok $i - $name ($secs s)" ;;
-	77) echo "ok $i - $name # SKIP $(grep -v '^ok: ' "$work/out" | tail -n 1)" ;;
+	77) echo "ok $i - $name # SKIP $(grep -v '^ok: ' "$work/out" | tail -n 1 | sed 's/^SKIP: //')" ;;
 	124 | 137) echo "not ok $i - $name (timed out after $timeout s)" ;;
 	*) echo "not ok $i - $name (exit status $rc, $secs s)" ;;
 	esac
