@@ -45,25 +45,34 @@ die() {
 	halt_now
 }
 
+die_topology() {
+	echo "qpin-lab-init: what the kernel said about the topology:"
+	dmesg | grep -E 'SRAT|SLIT|NUMA' | grep -v 'PXM .* -> APIC' | tail -n 15
+	dmesg | grep -E 'smpboot|smp:' | tail -n 5
+	echo "qpin-lab-init: $*"
+	say ERROR "kernel rejected topology: $*"
+	halt_now
+}
+
 # The gate: refuse to run anything on a topology other than the one asked
 # for (QEMU accepts some tables the kernel then ignores, e.g. a bad SLIT).
 check_topology() {
 	got=$(cat /sys/devices/system/cpu/present)
 	[ "$got" = "$LAB_EXPECT_PRESENT" ] ||
-		die "kernel rejected topology: CPUs present '$got', asked for '$LAB_EXPECT_PRESENT'"
+		die_topology "CPUs present '$got', asked for '$LAB_EXPECT_PRESENT'"
 	got=$(cat /sys/devices/system/node/online)
 	[ "$got" = "$LAB_EXPECT_NODES" ] ||
-		die "kernel rejected topology: nodes online '$got', asked for '$LAB_EXPECT_NODES'"
+		die_topology "nodes online '$got', asked for '$LAB_EXPECT_NODES'"
 	n=0
 	while [ "$n" -lt "$LAB_NODE_COUNT" ]; do
 		want_cpus="" want_dist=""
 		eval "want_cpus=\$LAB_EXPECT_CPUS_$n want_dist=\$LAB_EXPECT_DIST_$n"
 		got=$(cat "/sys/devices/system/node/node$n/cpulist")
 		[ "$got" = "$want_cpus" ] ||
-			die "kernel rejected topology: node$n cpulist '$got', asked for '$want_cpus'"
+			die_topology "node$n cpulist '$got', asked for '$want_cpus'"
 		got=$(cat "/sys/devices/system/node/node$n/distance")
 		[ "$got" = "$want_dist" ] ||
-			die "kernel rejected topology: node$n distances '$got', asked for '$want_dist'"
+			die_topology "node$n distances '$got', asked for '$want_dist'"
 		n=$((n + 1))
 	done
 }
