@@ -112,3 +112,15 @@ compress_list() {
 		{ out = out sep (lo == hi ? lo : lo "-" hi); sep = ","; lo = hi = $1 }
 		END { if (NR) out = out sep (lo == hi ? lo : lo "-" hi); print out }'
 }
+
+# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it (a
+# TCG QEMU on a starved lab CPU can take a while to honour SIGTERM)
+stop_pid() {
+	kill "$1" 2>/dev/null || return 0
+	end=$(($(date +%s) + 10))
+	while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+		sleep 0.2
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}

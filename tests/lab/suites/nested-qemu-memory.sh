@@ -15,10 +15,7 @@ command -v migratepages >/dev/null || skip "no migratepages (package numactl)"
 work=$(mktemp -d)
 qemu_pid=""
 cleanup() {
-	if [ -n "$qemu_pid" ]; then
-		kill "$qemu_pid" 2>/dev/null
-		wait "$qemu_pid" 2>/dev/null
-	fi
+	[ -z "$qemu_pid" ] || stop_pid "$qemu_pid"
 	rm -rf "$work"
 }
 trap cleanup EXIT
