@@ -104,5 +104,6 @@ mount_host
 say READY
 chroot /host /bin/sh /run/qpin-lab-run.sh </dev/null >"$out" 2>&1
 rc=$?
+sync
 say EXIT "$rc"
 halt_now
