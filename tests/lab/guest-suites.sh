@@ -34,6 +34,14 @@ restore_cpus() {
 	done
 }
 
+# "# [UPTIME] line": the guest's clock on every line shows where time goes
+stamp() {
+	while IFS= read -r line || [ -n "$line" ]; do
+		read -r up _ </proc/uptime
+		printf '# [%s] %s\n' "$up" "$line"
+	done
+}
+
 count=0
 for f in "$suites"/*.sh; do
 	wanted "$f" && count=$((count + 1))
@@ -52,7 +60,7 @@ for f in "$suites"/*.sh; do
 	{
 		timeout -k 5 "$timeout" sh "$f"
 		echo $? >"$work/rc"
-	} 2>&1 | tee "$work/out" | sed -u 's/^/# /'
+	} 2>&1 | tee "$work/out" | stamp
 	rc=$(cat "$work/rc")
 	secs=$(($(date +%s) - start))
 	case $rc in

@@ -42,8 +42,13 @@ all=$(lab_range 0 $((QPIN_LAB_CPUS - 1)))
 vcpus=2
 [ "$QPIN_LAB_CPUS" -ge 2 ] || vcpus=1
 
+# Firmware that is nothing but HLT: after 'cont' the vCPUs run once and go
+# idle. SeaBIOS would keep two lab CPUs busy under nested TCG and starve the
+# lab (which has only as much host CPU as the host has cores).
+head -c 65536 /dev/zero | tr '\0' '\364' >"$work/hlt.bin"
+
 qemu-system-x86_64 -accel tcg -S -nodefaults -display none -no-user-config \
-	-smp "$vcpus" -m 64 -name nested,debug-threads=on \
+	-bios "$work/hlt.bin" -smp "$vcpus" -m 64 -name nested,debug-threads=on \
 	-qmp "unix:$sock,server=on,wait=off" >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 
