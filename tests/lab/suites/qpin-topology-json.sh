@@ -18,5 +18,6 @@ if ! "$qpin" topology --json >"$work/live.json"; then
 	finish
 fi
 cat "$work/live.json"
-python3 "$QPIN_LAB_DIR/topology-check.py" "$work/live.json" || fail "qpin topology --json disagrees"
+python3 "$QPIN_LAB_DIR/topology-check.py" check "$work/live.json" ||
+	fail "qpin topology --json disagrees"
 finish
