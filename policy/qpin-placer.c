@@ -46,6 +46,7 @@ typedef struct {
 typedef struct {
   Cost cost;
   GArray *cells;        /* guint cell indexes in fill order */
+  guint level;          /* 0 one cell, 1 one node, 2 several nodes */
 } Candidate;
 
 struct _QpinPlacer {
@@ -73,7 +74,15 @@ struct _QpinPlacer {
   guint search_max_vms;
   guint search_options;
   guint search_budget;
+  guint64 work;             /* cores visited: bounds the search by effort */
+  guint *core_cpu;          /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
+  guint *core_mark;         /* scratch stamps for cost_of() */
+  guint stamp;
 };
+
+#define CORE_CPUS(p, k) (&(p)->core_cpu[(k) * MAX_UNIT])
+#define FOREACH_CORE_CPU(cpu, p, k) \
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
 
 /* ---- ledger ---- */
 
@@ -168,8 +177,7 @@ release (QpinPlacer *p, guint cpu)
 static gboolean
 core_has_other (const QpinPlacer *p, guint k, gint slot)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+  FOREACH_CORE_CPU (cpu, p, k)
     if (p->owner[cpu] >= 0 && p->owner[cpu] != slot)
       return TRUE;
   return FALSE;
@@ -178,8 +186,7 @@ core_has_other (const QpinPlacer *p, guint k, gint slot)
 static gboolean
 core_has_own (const QpinPlacer *p, guint k, gint slot)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+  FOREACH_CORE_CPU (cpu, p, k)
     if (p->owner[cpu] == slot)
       return TRUE;
   return FALSE;
@@ -189,16 +196,15 @@ core_has_own (const QpinPlacer *p, guint k, gint slot)
 static gint
 core_take (const QpinPlacer *p, guint k)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
   gint fallback = -1;
 
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
+  FOREACH_CORE_CPU (cpu, p, k)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
-        if (!p->have_isolated || qpin_cpuset_has (&p->isolated, (guint) cpu))
-          return cpu;
+        if (!p->have_isolated || qpin_cpuset_has (&p->isolated, cpu))
+          return (gint) cpu;
         if (fallback < 0)
-          fallback = cpu;
+          fallback = (gint) cpu;
       }
   return fallback;
 }
@@ -206,12 +212,11 @@ core_take (const QpinPlacer *p, guint k)
 static gboolean
 core_iso_miss (const QpinPlacer *p, guint k)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
   if (!p->have_isolated)
     return FALSE;
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu)
-        && qpin_cpuset_has (&p->isolated, (guint) cpu))
+  FOREACH_CORE_CPU (cpu, p, k)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu)
+        && qpin_cpuset_has (&p->isolated, cpu))
       return FALSE;
   return TRUE;
 }
@@ -257,6 +262,18 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   p->core_free = g_new0 (guint, p->n_cores);
   p->core_usable = g_new0 (guint, p->n_cores);
   p->core_cell = g_new0 (guint, p->n_cores);
+  p->core_cpu = g_new (guint, MAX (p->n_cores, 1) * MAX_UNIT);
+  p->core_mark = g_new0 (guint, MAX (p->n_cores, 1));
+  for (guint k = 0; k < p->n_cores; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      guint i = 0;
+      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+        if (i < MAX_UNIT)
+          CORE_CPUS (p, k)[i++] = (guint) cpu;
+      for (; i < MAX_UNIT; i++)
+        CORE_CPUS (p, k)[i] = G_MAXUINT;
+    }
   p->cells = g_array_new (FALSE, TRUE, sizeof (Cell));
   g_array_set_clear_func (p->cells, cell_clear);
   for (guint k = 0; k < p->n_cores; k++)
@@ -307,6 +324,8 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->core_free);
   g_free (p->core_usable);
   g_free (p->core_cell);
+  g_free (p->core_cpu);
+  g_free (p->core_mark);
   g_array_unref (p->cells);
   g_free (p->cell_free);
   g_free (p->cell_whole);
@@ -562,11 +581,10 @@ take (QpinPlacer *p, gint slot, guint t, guint cpu, GArray *undo)
 static void
 hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
+  FOREACH_CORE_CPU (cpu, p, k)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
-        guint c = (guint) cpu;
+        guint c = cpu;
         hold (p, c, slot, KIND_SIBLING, -1);
         g_array_append_val (undo, c);
       }
@@ -621,6 +639,7 @@ fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cell
               guint k = g_array_index (cell->cores, guint, j);
               guint key[5];
 
+              p->work++;
               if (isolate ? !core_whole (p, k) : p->core_free[k] < u->n)
                 continue;
               key[0] = core_iso_miss (p, k);
@@ -715,37 +734,44 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
 {
   const QpinTopology *topo = p->topo;
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
-  QpinCpuset nodes, llcs, cores;
+  guint64 nodes = 0, llcs_small = 0;
+  guint n_llcs = 0;
   guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
   gint half = 0;
+  gboolean few_nodes = topo->nodes->len <= 64;
 
-  qpin_cpuset_clear_all (&nodes);
-  qpin_cpuset_clear_all (&llcs);
-  qpin_cpuset_clear_all (&cores);
+  p->stamp++;
+  /* core_mark: stamp when seen, counts taken CPUs in the high bits */
   for (guint i = from; i < undo->len; i++)
     {
       guint cpu = g_array_index (undo, guint, i);
-      qpin_cpuset_add (&cores, (guint) topo->cpu_core[cpu]);
-      if (p->kind[cpu] != KIND_EXCLUSIVE)
-        continue;
-      qpin_cpuset_add (&nodes, (guint) topo->cpu_node[cpu]);
-      qpin_cpuset_add (&llcs, (guint) topo->cpu_llc[cpu]);
-      first = MIN (first, cpu);
-      if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
-        iso_miss++;
-    }
-  QPIN_CPUSET_FOREACH (k, &cores)
-    {
-      guint taken = 0;
-      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        for (guint i = from; i < undo->len; i++)
-          if (g_array_index (undo, guint, i) == (guint) cpu)
-            taken++;
-      if (core_has_other (p, (guint) k, slot))
-        shared++;
-      half += p->core_free[k] > 0 ? 1 : 0;
-      half -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+      guint k = (guint) topo->cpu_core[cpu];
+
+      p->work++;
+      if (p->kind[cpu] == KIND_EXCLUSIVE)
+        {
+          guint l = (guint) topo->cpu_llc[cpu];
+          if (few_nodes)
+            nodes |= G_GUINT64_CONSTANT (1) << topo->cpu_node[cpu];
+          if (l < 64)
+            llcs_small |= G_GUINT64_CONSTANT (1) << l;
+          else
+            n_llcs++;  /* beyond 64 LLC groups: an upper bound is enough */
+          first = MIN (first, cpu);
+          if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
+            iso_miss++;
+        }
+      if (p->core_mark[k] != p->stamp)
+        {
+          guint taken = 0;
+          p->core_mark[k] = p->stamp;
+          for (guint j = from; j < undo->len; j++)
+            taken += (guint) topo->cpu_core[g_array_index (undo, guint, j)] == k;
+          if (core_has_other (p, k, slot))
+            shared++;
+          half += p->core_free[k] > 0 ? 1 : 0;
+          half -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+        }
     }
   for (guint ui = 0; ui < g->units->len; ui++)
     {
@@ -761,18 +787,20 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
               sib++;
           }
     }
-  {
-    QpinCpuset all = nodes;
-    if (prev_nodes)
-      qpin_cpuset_or (&all, prev_nodes);
-    QPIN_CPUSET_FOREACH (a, &all)
-      QPIN_CPUSET_FOREACH (b, &all)
-        if (a < b && (qpin_cpuset_has (&nodes, (guint) a) || qpin_cpuset_has (&nodes, (guint) b)))
-          dist += qpin_topology_distance (topo, (guint) a, (guint) b);
-  }
-  cost->v[0] = qpin_cpuset_count (&nodes);
+  if (few_nodes)
+    {
+      guint64 all = nodes;
+      QPIN_CPUSET_FOREACH (n, prev_nodes)
+        if (n < 64)
+          all |= G_GUINT64_CONSTANT (1) << n;
+      for (guint a = 0; a < topo->nodes->len; a++)
+        for (guint b = a + 1; b < topo->nodes->len; b++)
+          if (((all >> a) & 1) && ((all >> b) & 1) && (((nodes >> a) & 1) || ((nodes >> b) & 1)))
+            dist += qpin_topology_distance (topo, a, b);
+    }
+  cost->v[0] = (guint) __builtin_popcountll (nodes);
   cost->v[1] = dist;
-  cost->v[2] = qpin_cpuset_count (&llcs);
+  cost->v[2] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
   cost->v[3] = iso_miss;
   cost->v[4] = shared;
   cost->v[5] = sib;
@@ -785,7 +813,7 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
 /* Tries one domain; on success appends a candidate. */
 static void
 try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean isolate,
-            const QpinCpuset *prev_nodes, GArray *undo, GArray *out)
+            const QpinCpuset *prev_nodes, GArray *undo, guint level, GArray *out)
 {
   guint from = undo->len;
   guint domain_free = 0;
@@ -795,7 +823,7 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
     domain_free += p->cell_free[g_array_index (cells, guint, i)];
   if (fill (p, slot, g, (const guint *) cells->data, cells->len, isolate, undo))
     {
-      Candidate c = { .cells = g_array_copy (cells) };
+      Candidate c = { .cells = g_array_copy (cells), .level = level };
       cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
       g_array_append_val (out, c);
     }
@@ -875,10 +903,14 @@ cmp_candidate (gconstpointer a, gconstpointer b)
   return 0;
 }
 
-/* Candidate domains for group @g, best first.  @allowed: node index mask. */
+/* Candidate domains for group @g, best first.  @allowed: node index mask.
+ * Greedy placement only needs the first level that fits; the search
+ * (@diverse) also wants the wider levels, because giving one VM a wider
+ * domain can let another stay whole: the best of each level then comes
+ * right after the overall best. */
 static GArray *
 candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNumaMode numa,
-            const gboolean *allowed, const QpinCpuset *prev_nodes, GArray *undo)
+            const gboolean *allowed, const QpinCpuset *prev_nodes, gboolean diverse, GArray *undo)
 {
   const QpinTopology *topo = p->topo;
   guint n_nodes = topo->nodes->len;
@@ -894,10 +926,10 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
       {
         g_array_set_size (cells, 0);
         g_array_append_val (cells, c);
-        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, out);
+        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, 0, out);
       }
   /* 2. one node, fewest cells */
-  if (out->len == 0)
+  if (out->len == 0 || diverse)
     for (guint n = 0; n < n_nodes; n++)
       if (allowed[n] && cap_node (p, n, isolate) >= need)
         {
@@ -905,10 +937,10 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
           memset (mask, 0, sizeof (gboolean) * n_nodes);
           mask[n] = TRUE;
           pc = pick_cells (p, mask, need, isolate);
-          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, out);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
         }
   /* 3. several nodes, grown from each seed by distance */
-  if (out->len == 0 && numa != QPIN_NUMA_STRICT)
+  if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
     for (guint seed = 0; seed < n_nodes; seed++)
       {
         g_autoptr (GArray) pc = NULL;
@@ -919,7 +951,7 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
         memset (mask, 0, sizeof (gboolean) * n_nodes);
         mask[seed] = TRUE;
         sum = cap_node (p, seed, isolate);
-        while (sum < need)
+        for (guint count = 1; sum < need || (diverse && count < 2); count++)
           {
             gint best = -1;
             guint bd = 0;
@@ -946,9 +978,30 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
         if (sum < need)
           break;
         pc = pick_cells (p, mask, need, isolate);
-        try_domain (p, slot, g, pc, isolate, prev_nodes, undo, out);
+        try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
       }
   g_array_sort (out, cmp_candidate);
+  if (diverse && out->len > 2)
+    {
+      /* the best of every other level right after the best */
+      guint next = 1;
+      for (guint level = 0; level < 3; level++)
+        for (guint i = next; i < out->len; i++)
+          {
+            Candidate *c = &g_array_index (out, Candidate, i);
+            if (c->level != level || level == g_array_index (out, Candidate, 0).level)
+              continue;
+            if (i != next)
+              {
+                Candidate tmp = *c;
+                memmove (&g_array_index (out, Candidate, next + 1), &g_array_index (out, Candidate, next),
+                         (i - next) * sizeof (Candidate));
+                g_array_index (out, Candidate, next) = tmp;
+              }
+            next++;
+            break;
+          }
+    }
   return out;
 }
 
@@ -1115,7 +1168,8 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
  * of the first group (0 = best).  Returns the number of candidates that
  * group had via @n_options. */
 static gboolean
-place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GError **error)
+place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gboolean diverse,
+                 GError **error)
 {
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
   const QpinPolicy *pol = vm->policy;
@@ -1178,14 +1232,14 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
             }
           continue;
         }
-      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, undo);
+      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, diverse && gi == 0, undo);
       if (cands->len == 0 && groups->len > 1 && pol->numa != QPIN_NUMA_STRICT)
         {
           /* not enough distinct host nodes: let guest nodes share */
           g_array_unref (cands);
           for (guint n = 0; n < n_nodes; n++)
             allowed[n] = TRUE;
-          cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, undo);
+          cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, FALSE, undo);
           if (cands->len > 0)
             qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node", g->node);
         }
@@ -1508,13 +1562,13 @@ typedef struct {
 
 /* Places job j with option o; returns FALSE if it cannot (error kept). */
 static gboolean
-place_job (QpinPlacer *p, Job *job, guint option, guint *n_options, GError **error)
+place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options, GError **error)
 {
   gint slot = slot_add (p, job->vm);
   g_autoptr (GError) local = NULL;
 
   g_ptr_array_add (p->plan->vms, job->vm);
-  if (place_dedicated (p, slot, option, n_options, &local))
+  if (place_dedicated (p, slot, option, n_options, diverse, &local))
     return TRUE;
   if (job->vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE)
     {
@@ -1545,6 +1599,7 @@ search (QpinPlacer *p, Search *s, guint depth)
   if (depth == s->n)
     {
       QpinScore score;
+      p->work += p->n_cores * 4;
       qpin_placer_score (p, &score);
       if (!s->have_best || qpin_score_compare (&score, &s->best) < 0)
         {
@@ -1555,7 +1610,7 @@ search (QpinPlacer *p, Search *s, guint depth)
         }
       return;
     }
-  for (guint j = 0; j < s->n && s->spent < s->budget; j++)
+  for (guint j = 0; j < s->n && p->work < s->budget; j++)
     {
       Job *job = g_ptr_array_index (s->jobs, j);
       gboolean dup = FALSE;
@@ -1567,12 +1622,12 @@ search (QpinPlacer *p, Search *s, guint depth)
         dup = !s->done[i] && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
       if (dup)
         continue;
-      for (guint o = 0; o < n_options && o < s->options && s->spent < s->budget; o++)
+      for (guint o = 0; o < n_options && o < s->options && (p->work < s->budget || !s->have_best); o++)
         {
           g_autoptr (GError) error = NULL;
 
           s->spent++;
-          if (!place_job (p, job, o, &n_options, &error))
+          if (!place_job (p, job, o, TRUE, &n_options, &error))
             {
               if (s->first_error == NULL)
                 s->first_error = g_steal_pointer (&error);
@@ -1614,7 +1669,7 @@ place_in_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint *place
   *placed = 0;
   for (guint i = 0; i < jobs->len; i++)
     {
-      if (!place_job (p, g_ptr_array_index (jobs, order[i]), 0, NULL, error))
+      if (!place_job (p, g_ptr_array_index (jobs, order[i]), 0, FALSE, NULL, error))
         return FALSE;
       (*placed)++;
     }
@@ -1652,6 +1707,7 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       s.path_opt = po;
       s.best_vm = best_vm;
       s.best_opt = best_opt;
+      p->work = 0;
       search (p, &s, 0);
       if (!s.have_best)
         {
@@ -1665,7 +1721,7 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       g_clear_error (&s.first_error);
       for (guint i = 0; i < n; i++)
         {
-          gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], NULL, NULL);
+          gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], TRUE, NULL, NULL);
           g_assert (ok);
         }
       return TRUE;

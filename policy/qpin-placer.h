@@ -17,7 +17,9 @@
  * Batch placement (several VMs at once) searches the order: with few VMs
  * (see QPIN_PLACER_SEARCH_*) a depth-first search over VM orders and the
  * best few candidate domains of each VM, bounded by a budget of
- * placements, keeps the plan with the best score (qpin-score.h); with many
+ * effort (cores examined, so big hosts search less deeply), keeps the plan
+ * with the best score (qpin-score.h); the first plan it completes is the
+ * greedy one in the sorted order, so a cut search is never worse; with many
  * VMs it compares a few orders (largest and most constrained first, as
  * given, smallest first) placed greedily.  Every tie is broken by indexes,
  * so the same input always gives the same plan.
@@ -36,7 +38,7 @@ G_BEGIN_DECLS
 
 #define QPIN_PLACER_SEARCH_MAX_VMS 6      /* exhaustive order search up to this many VMs */
 #define QPIN_PLACER_SEARCH_OPTIONS 3      /* candidate domains tried per VM in the search */
-#define QPIN_PLACER_SEARCH_BUDGET 20000   /* VM placements per batch in the search */
+#define QPIN_PLACER_SEARCH_BUDGET 400000  /* effort (cores examined) per batch search */
 
 typedef struct _QpinPlacer QpinPlacer;
 

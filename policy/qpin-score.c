@@ -65,6 +65,26 @@ count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
   return qpin_cpuset_count (&seen);
 }
 
+static guint
+span_distance (const QpinTopology *topo, const QpinCpuset *cpus)
+{
+  QpinCpuset nodes;
+  guint sum = 0;
+
+  qpin_cpuset_clear_all (&nodes);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    {
+      gint n = qpin_topology_cpu_node (topo, (guint) cpu);
+      if (n >= 0)
+        qpin_cpuset_add (&nodes, (guint) n);
+    }
+  QPIN_CPUSET_FOREACH (a, &nodes)
+    QPIN_CPUSET_FOREACH (b, &nodes)
+      if (a < b)
+        sum += qpin_topology_distance (topo, (guint) a, (guint) b);
+  return sum;
+}
+
 static gboolean
 same_guest_core (const QpinThreadSpec *a, const QpinThreadSpec *b)
 {
@@ -159,6 +179,7 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
     s->llcs_spanned += llcs;
     s->llcs_min += min_llcs;
     s->node_excess += nodes > min_nodes ? nodes - min_nodes : 0;
+    s->node_distance += span_distance (topo, &all);
     s->llc_excess += llcs > min_llcs ? llcs - min_llcs : 0;
   }
 }
@@ -222,9 +243,9 @@ qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan,
 gint
 qpin_score_compare (const QpinScore *a, const QpinScore *b)
 {
-  const guint x[] = { a->overcommitted, a->node_excess, a->llc_excess, a->shared_cores,
+  const guint x[] = { a->overcommitted, a->node_excess, a->node_distance, a->llc_excess, a->shared_cores,
                       a->sibling_misses, a->half_used_cores };
-  const guint y[] = { b->overcommitted, b->node_excess, b->llc_excess, b->shared_cores,
+  const guint y[] = { b->overcommitted, b->node_excess, b->node_distance, b->llc_excess, b->shared_cores,
                       b->sibling_misses, b->half_used_cores };
 
   for (guint i = 0; i < G_N_ELEMENTS (x); i++)
@@ -243,13 +264,13 @@ qpin_score_to_text (const QpinScore *s)
 {
   guint matched = s->sibling_pairs - s->sibling_misses;
   return g_strdup_printf ("overcommitted vcpus: %u\n"
-                          "nodes spanned: %u (minimum %u, excess %u)\n"
+                          "nodes spanned: %u (minimum %u, excess %u, distance %u)\n"
                           "llc groups spanned: %u (minimum %u, excess %u)\n"
                           "cores shared between vms: %u\n"
                           "guest siblings on host siblings: %u/%u (%.0f%%)\n"
                           "cores left half-used: %u\n",
                           s->overcommitted,
-                          s->nodes_spanned, s->nodes_min, s->node_excess,
+                          s->nodes_spanned, s->nodes_min, s->node_excess, s->node_distance,
                           s->llcs_spanned, s->llcs_min, s->llc_excess,
                           s->shared_cores,
                           matched, s->sibling_pairs,

@@ -3,6 +3,8 @@
  * Compared lexicographically in field order, smaller is better:
  *   overcommitted    vCPUs that wanted dedicated CPUs and float instead
  *   node_excess      sum over VMs of nodes spanned minus the minimum possible
+ *   node_distance    sum over VMs of the distances between the nodes each spans
+ *                    (0 for a VM in one node): nearest nodes first
  *   llc_excess       same for LLC groups
  *   shared_cores     cores whose CPUs are held by two or more different VMs
  *   sibling_misses   guest thread-sibling pairs not on host SMT siblings
@@ -24,6 +26,7 @@ G_BEGIN_DECLS
 typedef struct {
   guint overcommitted;
   guint node_excess;
+  guint node_distance;
   guint llc_excess;
   guint shared_cores;
   guint sibling_misses;
