@@ -1036,7 +1036,8 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   g_autoptr (GString) s = g_string_new (NULL);
   guint n_nodes = p->topo->nodes->len;
   guint total = 0, best_node = 0, best = 0;
-  const char *unit = isolate ? "whole free cores (smt=isolate)" : "dedicated cpus";
+  const char *unit = isolate ? (g->n_vcpus == 1 ? "whole free core (smt=isolate)" : "whole free cores (smt=isolate)")
+                             : (g->n_vcpus == 1 ? "dedicated cpu" : "dedicated cpus");
 
   for (guint n = 0; n < n_nodes; n++)
     if (allowed[n])
@@ -1199,6 +1200,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
         allowed[n] = groups->len == 1 || !qpin_cpuset_has (&used_nodes, n);
       if (pol->numa == QPIN_NUMA_SPREAD)
         {
+          g_autofree guint *spread_count = g_new0 (guint, n_nodes);
           /* each unit on the node with the most free capacity */
           for (guint ui = 0; ui < g->units->len; ui++)
             {
@@ -1210,10 +1212,23 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
               one.units = g_array_new (FALSE, TRUE, sizeof (Unit));
               g_array_append_vals (one.units, &g_array_index (g->units, Unit, ui), 1);
               one.n_vcpus = g_array_index (g->units, Unit, ui).n;
+              /* the node with the fewest of this VM's vCPUs, then the most free */
               for (guint n = 0; n < n_nodes; n++)
-                if (cap_node (p, n, isolate) > 0
-                    && (best < 0 || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                  best = (gint) n;
+                {
+                  if (cap_node (p, n, isolate) < one.n_vcpus)
+                    continue;
+                  if (best < 0 || spread_count[n] < spread_count[best]
+                      || (spread_count[n] == spread_count[best]
+                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    best = (gint) n;
+                }
+              if (best < 0)
+                for (guint n = 0; n < n_nodes; n++)
+                  if (cap_node (p, n, isolate) > 0
+                      && (best < 0 || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    best = (gint) n;
+              if (best >= 0)
+                spread_count[best] += one.n_vcpus;
               if (best >= 0)
                 {
                   mask[best] = TRUE;

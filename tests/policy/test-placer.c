@@ -28,7 +28,7 @@ test_exclusive (void)
   /* a second batch cannot take held CPUs */
   g_assert_false (place_vms (placer, config, "f:1", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_cmpstr (error->message, ==, "vm 'f': needs 1 dedicated cpus, 0 free on the host (cpus none)");
+  g_assert_cmpstr (error->message, ==, "vm 'f': needs 1 dedicated cpu, 0 free on the host (cpus none)");
 }
 
 static void
