@@ -76,6 +76,7 @@ struct _QpinPlacer {
   guint search_budget;
   guint64 work;             /* cores visited: bounds the search by effort */
   guint *core_cpu;          /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
+  QpinCpuset *cell_cpus;    /* per cell */
   guint *core_mark;         /* scratch stamps for cost_of() */
   guint stamp;
 };
@@ -296,6 +297,9 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
       g_array_append_val (g_array_index (p->cells, Cell, c).cores, k);
       p->core_cell[k] = c;
     }
+  p->cell_cpus = g_new0 (QpinCpuset, MAX (p->cells->len, 1));
+  for (guint k = 0; k < p->n_cores; k++)
+    qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]], &g_array_index (topo->cores, QpinTopoCore, k).cpus);
   p->cell_free = g_new0 (guint, MAX (p->cells->len, 1));
   p->cell_whole = g_new0 (guint, MAX (p->cells->len, 1));
   p->node_free = g_new0 (guint, topo->nodes->len);
@@ -325,6 +329,7 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->core_usable);
   g_free (p->core_cell);
   g_free (p->core_cpu);
+  g_free (p->cell_cpus);
   g_free (p->core_mark);
   g_array_unref (p->cells);
   g_free (p->cell_free);
@@ -1021,9 +1026,11 @@ where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GStr
         continue;
       if (isolate && !core_whole (p, k))
         continue;
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
-          qpin_cpuset_add (&f, (guint) cpu);
+      if (p->core_free[k] == 0)
+        continue;
+      FOREACH_CORE_CPU (cpu, p, k)
+        if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
+          qpin_cpuset_add (&f, cpu);
     }
   l = qpin_cpuset_format (&f);
   g_string_append (s, *l ? l : "none");
@@ -1349,49 +1356,30 @@ static void
 choose_pool (QpinPlacer *p, QpinPlanVm *vm)
 {
   const QpinTopology *topo = p->topo;
-  QpinCpuset excl, best_set;
+  QpinCpuset best_set;
   guint n_vcpus = 0;
   guint best_level = G_MAXUINT, best_load = G_MAXUINT;
 
-  qpin_cpuset_clear_all (&excl);
   qpin_cpuset_clear_all (&best_set);
-  for (guint s = 0; s < p->slots->len; s++)
-    {
-      QpinPlanVm *o = g_ptr_array_index (p->slots, s);
-      if (o)
-        qpin_cpuset_or (&excl, &o->held);
-    }
   for (guint i = 0; i < vm->threads->len; i++)
     n_vcpus += g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
-  /* levels: 0 cells, 1 nodes; load = floating vCPUs already on the domain per CPU */
-  for (guint level = 0; level < 2; level++)
+  /* levels: 0 cells, 1 nodes; the free (usable, unheld) CPUs must hold the
+   * vCPUs; load = floating vCPUs already on the domain per free CPU */
+  for (guint level = 0; level < 2 && best_level == G_MAXUINT; level++)
     {
       guint n_dom = level == 0 ? p->cells->len : topo->nodes->len;
       for (guint d = 0; d < n_dom; d++)
         {
-          QpinCpuset dom, avail;
-          guint count, load = 0;
+          guint count = level == 0 ? p->cell_free[d] : p->node_free[d];
+          const QpinCpuset *dom = level == 0 ? &p->cell_cpus[d] : &qpin_topology_node (topo, d)->cpus;
+          guint load = 0;
 
-          qpin_cpuset_clear_all (&dom);
-          if (level == 0)
-            {
-              const Cell *cell = &g_array_index (p->cells, Cell, d);
-              for (guint j = 0; j < cell->cores->len; j++)
-                qpin_cpuset_or (&dom, &g_array_index (topo->cores, QpinTopoCore,
-                                                      g_array_index (cell->cores, guint, j)).cpus);
-            }
-          else
-            dom = qpin_topology_node (topo, d)->cpus;
-          avail = dom;
-          qpin_cpuset_and (&avail, &p->usable);
-          qpin_cpuset_andnot (&avail, &excl);
-          count = qpin_cpuset_count (&avail);
           if (count < n_vcpus || count == 0)
             continue;
           for (guint v = 0; v < p->plan->vms->len; v++)
             {
               QpinPlanVm *o = g_ptr_array_index (p->plan->vms, v);
-              if (o != vm && o->floating && qpin_cpuset_intersects (&o->pool_domain, &dom))
+              if (o != vm && o->floating && qpin_cpuset_intersects (&o->pool_domain, dom))
                 for (guint i = 0; i < o->threads->len; i++)
                   load += g_array_index (o->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
             }
@@ -1400,11 +1388,9 @@ choose_pool (QpinPlacer *p, QpinPlanVm *vm)
             {
               best_level = level;
               best_load = load;
-              best_set = dom;
+              best_set = *dom;
             }
         }
-      if (best_level != G_MAXUINT)
-        break;
     }
   if (best_level == G_MAXUINT)
     best_set = p->usable;
@@ -1422,15 +1408,38 @@ set_cpus (QpinPlanThread *t, const QpinCpuset *cpus)
     }
 }
 
-/* Recomputes every floating cpuset and the memory nodes of every VM. */
+/* Does a VM's plan depend on other VMs (pools, housekeeping, degraded
+ * vCPUs), or only on its own exclusive CPUs? */
+static gboolean
+needs_global (const QpinPlanVm *vm)
+{
+  if (vm->floating)
+    return TRUE;
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+      if (t->exclusive)
+        continue;
+      if (t->spec.role == QPIN_ROLE_VCPU || mode != QPIN_AUX_SHARE)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Recomputes the floating cpusets and memory nodes: of every VM whose plan
+ * depends on the others, plus @only (NULL: every VM). */
 static void
-finalize (QpinPlacer *p)
+finalize (QpinPlacer *p, const QpinPlanVm *only)
 {
   const QpinTopology *topo = p->topo;
   QpinCpuset excl, hk, live;
+  gboolean global = FALSE;
 
+  for (guint v = 0; v < p->plan->vms->len && !global; v++)
+    global = needs_global (g_ptr_array_index (p->plan->vms, v));
   qpin_cpuset_clear_all (&excl);
-  for (guint v = 0; v < p->plan->vms->len; v++)
+  for (guint v = 0; global && v < p->plan->vms->len; v++)
     qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
   live = topo->online;
   qpin_cpuset_andnot (&live, &p->lost);
@@ -1455,6 +1464,9 @@ finalize (QpinPlacer *p)
       QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, v);
       QpinCpuset vcpus, pool, nodes_cpus, hk_local, node_ids;
       gboolean mem_known = FALSE;
+
+      if (only && vm != only && !needs_global (vm))
+        continue;
 
       qpin_cpuset_clear_all (&vcpus);
       if (vm->floating)
@@ -1940,7 +1952,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
     for (guint i = 0; i < ordered->len; i++)
       g_ptr_array_add (p->plan->vms, g_ptr_array_index (ordered, i));
   }
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -2092,7 +2104,7 @@ qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec
       g_array_set_size (vm->threads, vm->threads->len - 1);
       return FALSE;
     }
-  finalize (p);
+  finalize (p, vm);
   return TRUE;
 }
 
@@ -2166,7 +2178,7 @@ qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole ro
   release_thread (p, vm, t);
   g_array_remove_index (vm->threads, t);
   renumber (p, slot_of (p, vm), t);
-  finalize (p);
+  finalize (p, vm);
   return TRUE;
 }
 
@@ -2186,7 +2198,7 @@ qpin_placer_remove_vm (QpinPlacer *p, const char *vm_name, GError **error)
     return FALSE;
   clear_changed (p);
   drop_vm (p, vm);
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -2244,7 +2256,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
             }
         }
     }
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -2303,6 +2315,6 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
     }
   if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain))
     choose_pool (p, copy);
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
