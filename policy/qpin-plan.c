@@ -200,6 +200,21 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
                                   vm->name, name, cpus, nodes, llcs, cores,
                                   t->exclusive ? "exclusive" : "shared");
         }
+      {
+        /* CPUs held beyond the threads' own: the idle siblings of smt=isolate */
+        QpinCpuset extra = vm->held;
+        for (guint i = 0; i < vm->threads->len; i++)
+          {
+            const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+            if (t->exclusive)
+              qpin_cpuset_andnot (&extra, &t->cpus);
+          }
+        if (!qpin_cpuset_is_empty (&extra))
+          {
+            g_autofree char *h = qpin_cpuset_format (&extra);
+            g_string_append_printf (s, "%-12s also holds   %s (idle siblings, smt=isolate)\n", vm->name, h);
+          }
+      }
       g_string_append_printf (s, "%-12s memory nodes %s\n", vm->name, *mem ? mem : "any");
       for (guint i = 0; i < vm->notes->len; i++)
         g_string_append_printf (s, "%-12s note: %s\n", vm->name, (const char *) g_ptr_array_index (vm->notes, i));
