@@ -1736,27 +1736,22 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       s.best_opt = best_opt;
       p->work = 0;
       search (p, &s, 0);
-      if (!s.have_best)
-        {
-          if (s.first_error)
-            g_propagate_error (error, s.first_error);
-          else
-            g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                                 "no placement found within the search budget");
-          return FALSE;
-        }
       g_clear_error (&s.first_error);
-      for (guint i = 0; i < n; i++)
+      if (s.have_best)
         {
-          gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], TRUE, NULL, NULL);
-          g_assert (ok);
+          for (guint i = 0; i < n; i++)
+            {
+              gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], TRUE, NULL, NULL);
+              g_assert (ok);
+            }
+          return TRUE;
         }
-      return TRUE;
+      /* nothing complete within the budget (or nothing fits at all): the
+       * greedy orders below decide, and name the VM that does not fit */
     }
-  else
     {
-      /* orders: sorted, as given (by name order of the request), smallest first */
-      g_autofree guint *orders = g_new (guint, 3 * n);
+      /* orders: sorted (largest, most constrained first) and its reverse */
+      g_autofree guint *orders = g_new (guint, 2 * n);
       QpinScore best;
       gint best_order = -1;
       g_autoptr (GError) first_error = NULL;
@@ -1764,21 +1759,11 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       for (guint i = 0; i < n; i++)
         {
           orders[i] = i;
-          orders[2 * n + i] = n - 1 - i;
+          orders[n + i] = n - 1 - i;
         }
-      {
-        /* "as given": jobs carry their request position in rank's low bits */
-        g_autofree guint *pos = g_new (guint, n);
-        for (guint i = 0; i < n; i++)
-          pos[i] = i;
-        for (guint i = 0; i < n; i++)
-          orders[n + i] = pos[i];
-      }
-      for (guint o = 0; o < 3; o++)
+      for (guint o = 0; o < 2; o++)
         {
           g_autoptr (GError) local = NULL;
-          if (o == 1)
-            continue; /* the sorted order already is the given order for equal jobs */
           if (place_in_order (p, jobs, orders + o * n, &placed, &local))
             {
               QpinScore score;
