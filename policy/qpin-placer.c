@@ -481,13 +481,11 @@ cmp_guest (const QpinThreadSpec *a, const QpinThreadSpec *b)
   return 0;
 }
 
-static const QpinThreadSpec *sort_specs;
-
 static gint
-cmp_idx (gconstpointer a, gconstpointer b)
+cmp_idx (gconstpointer a, gconstpointer b, gpointer specs)
 {
   guint i = *(const guint *) a, j = *(const guint *) b;
-  return cmp_guest (&sort_specs[i], &sort_specs[j]);
+  return cmp_guest (&((const QpinThreadSpec *) specs)[i], &((const QpinThreadSpec *) specs)[j]);
 }
 
 static gint
@@ -521,9 +519,7 @@ build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx, gboolean i
   for (guint i = 0; i < idx->len; i++)
     if (specs[g_array_index (idx, guint, i)].thread > 0)
       guest_smt = TRUE;
-  sort_specs = specs;
-  g_array_sort (idx, cmp_idx);
-  sort_specs = NULL;
+  g_array_sort_with_data (idx, cmp_idx, specs);
 
   for (guint i = 0; i < idx->len; i++)
     {
@@ -835,14 +831,17 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
   rollback (p, vm, undo, from);
 }
 
-static const QpinPlacer *sort_placer;
-static gboolean sort_isolate;
+typedef struct {
+  const QpinPlacer *p;
+  gboolean isolate;
+} CapOrder;
 
 static gint
-cmp_cell_cap (gconstpointer a, gconstpointer b)
+cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
 {
+  const CapOrder *o = data;
   guint x = *(const guint *) a, y = *(const guint *) b;
-  guint cx = cap_cell (sort_placer, x, sort_isolate), cy = cap_cell (sort_placer, y, sort_isolate);
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
   if (cx != cy)
     return cx > cy ? -1 : 1;
   return x < y ? -1 : x > y;
@@ -860,9 +859,10 @@ pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean i
   for (guint c = 0; c < p->cells->len; c++)
     if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
       g_array_append_val (all, c);
-  sort_placer = p;
-  sort_isolate = isolate;
-  g_array_sort (all, cmp_cell_cap);
+  {
+    CapOrder order = { p, isolate };
+    g_array_sort_with_data (all, cmp_cell_cap, &order);
+  }
   for (guint i = 0; i < all->len && sum < need; i++)
     {
       guint c = g_array_index (all, guint, i);
