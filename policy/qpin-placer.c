@@ -75,6 +75,9 @@ struct _QpinPlacer {
   guint search_options;
   guint search_budget;
   guint64 work;             /* cores visited: bounds the search by effort */
+  gboolean pack_singles;    /* fill strategy: best-fit cores before unshared ones */
+  GArray *tcpu;             /* gint per thread of the VM being placed: its CPU, -1;
+                               written to the plan only when a placement is kept */
   guint *core_cpu;          /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
   QpinCpuset *cell_cpus;    /* per cell */
   guint *core_mark;         /* scratch stamps for cost_of() */
@@ -258,6 +261,7 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   for (guint c = 0; c < p->n_slots; c++)
     p->owner[c] = p->owner_thread[c] = -1;
   p->slots = g_ptr_array_new ();
+  p->tcpu = g_array_new (FALSE, FALSE, sizeof (gint));
   p->plan = qpin_plan_new ();
   p->n_cores = topo->cores->len;
   p->core_free = g_new0 (guint, p->n_cores);
@@ -324,6 +328,7 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->owner_thread);
   g_free (p->kind);
   g_ptr_array_unref (p->slots);
+  g_array_unref (p->tcpu);
   qpin_plan_free (p->plan);
   g_free (p->core_free);
   g_free (p->core_usable);
@@ -571,12 +576,32 @@ set_thread_cpu (QpinPlanVm *vm, guint t, guint cpu)
   th->exclusive = TRUE;
 }
 
+#define TCPU(p, t) g_array_index ((p)->tcpu, gint, (t))
+
 static void
 take (QpinPlacer *p, gint slot, guint t, guint cpu, GArray *undo)
 {
   hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
-  set_thread_cpu (g_ptr_array_index (p->slots, slot), t, cpu);
+  TCPU (p, t) = (gint) cpu;
   g_array_append_val (undo, cpu);
+}
+
+/* Starts placing the threads of vm: no thread has a CPU yet. */
+static void
+tcpu_reset (QpinPlacer *p, const QpinPlanVm *vm)
+{
+  g_array_set_size (p->tcpu, vm->threads->len);
+  for (guint t = 0; t < vm->threads->len; t++)
+    TCPU (p, t) = -1;
+}
+
+/* Keeps the placement: writes the CPUs taken into the plan. */
+static void
+tcpu_commit (QpinPlacer *p, QpinPlanVm *vm)
+{
+  for (guint t = 0; t < vm->threads->len; t++)
+    if (TCPU (p, t) >= 0)
+      set_thread_cpu (vm, t, (guint) TCPU (p, t));
 }
 
 static void
@@ -598,12 +623,8 @@ rollback (QpinPlacer *p, QpinPlanVm *vm, GArray *undo, guint from)
     {
       guint cpu = g_array_index (undo, guint, i);
       gint t = p->owner_thread[cpu];
-      if (t >= 0 && p->kind[cpu] == KIND_EXCLUSIVE)
-        {
-          QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
-          qpin_cpuset_clear_all (&th->cpus);
-          th->exclusive = FALSE;
-        }
+      if (t >= 0 && p->kind[cpu] == KIND_EXCLUSIVE && (guint) t < p->tcpu->len)
+        TCPU (p, t) = -1;
       release (p, cpu);
     }
   g_array_set_size (undo, from);
@@ -646,6 +667,13 @@ fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cell
               key[0] = core_iso_miss (p, k);
               key[1] = core_has_other (p, k, slot);
               key[2] = isolate ? 0 : p->core_free[k] - u->n;
+              if (p->pack_singles)
+                {
+                  /* best fit first: a partial unit completes a half-used core */
+                  guint tmp = key[1];
+                  key[1] = key[2];
+                  key[2] = tmp;
+                }
               key[3] = ci;
               key[4] = k;
               if (best < 0 || key_less (key, best_key, 5))
@@ -670,10 +698,7 @@ fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cell
         {
           guint bk[5] = { G_MAXUINT, 0, 0, 0, 0 };
           gint b = -1;
-          gint prev_core = i ? p->topo->cpu_core[qpin_cpuset_first (
-                                 &g_array_index (((QpinPlanVm *) g_ptr_array_index (p->slots, slot))->threads,
-                                                 QpinPlanThread, u->idx[i - 1]).cpus)]
-                             : -1;
+          gint prev_core = i ? p->topo->cpu_core[TCPU (p, u->idx[i - 1])] : -1;
 
           for (guint ci = 0; ci < n_cells; ci++)
             {
@@ -734,7 +759,6 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
          const QpinCpuset *prev_nodes, guint domain_free, Cost *cost)
 {
   const QpinTopology *topo = p->topo;
-  QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
   guint64 nodes = 0, llcs_small = 0;
   guint n_llcs = 0;
   guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
@@ -781,12 +805,8 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
         continue;
       for (guint a = 0; a < u->n; a++)
         for (guint b = a + 1; b < u->n; b++)
-          {
-            const QpinPlanThread *x = &g_array_index (vm->threads, QpinPlanThread, u->idx[a]);
-            const QpinPlanThread *y = &g_array_index (vm->threads, QpinPlanThread, u->idx[b]);
-            if (topo->cpu_core[qpin_cpuset_first (&x->cpus)] != topo->cpu_core[qpin_cpuset_first (&y->cpus)])
-              sib++;
-          }
+          if (topo->cpu_core[TCPU (p, u->idx[a])] != topo->cpu_core[TCPU (p, u->idx[b])])
+            sib++;
     }
   if (few_nodes)
     {
@@ -1191,6 +1211,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
 
   if (n_options)
     *n_options = 1;
+  tcpu_reset (p, vm);
   for (guint i = 0; i < vm->threads->len; i++)
     if (g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU)
       g_array_append_val (idx, i);
@@ -1288,6 +1309,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
       rollback (p, vm, undo, 0);
       return FALSE;
     }
+  tcpu_commit (p, vm);
   return TRUE;
 }
 
@@ -1297,6 +1319,7 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
   g_autoptr (GArray) undo = g_array_new (FALSE, FALSE, sizeof (guint));
 
+  tcpu_reset (p, vm);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
@@ -1347,6 +1370,7 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
       rollback (p, vm, undo, 0);
       return FALSE;
     }
+  tcpu_commit (p, vm);
   return TRUE;
 }
 
@@ -1711,7 +1735,7 @@ unplace_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint placed)
 }
 
 static gboolean
-place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
+place_dedicated_batch_once (QpinPlacer *p, GPtrArray *jobs, GError **error)
 {
   guint n = jobs->len;
   g_autofree guint *best_vm = g_new0 (guint, MAX (n, 1));
@@ -1787,6 +1811,52 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
         g_assert_not_reached ();
       return TRUE;
     }
+}
+
+/* Two fill strategies: avoid cores other VMs use (fewer shared cores now),
+ * or complete half-used cores first (best fit: keeps whole cores for the
+ * VMs still to come, which can mean fewer shared cores in the end).  The
+ * batch is planned with both and the better score is kept. */
+static gboolean
+place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
+{
+  g_autoptr (GError) first_error = NULL;
+  QpinScore best;
+  gint best_strategy = -1;
+
+  if (jobs->len == 0)
+    return TRUE;
+  for (guint strategy = 0; strategy < 2; strategy++)
+    {
+      g_autoptr (GError) local = NULL;
+
+      p->pack_singles = strategy == 1;
+      if (place_dedicated_batch_once (p, jobs, &local))
+        {
+          QpinScore score;
+          qpin_placer_score (p, &score);
+          if (best_strategy < 0 || qpin_score_compare (&score, &best) < 0)
+            {
+              best = score;
+              best_strategy = (gint) strategy;
+            }
+          for (guint i = 0; i < jobs->len; i++)
+            unplace_job (p, g_ptr_array_index (jobs, i));
+        }
+      else if (first_error == NULL)
+        first_error = g_steal_pointer (&local);
+    }
+  if (best_strategy < 0)
+    {
+      p->pack_singles = FALSE;
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  p->pack_singles = best_strategy == 1;
+  if (!place_dedicated_batch_once (p, jobs, error))
+    g_assert_not_reached ();
+  p->pack_singles = FALSE;
+  return TRUE;
 }
 
 static char *
