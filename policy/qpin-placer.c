@@ -1540,7 +1540,7 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
           QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
 
-          if (t->exclusive)
+          if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
             continue;
           if (t->spec.role == QPIN_ROLE_VCPU)
             set_cpus (t, vm->floating ? &vcpus : &pool);
@@ -1549,6 +1549,21 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           else
             set_cpus (t, qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
         }
+      /* other QEMU workers follow the emulator thread */
+      {
+        const QpinPlanThread *emu = qpin_plan_vm_find_thread (vm, QPIN_ROLE_EMULATOR, 0);
+        for (guint i = 0; i < vm->threads->len; i++)
+          {
+            QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+            if (t->spec.role != QPIN_ROLE_OTHER)
+              continue;
+            if (emu)
+              set_cpus (t, &emu->cpus);
+            else
+              set_cpus (t, vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
+                           : qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
+          }
+      }
       /* memory: the nodes of the vCPUs that have memory, else the nearest one */
       qpin_topology_nodes_of (topo, &vcpus, &node_ids);
       qpin_cpuset_clear_all (&vm->mem_nodes);

@@ -200,6 +200,15 @@ test_emulator (void)
   QpinCpuset v;
 
   g_assert_true (place_vms (p1, iso, "a:4:iothreads=1", NULL));
+  {
+    /* a QEMU worker appears: it follows the emulator onto its own CPU */
+    QpinThreadSpec other = qpin_thread_spec_vcpu (0);
+    other.role = QPIN_ROLE_OTHER;
+    g_assert_true (qpin_placer_add_thread (p1, "a", &other, NULL));
+    g_assert_true (qpin_cpuset_equal (&thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->cpus,
+                                      &thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0)->cpus));
+    g_assert_false (thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->exclusive);
+  }
   v = vcpus_of (p1, "a");
   emu = thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0);
   io = thread_of (p1, "a", QPIN_ROLE_IOTHREAD, 0);
