@@ -47,6 +47,7 @@ typedef struct {
   Cost cost;
   GArray *cells;        /* guint cell indexes in fill order */
   guint level;          /* 0 one cell, 1 one node, 2 several nodes */
+  GArray *taken;        /* guint CPUs the fill took, in order: equal lists are one candidate */
 } Candidate;
 
 struct _QpinPlacer {
@@ -751,6 +752,8 @@ candidate_clear (gpointer data)
   Candidate *c = data;
   if (c->cells)
     g_array_unref (c->cells);
+  if (c->taken)
+    g_array_unref (c->taken);
 }
 
 /* Scores a fill that just happened (undo[from..] are its CPUs). */
@@ -844,9 +847,23 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
     domain_free += p->cell_free[g_array_index (cells, guint, i)];
   if (fill (p, slot, g, (const guint *) cells->data, cells->len, isolate, undo))
     {
-      Candidate c = { .cells = g_array_copy (cells), .level = level };
-      cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
-      g_array_append_val (out, c);
+      guint n = undo->len - from;
+      gboolean same = FALSE;
+
+      for (guint i = 0; i < out->len && !same; i++)
+        {
+          const Candidate *o = &g_array_index (out, Candidate, i);
+          same = o->taken->len == n
+                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint)) == 0;
+        }
+      if (!same)
+        {
+          Candidate c = { .cells = g_array_copy (cells), .level = level,
+                          .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
+          g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
+          cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
+          g_array_append_val (out, c);
+        }
     }
   rollback (p, vm, undo, from);
 }
@@ -964,47 +981,73 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
           pc = pick_cells (p, mask, need, isolate);
           try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
         }
-  /* 3. several nodes, grown from each seed by distance */
+  /* 3. several nodes, grown from each seed by distance; the search also
+   * tries every second node, not only the nearest */
   if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
     for (guint seed = 0; seed < n_nodes; seed++)
-      {
-        g_autoptr (GArray) pc = NULL;
-        guint sum;
+      for (gint second = diverse ? 0 : -1; second < (gint) n_nodes; second++)
+        {
+          g_autoptr (GArray) pc = NULL;
+          guint sum;
 
-        if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
-          continue;
-        memset (mask, 0, sizeof (gboolean) * n_nodes);
-        mask[seed] = TRUE;
-        sum = cap_node (p, seed, isolate);
-        for (guint count = 1; sum < need || (diverse && count < 2); count++)
-          {
-            gint best = -1;
-            guint bd = 0;
-            for (guint n = 0; n < n_nodes; n++)
-              {
-                guint d = 0;
-                if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
-                  continue;
-                for (guint m = 0; m < n_nodes; m++)
-                  if (mask[m])
-                    d += qpin_topology_distance (topo, n, m);
-                if (best < 0 || d < bd
-                    || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                  {
-                    best = (gint) n;
-                    bd = d;
-                  }
-              }
-            if (best < 0)
-              break;
-            mask[best] = TRUE;
-            sum += cap_node (p, (guint) best, isolate);
-          }
-        if (sum < need)
-          break;
-        pc = pick_cells (p, mask, need, isolate);
-        try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
-      }
+          if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
+            break;
+          if (second >= 0 && ((guint) second == seed || !allowed[second]
+                              || cap_node (p, (guint) second, isolate) == 0))
+            continue;
+          memset (mask, 0, sizeof (gboolean) * n_nodes);
+          mask[seed] = TRUE;
+          sum = cap_node (p, seed, isolate);
+          if (second >= 0)
+            {
+              mask[second] = TRUE;
+              sum += cap_node (p, (guint) second, isolate);
+            }
+          while (sum < need)
+            {
+              gint best = -1;
+              guint bd = 0;
+              for (guint n = 0; n < n_nodes; n++)
+                {
+                  guint d = 0;
+                  if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
+                    continue;
+                  for (guint m = 0; m < n_nodes; m++)
+                    if (mask[m])
+                      d += qpin_topology_distance (topo, n, m);
+                  if (best < 0 || d < bd
+                      || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    {
+                      best = (gint) n;
+                      bd = d;
+                    }
+                }
+              if (best < 0)
+                break;
+              mask[best] = TRUE;
+              sum += cap_node (p, (guint) best, isolate);
+            }
+          if (sum < need)
+            break;
+          pc = pick_cells (p, mask, need, isolate);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
+          if (diverse)
+            {
+              /* also: fill the seed node first, the others after; this
+               * spans more LLC groups but leaves another node whole */
+              g_autoptr (GArray) first = NULL;
+              g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
+              g_autofree gboolean *only = g_new0 (gboolean, n_nodes);
+
+              only[seed] = TRUE;
+              first = pick_cells (p, only, need, isolate);
+              g_array_append_vals (seeded, first->data, first->len);
+              for (guint i = 0; i < pc->len; i++)
+                if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
+                  g_array_append_val (seeded, g_array_index (pc, guint, i));
+              try_domain (p, slot, g, seeded, isolate, prev_nodes, undo, 2, out);
+            }
+        }
   g_array_sort (out, cmp_candidate);
   if (diverse && out->len > 2)
     {

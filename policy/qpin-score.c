@@ -85,6 +85,30 @@ span_distance (const QpinTopology *topo, const QpinCpuset *cpus)
   return sum;
 }
 
+/* Guest NUMA nodes belong on distinct host nodes: count the extra guest
+ * nodes that share a host node (0 when each has its own). */
+static guint
+guest_node_collisions (const QpinTopology *topo, const QpinPlanVm *vm)
+{
+  g_autofree guint64 *guests = g_new0 (guint64, MAX (topo->nodes->len, 1));
+  guint extra = 0;
+
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      gint n;
+      if (t->spec.role != QPIN_ROLE_VCPU || !t->exclusive || t->spec.node < 0 || t->spec.node > 63)
+        continue;
+      n = qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus));
+      if (n >= 0)
+        guests[n] |= G_GUINT64_CONSTANT (1) << t->spec.node;
+    }
+  for (guint n = 0; n < topo->nodes->len; n++)
+    if (guests[n])
+      extra += (guint) __builtin_popcountll (guests[n]) - 1;
+  return extra;
+}
+
 static gboolean
 same_guest_core (const QpinThreadSpec *a, const QpinThreadSpec *b)
 {
@@ -179,6 +203,7 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
     s->llcs_spanned += llcs;
     s->llcs_min += min_llcs;
     s->node_excess += nodes > min_nodes ? nodes - min_nodes : 0;
+    s->node_excess += guest_node_collisions (topo, vm);
     s->node_distance += span_distance (topo, &all);
     s->llc_excess += llcs > min_llcs ? llcs - min_llcs : 0;
   }

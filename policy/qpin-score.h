@@ -2,7 +2,8 @@
  *
  * Compared lexicographically in field order, smaller is better:
  *   overcommitted    vCPUs that wanted dedicated CPUs and float instead
- *   node_excess      sum over VMs of nodes spanned minus the minimum possible
+ *   node_excess      sum over VMs of nodes spanned minus the minimum possible,
+ *                    plus the guest NUMA nodes that had to share a host node
  *   node_distance    sum over VMs of the distances between the nodes each spans
  *                    (0 for a VM in one node): nearest nodes first
  *   llc_excess       same for LLC groups

@@ -1,7 +1,8 @@
 /* test-optimal.c: the engine's plan scores as well as an exhaustive search
  *
  * Seeded random small instances (<= 16 CPUs, <= 4 VMs, random nodes, LLC
- * groups, SMT, distances, guest SMT): every way of giving each VM its own
+ * groups, SMT, distances, guest SMT; a quarter with smt=isolate, where the
+ * VMs get whole cores): every way of giving each VM its own
  * set of CPUs is enumerated, each scored with qpin_score_compute() (guest
  * sibling pairs put on whole host cores first, which is optimal for a
  * given set), and the best is compared with the engine's plan.
@@ -20,6 +21,7 @@ typedef struct {
   guint n_vms;
   guint size[4];
   guint threads[4];
+  gboolean isolate;     /* smt=isolate: every vCPU owns a whole core */
   char *description;
 } Instance;
 
@@ -102,6 +104,9 @@ random_instance (GRand *rand, Instance *in)
   guint64 count = 1;
 
   in->topo = random_topology (rand, &in->n_cpus, desc);
+  in->isolate = g_rand_int_range (rand, 0, 4) == 0;
+  if (in->isolate)
+    g_string_append (desc, " smt=isolate");
   in->n_vms = (guint) g_rand_int_range (rand, 2, 5);
   g_string_append (desc, " vms:");
   for (guint v = 0; v < in->n_vms; v++)
@@ -111,19 +116,22 @@ random_instance (GRand *rand, Instance *in)
       total += in->size[v];
       g_string_append_printf (desc, " %u/t%u", in->size[v], in->threads[v]);
     }
-  left = in->n_cpus;
-  for (guint v = 0; v < in->n_vms && total <= in->n_cpus; v++)
-    {
-      count *= binomial (left, in->size[v]);
-      left -= in->size[v];
-    }
-  in->description = g_strdup (desc->str);
-  if (total > in->n_cpus || 4 * total < 3 * in->n_cpus || count > MAX_ASSIGNMENTS)
-    {
-      qpin_topology_free (in->topo);
-      g_free (in->description);
-      return FALSE;
-    }
+  {
+    guint capacity = in->isolate ? in->topo->cores->len : in->n_cpus;
+    left = capacity;
+    for (guint v = 0; v < in->n_vms && total <= capacity; v++)
+      {
+        count *= binomial (left, in->size[v]);
+        left -= in->size[v];
+      }
+    in->description = g_strdup (desc->str);
+    if (total > capacity || 4 * total < 3 * capacity || count > MAX_ASSIGNMENTS)
+      {
+        qpin_topology_free (in->topo);
+        g_free (in->description);
+        return FALSE;
+      }
+  }
   return TRUE;
 }
 
@@ -184,6 +192,27 @@ assign (Exhaustive *ex, guint v, const QpinCpuset *set)
     }
 }
 
+/* smt=isolate: @set holds whole cores; vCPU i gets the first CPU of the
+ * i-th core, the siblings are held idle. */
+static void
+assign_isolate (Exhaustive *ex, guint v, const QpinCpuset *set)
+{
+  QpinPlanVm *vm = g_ptr_array_index (ex->plan->vms, v);
+  guint i = 0;
+
+  vm->held = *set;
+  for (guint k = 0; k < ex->in->topo->cores->len; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (ex->in->topo->cores, QpinTopoCore, k);
+      gint first = qpin_cpuset_first (&core->cpus);
+      if (!qpin_cpuset_has (set, (guint) first))
+        continue;
+      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i++);
+      qpin_cpuset_clear_all (&t->cpus);
+      qpin_cpuset_add (&t->cpus, (guint) first);
+    }
+}
+
 static void
 choose (Exhaustive *ex, guint v, gint from, guint need, QpinCpuset *set)
 {
@@ -191,7 +220,10 @@ choose (Exhaustive *ex, guint v, gint from, guint need, QpinCpuset *set)
     {
       QpinCpuset saved = ex->used;
       qpin_cpuset_or (&ex->used, set);
-      assign (ex, v, set);
+      if (ex->in->isolate)
+        assign_isolate (ex, v, set);
+      else
+        assign (ex, v, set);
       if (v + 1 == ex->in->n_vms)
         {
           QpinScore s;
@@ -212,6 +244,20 @@ choose (Exhaustive *ex, guint v, gint from, guint need, QpinCpuset *set)
       ex->used = saved;
       return;
     }
+  if (ex->in->isolate)
+    {
+      /* @from is a core index here */
+      for (guint k = (guint) (from + 1); k < ex->in->topo->cores->len; k++)
+        {
+          const QpinTopoCore *core = &g_array_index (ex->in->topo->cores, QpinTopoCore, k);
+          if (qpin_cpuset_intersects (&core->cpus, &ex->used))
+            continue;
+          qpin_cpuset_or (set, &core->cpus);
+          choose (ex, v, (gint) k, need - 1, set);
+          qpin_cpuset_andnot (set, &core->cpus);
+        }
+      return;
+    }
   for (gint c = qpin_cpuset_next (&ex->usable, from); c >= 0; c = qpin_cpuset_next (&ex->usable, c))
     {
       if (qpin_cpuset_has (&ex->used, (guint) c))
@@ -226,6 +272,8 @@ static void
 exhaustive (const Instance *in, QpinScore *best)
 {
   g_autoptr (QpinPolicy) policy = qpin_policy_new ();
+
+  policy->smt = in->isolate ? QPIN_SMT_ISOLATE : QPIN_SMT_PREFER;
   Exhaustive ex = { .in = in, .plan = qpin_plan_new () };
   QpinCpuset set;
 
@@ -253,10 +301,15 @@ exhaustive (const Instance *in, QpinScore *best)
 static void
 test_optimal (void)
 {
-  g_autoptr (GRand) rand = g_rand_new_with_seed (20261122);
+  /* QPIN_OPTIMAL_SEED / QPIN_OPTIMAL_INSTANCES explore beyond the default set */
+  const char *seed_env = g_getenv ("QPIN_OPTIMAL_SEED");
+  const char *count_env = g_getenv ("QPIN_OPTIMAL_INSTANCES");
+  guint32 seed = seed_env ? (guint32) g_ascii_strtoull (seed_env, NULL, 10) : 20261122;
+  guint n_instances = count_env ? (guint) g_ascii_strtoull (count_env, NULL, 10) : N_INSTANCES;
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
   guint done = 0, attempts = 0;
 
-  while (done < N_INSTANCES)
+  while (done < n_instances)
     {
       Instance in = { 0 };
       g_autoptr (QpinPlacer) placer = NULL;
@@ -266,13 +319,15 @@ test_optimal (void)
       QpinScore engine, best;
 
       attempts++;
-      g_assert_cmpuint (attempts, <, 100 * N_INSTANCES);
+      g_assert_cmpuint (attempts, <, 100 * n_instances + 100);
       if (!random_instance (rand, &in))
         continue;
       for (guint v = 0; v < in.n_vms; v++)
         {
           g_ptr_array_add (requests, request_for (v, in.size[v], in.threads[v]));
-          g_ptr_array_add (policies, qpin_policy_new ());
+          QpinPolicy *policy = qpin_policy_new ();
+          policy->smt = in.isolate ? QPIN_SMT_ISOLATE : QPIN_SMT_PREFER;
+          g_ptr_array_add (policies, policy);
         }
       placer = qpin_placer_new (in.topo, NULL);
       if (g_getenv ("QPIN_TEST_GREEDY")) qpin_placer_set_search (placer, 0, 1, 0);
@@ -285,7 +340,8 @@ test_optimal (void)
           g_autofree char *e = qpin_score_to_text (&engine);
           g_autofree char *b = qpin_score_to_text (&best);
           g_autofree char *t = qpin_plan_to_table (qpin_placer_get_plan (placer), in.topo);
-          g_test_message ("instance %u (%s)\nengine:\n%s%s\noptimum:\n%s", done, in.description, t, e, b);
+          g_autofree char *h = qpin_topology_to_text (in.topo);
+          g_test_message ("instance %u (%s)\n%sengine:\n%s%s\noptimum:\n%s", done, in.description, h, t, e, b);
           g_test_fail ();
         }
       g_clear_pointer (&placer, qpin_placer_free);
