@@ -985,7 +985,7 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
    * tries every second node, not only the nearest */
   if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
     for (guint seed = 0; seed < n_nodes; seed++)
-      for (gint second = diverse ? 0 : -1; second < (gint) n_nodes; second++)
+      for (gint second = diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
         {
           g_autoptr (GArray) pc = NULL;
           guint sum;
@@ -1702,6 +1702,13 @@ unplace_job (QpinPlacer *p, Job *job)
   plan_unlink (p, job->vm);
 }
 
+/* Within budget; until a first complete plan, up to four times it. */
+static gboolean
+search_goes_on (const QpinPlacer *p, const Search *s)
+{
+  return p->work < s->budget || (!s->have_best && p->work < 4 * (guint64) s->budget);
+}
+
 static void
 search (QpinPlacer *p, Search *s, guint depth)
 {
@@ -1719,7 +1726,7 @@ search (QpinPlacer *p, Search *s, guint depth)
         }
       return;
     }
-  for (guint j = 0; j < s->n && p->work < s->budget; j++)
+  for (guint j = 0; j < s->n && search_goes_on (p, s); j++)
     {
       Job *job = g_ptr_array_index (s->jobs, j);
       gboolean dup = FALSE;
@@ -1731,7 +1738,7 @@ search (QpinPlacer *p, Search *s, guint depth)
         dup = !s->done[i] && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
       if (dup)
         continue;
-      for (guint o = 0; o < n_options && o < s->options && (p->work < s->budget || !s->have_best); o++)
+      for (guint o = 0; o < n_options && o < s->options && search_goes_on (p, s); o++)
         {
           g_autoptr (GError) error = NULL;
 
@@ -1792,18 +1799,36 @@ unplace_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint placed)
     unplace_job (p, g_ptr_array_index (jobs, order[i]));
 }
 
+/* How to rebuild the best plan found: a search path or a greedy order. */
+typedef struct {
+  gboolean pack_singles;
+  gboolean from_search;
+  guint order;          /* 0 sorted, 1 reversed */
+  guint *vm;            /* search path: job per depth */
+  guint *opt;           /* search path: option per depth */
+  QpinScore score;
+} Recipe;
+
+static void
+order_of (guint n, guint which, guint *order)
+{
+  for (guint i = 0; i < n; i++)
+    order[i] = which == 0 ? i : n - 1 - i;
+}
+
+/* Evaluates the order search (few VMs) and the greedy orders (largest and
+ * most constrained first, and its reverse) with the current fill
+ * strategy; leaves nothing placed.  Returns FALSE if none fits. */
 static gboolean
-place_dedicated_batch_once (QpinPlacer *p, GPtrArray *jobs, GError **error)
+plan_batch (QpinPlacer *p, GPtrArray *jobs, Recipe *r, GError **error)
 {
   guint n = jobs->len;
-  g_autofree guint *best_vm = g_new0 (guint, MAX (n, 1));
-  g_autofree guint *best_opt = g_new0 (guint, MAX (n, 1));
+  g_autofree guint *order = g_new (guint, n);
+  g_autoptr (GError) first_error = NULL;
+  gboolean have = FALSE;
   guint placed = 0;
 
-  if (n == 0)
-    return TRUE;
-  /* jobs are sorted largest / most constrained first: the search starts
-   * from that order, so a cut budget still keeps a good plan */
+  r->pack_singles = p->pack_singles;
   if (n <= p->search_max_vms)
     {
       Search s = { .jobs = jobs, .n = n, .budget = p->search_budget, .options = p->search_options };
@@ -1814,61 +1839,71 @@ place_dedicated_batch_once (QpinPlacer *p, GPtrArray *jobs, GError **error)
       s.done = done;
       s.path_vm = pv;
       s.path_opt = po;
-      s.best_vm = best_vm;
-      s.best_opt = best_opt;
+      s.best_vm = r->vm;
+      s.best_opt = r->opt;
       p->work = 0;
       search (p, &s, 0);
       g_clear_error (&s.first_error);
       if (s.have_best)
         {
-          for (guint i = 0; i < n; i++)
-            {
-              gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], TRUE, NULL, NULL);
-              g_assert (ok);
-            }
-          return TRUE;
+          have = TRUE;
+          r->from_search = TRUE;
+          r->score = s.best;
         }
-      /* nothing complete within the budget (or nothing fits at all): the
-       * greedy orders below decide, and name the VM that does not fit */
     }
+  for (guint o = 0; o < 2; o++)
     {
-      /* orders: sorted (largest, most constrained first) and its reverse */
-      g_autofree guint *orders = g_new (guint, 2 * n);
-      QpinScore best;
-      gint best_order = -1;
-      g_autoptr (GError) first_error = NULL;
+      g_autoptr (GError) local = NULL;
 
-      for (guint i = 0; i < n; i++)
+      order_of (n, o, order);
+      if (place_in_order (p, jobs, order, &placed, &local))
         {
-          orders[i] = i;
-          orders[n + i] = n - 1 - i;
-        }
-      for (guint o = 0; o < 2; o++)
-        {
-          g_autoptr (GError) local = NULL;
-          if (place_in_order (p, jobs, orders + o * n, &placed, &local))
+          QpinScore score;
+          qpin_placer_score (p, &score);
+          if (!have || qpin_score_compare (&score, &r->score) < 0)
             {
-              QpinScore score;
-              qpin_placer_score (p, &score);
-              if (best_order < 0 || qpin_score_compare (&score, &best) < 0)
-                {
-                  best = score;
-                  best_order = (gint) o;
-                }
+              have = TRUE;
+              r->from_search = FALSE;
+              r->order = o;
+              r->score = score;
             }
-          else if (first_error == NULL)
-            first_error = g_steal_pointer (&local);
-          unplace_order (p, jobs, orders + o * n, placed);
         }
-      if (best_order < 0)
-        {
-          g_propagate_error (error, g_steal_pointer (&first_error));
-          return FALSE;
-        }
-      if (!place_in_order (p, jobs, orders + (guint) best_order * n, &placed, error))
-        g_assert_not_reached ();
-      return TRUE;
+      else if (first_error == NULL)
+        first_error = g_steal_pointer (&local);
+      unplace_order (p, jobs, order, placed);
     }
+  if (!have)
+    {
+      /* the greedy order names the VM that does not fit */
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r)
+{
+  guint n = jobs->len;
+
+  p->pack_singles = r->pack_singles;
+  if (r->from_search)
+    for (guint i = 0; i < n; i++)
+      {
+        gboolean ok = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, NULL);
+        g_assert (ok);
+      }
+  else
+    {
+      g_autofree guint *order = g_new (guint, n);
+      guint placed = 0;
+      gboolean ok;
+
+      order_of (n, r->order, order);
+      ok = place_in_order (p, jobs, order, &placed, NULL);
+      g_assert (ok);
+    }
+  p->pack_singles = FALSE;
 }
 
 /* Two fill strategies: avoid cores other VMs use (fewer shared cores now),
@@ -1878,42 +1913,30 @@ place_dedicated_batch_once (QpinPlacer *p, GPtrArray *jobs, GError **error)
 static gboolean
 place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
 {
+  guint n = MAX (jobs->len, 1);
+  g_autofree guint *vm0 = g_new0 (guint, n), *opt0 = g_new0 (guint, n);
+  g_autofree guint *vm1 = g_new0 (guint, n), *opt1 = g_new0 (guint, n);
+  Recipe r[2] = { { .vm = vm0, .opt = opt0 }, { .vm = vm1, .opt = opt1 } };
+  gboolean ok[2];
   g_autoptr (GError) first_error = NULL;
-  QpinScore best;
-  gint best_strategy = -1;
 
   if (jobs->len == 0)
     return TRUE;
-  for (guint strategy = 0; strategy < 2; strategy++)
+  for (guint i = 0; i < 2; i++)
     {
-      g_autoptr (GError) local = NULL;
-
-      p->pack_singles = strategy == 1;
-      if (place_dedicated_batch_once (p, jobs, &local))
-        {
-          QpinScore score;
-          qpin_placer_score (p, &score);
-          if (best_strategy < 0 || qpin_score_compare (&score, &best) < 0)
-            {
-              best = score;
-              best_strategy = (gint) strategy;
-            }
-          for (guint i = 0; i < jobs->len; i++)
-            unplace_job (p, g_ptr_array_index (jobs, i));
-        }
-      else if (first_error == NULL)
-        first_error = g_steal_pointer (&local);
+      p->pack_singles = i == 1;
+      ok[i] = plan_batch (p, jobs, &r[i], i == 0 ? &first_error : NULL);
     }
-  if (best_strategy < 0)
+  p->pack_singles = FALSE;
+  if (!ok[0] && !ok[1])
     {
-      p->pack_singles = FALSE;
       g_propagate_error (error, g_steal_pointer (&first_error));
       return FALSE;
     }
-  p->pack_singles = best_strategy == 1;
-  if (!place_dedicated_batch_once (p, jobs, error))
-    g_assert_not_reached ();
-  p->pack_singles = FALSE;
+  if (ok[0] && (!ok[1] || qpin_score_compare (&r[0].score, &r[1].score) <= 0))
+    replay (p, jobs, &r[0]);
+  else
+    replay (p, jobs, &r[1]);
   return TRUE;
 }
 
