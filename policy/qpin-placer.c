@@ -936,6 +936,32 @@ pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean i
 }
 
 static gint
+cmp_cell_cap_small (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx < cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Every cell of @nodes, smallest first: uses up the small cells and keeps
+ * the large ones whole for the VMs still to come. */
+static GArray *
+pick_cells_small_first (const QpinPlacer *p, const gboolean *in_node, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  CapOrder order = { p, isolate };
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  g_array_sort_with_data (all, cmp_cell_cap_small, &order);
+  return all;
+}
+
+static gint
 cmp_candidate (gconstpointer a, gconstpointer b)
 {
   const Candidate *x = a, *y = b;
@@ -980,6 +1006,11 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
           mask[n] = TRUE;
           pc = pick_cells (p, mask, need, isolate);
           try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
+          if (diverse)
+            {
+              g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+              try_domain (p, slot, g, small, isolate, prev_nodes, undo, 1, out);
+            }
         }
   /* 3. several nodes, grown from each seed by distance; the search also
    * tries every second node, not only the nearest */
@@ -1046,6 +1077,10 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
                 if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
                   g_array_append_val (seeded, g_array_index (pc, guint, i));
               try_domain (p, slot, g, seeded, isolate, prev_nodes, undo, 2, out);
+              {
+                g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+                try_domain (p, slot, g, small, isolate, prev_nodes, undo, 2, out);
+              }
             }
         }
   g_array_sort (out, cmp_candidate);
