@@ -14,15 +14,16 @@
  * After each call, threads whose cpuset changed have `changed` set in
  * qpin_placer_get_plan(); re-pin exactly those.
  *
- * Batch placement (several VMs at once) searches the order: with few VMs
- * (see QPIN_PLACER_SEARCH_*) a depth-first search over VM orders and the
- * best few candidate domains of each VM, bounded by a budget of
- * effort (cores examined, so big hosts search less deeply), keeps the plan
- * with the best score (qpin-score.h); the first plan it completes is the
- * greedy one in the sorted order, so a cut search is never worse; with many
- * VMs it compares a few orders (largest and most constrained first, as
- * given, smallest first) placed greedily.  Every tie is broken by indexes,
- * so the same input always gives the same plan.
+ * Batch placement (several VMs at once) keeps the best-scoring plan
+ * (qpin-score.h) among: a depth-first search over VM orders and, per VM,
+ * a few candidate domains (QPIN_PLACER_SEARCH_OPTIONS: its best, the best
+ * of each wider level, other node pairs, seed-first and small-cells-first
+ * fills) for up to QPIN_PLACER_SEARCH_MAX_VMS VMs, bounded by an effort
+ * budget (cores examined) so big hosts search less deeply; and two greedy
+ * orders (largest and most constrained first, and the reverse).  Both run
+ * with two fill strategies (avoid cores other VMs use / complete half-used
+ * cores first).  Every tie is broken by indexes, so the same input always
+ * gives the same plan.
  */
 #pragma once
 
