@@ -2,7 +2,9 @@
  *
  * Seeded random small instances (<= 16 CPUs, <= 4 VMs, random nodes, LLC
  * groups, SMT, distances, guest SMT; a quarter with smt=isolate, where the
- * VMs get whole cores): every way of giving each VM its own
+ * VMs get whole cores; a fifth with numa=strict, where the engine must
+ * refuse exactly when no one-node-per-VM plan exists): every way of giving
+ * each VM its own
  * set of CPUs is enumerated, each scored with qpin_score_compute() (guest
  * sibling pairs put on whole host cores first, which is optimal for a
  * given set), and the best is compared with the engine's plan.
@@ -22,6 +24,7 @@ typedef struct {
   guint size[4];
   guint threads[4];
   gboolean isolate;     /* smt=isolate: every vCPU owns a whole core */
+  gboolean strict;      /* numa=strict: every VM in one node, or no plan */
   char *description;
 } Instance;
 
@@ -97,7 +100,7 @@ binomial (guint n, guint k)
 }
 
 static gboolean
-random_instance (GRand *rand, Instance *in)
+random_instance (GRand *rand, GRand *rand2, Instance *in)
 {
   g_autoptr (GString) desc = g_string_new (NULL);
   guint total = 0, left;
@@ -107,6 +110,10 @@ random_instance (GRand *rand, Instance *in)
   in->isolate = g_rand_int_range (rand, 0, 4) == 0;
   if (in->isolate)
     g_string_append (desc, " smt=isolate");
+  /* a separate stream, so that adding this kept the other instances */
+  in->strict = g_rand_int_range (rand2, 0, 5) == 0;
+  if (in->strict)
+    g_string_append (desc, " numa=strict");
   in->n_vms = (guint) g_rand_int_range (rand, 2, 5);
   g_string_append (desc, " vms:");
   for (guint v = 0; v < in->n_vms; v++)
@@ -213,9 +220,25 @@ assign_isolate (Exhaustive *ex, guint v, const QpinCpuset *set)
     }
 }
 
+static gboolean
+one_node (const QpinTopology *topo, const QpinCpuset *set)
+{
+  gint node = -1;
+  QPIN_CPUSET_FOREACH (cpu, set)
+    {
+      gint n = qpin_topology_cpu_node (topo, (guint) cpu);
+      if (node >= 0 && n != node)
+        return FALSE;
+      node = n;
+    }
+  return TRUE;
+}
+
 static void
 choose (Exhaustive *ex, guint v, gint from, guint need, QpinCpuset *set)
 {
+  if (need == 0 && ex->in->strict && !one_node (ex->in->topo, set))
+    return;
   if (need == 0)
     {
       QpinCpuset saved = ex->used;
@@ -268,12 +291,13 @@ choose (Exhaustive *ex, guint v, gint from, guint need, QpinCpuset *set)
     }
 }
 
-static void
+static gboolean
 exhaustive (const Instance *in, QpinScore *best)
 {
   g_autoptr (QpinPolicy) policy = qpin_policy_new ();
 
   policy->smt = in->isolate ? QPIN_SMT_ISOLATE : QPIN_SMT_PREFER;
+  policy->numa = in->strict ? QPIN_NUMA_STRICT : QPIN_NUMA_PREFER;
   Exhaustive ex = { .in = in, .plan = qpin_plan_new () };
   QpinCpuset set;
 
@@ -293,9 +317,9 @@ exhaustive (const Instance *in, QpinScore *best)
   qpin_cpuset_clear_all (&ex.used);
   qpin_cpuset_clear_all (&set);
   choose (&ex, 0, -1, in->size[0], &set);
-  g_assert_true (ex.have_best);
   *best = ex.best;
   qpin_plan_free (ex.plan);
+  return ex.have_best;
 }
 
 static void
@@ -307,7 +331,8 @@ test_optimal (void)
   guint32 seed = seed_env ? (guint32) g_ascii_strtoull (seed_env, NULL, 10) : 20261122;
   guint n_instances = count_env ? (guint) g_ascii_strtoull (count_env, NULL, 10) : N_INSTANCES;
   g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
-  guint done = 0, attempts = 0;
+  g_autoptr (GRand) rand2 = g_rand_new_with_seed (seed + 1);
+  guint done = 0, attempts = 0, refused = 0;
 
   while (done < n_instances)
     {
@@ -317,24 +342,39 @@ test_optimal (void)
       g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
       g_autoptr (GError) error = NULL;
       QpinScore engine, best;
+      gboolean feasible;
 
       attempts++;
       g_assert_cmpuint (attempts, <, 100 * n_instances + 100);
-      if (!random_instance (rand, &in))
+      if (!random_instance (rand, rand2, &in))
         continue;
       for (guint v = 0; v < in.n_vms; v++)
         {
           g_ptr_array_add (requests, request_for (v, in.size[v], in.threads[v]));
           QpinPolicy *policy = qpin_policy_new ();
           policy->smt = in.isolate ? QPIN_SMT_ISOLATE : QPIN_SMT_PREFER;
+          policy->numa = in.strict ? QPIN_NUMA_STRICT : QPIN_NUMA_PREFER;
           g_ptr_array_add (policies, policy);
         }
       placer = qpin_placer_new (in.topo, NULL);
       if (g_getenv ("QPIN_TEST_GREEDY")) qpin_placer_set_search (placer, 0, 1, 0);
+      feasible = exhaustive (&in, &best);
       if (!qpin_placer_place (placer, requests, policies, &error))
-        g_error ("instance %u (%s): engine failed: %s", done, in.description, error->message);
+        {
+          /* only numa=strict may refuse, and only when nothing fits */
+          if (feasible)
+            g_error ("instance %u (%s): engine failed: %s", done, in.description, error->message);
+          g_assert_true (in.strict);
+          g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+          refused++;
+          qpin_topology_free (in.topo);
+          g_free (in.description);
+          done++;
+          continue;
+        }
+      if (!feasible)
+        g_error ("instance %u (%s): engine placed what the exhaustive search cannot", done, in.description);
       qpin_placer_score (placer, &engine);
-      exhaustive (&in, &best);
       if (qpin_score_compare (&engine, &best) != 0)
         {
           g_autofree char *e = qpin_score_to_text (&engine);
@@ -349,7 +389,8 @@ test_optimal (void)
       g_free (in.description);
       done++;
     }
-  g_test_message ("%u instances compared (%u drawn)", done, attempts);
+  g_test_message ("%u instances compared (%u drawn), %u refused by both under numa=strict",
+                  done, attempts, refused);
 }
 
 int
