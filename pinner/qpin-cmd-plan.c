@@ -48,10 +48,12 @@ qpin_cmd_plan (int argc, char **argv)
   GOptionEntry entries[] = {
     { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
       "a sysfs-shaped directory (see qpin topology --capture), or 'live' (default)", "DIR|live" },
-    { "vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vms,
-      "a VM to place (repeatable)", "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "policy file ([defaults], [vm:NAME])", "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "override a policy key (repeatable)", "KEY=VALUE" },
+    { "vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vms, "a VM to place (repeatable)",
+      "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "policy file ([defaults], [vm:NAME])",
+      "FILE" },
+    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "override a policy key (repeatable)",
+      "KEY=VALUE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
     { "score", 0, 0, G_OPTION_ARG_NONE, &show_score, "print the quality score of the plan", NULL },
     G_OPTION_ENTRY_NULL,
@@ -62,11 +64,14 @@ qpin_cmd_plan (int argc, char **argv)
   g_autoptr (QpinConfig) config = qpin_config_new ();
   g_autoptr (QpinPolicy) defaults = NULL;
   g_autoptr (QpinPlacer) placer = NULL;
-  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
   QpinScore score;
 
-  g_option_context_set_summary (context, "Plan the placement of VMs on a host topology and print it.");
+  g_option_context_set_summary (context,
+                                "Plan the placement of VMs on a host topology and print it.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -115,8 +120,8 @@ qpin_cmd_plan (int argc, char **argv)
   qpin_placer_score (placer, &score);
   if (json)
     {
-      g_autoptr (JsonNode) node = qpin_plan_to_json (qpin_placer_get_plan (placer), topo,
-                                                     show_score ? &score : NULL);
+      g_autoptr (JsonNode) node
+        = qpin_plan_to_json (qpin_placer_get_plan (placer), topo, show_score ? &score : NULL);
       g_autofree char *out = json_to_string (node, TRUE);
       printf ("%s\n", out);
     }

@@ -24,18 +24,18 @@ enum { KIND_EXCLUSIVE = 1, KIND_SIBLING = 2 };
 typedef struct {
   guint llc;
   guint node;
-  GArray *cores;        /* guint core indexes, ascending */
+  GArray *cores; /* guint core indexes, ascending */
 } Cell;
 
 typedef struct {
   guint n;
-  guint idx[MAX_UNIT];  /* indexes into vm->threads */
+  guint idx[MAX_UNIT]; /* indexes into vm->threads */
   gboolean guest_siblings;
 } Unit;
 
 typedef struct {
-  gint node;            /* guest node id, -1 when the guest has none */
-  GArray *units;        /* Unit, largest first */
+  gint node;     /* guest node id, -1 when the guest has none */
+  GArray *units; /* Unit, largest first */
   guint n_vcpus;
 } Group;
 
@@ -45,9 +45,9 @@ typedef struct {
 
 typedef struct {
   Cost cost;
-  GArray *cells;        /* guint cell indexes in fill order */
-  guint level;          /* 0 one cell, 1 one node, 2 several nodes */
-  GArray *taken;        /* guint CPUs the fill took, in order: equal lists are one candidate */
+  GArray *cells; /* guint cell indexes in fill order */
+  guint level;   /* 0 one cell, 1 one node, 2 several nodes */
+  GArray *taken; /* guint CPUs the fill took, in order: equal lists are one candidate */
 } Candidate;
 
 struct _QpinPlacer {
@@ -55,39 +55,37 @@ struct _QpinPlacer {
   QpinCpuset reserved;
   QpinCpuset lost;
   QpinCpuset usable;
-  gboolean have_isolated;   /* some usable CPU is isolated or nohz_full */
-  QpinCpuset isolated;      /* isolated or nohz_full */
+  gboolean have_isolated; /* some usable CPU is isolated or nohz_full */
+  QpinCpuset isolated;    /* isolated or nohz_full */
   guint n_slots;
-  gint *owner;              /* per CPU: slot of the holding VM, -1 */
+  gint *owner; /* per CPU: slot of the holding VM, -1 */
   guint8 *kind;
-  gint *owner_thread;       /* per CPU: thread index within the VM for KIND_EXCLUSIVE */
-  GPtrArray *slots;         /* QpinPlanVm * borrowed from plan, NULL when unused */
+  gint *owner_thread; /* per CPU: thread index within the VM for KIND_EXCLUSIVE */
+  GPtrArray *slots;   /* QpinPlanVm * borrowed from plan, NULL when unused */
   QpinPlan *plan;
   guint n_cores;
-  guint *core_free;         /* usable and not held */
+  guint *core_free; /* usable and not held */
   guint *core_usable;
-  GArray *cells;            /* Cell */
+  GArray *cells; /* Cell */
   guint *core_cell;
   guint *cell_free;
-  guint *cell_whole;        /* free whole cores */
+  guint *cell_whole; /* free whole cores */
   guint *node_free;
   guint *node_whole;
   guint search_max_vms;
   guint search_options;
   guint search_budget;
-  guint64 work;             /* cores visited: bounds the search by effort */
-  gboolean pack_singles;    /* fill strategy: best-fit cores before unshared ones */
-  GArray *tcpu;             /* gint per thread of the VM being placed: its CPU, -1;
-                               written to the plan only when a placement is kept */
-  guint *core_cpu;          /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
-  QpinCpuset *cell_cpus;    /* per cell */
-  guint *core_mark;         /* scratch stamps for cost_of() */
+  guint64 work;          /* cores visited: bounds the search by effort */
+  gboolean pack_singles; /* fill strategy: best-fit cores before unshared ones */
+  GArray *tcpu;          /* gint per thread of the VM being placed: its CPU, -1;
+                            written to the plan only when a placement is kept */
+  guint *core_cpu;       /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
+  QpinCpuset *cell_cpus; /* per cell */
+  guint *core_mark;      /* scratch stamps for cost_of() */
   guint stamp;
 };
 
-#define CORE_CPUS(p, k) (&(p)->core_cpu[(k) * MAX_UNIT])
-#define FOREACH_CORE_CPU(cpu, p, k) \
-  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
+#define CORE_CPUS(p, k) (&(p)->core_cpu[MAX_UNIT * (k)])
 
 /* ---- ledger ---- */
 
@@ -182,7 +180,7 @@ release (QpinPlacer *p, guint cpu)
 static gboolean
 core_has_other (const QpinPlacer *p, guint k, gint slot)
 {
-  FOREACH_CORE_CPU (cpu, p, k)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] >= 0 && p->owner[cpu] != slot)
       return TRUE;
   return FALSE;
@@ -191,7 +189,7 @@ core_has_other (const QpinPlacer *p, guint k, gint slot)
 static gboolean
 core_has_own (const QpinPlacer *p, guint k, gint slot)
 {
-  FOREACH_CORE_CPU (cpu, p, k)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] == slot)
       return TRUE;
   return FALSE;
@@ -203,7 +201,7 @@ core_take (const QpinPlacer *p, guint k)
 {
   gint fallback = -1;
 
-  FOREACH_CORE_CPU (cpu, p, k)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
         if (!p->have_isolated || qpin_cpuset_has (&p->isolated, cpu))
@@ -219,7 +217,7 @@ core_iso_miss (const QpinPlacer *p, guint k)
 {
   if (!p->have_isolated)
     return FALSE;
-  FOREACH_CORE_CPU (cpu, p, k)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu)
         && qpin_cpuset_has (&p->isolated, cpu))
       return FALSE;
@@ -295,7 +293,8 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
         }
       if (c == p->cells->len)
         {
-          Cell cell = { .llc = core->llc, .node = (guint) core->node,
+          Cell cell = { .llc = core->llc,
+                        .node = (guint) core->node,
                         .cores = g_array_new (FALSE, FALSE, sizeof (guint)) };
           g_array_append_val (p->cells, cell);
         }
@@ -304,7 +303,8 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
     }
   p->cell_cpus = g_new0 (QpinCpuset, MAX (p->cells->len, 1));
   for (guint k = 0; k < p->n_cores; k++)
-    qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]], &g_array_index (topo->cores, QpinTopoCore, k).cpus);
+    qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]],
+                    &g_array_index (topo->cores, QpinTopoCore, k).cpus);
   p->cell_free = g_new0 (guint, MAX (p->cells->len, 1));
   p->cell_whole = g_new0 (guint, MAX (p->cells->len, 1));
   p->node_free = g_new0 (guint, topo->nodes->len);
@@ -550,7 +550,7 @@ build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx, gboolean i
             same_core = prev->socket == s->socket && prev->die == s->die
                         && prev->cluster == s->cluster && prev->core == s->core;
           else
-            same_core = TRUE;  /* pack a non-SMT guest into whole host cores */
+            same_core = TRUE; /* pack a non-SMT guest into whole host cores */
         }
       if (u == NULL || !same_core || u->n >= host_threads)
         {
@@ -608,7 +608,7 @@ tcpu_commit (QpinPlacer *p, QpinPlanVm *vm)
 static void
 hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo)
 {
-  FOREACH_CORE_CPU (cpu, p, k)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
         guint c = cpu;
@@ -643,8 +643,8 @@ key_less (const guint *a, const guint *b, guint n)
 /* Places every unit of @g on cores of the cells in @cells (in that order
  * of preference).  Holds as it goes; on failure the caller rolls back. */
 static gboolean
-fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells,
-      gboolean isolate, GArray *undo)
+fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells, gboolean isolate,
+      GArray *undo)
 {
   for (guint ui = 0; ui < g->units->len; ui++)
     {
@@ -784,7 +784,7 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
           if (l < 64)
             llcs_small |= G_GUINT64_CONSTANT (1) << l;
           else
-            n_llcs++;  /* beyond 64 LLC groups: an upper bound is enough */
+            n_llcs++; /* beyond 64 LLC groups: an upper bound is enough */
           first = MIN (first, cpu);
           if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
             iso_miss++;
@@ -798,7 +798,8 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
           if (core_has_other (p, k, slot))
             shared++;
           half += p->core_free[k] > 0 ? 1 : 0;
-          half -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+          half
+            -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
         }
     }
   for (guint ui = 0; ui < g->units->len; ui++)
@@ -854,11 +855,13 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
         {
           const Candidate *o = &g_array_index (out, Candidate, i);
           same = o->taken->len == n
-                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint)) == 0;
+                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint))
+                      == 0;
         }
       if (!same)
         {
-          Candidate c = { .cells = g_array_copy (cells), .level = level,
+          Candidate c = { .cells = g_array_copy (cells),
+                          .level = level,
                           .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
           g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
           cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
@@ -1023,8 +1026,9 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
 
           if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
             break;
-          if (second >= 0 && ((guint) second == seed || !allowed[second]
-                              || cap_node (p, (guint) second, isolate) == 0))
+          if (second >= 0
+              && ((guint) second == seed || !allowed[second]
+                  || cap_node (p, (guint) second, isolate) == 0))
             continue;
           memset (mask, 0, sizeof (gboolean) * n_nodes);
           mask[seed] = TRUE;
@@ -1047,7 +1051,8 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
                     if (mask[m])
                       d += qpin_topology_distance (topo, n, m);
                   if (best < 0 || d < bd
-                      || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                      || (d == bd
+                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
                     {
                       best = (gint) n;
                       bd = d;
@@ -1097,8 +1102,8 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
             if (i != next)
               {
                 Candidate tmp = *c;
-                memmove (&g_array_index (out, Candidate, next + 1), &g_array_index (out, Candidate, next),
-                         (i - next) * sizeof (Candidate));
+                memmove (&g_array_index (out, Candidate, next + 1),
+                         &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
                 g_array_index (out, Candidate, next) = tmp;
               }
             next++;
@@ -1126,7 +1131,7 @@ where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GStr
         continue;
       if (p->core_free[k] == 0)
         continue;
-      FOREACH_CORE_CPU (cpu, p, k)
+      for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
         if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
           qpin_cpuset_add (&f, cpu);
     }
@@ -1141,7 +1146,8 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   g_autoptr (GString) s = g_string_new (NULL);
   guint n_nodes = p->topo->nodes->len;
   guint total = 0, best_node = 0, best = 0;
-  const char *unit = isolate ? (g->n_vcpus == 1 ? "whole free core (smt=isolate)" : "whole free cores (smt=isolate)")
+  const char *unit = isolate ? (g->n_vcpus == 1 ? "whole free core (smt=isolate)"
+                                                : "whole free cores (smt=isolate)")
                              : (g->n_vcpus == 1 ? "dedicated cpu" : "dedicated cpus");
 
   for (guint n = 0; n < n_nodes; n++)
@@ -1160,12 +1166,14 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   if (numa == QPIN_NUMA_STRICT)
     {
       gboolean one[64] = { FALSE };
-      g_string_append_printf (s, "needs %u %s in one host node%s (numa=strict): the most free in one node is %u",
-                              g->n_vcpus, unit, n_groups > 1 ? " of its own" : "", best);
+      g_string_append_printf (
+        s, "needs %u %s in one host node%s (numa=strict): the most free in one node is %u",
+        g->n_vcpus, unit, n_groups > 1 ? " of its own" : "", best);
       if (best > 0 && best_node < G_N_ELEMENTS (one))
         {
           one[best_node] = TRUE;
-          g_string_append_printf (s, " (node %u: cpus ", qpin_topology_node (p->topo, best_node)->id);
+          g_string_append_printf (s, " (node %u: cpus ",
+                                  qpin_topology_node (p->topo, best_node)->id);
           where_free (p, isolate, one, s);
           g_string_append (s, ")");
         }
@@ -1173,7 +1181,8 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   else
     {
       g_string_append_printf (s, "needs %u %s, %u free%s (cpus ", g->n_vcpus, unit, total,
-                              n_groups > 1 ? " in host nodes not used by its other guest nodes" : " on the host");
+                              n_groups > 1 ? " in host nodes not used by its other guest nodes"
+                                           : " on the host");
       where_free (p, isolate, allowed, s);
       g_string_append (s, ")");
     }
@@ -1243,7 +1252,8 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+      QpinAuxMode mode
+        = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
       gint k;
 
       if (t->spec.role != QPIN_ROLE_EMULATOR && t->spec.role != QPIN_ROLE_IOTHREAD)
@@ -1255,10 +1265,11 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
         {
           if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
             {
-              g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                           "vm '%s': %s=isolate needs 1 dedicated cpu for the %s, 0 free on the host",
-                           vm->name, t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator",
-                           qpin_thread_role_to_string (t->spec.role));
+              g_set_error (
+                error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
+                "vm '%s': %s=isolate needs 1 dedicated cpu for the %s, 0 free on the host",
+                vm->name, t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator",
+                qpin_thread_role_to_string (t->spec.role));
               return FALSE;
             }
           qpin_plan_vm_add_note (vm, "overcommitted: %s %u shares instead of isolate (no free cpu)",
@@ -1331,7 +1342,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
               if (best < 0)
                 for (guint n = 0; n < n_nodes; n++)
                   if (cap_node (p, n, isolate) > 0
-                      && (best < 0 || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                      && (best < 0
+                          || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
                     best = (gint) n;
               if (best >= 0)
                 spread_count[best] += one.n_vcpus;
@@ -1340,7 +1352,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
                   mask[best] = TRUE;
                   pc = pick_cells (p, mask, one.n_vcpus, isolate);
                 }
-              if (best < 0 || !fill (p, slot, &one, (const guint *) pc->data, pc->len, isolate, undo))
+              if (best < 0
+                  || !fill (p, slot, &one, (const guint *) pc->data, pc->len, isolate, undo))
                 {
                   g_array_unref (one.units);
                   for (guint n = 0; n < n_nodes; n++)
@@ -1353,7 +1366,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
             }
           continue;
         }
-      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, diverse && gi == 0, undo);
+      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, diverse && gi == 0,
+                          undo);
       if (cands->len == 0 && groups->len > 1 && pol->numa != QPIN_NUMA_STRICT)
         {
           /* not enough distinct host nodes: let guest nodes share */
@@ -1362,7 +1376,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
             allowed[n] = TRUE;
           cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, FALSE, undo);
           if (cands->len > 0)
-            qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node", g->node);
+            qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node",
+                                   g->node);
         }
       if (cands->len == 0)
         {
@@ -1376,7 +1391,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
       {
         const Candidate *c = &g_array_index (cands, Candidate, pick);
         guint from = undo->len;
-        gboolean ok = fill (p, slot, g, (const guint *) c->cells->data, c->cells->len, isolate, undo);
+        gboolean ok
+          = fill (p, slot, g, (const guint *) c->cells->data, c->cells->len, isolate, undo);
         g_assert (ok);
         for (guint i = from; i < undo->len; i++)
           qpin_cpuset_add (&used_nodes, (guint) p->topo->cpu_node[g_array_index (undo, guint, i)]);
@@ -1473,7 +1489,8 @@ choose_pool (QpinPlacer *p, QpinPlanVm *vm)
       for (guint d = 0; d < n_dom; d++)
         {
           guint count = level == 0 ? p->cell_free[d] : p->node_free[d];
-          const QpinCpuset *dom = level == 0 ? &p->cell_cpus[d] : &qpin_topology_node (topo, d)->cpus;
+          const QpinCpuset *dom
+            = level == 0 ? &p->cell_cpus[d] : &qpin_topology_node (topo, d)->cpus;
           guint load = 0;
 
           if (count < n_vcpus || count == 0)
@@ -1520,7 +1537,8 @@ needs_global (const QpinPlanVm *vm)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+      QpinAuxMode mode
+        = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
       if (t->exclusive)
         continue;
       if (t->spec.role == QPIN_ROLE_VCPU || mode != QPIN_AUX_SHARE)
@@ -1596,7 +1614,9 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
       qpin_cpuset_clear_all (&nodes_cpus);
       qpin_topology_nodes_of (topo, &vcpus, &node_ids);
       QPIN_CPUSET_FOREACH (id, &node_ids)
-        qpin_cpuset_or (&nodes_cpus, &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
+        qpin_cpuset_or (
+          &nodes_cpus,
+          &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
       pool = nodes_cpus;
       qpin_cpuset_and (&pool, &p->usable);
       qpin_cpuset_andnot (&pool, &excl);
@@ -1616,7 +1636,8 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+          QpinAuxMode mode
+            = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
 
           if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
             continue;
@@ -1639,7 +1660,8 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
               set_cpus (t, &emu->cpus);
             else
               set_cpus (t, vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
-                           : qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
+                           : qpin_cpuset_is_empty (&vcpus)               ? &hk_local
+                                                                         : &vcpus);
           }
       }
       /* memory: the nodes of the vCPUs that have memory, else the nearest one */
@@ -1649,18 +1671,21 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
         mem_known |= qpin_topology_node (topo, n)->mem_total_kb > 0;
       QPIN_CPUSET_FOREACH (id, &node_ids)
         {
-          const QpinTopoNode *node = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
+          const QpinTopoNode *node
+            = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
           if (!mem_known || node->mem_total_kb > 0)
             qpin_cpuset_add (&vm->mem_nodes, (guint) id);
         }
       if (qpin_cpuset_is_empty (&vm->mem_nodes) && !qpin_cpuset_is_empty (&node_ids))
         {
-          guint from = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
+          guint from
+            = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
           gint best = -1;
           for (guint n = 0; n < topo->nodes->len; n++)
             if (qpin_topology_node (topo, n)->mem_total_kb > 0
-                && (best < 0 || qpin_topology_distance (topo, from, n)
-                                  < qpin_topology_distance (topo, from, (guint) best)))
+                && (best < 0
+                    || qpin_topology_distance (topo, from, n)
+                         < qpin_topology_distance (topo, from, (guint) best)))
               best = (gint) n;
           if (best >= 0)
             qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
@@ -1684,15 +1709,15 @@ clear_changed (QpinPlacer *p)
 typedef struct {
   QpinPlanVm *vm;
   guint n_vcpus;
-  guint rank;           /* constraint rank: isolate/strict first */
-  char *signature;      /* equal signatures: interchangeable VMs */
+  guint rank;      /* constraint rank: isolate/strict first */
+  char *signature; /* equal signatures: interchangeable VMs */
 } Job;
 
 typedef struct {
-  GPtrArray *jobs;      /* Job * of the dedicated VMs */
+  GPtrArray *jobs; /* Job * of the dedicated VMs */
   guint n;
   gboolean *done;
-  guint *path_vm;       /* current path: job index per depth */
+  guint *path_vm; /* current path: job index per depth */
   guint *path_opt;
   guint *best_vm;
   guint *best_opt;
@@ -1706,7 +1731,8 @@ typedef struct {
 
 /* Places job j with option o; returns FALSE if it cannot (error kept). */
 static gboolean
-place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options, GError **error)
+place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options,
+           GError **error)
 {
   gint slot = slot_add (p, job->vm);
   g_autoptr (GError) local = NULL;
@@ -1770,7 +1796,8 @@ search (QpinPlacer *p, Search *s, guint depth)
       if (s->done[j])
         continue;
       for (guint i = 0; i < j && !dup; i++)
-        dup = !s->done[i] && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
+        dup = !s->done[i]
+              && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
       if (dup)
         continue;
       for (guint o = 0; o < n_options && o < s->options && search_goes_on (p, s); o++)
@@ -1838,9 +1865,9 @@ unplace_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint placed)
 typedef struct {
   gboolean pack_singles;
   gboolean from_search;
-  guint order;          /* 0 sorted, 1 reversed */
-  guint *vm;            /* search path: job per depth */
-  guint *opt;           /* search path: option per depth */
+  guint order; /* 0 sorted, 1 reversed */
+  guint *vm;   /* search path: job per depth */
+  guint *opt;  /* search path: option per depth */
   QpinScore score;
 } Recipe;
 
@@ -1925,7 +1952,8 @@ replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r)
   if (r->from_search)
     for (guint i = 0; i < n; i++)
       {
-        gboolean ok = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, NULL);
+        gboolean ok
+          = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, NULL);
         g_assert (ok);
       }
   else
@@ -2022,8 +2050,9 @@ gboolean
 qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GError **error)
 {
   g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func (job_free);
-  g_autoptr (GPtrArray) added = g_ptr_array_new ();   /* QpinPlanVm * now in the plan */
-  g_autoptr (GPtrArray) pending = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
+  g_autoptr (GPtrArray) added = g_ptr_array_new (); /* QpinPlanVm * now in the plan */
+  g_autoptr (GPtrArray) pending
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
   gboolean ok = TRUE;
 
   g_return_val_if_fail (requests->len == policies->len, FALSE);
@@ -2072,7 +2101,8 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       job = g_new0 (Job, 1);
       job->vm = vm;
       job->n_vcpus = qpin_request_n_vcpus (g_ptr_array_index (requests, i));
-      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2) + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
+      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2)
+                  + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
       job->signature = job_signature (vm);
       g_ptr_array_add (jobs, job);
     }
@@ -2106,7 +2136,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       for (guint i = added->len; i-- > 0;)
         {
           QpinPlanVm *vm = g_ptr_array_index (added, i);
-          drop_vm (p, vm);  /* frees vm through plan->vms */
+          drop_vm (p, vm); /* frees vm through plan->vms */
         }
       return FALSE;
     }
@@ -2134,8 +2164,8 @@ find_vm (QpinPlacer *p, const char *name, GError **error)
 {
   QpinPlanVm *vm = qpin_plan_find_vm (p->plan, name);
   if (vm == NULL)
-    g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                 "vm '%s' is not placed", name);
+    g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' is not placed",
+                 name);
   return vm;
 }
 
@@ -2150,9 +2180,9 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinPlanThread *o = &g_array_index (vm->threads, QpinPlanThread, i);
-      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive
-          || o->spec.socket != s->socket || o->spec.die != s->die || o->spec.cluster != s->cluster
-          || o->spec.core != s->core || o->spec.node != s->node)
+      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive || o->spec.socket != s->socket
+          || o->spec.die != s->die || o->spec.cluster != s->cluster || o->spec.core != s->core
+          || o->spec.node != s->node)
         continue;
       return p->topo->cpu_core[qpin_cpuset_first (&o->cpus)];
     }
@@ -2181,8 +2211,8 @@ place_one (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
             if (p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, (guint) cpu))
               {
                 g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                             "vm '%s': cpumap puts vcpu %u on cpu %d, which is not free",
-                             vm->name, th->spec.index, cpu);
+                             "vm '%s': cpumap puts vcpu %u on cpu %d, which is not free", vm->name,
+                             th->spec.index, cpu);
                 return FALSE;
               }
           QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
@@ -2252,7 +2282,8 @@ wants_own_cpu (const QpinPlanVm *vm, const QpinThreadSpec *spec)
  * overcommit=refuse when no CPU is free (the thread is then not added).
  */
 gboolean
-qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec, GError **error)
+qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec,
+                        GError **error)
 {
   QpinPlanVm *vm = find_vm (p, vm_name, error);
   QpinPlanThread t = { 0 };
@@ -2328,8 +2359,8 @@ renumber (QpinPlacer *p, gint slot, guint removed)
  * Returns: %TRUE on success; %QPIN_POLICY_ERROR_CONFLICT if there is no such thread.
  */
 gboolean
-qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole role,
-                           guint index, GError **error)
+qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole role, guint index,
+                           GError **error)
 {
   QpinPlanVm *vm = find_vm (p, vm_name, error);
   QpinPlanThread *th;
@@ -2340,8 +2371,8 @@ qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole ro
   th = qpin_plan_vm_find_thread (vm, role, index);
   if (th == NULL)
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                   "vm '%s' has no %s %u", vm_name, qpin_thread_role_to_string (role), index);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' has no %s %u",
+                   vm_name, qpin_thread_role_to_string (role), index);
       return FALSE;
     }
   clear_changed (p);
@@ -2392,8 +2423,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
 
   if (!qpin_cpuset_has (&p->topo->online, cpu) || qpin_cpuset_has (&p->lost, cpu))
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE,
-                   "cpu %u is not online", cpu);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE, "cpu %u is not online", cpu);
       return FALSE;
     }
   clear_changed (p);
@@ -2414,7 +2444,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
       qpin_cpuset_remove (&rest, cpu);
       th->changed = TRUE;
       if (!qpin_cpuset_is_empty (&rest))
-        th->cpus = rest;   /* a manual pin on several CPUs keeps the others */
+        th->cpus = rest; /* a manual pin on several CPUs keeps the others */
       else
         {
           release_thread (p, vm, (guint) t);
@@ -2460,14 +2490,16 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
       if (!t->exclusive)
         continue;
       QPIN_CPUSET_FOREACH (cpu, &t->cpus)
-        if ((guint) cpu >= p->n_slots || p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, (guint) cpu))
+        if ((guint) cpu >= p->n_slots || p->owner[cpu] >= 0
+            || !qpin_cpuset_has (&p->usable, (guint) cpu))
           {
-            const char *holder = (guint) cpu < p->n_slots ? qpin_placer_holder (p, (guint) cpu) : NULL;
+            const char *holder
+              = (guint) cpu < p->n_slots ? qpin_placer_holder (p, (guint) cpu) : NULL;
             g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
                          "vm '%s': %s %u is on cpu %d, %s%s%s", vm->name,
                          qpin_thread_role_to_string (t->spec.role), t->spec.index, cpu,
-                         holder ? "held by vm '" : "which is not usable",
-                         holder ? holder : "", holder ? "'" : "");
+                         holder ? "held by vm '" : "which is not usable", holder ? holder : "",
+                         holder ? "'" : "");
             return FALSE;
           }
     }

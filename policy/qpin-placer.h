@@ -37,9 +37,9 @@
 
 G_BEGIN_DECLS
 
-#define QPIN_PLACER_SEARCH_MAX_VMS 6      /* exhaustive order search up to this many VMs */
-#define QPIN_PLACER_SEARCH_OPTIONS 6      /* candidate domains tried per VM in the search */
-#define QPIN_PLACER_SEARCH_BUDGET 400000  /* effort (cores examined) per batch search */
+#define QPIN_PLACER_SEARCH_MAX_VMS 6     /* exhaustive order search up to this many VMs */
+#define QPIN_PLACER_SEARCH_OPTIONS 6     /* candidate domains tried per VM in the search */
+#define QPIN_PLACER_SEARCH_BUDGET 400000 /* effort (cores examined) per batch search */
 
 typedef struct _QpinPlacer QpinPlacer;
 
@@ -51,20 +51,13 @@ const char *qpin_placer_holder (const QpinPlacer *placer, guint cpu);
 void qpin_placer_score (const QpinPlacer *placer, QpinScore *score);
 void qpin_placer_set_search (QpinPlacer *placer, guint max_vms, guint options, guint budget);
 
-gboolean qpin_placer_place (QpinPlacer *placer,
-                            GPtrArray *requests,
-                            GPtrArray *policies,
+gboolean qpin_placer_place (QpinPlacer *placer, GPtrArray *requests, GPtrArray *policies,
                             GError **error);
 gboolean qpin_placer_adopt (QpinPlacer *placer, const QpinPlanVm *vm, GError **error);
-gboolean qpin_placer_add_thread (QpinPlacer *placer,
-                                 const char *vm_name,
-                                 const QpinThreadSpec *spec,
-                                 GError **error);
-gboolean qpin_placer_remove_thread (QpinPlacer *placer,
-                                    const char *vm_name,
-                                    QpinThreadRole role,
-                                    guint index,
-                                    GError **error);
+gboolean qpin_placer_add_thread (QpinPlacer *placer, const char *vm_name,
+                                 const QpinThreadSpec *spec, GError **error);
+gboolean qpin_placer_remove_thread (QpinPlacer *placer, const char *vm_name, QpinThreadRole role,
+                                    guint index, GError **error);
 gboolean qpin_placer_remove_vm (QpinPlacer *placer, const char *vm_name, GError **error);
 gboolean qpin_placer_lose_cpu (QpinPlacer *placer, guint cpu, GError **error);
 

@@ -38,16 +38,11 @@ typedef struct {
   guint sibling_pairs;
 } QpinScore;
 
-void qpin_score_compute (const QpinTopology *topo,
-                         const QpinPlan *plan,
-                         const QpinCpuset *usable,
+void qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCpuset *usable,
                          QpinScore *score);
 gint qpin_score_compare (const QpinScore *a, const QpinScore *b);
 char *qpin_score_to_text (const QpinScore *score);
-guint qpin_score_min_span (const QpinTopology *topo,
-                           const QpinCpuset *usable,
-                           gboolean llc,
-                           gboolean whole_cores,
-                           guint n);
+guint qpin_score_min_span (const QpinTopology *topo, const QpinCpuset *usable, gboolean llc,
+                           gboolean whole_cores, guint n);
 
 G_END_DECLS

@@ -151,7 +151,8 @@ bench_batch (const QpinTopology *topo, guint n_vms, gboolean overcommit)
   g_print ("  engine     %.2f ms wall, %.2f ms cpu (medians of %u, target < 50 ms)\n",
            median (engine, RUNS), median (engine_cpu, RUNS), RUNS);
   g_print ("  first-fit  %.3f ms (baseline)\n", median (naive, RUNS));
-  g_print ("  ratio      %.0fx the baseline time\n", median (engine, RUNS) / MAX (median (naive, RUNS), 0.001));
+  g_print ("  ratio      %.0fx the baseline time\n",
+           median (engine, RUNS) / MAX (median (naive, RUNS), 0.001));
   g_print ("  overcommitted vCPUs: engine %u\n", es.overcommitted);
   print_score ("engine", &es);
   print_score ("first-fit", &ns);
@@ -193,7 +194,8 @@ bench_hotplug (const QpinTopology *topo)
       remove_total += (double) (t2 - t1);
     }
   g_print ("hot-add one vCPU beside 120 placed VMs: %.1f us (median of %u, target < 100 us), "
-           "remove %.1f us (mean)\n", median (add, rounds), rounds, remove_total / rounds);
+           "remove %.1f us (mean)\n",
+           median (add, rounds), rounds, remove_total / rounds);
 }
 
 int

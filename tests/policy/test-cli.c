@@ -26,8 +26,8 @@ run (char **out, char **err, const char *first, ...)
     g_ptr_array_add (argv, (char *) a);
   va_end (ap);
   g_ptr_array_add (argv, NULL);
-  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               out, err, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                               err, &status, &error));
   g_assert_no_error (error);
   return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
@@ -41,7 +41,8 @@ check_capture (const char *root)
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
 
   if (root)
-    g_assert_cmpint (run (&out1, &err, "topology", "--sysfs-root", root, "--capture", sub, "--json", NULL), ==, 0);
+    g_assert_cmpint (
+      run (&out1, &err, "topology", "--sysfs-root", root, "--capture", sub, "--json", NULL), ==, 0);
   else
     g_assert_cmpint (run (&out1, &err, "topology", "--capture", sub, "--json", NULL), ==, 0);
   g_assert_true (g_str_has_prefix (err, "captured "));
@@ -80,8 +81,9 @@ test_plan_json (void)
   JsonArray *vms, *threads;
   guint vcpus = 0;
 
-  g_assert_cmpint (run (&out, &err, "plan", "--topology", root, "--vm", "web:4:threads=2",
-                        "--vm", "db:6", "--json", "--score", NULL), ==, 0);
+  g_assert_cmpint (run (&out, &err, "plan", "--topology", root, "--vm", "web:4:threads=2", "--vm",
+                        "db:6", "--json", "--score", NULL),
+                   ==, 0);
   g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
   o = json_node_get_object (json_parser_get_root (parser));
   vms = json_object_get_array_member (o, "vms");
@@ -118,21 +120,26 @@ test_plan_errors (void)
   {
     g_autofree char *out = NULL, *err = NULL;
     g_assert_cmpint (run (&out, &err, "plan", "--topology", one, "--vm", "a:9", NULL), ==, 1);
-    g_assert_cmpstr (err, ==, "qpin plan: vm 'a': needs 9 dedicated cpus, 8 free on the host (cpus 0-7)\n");
+    g_assert_cmpstr (err, ==,
+                     "qpin plan: vm 'a': needs 9 dedicated cpus, 8 free on the host (cpus 0-7)\n");
     g_assert_cmpstr (out, ==, "");
   }
   {
     g_autofree char *out = NULL, *err = NULL;
-    g_assert_cmpint (run (&out, &err, "plan", "--topology", nosmt, "--vm", "a:2",
-                          "--policy", "smt=require", NULL), ==, 1);
-    g_assert_cmpstr (err, ==, "qpin plan: smt=require but the host has no SMT (one thread per core)\n");
+    g_assert_cmpint (
+      run (&out, &err, "plan", "--topology", nosmt, "--vm", "a:2", "--policy", "smt=require", NULL),
+      ==, 1);
+    g_assert_cmpstr (err, ==,
+                     "qpin plan: smt=require but the host has no SMT (one thread per core)\n");
   }
   {
     g_autofree char *out = NULL, *err = NULL;
     g_assert_true (g_file_set_contents (conf, "[vm:a]\nemulator = elsewhere\n", -1, NULL));
-    g_assert_cmpint (run (&out, &err, "plan", "--topology", one, "--vm", "a:2", "--config", conf, NULL), ==, 1);
+    g_assert_cmpint (
+      run (&out, &err, "plan", "--topology", one, "--vm", "a:2", "--config", conf, NULL), ==, 1);
     expected = g_strdup_printf ("qpin plan: %s: [vm:a] key 'emulator': invalid value 'elsewhere' "
-                                "(accepted: share, isolate, housekeeping)\n", conf);
+                                "(accepted: share, isolate, housekeeping)\n",
+                                conf);
     g_assert_cmpstr (err, ==, expected);
   }
   {

@@ -9,10 +9,9 @@ test_merge (void)
 {
   g_autoptr (QpinConfig) config = qpin_config_new ();
   g_autoptr (GError) error = NULL;
-  const char *text =
-    "[vm:db]\nsmt = isolate\nemulator = isolate\n\n"
-    "[defaults]\nnuma = strict\nreserved = 0-1\nsched = fifo:10\n\n"
-    "[vm:web]\ncpus = shared\n";
+  const char *text = "[vm:db]\nsmt = isolate\nemulator = isolate\n\n"
+                     "[defaults]\nnuma = strict\nreserved = 0-1\nsched = fifo:10\n\n"
+                     "[vm:web]\ncpus = shared\n";
   g_autoptr (QpinPolicy) d = NULL;
   g_autoptr (QpinPolicy) db = NULL;
   g_autoptr (QpinPolicy) web = NULL;
@@ -35,7 +34,7 @@ test_merge (void)
   g_assert_cmpstr (cpus, ==, "shared");
   g_assert_cmpint (db->emulator, ==, QPIN_AUX_ISOLATE);
   numa = qpin_policy_get (d, "numa");
-  g_assert_cmpstr (numa, ==, "prefer");   /* the override wins over [defaults] */
+  g_assert_cmpstr (numa, ==, "prefer"); /* the override wins over [defaults] */
   g_assert_cmpint (db->numa, ==, QPIN_NUMA_PREFER);
 }
 
@@ -45,8 +44,8 @@ test_defaults (void)
   g_autoptr (QpinConfig) config = qpin_config_new ();
   g_autoptr (QpinPolicy) p = qpin_config_policy_for (config, "any", NULL);
   const char *const *keys = qpin_policy_keys ();
-  const char *expected[] = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse",
-                             "none", "other", "" };
+  const char *expected[]
+    = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse", "none", "other", "" };
 
   for (guint i = 0; keys[i]; i++)
     {
@@ -62,42 +61,44 @@ test_bad_file (void)
     const char *text;
     const char *message;
   } cases[] = {
-    { "[defaults]\nsmt = maybe\n",
-      "qpin.conf: [defaults] key 'smt': invalid value 'maybe' (accepted: prefer, isolate, require)" },
+    { "[defaults]\nsmt = maybe\n", "qpin.conf: [defaults] key 'smt': invalid value 'maybe' "
+                                   "(accepted: prefer, isolate, require)" },
     { "[vm:web]\ncpus = all\n",
       "qpin.conf: [vm:web] key 'cpus': invalid value 'all' (accepted: dedicated, shared, manual)" },
     { "[vm:web]\nnuma = near\n",
       "qpin.conf: [vm:web] key 'numa': invalid value 'near' (accepted: strict, prefer, spread)" },
-    { "[defaults]\nemulator = pinned\n",
-      "qpin.conf: [defaults] key 'emulator': invalid value 'pinned' (accepted: share, isolate, housekeeping)" },
-    { "[defaults]\niothreads = 1\n",
-      "qpin.conf: [defaults] key 'iothreads': invalid value '1' (accepted: share, isolate, housekeeping)" },
+    { "[defaults]\nemulator = pinned\n", "qpin.conf: [defaults] key 'emulator': invalid value "
+                                         "'pinned' (accepted: share, isolate, housekeeping)" },
+    { "[defaults]\niothreads = 1\n", "qpin.conf: [defaults] key 'iothreads': invalid value '1' "
+                                     "(accepted: share, isolate, housekeeping)" },
     { "[defaults]\novercommit = yes\n",
       "qpin.conf: [defaults] key 'overcommit': invalid value 'yes' (accepted: refuse, share)" },
     { "[defaults]\nmemory = bind\n",
       "qpin.conf: [defaults] key 'memory': invalid value 'bind' (accepted: none, migrate)" },
     { "[defaults]\nsched = fifo:100\n",
-      "qpin.conf: [defaults] key 'sched': invalid value 'fifo:100' (accepted: other, fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
+      "qpin.conf: [defaults] key 'sched': invalid value 'fifo:100' (accepted: other, fifo:PRIO, "
+      "rr:PRIO with PRIO from 1 to 99)" },
     { "[defaults]\nsched = deadline:5\n",
-      "qpin.conf: [defaults] key 'sched': invalid value 'deadline:5' (accepted: other, fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
-    { "[defaults]\nreserved = 0-x\n",
-      "qpin.conf: [defaults] key 'reserved': invalid cpulist '0-x': expected a CPU number at offset 2" },
+      "qpin.conf: [defaults] key 'sched': invalid value 'deadline:5' (accepted: other, fifo:PRIO, "
+      "rr:PRIO with PRIO from 1 to 99)" },
+    { "[defaults]\nreserved = 0-x\n", "qpin.conf: [defaults] key 'reserved': invalid cpulist "
+                                      "'0-x': expected a CPU number at offset 2" },
     { "[defaults]\nreserved = 3-1\n",
       "qpin.conf: [defaults] key 'reserved': invalid cpulist '3-1': range 3-1 is reversed" },
     { "[vm:web]\nreserved = 0\n",
       "qpin.conf: [vm:web] key 'reserved': host-wide, only accepted in [defaults]" },
     { "[defaults]\ncolour = blue\n",
-      "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, reserved, overcommit, memory, sched, cpumap)" },
+      "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
+      "reserved, overcommit, memory, sched, cpumap)" },
     { "[global]\ncpus = shared\n",
       "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME])" },
-    { "[vm:]\ncpus = shared\n",
-      "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
+    { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
     { "[vm:m]\ncpumap = 0=4,x\n",
-      "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,x' (accepted: VCPU=CPULIST items such as '0=4,1=5-6' or '0=4-5,7;1=6')" },
+      "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,x' (accepted: VCPU=CPULIST items such as "
+      "'0=4,1=5-6' or '0=4-5,7;1=6')" },
     { "[vm:m]\ncpumap = 0=4,0=5\n",
       "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,0=5': vcpu 0 is mapped twice" },
-    { "cpus = shared\n",
-      "qpin.conf: Key file does not start with a group" },
+    { "cpus = shared\n", "qpin.conf: Key file does not start with a group" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -125,8 +126,10 @@ test_bad_override (void)
     { "smt", "--policy 'smt': expected KEY=VALUE" },
     { "=isolate", "--policy '=isolate': expected KEY=VALUE" },
     { "smt=", "--policy 'smt=': key 'smt': invalid value '' (accepted: prefer, isolate, require)" },
-    { "cpu=shared", "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, emulator, iothreads, reserved, overcommit, memory, sched, cpumap)" },
-    { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
+    { "cpu=shared", "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
+                    "emulator, iothreads, reserved, overcommit, memory, sched, cpumap)" },
+    { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, "
+                    "fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -147,10 +150,13 @@ test_vm_shapes (void)
     const char *message;
   } cases[] = {
     { "web", "--vm 'web': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
-    { "web:0", "--vm 'web:0': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { "web:0",
+      "--vm 'web:0': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
     { ":4", "--vm ':4': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
-    { "web:4:dies=2", "--vm 'web:4:dies=2': invalid item 'dies=2' (expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
-    { "web:4:threads=x", "--vm 'web:4:threads=x': invalid item 'threads=x' (expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
+    { "web:4:dies=2", "--vm 'web:4:dies=2': invalid item 'dies=2' (expected "
+                      "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
+    { "web:4:threads=x", "--vm 'web:4:threads=x': invalid item 'threads=x' (expected "
+                         "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
   };
   g_autofree char *name = NULL;
   QpinGuestShape shape;
@@ -169,9 +175,10 @@ test_vm_shapes (void)
   g_assert_true (qpin_guest_shape_parse ("web:6:threads=4", &name, &shape, NULL));
   r = qpin_request_new_from_shape (name, &shape, &error);
   g_assert_null (r);
-  g_assert_cmpstr (error->message, ==, "vm 'web': 6 vcpus do not match sockets=1, cores=1, threads=4 (4)");
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'web': 6 vcpus do not match sockets=1, cores=1, threads=4 (4)");
   g_clear_error (&error);
-  shape = (QpinGuestShape) { .vcpus = 8, .sockets = 2, .cores = 2, .threads = 2, .nodes = 2 };
+  shape = (QpinGuestShape){ .vcpus = 8, .sockets = 2, .cores = 2, .threads = 2, .nodes = 2 };
   r = qpin_request_new_from_shape ("n", &shape, &error);
   g_assert_no_error (error);
   /* vCPU 5: thread 1 of core 0 of socket 1, guest node 1 */

@@ -16,15 +16,16 @@
 static const struct {
   const char *fixture;
   const char *vms;
-  const char *small;   /* for policies that take more CPUs per vCPU or refuse more */
-  const char *extra;   /* one VM too many, for overcommit */
+  const char *small; /* for policies that take more CPUs per vCPU or refuse more */
+  const char *extra; /* one VM too many, for overcommit */
 } fixtures[] = {
   { "1n-4c8t", "a:2 b:3 c:2:threads=2", "a:2 b:1", "z:4" },
   { "2s-8c-2t-2n", "a:8:threads=2 b:12 c:6 d:4:sockets=2,cores=2,nodes=2",
     "a:4:threads=2 b:6 c:2:sockets=2,cores=1,nodes=2", "z:8" },
   { "epyc-nps4", "a:8 b:12:threads=2 c:6 d:16:sockets=2,cores=4,threads=2,nodes=2 e:3",
     "a:8 b:6:threads=2 c:8:sockets=2,cores=2,threads=2,nodes=2 e:3", "z:24" },
-  { "4n-unequal", "a:4 b:3 c:2:sockets=2,cores=1,nodes=2", "a:2 b:2 c:2:sockets=2,cores=1,nodes=2", "z:5" },
+  { "4n-unequal", "a:4 b:3 c:2:sockets=2,cores=1,nodes=2", "a:2 b:2 c:2:sockets=2,cores=1,nodes=2",
+    "z:5" },
   { "8n-512", "a:64:threads=2 b:100 c:32:sockets=4,cores=4,threads=2,nodes=4 d:7 e:1",
     "a:64:threads=2 b:60 c:32:sockets=4,cores=4,threads=2,nodes=4 d:7 e:1", "z:400" },
   { "lab-2s2c2t", "a:4:threads=2 b:2 c:1", "a:2:threads=2 b:1", "z:2" },
@@ -86,8 +87,8 @@ test_case (gconstpointer data)
   guint f = GPOINTER_TO_UINT (data) / G_N_ELEMENTS (policies);
   guint p = GPOINTER_TO_UINT (data) % G_N_ELEMENTS (policies);
   const char *mix = policies[p].small ? fixtures[f].small : fixtures[f].vms;
-  g_autofree char *vms = policies[p].extra ? g_strdup_printf ("%s %s", mix, fixtures[f].extra)
-                                           : g_strdup (mix);
+  g_autofree char *vms
+    = policies[p].extra ? g_strdup_printf ("%s %s", mix, fixtures[f].extra) : g_strdup (mix);
   g_autofree char *got = render (fixtures[f].fixture, policies[p].policy, vms);
   g_autofree char *name = g_strdup_printf ("%s--%s.txt", fixtures[f].fixture, policies[p].name);
   g_autofree char *path = g_test_build_filename (G_TEST_DIST, "policy", "golden", name, NULL);
@@ -102,7 +103,8 @@ test_case (gconstpointer data)
     }
   if (!g_file_get_contents (path, &want, NULL, &error))
     {
-      g_test_message ("%s; regenerate with QPIN_REGENERATE_GOLDEN=1 meson test -C build golden", error->message);
+      g_test_message ("%s; regenerate with QPIN_REGENERATE_GOLDEN=1 meson test -C build golden",
+                      error->message);
       g_test_fail ();
       return;
     }
@@ -120,7 +122,8 @@ main (int argc, char **argv)
   for (guint f = 0; f < G_N_ELEMENTS (fixtures); f++)
     for (guint p = 0; p < G_N_ELEMENTS (policies); p++)
       {
-        g_autofree char *path = g_strdup_printf ("/golden/%s/%s", fixtures[f].fixture, policies[p].name);
+        g_autofree char *path
+          = g_strdup_printf ("/golden/%s/%s", fixtures[f].fixture, policies[p].name);
         g_test_add_data_func (path, GUINT_TO_POINTER (f * G_N_ELEMENTS (policies) + p), test_case);
       }
   return g_test_run ();

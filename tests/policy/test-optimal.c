@@ -23,8 +23,8 @@ typedef struct {
   guint n_vms;
   guint size[4];
   guint threads[4];
-  gboolean isolate;     /* smt=isolate: every vCPU owns a whole core */
-  gboolean strict;      /* numa=strict: every VM in one node, or no plan */
+  gboolean isolate; /* smt=isolate: every vCPU owns a whole core */
+  gboolean strict;  /* numa=strict: every VM in one node, or no plan */
   char *description;
 } Instance;
 
@@ -64,7 +64,8 @@ random_topology (GRand *rand, guint *n_cpus, GString *desc)
           g_string_append_printf (desc, " llc%u", n_cores);
           for (guint c = 0; c < n_cores; c++, core_id++)
             {
-              QpinTopoCpuInfo info = { .package_id = n, .core_id = core_id, .llc = llc, .llc_level = 3 };
+              QpinTopoCpuInfo info
+                = { .package_id = n, .core_id = core_id, .llc = llc, .llc_level = 3 };
               qpin_cpuset_clear_all (&info.siblings);
               qpin_cpuset_add_range (&info.siblings, cpu, cpu + threads - 1);
               for (guint t = 0; t < threads; t++)
@@ -307,7 +308,8 @@ exhaustive (const Instance *in, QpinScore *best)
       QpinPlanVm *vm = qpin_plan_vm_new (r->name, 0, policy);
       for (guint i = 0; i < r->threads->len; i++)
         {
-          QpinPlanThread t = { .spec = g_array_index (r->threads, QpinThreadSpec, i), .exclusive = TRUE };
+          QpinPlanThread t
+            = { .spec = g_array_index (r->threads, QpinThreadSpec, i), .exclusive = TRUE };
           if (t.spec.role == QPIN_ROLE_VCPU)
             g_array_append_val (vm->threads, t);
         }
@@ -338,8 +340,10 @@ test_optimal (void)
     {
       Instance in = { 0 };
       g_autoptr (QpinPlacer) placer = NULL;
-      g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-      g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+      g_autoptr (GPtrArray) requests
+        = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+      g_autoptr (GPtrArray) policies
+        = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
       g_autoptr (GError) error = NULL;
       QpinScore engine, best;
       gboolean feasible;
@@ -357,7 +361,8 @@ test_optimal (void)
           g_ptr_array_add (policies, policy);
         }
       placer = qpin_placer_new (in.topo, NULL);
-      if (g_getenv ("QPIN_TEST_GREEDY")) qpin_placer_set_search (placer, 0, 1, 0);
+      if (g_getenv ("QPIN_TEST_GREEDY"))
+        qpin_placer_set_search (placer, 0, 1, 0);
       feasible = exhaustive (&in, &best);
       if (!qpin_placer_place (placer, requests, policies, &error))
         {
@@ -373,7 +378,8 @@ test_optimal (void)
           continue;
         }
       if (!feasible)
-        g_error ("instance %u (%s): engine placed what the exhaustive search cannot", done, in.description);
+        g_error ("instance %u (%s): engine placed what the exhaustive search cannot", done,
+                 in.description);
       qpin_placer_score (placer, &engine);
       if (qpin_score_compare (&engine, &best) != 0)
         {
@@ -381,7 +387,8 @@ test_optimal (void)
           g_autofree char *b = qpin_score_to_text (&best);
           g_autofree char *t = qpin_plan_to_table (qpin_placer_get_plan (placer), in.topo);
           g_autofree char *h = qpin_topology_to_text (in.topo);
-          g_test_message ("instance %u (%s)\n%sengine:\n%s%s\noptimum:\n%s", done, in.description, h, t, e, b);
+          g_test_message ("instance %u (%s)\n%sengine:\n%s%s\noptimum:\n%s", done, in.description,
+                          h, t, e, b);
           g_test_fail ();
         }
       g_clear_pointer (&placer, qpin_placer_free);
@@ -389,8 +396,8 @@ test_optimal (void)
       g_free (in.description);
       done++;
     }
-  g_test_message ("%u instances compared (%u drawn), %u refused by both under numa=strict",
-                  done, attempts, refused);
+  g_test_message ("%u instances compared (%u drawn), %u refused by both under numa=strict", done,
+                  attempts, refused);
 }
 
 int

@@ -28,7 +28,8 @@ test_exclusive (void)
   /* a second batch cannot take held CPUs */
   g_assert_false (place_vms (placer, config, "f:1", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_cmpstr (error->message, ==, "vm 'f': needs 1 dedicated cpu, 0 free on the host (cpus none)");
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'f': needs 1 dedicated cpu, 0 free on the host (cpus none)");
 }
 
 static void
@@ -134,8 +135,8 @@ test_smt_isolate (void)
   a = vcpus_of (placer, "a");
   QPIN_CPUSET_FOREACH (cpu, &a)
     {
-      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore,
-                                                 qpin_topology_cpu_core (topo, (guint) cpu));
+      const QpinTopoCore *core
+        = &g_array_index (topo->cores, QpinTopoCore, qpin_topology_cpu_core (topo, (guint) cpu));
       QPIN_CPUSET_FOREACH (sib, &core->cpus)
         {
           g_assert_cmpstr (qpin_placer_holder (placer, (guint) sib), ==, "a");
@@ -277,7 +278,8 @@ test_overcommit (void)
   g_assert_true (place_vms (p1, refuse, "a:6", NULL));
   g_assert_false (place_vms (p1, refuse, "b:4", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_cmpstr (error->message, ==, "vm 'b': needs 4 dedicated cpus, 2 free on the host (cpus 3,7)");
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'b': needs 4 dedicated cpus, 2 free on the host (cpus 3,7)");
   g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (p1), "b"));
   g_clear_error (&error);
 
@@ -436,7 +438,8 @@ test_deterministic (void)
       g_autoptr (QpinPlacer) placer = placer_for (topo, config);
       g_autofree char *text = NULL;
 
-      g_assert_true (place_vms (placer, config, "a:5 b:12:threads=2 c:3 d:8:sockets=2,cores=4,nodes=2 e:1", NULL));
+      g_assert_true (place_vms (placer, config,
+                                "a:5 b:12:threads=2 c:3 d:8:sockets=2,cores=4,nodes=2 e:1", NULL));
       text = qpin_plan_to_table (qpin_placer_get_plan (placer), topo);
       if (first == NULL)
         first = g_steal_pointer (&text);
@@ -456,7 +459,8 @@ test_big_host (void)
   QpinScore score;
 
   /* six VMs, each fits one node (64 CPUs): none may be split */
-  g_assert_true (place_vms (p1, config, "a:60 b:40:threads=2 c:64 d:30 e:24:threads=2 f:50", &error));
+  g_assert_true (
+    place_vms (p1, config, "a:60 b:40:threads=2 c:64 d:30 e:24:threads=2 f:50", &error));
   g_assert_no_error (error);
   qpin_placer_score (p1, &score);
   g_assert_cmpuint (score.node_excess, ==, 0);
@@ -519,7 +523,8 @@ test_adopt (void)
     g_free (clash->name);
     clash->name = g_strdup ("c");
     g_assert_false (qpin_placer_adopt (again, clash, &error));
-    expected = g_strdup_printf ("vm 'c': vcpu 0 is on cpu %d, held by vm 'a'", qpin_cpuset_first (&t0->cpus));
+    expected = g_strdup_printf ("vm 'c': vcpu 0 is on cpu %d, held by vm 'a'",
+                                qpin_cpuset_first (&t0->cpus));
     g_assert_cmpstr (error->message, ==, expected);
   }
 }

@@ -141,7 +141,8 @@ test_live (void)
       g_assert_cmpuint (qpin_topology_node (live, i)->mem_total_kb, ==,
                         qpin_topology_node (sysfs, i)->mem_total_kb);
       for (guint j = 0; j < qpin_topology_n_nodes (live); j++)
-        g_assert_cmpuint (qpin_topology_distance (live, i, j), ==, qpin_topology_distance (sysfs, i, j));
+        g_assert_cmpuint (qpin_topology_distance (live, i, j), ==,
+                          qpin_topology_distance (sysfs, i, j));
     }
 }
 
@@ -164,9 +165,9 @@ test_garbage (void)
 {
   static const struct {
     const char *file;
-    const char *contents;   /* NULL: delete the file */
-    int domain;             /* 0 reader, 1 policy */
-    const char *message;    /* %s: the directory */
+    const char *contents; /* NULL: delete the file */
+    int domain;           /* 0 reader, 1 policy */
+    const char *message;  /* %s: the directory */
   } cases[] = {
     { "sys/devices/system/cpu/online", "0-3,x\n", 0,
       "%s/sys/devices/system/cpu/online: invalid value '0-3,x': expected a cpulist such as '0-3,8' "
@@ -174,15 +175,21 @@ test_garbage (void)
     { "sys/devices/system/cpu/present", NULL, 0,
       "Failed to open file “%s/sys/devices/system/cpu/present”: No such file or directory" },
     { "sys/devices/system/cpu/cpu2/topology/core_id", "two\n", 0,
-      "%s/sys/devices/system/cpu/cpu2/topology/core_id: invalid value 'two': expected a non-negative integer" },
+      "%s/sys/devices/system/cpu/cpu2/topology/core_id: invalid value 'two': expected a "
+      "non-negative integer" },
     { "sys/devices/system/cpu/cpu3/topology/physical_package_id", NULL, 0,
-      "Failed to open file “%s/sys/devices/system/cpu/cpu3/topology/physical_package_id”: No such file or directory" },
+      "Failed to open file “%s/sys/devices/system/cpu/cpu3/topology/physical_package_id”: No such "
+      "file or directory" },
     { "sys/devices/system/cpu/cpu1/cache/index3/level", "L3\n", 0,
-      "%s/sys/devices/system/cpu/cpu1/cache/index3/level: invalid value 'L3': expected a cache level from 1 to 9" },
+      "%s/sys/devices/system/cpu/cpu1/cache/index3/level: invalid value 'L3': expected a cache "
+      "level from 1 to 9" },
     { "sys/devices/system/node/node0/distance", "10 x\n", 0,
-      "%s/sys/devices/system/node/node0/distance: invalid value '10 x': expected node distances from 1 to 255 separated by spaces" },
-    { "sys/devices/system/node/node0/meminfo", "Node 0 MemTotal: lots kB\nNode 0 MemFree: 1 kB\n", 0,
-      "%s/sys/devices/system/node/node0/meminfo: invalid value 'Node 0 MemTotal: lots kB': expected "
+      "%s/sys/devices/system/node/node0/distance: invalid value '10 x': expected node distances "
+      "from 1 to 255 separated by spaces" },
+    { "sys/devices/system/node/node0/meminfo", "Node 0 MemTotal: lots kB\nNode 0 MemFree: 1 kB\n",
+      0,
+      "%s/sys/devices/system/node/node0/meminfo: invalid value 'Node 0 MemTotal: lots kB': "
+      "expected "
       "'Node M MemTotal: N kB' and 'Node M MemFree: N kB' lines" },
     { "sys/devices/system/node/node0/cpulist", "0-6\n", 1,
       "%s: online cpus 7 are in no node's cpulist" },
@@ -190,8 +197,7 @@ test_garbage (void)
       "%s: cpu 0 has thread siblings 0,4 but cpu 4 has 4-5" },
     { "sys/devices/system/node/node0/distance", "10 20\n", 1,
       "%s: node 0 has 2 distances, expected 1 (one per node)" },
-    { "sys/devices/system/cpu/present", "0-6\n", 1,
-      "%s: cpus 7 are online but not present" },
+    { "sys/devices/system/cpu/present", "0-6\n", 1, "%s: cpus 7 are online but not present" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -226,11 +232,12 @@ test_fallbacks (void)
 {
   g_autofree char *dir = copy_fixture ("2s-8c-2t-2n");
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
-  g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'/sys/devices/system/cpu/cpu*/cache "
-                                          "'%s'/sys/devices/system/node "
-                                          "'%s'/sys/devices/system/cpu/isolated "
-                                          "'%s'/sys/devices/system/cpu/cpu*/topology/thread_siblings_list",
-                                          dir, dir, dir, dir);
+  g_autofree char *cmd
+    = g_strdup_printf ("rm -rf '%s'/sys/devices/system/cpu/cpu*/cache "
+                       "'%s'/sys/devices/system/node "
+                       "'%s'/sys/devices/system/cpu/isolated "
+                       "'%s'/sys/devices/system/cpu/cpu*/topology/thread_siblings_list",
+                       dir, dir, dir, dir);
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
 
