@@ -56,7 +56,7 @@ qpin_cmd_plan (int argc, char **argv)
       "KEY=VALUE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
     { "score", 0, 0, G_OPTION_ARG_NONE, &show_score, "print the quality score of the plan", NULL },
-    { NULL },
+    G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;

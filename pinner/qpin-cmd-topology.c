@@ -27,7 +27,7 @@ qpin_cmd_topology (int argc, char **argv)
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
     { "capture", 0, 0, G_OPTION_ARG_FILENAME, &capture,
       "copy the files qpin reads into DIR (a fixture for --sysfs-root)", "DIR" },
-    { NULL },
+    G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;

@@ -119,6 +119,7 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
       json_builder_begin_object (b);
       member_uint (b, "overcommitted", score->overcommitted);
       member_uint (b, "node_excess", score->node_excess);
+      member_uint (b, "node_distance", score->node_distance);
       member_uint (b, "llc_excess", score->llc_excess);
       member_uint (b, "shared_cores", score->shared_cores);
       member_uint (b, "sibling_misses", score->sibling_misses);

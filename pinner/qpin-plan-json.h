@@ -15,6 +15,5 @@
 #include "qpin-score.h"
 #include "qpin-topology.h"
 
-JsonNode *qpin_plan_to_json (const QpinPlan *plan,
-                             const QpinTopology *topo,
+JsonNode *qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo,
                              const QpinScore *score);

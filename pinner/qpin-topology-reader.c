@@ -12,15 +12,15 @@
 #include <numa.h>
 #include <string.h>
 
-G_DEFINE_QUARK (qpin-reader-error-quark, qpin_reader_error)
+G_DEFINE_QUARK (qpin - reader - error - quark, qpin_reader_error)
 
 #define CPU_DIR "sys/devices/system/cpu"
 #define NODE_DIR "sys/devices/system/node"
 
 typedef struct {
   const char *root;
-  GPtrArray *captured;  /* QpinCapturedFile, or NULL */
-  gboolean libnuma;     /* live machine: distances and memory from libnuma */
+  GPtrArray *captured; /* QpinCapturedFile, or NULL */
+  gboolean libnuma;    /* live machine: distances and memory from libnuma */
 } Reader;
 
 static void
@@ -47,8 +47,7 @@ read_file (Reader *r, const char *rel, gboolean optional, char **out, GError **e
           *out = NULL;
           return TRUE;
         }
-      g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_MISSING,
-                   "%s", local->message);
+      g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_MISSING, "%s", local->message);
       return FALSE;
     }
   if (r->captured)
@@ -106,7 +105,8 @@ read_cpulist (Reader *r, const char *rel, gboolean optional, QpinCpuset *out, GE
     }
   if (!qpin_cpuset_parse (text, out, &local))
     {
-      g_autofree char *expected = g_strdup_printf ("a cpulist such as '0-3,8' (%s)", local->message);
+      g_autofree char *expected
+        = g_strdup_printf ("a cpulist such as '0-3,8' (%s)", local->message);
       return invalid (r, rel, text, expected, error);
     }
   return TRUE;
@@ -121,8 +121,7 @@ read_cpu (Reader *r, guint cpu, QpinTopology *topo, GError **error)
   g_autofree char *core = g_strconcat (base, "/topology/core_id", NULL);
   g_autofree char *sibs = g_strconcat (base, "/topology/thread_siblings_list", NULL);
 
-  if (!read_uint (r, pkg, &info.package_id, error)
-      || !read_uint (r, core, &info.core_id, error)
+  if (!read_uint (r, pkg, &info.package_id, error) || !read_uint (r, core, &info.core_id, error)
       || !read_cpulist (r, sibs, TRUE, &info.siblings, error))
     return FALSE;
   qpin_cpuset_clear_all (&info.llc);
@@ -158,8 +157,8 @@ read_cpu (Reader *r, guint cpu, QpinTopology *topo, GError **error)
 }
 
 static gboolean
-parse_meminfo (Reader *r, const char *rel, const char *text,
-               guint64 *total, guint64 *free_kb, GError **error)
+parse_meminfo (Reader *r, const char *rel, const char *text, guint64 *total, guint64 *free_kb,
+               GError **error)
 {
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   gboolean have_total = FALSE, have_free = FALSE;
@@ -185,11 +184,13 @@ parse_meminfo (Reader *r, const char *rel, const char *text,
         if (*f[j])
           word[n++] = f[j];
       if (n < 4 || !g_ascii_string_to_unsigned (word[3], 10, 0, G_MAXUINT64, &v, NULL))
-        return invalid (r, rel, lines[i], "'Node M MemTotal: N kB' and 'Node M MemFree: N kB' lines", error);
+        return invalid (r, rel, lines[i],
+                        "'Node M MemTotal: N kB' and 'Node M MemFree: N kB' lines", error);
       *dest = v;
     }
   if (!have_total || !have_free)
-    return invalid (r, rel, text, "'Node M MemTotal: N kB' and 'Node M MemFree: N kB' lines", error);
+    return invalid (r, rel, text, "'Node M MemTotal: N kB' and 'Node M MemFree: N kB' lines",
+                    error);
   return TRUE;
 }
 
@@ -301,7 +302,8 @@ qpin_topology_read (const char *root, GPtrArray **captured, GError **error)
       g_autoptr (GError) local = NULL;
       if (!qpin_cpuset_parse (node_online, &node_ids, &local))
         {
-          invalid (&r, NODE_DIR "/online", node_online, "a list of node numbers such as '0-3'", error);
+          invalid (&r, NODE_DIR "/online", node_online, "a list of node numbers such as '0-3'",
+                   error);
           return NULL;
         }
       QPIN_CPUSET_FOREACH (node, &node_ids)
@@ -346,8 +348,8 @@ qpin_topology_write_capture (GPtrArray *captured, const char *dir, GError **erro
         }
       if (!g_file_set_contents (path, f->contents, -1, &local))
         {
-          g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_CAPTURE,
-                       "%s: cannot write: %s", path, local->message);
+          g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_CAPTURE, "%s: cannot write: %s",
+                       path, local->message);
           return FALSE;
         }
     }

@@ -41,9 +41,9 @@ G_BEGIN_DECLS
 GQuark qpin_reader_error_quark (void);
 
 typedef enum {
-  QPIN_READER_ERROR_MISSING,  /* a required file is missing or unreadable */
-  QPIN_READER_ERROR_INVALID,  /* a file holds garbage */
-  QPIN_READER_ERROR_CAPTURE,  /* writing a capture failed */
+  QPIN_READER_ERROR_MISSING, /* a required file is missing or unreadable */
+  QPIN_READER_ERROR_INVALID, /* a file holds garbage */
+  QPIN_READER_ERROR_CAPTURE, /* writing a capture failed */
 } QpinReaderError;
 
 /* One file as read: path relative to the root, and its contents. */
@@ -52,11 +52,7 @@ typedef struct {
   char *contents;
 } QpinCapturedFile;
 
-QpinTopology *qpin_topology_read (const char *root,
-                                  GPtrArray **captured,
-                                  GError **error);
-gboolean qpin_topology_write_capture (GPtrArray *captured,
-                                      const char *dir,
-                                      GError **error);
+QpinTopology *qpin_topology_read (const char *root, GPtrArray **captured, GError **error);
+gboolean qpin_topology_write_capture (GPtrArray *captured, const char *dir, GError **error);
 
 G_END_DECLS

@@ -24,18 +24,18 @@ enum { KIND_EXCLUSIVE = 1, KIND_SIBLING = 2 };
 typedef struct {
   guint llc;
   guint node;
-  GArray *cores;        /* guint core indexes, ascending */
+  GArray *cores; /* guint core indexes, ascending */
 } Cell;
 
 typedef struct {
   guint n;
-  guint idx[MAX_UNIT];  /* indexes into vm->threads */
+  guint idx[MAX_UNIT]; /* indexes into vm->threads */
   gboolean guest_siblings;
 } Unit;
 
 typedef struct {
-  gint node;            /* guest node id, -1 when the guest has none */
-  GArray *units;        /* Unit, largest first */
+  gint node;     /* guest node id, -1 when the guest has none */
+  GArray *units; /* Unit, largest first */
   guint n_vcpus;
 } Group;
 
@@ -45,7 +45,9 @@ typedef struct {
 
 typedef struct {
   Cost cost;
-  GArray *cells;        /* guint cell indexes in fill order */
+  GArray *cells; /* guint cell indexes in fill order */
+  guint level;   /* 0 one cell, 1 one node, 2 several nodes */
+  GArray *taken; /* guint CPUs the fill took, in order: equal lists are one candidate */
 } Candidate;
 
 struct _QpinPlacer {
@@ -53,27 +55,37 @@ struct _QpinPlacer {
   QpinCpuset reserved;
   QpinCpuset lost;
   QpinCpuset usable;
-  gboolean have_isolated;   /* some usable CPU is isolated or nohz_full */
-  QpinCpuset isolated;      /* isolated or nohz_full */
+  gboolean have_isolated; /* some usable CPU is isolated or nohz_full */
+  QpinCpuset isolated;    /* isolated or nohz_full */
   guint n_slots;
-  gint *owner;              /* per CPU: slot of the holding VM, -1 */
+  gint *owner; /* per CPU: slot of the holding VM, -1 */
   guint8 *kind;
-  gint *owner_thread;       /* per CPU: thread index within the VM for KIND_EXCLUSIVE */
-  GPtrArray *slots;         /* QpinPlanVm * borrowed from plan, NULL when unused */
+  gint *owner_thread; /* per CPU: thread index within the VM for KIND_EXCLUSIVE */
+  GPtrArray *slots;   /* QpinPlanVm * borrowed from plan, NULL when unused */
   QpinPlan *plan;
   guint n_cores;
-  guint *core_free;         /* usable and not held */
+  guint *core_free; /* usable and not held */
   guint *core_usable;
-  GArray *cells;            /* Cell */
+  GArray *cells; /* Cell */
   guint *core_cell;
   guint *cell_free;
-  guint *cell_whole;        /* free whole cores */
+  guint *cell_whole; /* free whole cores */
   guint *node_free;
   guint *node_whole;
   guint search_max_vms;
   guint search_options;
   guint search_budget;
+  guint64 work;          /* cores visited: bounds the search by effort */
+  gboolean pack_singles; /* fill strategy: best-fit cores before unshared ones */
+  GArray *tcpu;          /* gint per thread of the VM being placed: its CPU, -1;
+                            written to the plan only when a placement is kept */
+  guint *core_cpu;       /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
+  QpinCpuset *cell_cpus; /* per cell */
+  guint *core_mark;      /* scratch stamps for cost_of() */
+  guint stamp;
 };
+
+#define CORE_CPUS(p, k) (&(p)->core_cpu[MAX_UNIT * (k)])
 
 /* ---- ledger ---- */
 
@@ -168,8 +180,7 @@ release (QpinPlacer *p, guint cpu)
 static gboolean
 core_has_other (const QpinPlacer *p, guint k, gint slot)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] >= 0 && p->owner[cpu] != slot)
       return TRUE;
   return FALSE;
@@ -178,8 +189,7 @@ core_has_other (const QpinPlacer *p, guint k, gint slot)
 static gboolean
 core_has_own (const QpinPlacer *p, guint k, gint slot)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] == slot)
       return TRUE;
   return FALSE;
@@ -189,16 +199,15 @@ core_has_own (const QpinPlacer *p, guint k, gint slot)
 static gint
 core_take (const QpinPlacer *p, guint k)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
   gint fallback = -1;
 
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
-        if (!p->have_isolated || qpin_cpuset_has (&p->isolated, (guint) cpu))
-          return cpu;
+        if (!p->have_isolated || qpin_cpuset_has (&p->isolated, cpu))
+          return (gint) cpu;
         if (fallback < 0)
-          fallback = cpu;
+          fallback = (gint) cpu;
       }
   return fallback;
 }
@@ -206,12 +215,11 @@ core_take (const QpinPlacer *p, guint k)
 static gboolean
 core_iso_miss (const QpinPlacer *p, guint k)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
   if (!p->have_isolated)
     return FALSE;
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu)
-        && qpin_cpuset_has (&p->isolated, (guint) cpu))
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu)
+        && qpin_cpuset_has (&p->isolated, cpu))
       return FALSE;
   return TRUE;
 }
@@ -252,11 +260,24 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   for (guint c = 0; c < p->n_slots; c++)
     p->owner[c] = p->owner_thread[c] = -1;
   p->slots = g_ptr_array_new ();
+  p->tcpu = g_array_new (FALSE, FALSE, sizeof (gint));
   p->plan = qpin_plan_new ();
   p->n_cores = topo->cores->len;
   p->core_free = g_new0 (guint, p->n_cores);
   p->core_usable = g_new0 (guint, p->n_cores);
   p->core_cell = g_new0 (guint, p->n_cores);
+  p->core_cpu = g_new (guint, MAX (p->n_cores, 1) * MAX_UNIT);
+  p->core_mark = g_new0 (guint, MAX (p->n_cores, 1));
+  for (guint k = 0; k < p->n_cores; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      guint i = 0;
+      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
+        if (i < MAX_UNIT)
+          CORE_CPUS (p, k)[i++] = (guint) cpu;
+      for (; i < MAX_UNIT; i++)
+        CORE_CPUS (p, k)[i] = G_MAXUINT;
+    }
   p->cells = g_array_new (FALSE, TRUE, sizeof (Cell));
   g_array_set_clear_func (p->cells, cell_clear);
   for (guint k = 0; k < p->n_cores; k++)
@@ -272,13 +293,18 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
         }
       if (c == p->cells->len)
         {
-          Cell cell = { .llc = core->llc, .node = (guint) core->node,
+          Cell cell = { .llc = core->llc,
+                        .node = (guint) core->node,
                         .cores = g_array_new (FALSE, FALSE, sizeof (guint)) };
           g_array_append_val (p->cells, cell);
         }
       g_array_append_val (g_array_index (p->cells, Cell, c).cores, k);
       p->core_cell[k] = c;
     }
+  p->cell_cpus = g_new0 (QpinCpuset, MAX (p->cells->len, 1));
+  for (guint k = 0; k < p->n_cores; k++)
+    qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]],
+                    &g_array_index (topo->cores, QpinTopoCore, k).cpus);
   p->cell_free = g_new0 (guint, MAX (p->cells->len, 1));
   p->cell_whole = g_new0 (guint, MAX (p->cells->len, 1));
   p->node_free = g_new0 (guint, topo->nodes->len);
@@ -303,10 +329,14 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->owner_thread);
   g_free (p->kind);
   g_ptr_array_unref (p->slots);
+  g_array_unref (p->tcpu);
   qpin_plan_free (p->plan);
   g_free (p->core_free);
   g_free (p->core_usable);
   g_free (p->core_cell);
+  g_free (p->core_cpu);
+  g_free (p->cell_cpus);
+  g_free (p->core_mark);
   g_array_unref (p->cells);
   g_free (p->cell_free);
   g_free (p->cell_whole);
@@ -457,13 +487,11 @@ cmp_guest (const QpinThreadSpec *a, const QpinThreadSpec *b)
   return 0;
 }
 
-static const QpinThreadSpec *sort_specs;
-
 static gint
-cmp_idx (gconstpointer a, gconstpointer b)
+cmp_idx (gconstpointer a, gconstpointer b, gpointer specs)
 {
   guint i = *(const guint *) a, j = *(const guint *) b;
-  return cmp_guest (&sort_specs[i], &sort_specs[j]);
+  return cmp_guest (&((const QpinThreadSpec *) specs)[i], &((const QpinThreadSpec *) specs)[j]);
 }
 
 static gint
@@ -497,9 +525,7 @@ build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx, gboolean i
   for (guint i = 0; i < idx->len; i++)
     if (specs[g_array_index (idx, guint, i)].thread > 0)
       guest_smt = TRUE;
-  sort_specs = specs;
-  g_array_sort (idx, cmp_idx);
-  sort_specs = NULL;
+  g_array_sort_with_data (idx, cmp_idx, specs);
 
   for (guint i = 0; i < idx->len; i++)
     {
@@ -524,7 +550,7 @@ build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx, gboolean i
             same_core = prev->socket == s->socket && prev->die == s->die
                         && prev->cluster == s->cluster && prev->core == s->core;
           else
-            same_core = TRUE;  /* pack a non-SMT guest into whole host cores */
+            same_core = TRUE; /* pack a non-SMT guest into whole host cores */
         }
       if (u == NULL || !same_core || u->n >= host_threads)
         {
@@ -551,22 +577,41 @@ set_thread_cpu (QpinPlanVm *vm, guint t, guint cpu)
   th->exclusive = TRUE;
 }
 
+#define TCPU(p, t) g_array_index ((p)->tcpu, gint, (t))
+
 static void
 take (QpinPlacer *p, gint slot, guint t, guint cpu, GArray *undo)
 {
   hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
-  set_thread_cpu (g_ptr_array_index (p->slots, slot), t, cpu);
+  TCPU (p, t) = (gint) cpu;
   g_array_append_val (undo, cpu);
+}
+
+/* Starts placing the threads of vm: no thread has a CPU yet. */
+static void
+tcpu_reset (QpinPlacer *p, const QpinPlanVm *vm)
+{
+  g_array_set_size (p->tcpu, vm->threads->len);
+  for (guint t = 0; t < vm->threads->len; t++)
+    TCPU (p, t) = -1;
+}
+
+/* Keeps the placement: writes the CPUs taken into the plan. */
+static void
+tcpu_commit (QpinPlacer *p, QpinPlanVm *vm)
+{
+  for (guint t = 0; t < vm->threads->len; t++)
+    if (TCPU (p, t) >= 0)
+      set_thread_cpu (vm, t, (guint) TCPU (p, t));
 }
 
 static void
 hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo)
 {
-  const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
-  QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
+  for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
+    if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
-        guint c = (guint) cpu;
+        guint c = cpu;
         hold (p, c, slot, KIND_SIBLING, -1);
         g_array_append_val (undo, c);
       }
@@ -579,12 +624,8 @@ rollback (QpinPlacer *p, QpinPlanVm *vm, GArray *undo, guint from)
     {
       guint cpu = g_array_index (undo, guint, i);
       gint t = p->owner_thread[cpu];
-      if (t >= 0 && p->kind[cpu] == KIND_EXCLUSIVE)
-        {
-          QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
-          qpin_cpuset_clear_all (&th->cpus);
-          th->exclusive = FALSE;
-        }
+      if (t >= 0 && p->kind[cpu] == KIND_EXCLUSIVE && (guint) t < p->tcpu->len)
+        TCPU (p, t) = -1;
       release (p, cpu);
     }
   g_array_set_size (undo, from);
@@ -602,8 +643,8 @@ key_less (const guint *a, const guint *b, guint n)
 /* Places every unit of @g on cores of the cells in @cells (in that order
  * of preference).  Holds as it goes; on failure the caller rolls back. */
 static gboolean
-fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells,
-      gboolean isolate, GArray *undo)
+fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells, gboolean isolate,
+      GArray *undo)
 {
   for (guint ui = 0; ui < g->units->len; ui++)
     {
@@ -621,11 +662,19 @@ fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cell
               guint k = g_array_index (cell->cores, guint, j);
               guint key[5];
 
+              p->work++;
               if (isolate ? !core_whole (p, k) : p->core_free[k] < u->n)
                 continue;
               key[0] = core_iso_miss (p, k);
               key[1] = core_has_other (p, k, slot);
               key[2] = isolate ? 0 : p->core_free[k] - u->n;
+              if (p->pack_singles)
+                {
+                  /* best fit first: a partial unit completes a half-used core */
+                  guint tmp = key[1];
+                  key[1] = key[2];
+                  key[2] = tmp;
+                }
               key[3] = ci;
               key[4] = k;
               if (best < 0 || key_less (key, best_key, 5))
@@ -650,10 +699,7 @@ fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cell
         {
           guint bk[5] = { G_MAXUINT, 0, 0, 0, 0 };
           gint b = -1;
-          gint prev_core = i ? p->topo->cpu_core[qpin_cpuset_first (
-                                 &g_array_index (((QpinPlanVm *) g_ptr_array_index (p->slots, slot))->threads,
-                                                 QpinPlanThread, u->idx[i - 1]).cpus)]
-                             : -1;
+          gint prev_core = i ? p->topo->cpu_core[TCPU (p, u->idx[i - 1])] : -1;
 
           for (guint ci = 0; ci < n_cells; ci++)
             {
@@ -706,6 +752,8 @@ candidate_clear (gpointer data)
   Candidate *c = data;
   if (c->cells)
     g_array_unref (c->cells);
+  if (c->taken)
+    g_array_unref (c->taken);
 }
 
 /* Scores a fill that just happened (undo[from..] are its CPUs). */
@@ -714,38 +762,45 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
          const QpinCpuset *prev_nodes, guint domain_free, Cost *cost)
 {
   const QpinTopology *topo = p->topo;
-  QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
-  QpinCpuset nodes, llcs, cores;
+  guint64 nodes = 0, llcs_small = 0;
+  guint n_llcs = 0;
   guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
   gint half = 0;
+  gboolean few_nodes = topo->nodes->len <= 64;
 
-  qpin_cpuset_clear_all (&nodes);
-  qpin_cpuset_clear_all (&llcs);
-  qpin_cpuset_clear_all (&cores);
+  p->stamp++;
+  /* core_mark: stamp when seen, counts taken CPUs in the high bits */
   for (guint i = from; i < undo->len; i++)
     {
       guint cpu = g_array_index (undo, guint, i);
-      qpin_cpuset_add (&cores, (guint) topo->cpu_core[cpu]);
-      if (p->kind[cpu] != KIND_EXCLUSIVE)
-        continue;
-      qpin_cpuset_add (&nodes, (guint) topo->cpu_node[cpu]);
-      qpin_cpuset_add (&llcs, (guint) topo->cpu_llc[cpu]);
-      first = MIN (first, cpu);
-      if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
-        iso_miss++;
-    }
-  QPIN_CPUSET_FOREACH (k, &cores)
-    {
-      guint taken = 0;
-      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        for (guint i = from; i < undo->len; i++)
-          if (g_array_index (undo, guint, i) == (guint) cpu)
-            taken++;
-      if (core_has_other (p, (guint) k, slot))
-        shared++;
-      half += p->core_free[k] > 0 ? 1 : 0;
-      half -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+      guint k = (guint) topo->cpu_core[cpu];
+
+      p->work++;
+      if (p->kind[cpu] == KIND_EXCLUSIVE)
+        {
+          guint l = (guint) topo->cpu_llc[cpu];
+          if (few_nodes)
+            nodes |= G_GUINT64_CONSTANT (1) << topo->cpu_node[cpu];
+          if (l < 64)
+            llcs_small |= G_GUINT64_CONSTANT (1) << l;
+          else
+            n_llcs++; /* beyond 64 LLC groups: an upper bound is enough */
+          first = MIN (first, cpu);
+          if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
+            iso_miss++;
+        }
+      if (p->core_mark[k] != p->stamp)
+        {
+          guint taken = 0;
+          p->core_mark[k] = p->stamp;
+          for (guint j = from; j < undo->len; j++)
+            taken += (guint) topo->cpu_core[g_array_index (undo, guint, j)] == k;
+          if (core_has_other (p, k, slot))
+            shared++;
+          half += p->core_free[k] > 0 ? 1 : 0;
+          half
+            -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+        }
     }
   for (guint ui = 0; ui < g->units->len; ui++)
     {
@@ -754,25 +809,23 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
         continue;
       for (guint a = 0; a < u->n; a++)
         for (guint b = a + 1; b < u->n; b++)
-          {
-            const QpinPlanThread *x = &g_array_index (vm->threads, QpinPlanThread, u->idx[a]);
-            const QpinPlanThread *y = &g_array_index (vm->threads, QpinPlanThread, u->idx[b]);
-            if (topo->cpu_core[qpin_cpuset_first (&x->cpus)] != topo->cpu_core[qpin_cpuset_first (&y->cpus)])
-              sib++;
-          }
+          if (topo->cpu_core[TCPU (p, u->idx[a])] != topo->cpu_core[TCPU (p, u->idx[b])])
+            sib++;
     }
-  {
-    QpinCpuset all = nodes;
-    if (prev_nodes)
-      qpin_cpuset_or (&all, prev_nodes);
-    QPIN_CPUSET_FOREACH (a, &all)
-      QPIN_CPUSET_FOREACH (b, &all)
-        if (a < b && (qpin_cpuset_has (&nodes, (guint) a) || qpin_cpuset_has (&nodes, (guint) b)))
-          dist += qpin_topology_distance (topo, (guint) a, (guint) b);
-  }
-  cost->v[0] = qpin_cpuset_count (&nodes);
+  if (few_nodes)
+    {
+      guint64 all = nodes;
+      QPIN_CPUSET_FOREACH (n, prev_nodes)
+        if (n < 64)
+          all |= G_GUINT64_CONSTANT (1) << n;
+      for (guint a = 0; a < topo->nodes->len; a++)
+        for (guint b = a + 1; b < topo->nodes->len; b++)
+          if (((all >> a) & 1) && ((all >> b) & 1) && (((nodes >> a) & 1) || ((nodes >> b) & 1)))
+            dist += qpin_topology_distance (topo, a, b);
+    }
+  cost->v[0] = (guint) __builtin_popcountll (nodes);
   cost->v[1] = dist;
-  cost->v[2] = qpin_cpuset_count (&llcs);
+  cost->v[2] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
   cost->v[3] = iso_miss;
   cost->v[4] = shared;
   cost->v[5] = sib;
@@ -785,7 +838,7 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
 /* Tries one domain; on success appends a candidate. */
 static void
 try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean isolate,
-            const QpinCpuset *prev_nodes, GArray *undo, GArray *out)
+            const QpinCpuset *prev_nodes, GArray *undo, guint level, GArray *out)
 {
   guint from = undo->len;
   guint domain_free = 0;
@@ -795,21 +848,40 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
     domain_free += p->cell_free[g_array_index (cells, guint, i)];
   if (fill (p, slot, g, (const guint *) cells->data, cells->len, isolate, undo))
     {
-      Candidate c = { .cells = g_array_copy (cells) };
-      cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
-      g_array_append_val (out, c);
+      guint n = undo->len - from;
+      gboolean same = FALSE;
+
+      for (guint i = 0; i < out->len && !same; i++)
+        {
+          const Candidate *o = &g_array_index (out, Candidate, i);
+          same = o->taken->len == n
+                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint))
+                      == 0;
+        }
+      if (!same)
+        {
+          Candidate c = { .cells = g_array_copy (cells),
+                          .level = level,
+                          .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
+          g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
+          cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
+          g_array_append_val (out, c);
+        }
     }
   rollback (p, vm, undo, from);
 }
 
-static const QpinPlacer *sort_placer;
-static gboolean sort_isolate;
+typedef struct {
+  const QpinPlacer *p;
+  gboolean isolate;
+} CapOrder;
 
 static gint
-cmp_cell_cap (gconstpointer a, gconstpointer b)
+cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
 {
+  const CapOrder *o = data;
   guint x = *(const guint *) a, y = *(const guint *) b;
-  guint cx = cap_cell (sort_placer, x, sort_isolate), cy = cap_cell (sort_placer, y, sort_isolate);
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
   if (cx != cy)
     return cx > cy ? -1 : 1;
   return x < y ? -1 : x > y;
@@ -827,9 +899,10 @@ pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean i
   for (guint c = 0; c < p->cells->len; c++)
     if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
       g_array_append_val (all, c);
-  sort_placer = p;
-  sort_isolate = isolate;
-  g_array_sort (all, cmp_cell_cap);
+  {
+    CapOrder order = { p, isolate };
+    g_array_sort_with_data (all, cmp_cell_cap, &order);
+  }
   for (guint i = 0; i < all->len && sum < need; i++)
     {
       guint c = g_array_index (all, guint, i);
@@ -866,6 +939,32 @@ pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean i
 }
 
 static gint
+cmp_cell_cap_small (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx < cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Every cell of @nodes, smallest first: uses up the small cells and keeps
+ * the large ones whole for the VMs still to come. */
+static GArray *
+pick_cells_small_first (const QpinPlacer *p, const gboolean *in_node, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  CapOrder order = { p, isolate };
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  g_array_sort_with_data (all, cmp_cell_cap_small, &order);
+  return all;
+}
+
+static gint
 cmp_candidate (gconstpointer a, gconstpointer b)
 {
   const Candidate *x = a, *y = b;
@@ -875,10 +974,14 @@ cmp_candidate (gconstpointer a, gconstpointer b)
   return 0;
 }
 
-/* Candidate domains for group @g, best first.  @allowed: node index mask. */
+/* Candidate domains for group @g, best first.  @allowed: node index mask.
+ * Greedy placement only needs the first level that fits; the search
+ * (@diverse) also wants the wider levels, because giving one VM a wider
+ * domain can let another stay whole: the best of each level then comes
+ * right after the overall best. */
 static GArray *
 candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNumaMode numa,
-            const gboolean *allowed, const QpinCpuset *prev_nodes, GArray *undo)
+            const gboolean *allowed, const QpinCpuset *prev_nodes, gboolean diverse, GArray *undo)
 {
   const QpinTopology *topo = p->topo;
   guint n_nodes = topo->nodes->len;
@@ -894,10 +997,10 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
       {
         g_array_set_size (cells, 0);
         g_array_append_val (cells, c);
-        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, out);
+        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, 0, out);
       }
   /* 2. one node, fewest cells */
-  if (out->len == 0)
+  if (out->len == 0 || diverse)
     for (guint n = 0; n < n_nodes; n++)
       if (allowed[n] && cap_node (p, n, isolate) >= need)
         {
@@ -905,50 +1008,108 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
           memset (mask, 0, sizeof (gboolean) * n_nodes);
           mask[n] = TRUE;
           pc = pick_cells (p, mask, need, isolate);
-          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, out);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
+          if (diverse)
+            {
+              g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+              try_domain (p, slot, g, small, isolate, prev_nodes, undo, 1, out);
+            }
         }
-  /* 3. several nodes, grown from each seed by distance */
-  if (out->len == 0 && numa != QPIN_NUMA_STRICT)
+  /* 3. several nodes, grown from each seed by distance; the search also
+   * tries every second node, not only the nearest */
+  if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
     for (guint seed = 0; seed < n_nodes; seed++)
-      {
-        g_autoptr (GArray) pc = NULL;
-        guint sum;
+      for (gint second = diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
+        {
+          g_autoptr (GArray) pc = NULL;
+          guint sum;
 
-        if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
-          continue;
-        memset (mask, 0, sizeof (gboolean) * n_nodes);
-        mask[seed] = TRUE;
-        sum = cap_node (p, seed, isolate);
-        while (sum < need)
-          {
-            gint best = -1;
-            guint bd = 0;
-            for (guint n = 0; n < n_nodes; n++)
+          if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
+            break;
+          if (second >= 0
+              && ((guint) second == seed || !allowed[second]
+                  || cap_node (p, (guint) second, isolate) == 0))
+            continue;
+          memset (mask, 0, sizeof (gboolean) * n_nodes);
+          mask[seed] = TRUE;
+          sum = cap_node (p, seed, isolate);
+          if (second >= 0)
+            {
+              mask[second] = TRUE;
+              sum += cap_node (p, (guint) second, isolate);
+            }
+          while (sum < need)
+            {
+              gint best = -1;
+              guint bd = 0;
+              for (guint n = 0; n < n_nodes; n++)
+                {
+                  guint d = 0;
+                  if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
+                    continue;
+                  for (guint m = 0; m < n_nodes; m++)
+                    if (mask[m])
+                      d += qpin_topology_distance (topo, n, m);
+                  if (best < 0 || d < bd
+                      || (d == bd
+                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    {
+                      best = (gint) n;
+                      bd = d;
+                    }
+                }
+              if (best < 0)
+                break;
+              mask[best] = TRUE;
+              sum += cap_node (p, (guint) best, isolate);
+            }
+          if (sum < need)
+            break;
+          pc = pick_cells (p, mask, need, isolate);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
+          if (diverse)
+            {
+              /* also: fill the seed node first, the others after; this
+               * spans more LLC groups but leaves another node whole */
+              g_autoptr (GArray) first = NULL;
+              g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
+              g_autofree gboolean *only = g_new0 (gboolean, n_nodes);
+
+              only[seed] = TRUE;
+              first = pick_cells (p, only, need, isolate);
+              g_array_append_vals (seeded, first->data, first->len);
+              for (guint i = 0; i < pc->len; i++)
+                if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
+                  g_array_append_val (seeded, g_array_index (pc, guint, i));
+              try_domain (p, slot, g, seeded, isolate, prev_nodes, undo, 2, out);
               {
-                guint d = 0;
-                if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
-                  continue;
-                for (guint m = 0; m < n_nodes; m++)
-                  if (mask[m])
-                    d += qpin_topology_distance (topo, n, m);
-                if (best < 0 || d < bd
-                    || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                  {
-                    best = (gint) n;
-                    bd = d;
-                  }
+                g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+                try_domain (p, slot, g, small, isolate, prev_nodes, undo, 2, out);
               }
-            if (best < 0)
-              break;
-            mask[best] = TRUE;
-            sum += cap_node (p, (guint) best, isolate);
-          }
-        if (sum < need)
-          break;
-        pc = pick_cells (p, mask, need, isolate);
-        try_domain (p, slot, g, pc, isolate, prev_nodes, undo, out);
-      }
+            }
+        }
   g_array_sort (out, cmp_candidate);
+  if (diverse && out->len > 2)
+    {
+      /* the best of every other level right after the best */
+      guint next = 1;
+      for (guint level = 0; level < 3; level++)
+        for (guint i = next; i < out->len; i++)
+          {
+            Candidate *c = &g_array_index (out, Candidate, i);
+            if (c->level != level || level == g_array_index (out, Candidate, 0).level)
+              continue;
+            if (i != next)
+              {
+                Candidate tmp = *c;
+                memmove (&g_array_index (out, Candidate, next + 1),
+                         &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
+                g_array_index (out, Candidate, next) = tmp;
+              }
+            next++;
+            break;
+          }
+    }
   return out;
 }
 
@@ -968,9 +1129,11 @@ where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GStr
         continue;
       if (isolate && !core_whole (p, k))
         continue;
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, (guint) cpu))
-          qpin_cpuset_add (&f, (guint) cpu);
+      if (p->core_free[k] == 0)
+        continue;
+      for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
+        if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
+          qpin_cpuset_add (&f, cpu);
     }
   l = qpin_cpuset_format (&f);
   g_string_append (s, *l ? l : "none");
@@ -983,7 +1146,9 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   g_autoptr (GString) s = g_string_new (NULL);
   guint n_nodes = p->topo->nodes->len;
   guint total = 0, best_node = 0, best = 0;
-  const char *unit = isolate ? "whole free cores (smt=isolate)" : "dedicated cpus";
+  const char *unit = isolate ? (g->n_vcpus == 1 ? "whole free core (smt=isolate)"
+                                                : "whole free cores (smt=isolate)")
+                             : (g->n_vcpus == 1 ? "dedicated cpu" : "dedicated cpus");
 
   for (guint n = 0; n < n_nodes; n++)
     if (allowed[n])
@@ -1001,12 +1166,14 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   if (numa == QPIN_NUMA_STRICT)
     {
       gboolean one[64] = { FALSE };
-      g_string_append_printf (s, "needs %u %s in one host node%s (numa=strict): the most free in one node is %u",
-                              g->n_vcpus, unit, n_groups > 1 ? " of its own" : "", best);
+      g_string_append_printf (
+        s, "needs %u %s in one host node%s (numa=strict): the most free in one node is %u",
+        g->n_vcpus, unit, n_groups > 1 ? " of its own" : "", best);
       if (best > 0 && best_node < G_N_ELEMENTS (one))
         {
           one[best_node] = TRUE;
-          g_string_append_printf (s, " (node %u: cpus ", qpin_topology_node (p->topo, best_node)->id);
+          g_string_append_printf (s, " (node %u: cpus ",
+                                  qpin_topology_node (p->topo, best_node)->id);
           where_free (p, isolate, one, s);
           g_string_append (s, ")");
         }
@@ -1014,7 +1181,8 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   else
     {
       g_string_append_printf (s, "needs %u %s, %u free%s (cpus ", g->n_vcpus, unit, total,
-                              n_groups > 1 ? " in host nodes not used by its other guest nodes" : " on the host");
+                              n_groups > 1 ? " in host nodes not used by its other guest nodes"
+                                           : " on the host");
       where_free (p, isolate, allowed, s);
       g_string_append (s, ")");
     }
@@ -1084,7 +1252,8 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+      QpinAuxMode mode
+        = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
       gint k;
 
       if (t->spec.role != QPIN_ROLE_EMULATOR && t->spec.role != QPIN_ROLE_IOTHREAD)
@@ -1096,10 +1265,11 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
         {
           if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
             {
-              g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                           "vm '%s': %s=isolate needs 1 dedicated cpu for the %s, 0 free on the host",
-                           vm->name, t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator",
-                           qpin_thread_role_to_string (t->spec.role));
+              g_set_error (
+                error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
+                "vm '%s': %s=isolate needs 1 dedicated cpu for the %s, 0 free on the host",
+                vm->name, t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator",
+                qpin_thread_role_to_string (t->spec.role));
               return FALSE;
             }
           qpin_plan_vm_add_note (vm, "overcommitted: %s %u shares instead of isolate (no free cpu)",
@@ -1115,7 +1285,8 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
  * of the first group (0 = best).  Returns the number of candidates that
  * group had via @n_options. */
 static gboolean
-place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GError **error)
+place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gboolean diverse,
+                 GError **error)
 {
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
   const QpinPolicy *pol = vm->policy;
@@ -1129,6 +1300,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
 
   if (n_options)
     *n_options = 1;
+  tcpu_reset (p, vm);
   for (guint i = 0; i < vm->threads->len; i++)
     if (g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU)
       g_array_append_val (idx, i);
@@ -1145,6 +1317,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
         allowed[n] = groups->len == 1 || !qpin_cpuset_has (&used_nodes, n);
       if (pol->numa == QPIN_NUMA_SPREAD)
         {
+          g_autofree guint *spread_count = g_new0 (guint, n_nodes);
           /* each unit on the node with the most free capacity */
           for (guint ui = 0; ui < g->units->len; ui++)
             {
@@ -1156,16 +1329,31 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
               one.units = g_array_new (FALSE, TRUE, sizeof (Unit));
               g_array_append_vals (one.units, &g_array_index (g->units, Unit, ui), 1);
               one.n_vcpus = g_array_index (g->units, Unit, ui).n;
+              /* the node with the fewest of this VM's vCPUs, then the most free */
               for (guint n = 0; n < n_nodes; n++)
-                if (cap_node (p, n, isolate) > 0
-                    && (best < 0 || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                  best = (gint) n;
+                {
+                  if (cap_node (p, n, isolate) < one.n_vcpus)
+                    continue;
+                  if (best < 0 || spread_count[n] < spread_count[best]
+                      || (spread_count[n] == spread_count[best]
+                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    best = (gint) n;
+                }
+              if (best < 0)
+                for (guint n = 0; n < n_nodes; n++)
+                  if (cap_node (p, n, isolate) > 0
+                      && (best < 0
+                          || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    best = (gint) n;
+              if (best >= 0)
+                spread_count[best] += one.n_vcpus;
               if (best >= 0)
                 {
                   mask[best] = TRUE;
                   pc = pick_cells (p, mask, one.n_vcpus, isolate);
                 }
-              if (best < 0 || !fill (p, slot, &one, (const guint *) pc->data, pc->len, isolate, undo))
+              if (best < 0
+                  || !fill (p, slot, &one, (const guint *) pc->data, pc->len, isolate, undo))
                 {
                   g_array_unref (one.units);
                   for (guint n = 0; n < n_nodes; n++)
@@ -1178,16 +1366,18 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
             }
           continue;
         }
-      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, undo);
+      cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, diverse && gi == 0,
+                          undo);
       if (cands->len == 0 && groups->len > 1 && pol->numa != QPIN_NUMA_STRICT)
         {
           /* not enough distinct host nodes: let guest nodes share */
           g_array_unref (cands);
           for (guint n = 0; n < n_nodes; n++)
             allowed[n] = TRUE;
-          cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, undo);
+          cands = candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes, FALSE, undo);
           if (cands->len > 0)
-            qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node", g->node);
+            qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node",
+                                   g->node);
         }
       if (cands->len == 0)
         {
@@ -1201,7 +1391,8 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
       {
         const Candidate *c = &g_array_index (cands, Candidate, pick);
         guint from = undo->len;
-        gboolean ok = fill (p, slot, g, (const guint *) c->cells->data, c->cells->len, isolate, undo);
+        gboolean ok
+          = fill (p, slot, g, (const guint *) c->cells->data, c->cells->len, isolate, undo);
         g_assert (ok);
         for (guint i = from; i < undo->len; i++)
           qpin_cpuset_add (&used_nodes, (guint) p->topo->cpu_node[g_array_index (undo, guint, i)]);
@@ -1212,6 +1403,7 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, GErro
       rollback (p, vm, undo, 0);
       return FALSE;
     }
+  tcpu_commit (p, vm);
   return TRUE;
 }
 
@@ -1221,6 +1413,7 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
   g_autoptr (GArray) undo = g_array_new (FALSE, FALSE, sizeof (guint));
 
+  tcpu_reset (p, vm);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
@@ -1271,6 +1464,7 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
       rollback (p, vm, undo, 0);
       return FALSE;
     }
+  tcpu_commit (p, vm);
   return TRUE;
 }
 
@@ -1280,49 +1474,31 @@ static void
 choose_pool (QpinPlacer *p, QpinPlanVm *vm)
 {
   const QpinTopology *topo = p->topo;
-  QpinCpuset excl, best_set;
+  QpinCpuset best_set;
   guint n_vcpus = 0;
   guint best_level = G_MAXUINT, best_load = G_MAXUINT;
 
-  qpin_cpuset_clear_all (&excl);
   qpin_cpuset_clear_all (&best_set);
-  for (guint s = 0; s < p->slots->len; s++)
-    {
-      QpinPlanVm *o = g_ptr_array_index (p->slots, s);
-      if (o)
-        qpin_cpuset_or (&excl, &o->held);
-    }
   for (guint i = 0; i < vm->threads->len; i++)
     n_vcpus += g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
-  /* levels: 0 cells, 1 nodes; load = floating vCPUs already on the domain per CPU */
-  for (guint level = 0; level < 2; level++)
+  /* levels: 0 cells, 1 nodes; the free (usable, unheld) CPUs must hold the
+   * vCPUs; load = floating vCPUs already on the domain per free CPU */
+  for (guint level = 0; level < 2 && best_level == G_MAXUINT; level++)
     {
       guint n_dom = level == 0 ? p->cells->len : topo->nodes->len;
       for (guint d = 0; d < n_dom; d++)
         {
-          QpinCpuset dom, avail;
-          guint count, load = 0;
+          guint count = level == 0 ? p->cell_free[d] : p->node_free[d];
+          const QpinCpuset *dom
+            = level == 0 ? &p->cell_cpus[d] : &qpin_topology_node (topo, d)->cpus;
+          guint load = 0;
 
-          qpin_cpuset_clear_all (&dom);
-          if (level == 0)
-            {
-              const Cell *cell = &g_array_index (p->cells, Cell, d);
-              for (guint j = 0; j < cell->cores->len; j++)
-                qpin_cpuset_or (&dom, &g_array_index (topo->cores, QpinTopoCore,
-                                                      g_array_index (cell->cores, guint, j)).cpus);
-            }
-          else
-            dom = qpin_topology_node (topo, d)->cpus;
-          avail = dom;
-          qpin_cpuset_and (&avail, &p->usable);
-          qpin_cpuset_andnot (&avail, &excl);
-          count = qpin_cpuset_count (&avail);
           if (count < n_vcpus || count == 0)
             continue;
           for (guint v = 0; v < p->plan->vms->len; v++)
             {
               QpinPlanVm *o = g_ptr_array_index (p->plan->vms, v);
-              if (o != vm && o->floating && qpin_cpuset_intersects (&o->pool_domain, &dom))
+              if (o != vm && o->floating && qpin_cpuset_intersects (&o->pool_domain, dom))
                 for (guint i = 0; i < o->threads->len; i++)
                   load += g_array_index (o->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
             }
@@ -1331,11 +1507,9 @@ choose_pool (QpinPlacer *p, QpinPlanVm *vm)
             {
               best_level = level;
               best_load = load;
-              best_set = dom;
+              best_set = *dom;
             }
         }
-      if (best_level != G_MAXUINT)
-        break;
     }
   if (best_level == G_MAXUINT)
     best_set = p->usable;
@@ -1353,15 +1527,39 @@ set_cpus (QpinPlanThread *t, const QpinCpuset *cpus)
     }
 }
 
-/* Recomputes every floating cpuset and the memory nodes of every VM. */
+/* Does a VM's plan depend on other VMs (pools, housekeeping, degraded
+ * vCPUs), or only on its own exclusive CPUs? */
+static gboolean
+needs_global (const QpinPlanVm *vm)
+{
+  if (vm->floating)
+    return TRUE;
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      QpinAuxMode mode
+        = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+      if (t->exclusive)
+        continue;
+      if (t->spec.role == QPIN_ROLE_VCPU || mode != QPIN_AUX_SHARE)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Recomputes the floating cpusets and memory nodes: of every VM whose plan
+ * depends on the others, plus @only (NULL: every VM). */
 static void
-finalize (QpinPlacer *p)
+finalize (QpinPlacer *p, const QpinPlanVm *only)
 {
   const QpinTopology *topo = p->topo;
   QpinCpuset excl, hk, live;
+  gboolean global = FALSE;
 
+  for (guint v = 0; v < p->plan->vms->len && !global; v++)
+    global = needs_global (g_ptr_array_index (p->plan->vms, v));
   qpin_cpuset_clear_all (&excl);
-  for (guint v = 0; v < p->plan->vms->len; v++)
+  for (guint v = 0; global && v < p->plan->vms->len; v++)
     qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
   live = topo->online;
   qpin_cpuset_andnot (&live, &p->lost);
@@ -1386,6 +1584,9 @@ finalize (QpinPlacer *p)
       QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, v);
       QpinCpuset vcpus, pool, nodes_cpus, hk_local, node_ids;
       gboolean mem_known = FALSE;
+
+      if (only && vm != only && !needs_global (vm))
+        continue;
 
       qpin_cpuset_clear_all (&vcpus);
       if (vm->floating)
@@ -1413,7 +1614,9 @@ finalize (QpinPlacer *p)
       qpin_cpuset_clear_all (&nodes_cpus);
       qpin_topology_nodes_of (topo, &vcpus, &node_ids);
       QPIN_CPUSET_FOREACH (id, &node_ids)
-        qpin_cpuset_or (&nodes_cpus, &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
+        qpin_cpuset_or (
+          &nodes_cpus,
+          &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
       pool = nodes_cpus;
       qpin_cpuset_and (&pool, &p->usable);
       qpin_cpuset_andnot (&pool, &excl);
@@ -1433,9 +1636,10 @@ finalize (QpinPlacer *p)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          QpinAuxMode mode = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+          QpinAuxMode mode
+            = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
 
-          if (t->exclusive)
+          if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
             continue;
           if (t->spec.role == QPIN_ROLE_VCPU)
             set_cpus (t, vm->floating ? &vcpus : &pool);
@@ -1444,6 +1648,22 @@ finalize (QpinPlacer *p)
           else
             set_cpus (t, qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
         }
+      /* other QEMU workers follow the emulator thread */
+      {
+        const QpinPlanThread *emu = qpin_plan_vm_find_thread (vm, QPIN_ROLE_EMULATOR, 0);
+        for (guint i = 0; i < vm->threads->len; i++)
+          {
+            QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+            if (t->spec.role != QPIN_ROLE_OTHER)
+              continue;
+            if (emu)
+              set_cpus (t, &emu->cpus);
+            else
+              set_cpus (t, vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
+                           : qpin_cpuset_is_empty (&vcpus)               ? &hk_local
+                                                                         : &vcpus);
+          }
+      }
       /* memory: the nodes of the vCPUs that have memory, else the nearest one */
       qpin_topology_nodes_of (topo, &vcpus, &node_ids);
       qpin_cpuset_clear_all (&vm->mem_nodes);
@@ -1451,18 +1671,21 @@ finalize (QpinPlacer *p)
         mem_known |= qpin_topology_node (topo, n)->mem_total_kb > 0;
       QPIN_CPUSET_FOREACH (id, &node_ids)
         {
-          const QpinTopoNode *node = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
+          const QpinTopoNode *node
+            = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
           if (!mem_known || node->mem_total_kb > 0)
             qpin_cpuset_add (&vm->mem_nodes, (guint) id);
         }
       if (qpin_cpuset_is_empty (&vm->mem_nodes) && !qpin_cpuset_is_empty (&node_ids))
         {
-          guint from = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
+          guint from
+            = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
           gint best = -1;
           for (guint n = 0; n < topo->nodes->len; n++)
             if (qpin_topology_node (topo, n)->mem_total_kb > 0
-                && (best < 0 || qpin_topology_distance (topo, from, n)
-                                  < qpin_topology_distance (topo, from, (guint) best)))
+                && (best < 0
+                    || qpin_topology_distance (topo, from, n)
+                         < qpin_topology_distance (topo, from, (guint) best)))
               best = (gint) n;
           if (best >= 0)
             qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
@@ -1486,15 +1709,15 @@ clear_changed (QpinPlacer *p)
 typedef struct {
   QpinPlanVm *vm;
   guint n_vcpus;
-  guint rank;           /* constraint rank: isolate/strict first */
-  char *signature;      /* equal signatures: interchangeable VMs */
+  guint rank;      /* constraint rank: isolate/strict first */
+  char *signature; /* equal signatures: interchangeable VMs */
 } Job;
 
 typedef struct {
-  GPtrArray *jobs;      /* Job * of the dedicated VMs */
+  GPtrArray *jobs; /* Job * of the dedicated VMs */
   guint n;
   gboolean *done;
-  guint *path_vm;       /* current path: job index per depth */
+  guint *path_vm; /* current path: job index per depth */
   guint *path_opt;
   guint *best_vm;
   guint *best_opt;
@@ -1508,13 +1731,14 @@ typedef struct {
 
 /* Places job j with option o; returns FALSE if it cannot (error kept). */
 static gboolean
-place_job (QpinPlacer *p, Job *job, guint option, guint *n_options, GError **error)
+place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options,
+           GError **error)
 {
   gint slot = slot_add (p, job->vm);
   g_autoptr (GError) local = NULL;
 
   g_ptr_array_add (p->plan->vms, job->vm);
-  if (place_dedicated (p, slot, option, n_options, &local))
+  if (place_dedicated (p, slot, option, n_options, diverse, &local))
     return TRUE;
   if (job->vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE)
     {
@@ -1539,12 +1763,20 @@ unplace_job (QpinPlacer *p, Job *job)
   plan_unlink (p, job->vm);
 }
 
+/* Within budget; until a first complete plan, up to four times it. */
+static gboolean
+search_goes_on (const QpinPlacer *p, const Search *s)
+{
+  return p->work < s->budget || (!s->have_best && p->work < 4 * (guint64) s->budget);
+}
+
 static void
 search (QpinPlacer *p, Search *s, guint depth)
 {
   if (depth == s->n)
     {
       QpinScore score;
+      p->work += p->n_cores * 4;
       qpin_placer_score (p, &score);
       if (!s->have_best || qpin_score_compare (&score, &s->best) < 0)
         {
@@ -1555,7 +1787,7 @@ search (QpinPlacer *p, Search *s, guint depth)
         }
       return;
     }
-  for (guint j = 0; j < s->n && s->spent < s->budget; j++)
+  for (guint j = 0; j < s->n && search_goes_on (p, s); j++)
     {
       Job *job = g_ptr_array_index (s->jobs, j);
       gboolean dup = FALSE;
@@ -1564,15 +1796,16 @@ search (QpinPlacer *p, Search *s, guint depth)
       if (s->done[j])
         continue;
       for (guint i = 0; i < j && !dup; i++)
-        dup = !s->done[i] && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
+        dup = !s->done[i]
+              && strcmp (((Job *) g_ptr_array_index (s->jobs, i))->signature, job->signature) == 0;
       if (dup)
         continue;
-      for (guint o = 0; o < n_options && o < s->options && s->spent < s->budget; o++)
+      for (guint o = 0; o < n_options && o < s->options && search_goes_on (p, s); o++)
         {
           g_autoptr (GError) error = NULL;
 
           s->spent++;
-          if (!place_job (p, job, o, &n_options, &error))
+          if (!place_job (p, job, o, TRUE, &n_options, &error))
             {
               if (s->first_error == NULL)
                 s->first_error = g_steal_pointer (&error);
@@ -1614,7 +1847,7 @@ place_in_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint *place
   *placed = 0;
   for (guint i = 0; i < jobs->len; i++)
     {
-      if (!place_job (p, g_ptr_array_index (jobs, order[i]), 0, NULL, error))
+      if (!place_job (p, g_ptr_array_index (jobs, order[i]), 0, FALSE, NULL, error))
         return FALSE;
       (*placed)++;
     }
@@ -1628,18 +1861,36 @@ unplace_order (QpinPlacer *p, GPtrArray *jobs, const guint *order, guint placed)
     unplace_job (p, g_ptr_array_index (jobs, order[i]));
 }
 
+/* How to rebuild the best plan found: a search path or a greedy order. */
+typedef struct {
+  gboolean pack_singles;
+  gboolean from_search;
+  guint order; /* 0 sorted, 1 reversed */
+  guint *vm;   /* search path: job per depth */
+  guint *opt;  /* search path: option per depth */
+  QpinScore score;
+} Recipe;
+
+static void
+order_of (guint n, guint which, guint *order)
+{
+  for (guint i = 0; i < n; i++)
+    order[i] = which == 0 ? i : n - 1 - i;
+}
+
+/* Evaluates the order search (few VMs) and the greedy orders (largest and
+ * most constrained first, and its reverse) with the current fill
+ * strategy; leaves nothing placed.  Returns FALSE if none fits. */
 static gboolean
-place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
+plan_batch (QpinPlacer *p, GPtrArray *jobs, Recipe *r, GError **error)
 {
   guint n = jobs->len;
-  g_autofree guint *best_vm = g_new0 (guint, MAX (n, 1));
-  g_autofree guint *best_opt = g_new0 (guint, MAX (n, 1));
+  g_autofree guint *order = g_new (guint, n);
+  g_autoptr (GError) first_error = NULL;
+  gboolean have = FALSE;
   guint placed = 0;
 
-  if (n == 0)
-    return TRUE;
-  /* jobs are sorted largest / most constrained first: the search starts
-   * from that order, so a cut budget still keeps a good plan */
+  r->pack_singles = p->pack_singles;
   if (n <= p->search_max_vms)
     {
       Search s = { .jobs = jobs, .n = n, .budget = p->search_budget, .options = p->search_options };
@@ -1650,75 +1901,106 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       s.done = done;
       s.path_vm = pv;
       s.path_opt = po;
-      s.best_vm = best_vm;
-      s.best_opt = best_opt;
+      s.best_vm = r->vm;
+      s.best_opt = r->opt;
+      p->work = 0;
       search (p, &s, 0);
-      if (!s.have_best)
-        {
-          if (s.first_error)
-            g_propagate_error (error, s.first_error);
-          else
-            g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                                 "no placement found within the search budget");
-          return FALSE;
-        }
       g_clear_error (&s.first_error);
-      for (guint i = 0; i < n; i++)
+      if (s.have_best)
         {
-          gboolean ok = place_job (p, g_ptr_array_index (jobs, best_vm[i]), best_opt[i], NULL, NULL);
-          g_assert (ok);
+          have = TRUE;
+          r->from_search = TRUE;
+          r->score = s.best;
         }
-      return TRUE;
     }
+  for (guint o = 0; o < 2; o++)
+    {
+      g_autoptr (GError) local = NULL;
+
+      order_of (n, o, order);
+      if (place_in_order (p, jobs, order, &placed, &local))
+        {
+          QpinScore score;
+          qpin_placer_score (p, &score);
+          if (!have || qpin_score_compare (&score, &r->score) < 0)
+            {
+              have = TRUE;
+              r->from_search = FALSE;
+              r->order = o;
+              r->score = score;
+            }
+        }
+      else if (first_error == NULL)
+        first_error = g_steal_pointer (&local);
+      unplace_order (p, jobs, order, placed);
+    }
+  if (!have)
+    {
+      /* the greedy order names the VM that does not fit */
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r)
+{
+  guint n = jobs->len;
+
+  p->pack_singles = r->pack_singles;
+  if (r->from_search)
+    for (guint i = 0; i < n; i++)
+      {
+        gboolean ok
+          = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, NULL);
+        g_assert (ok);
+      }
   else
     {
-      /* orders: sorted, as given (by name order of the request), smallest first */
-      g_autofree guint *orders = g_new (guint, 3 * n);
-      QpinScore best;
-      gint best_order = -1;
-      g_autoptr (GError) first_error = NULL;
+      g_autofree guint *order = g_new (guint, n);
+      guint placed = 0;
+      gboolean ok;
 
-      for (guint i = 0; i < n; i++)
-        {
-          orders[i] = i;
-          orders[2 * n + i] = n - 1 - i;
-        }
-      {
-        /* "as given": jobs carry their request position in rank's low bits */
-        g_autofree guint *pos = g_new (guint, n);
-        for (guint i = 0; i < n; i++)
-          pos[i] = i;
-        for (guint i = 0; i < n; i++)
-          orders[n + i] = pos[i];
-      }
-      for (guint o = 0; o < 3; o++)
-        {
-          g_autoptr (GError) local = NULL;
-          if (o == 1)
-            continue; /* the sorted order already is the given order for equal jobs */
-          if (place_in_order (p, jobs, orders + o * n, &placed, &local))
-            {
-              QpinScore score;
-              qpin_placer_score (p, &score);
-              if (best_order < 0 || qpin_score_compare (&score, &best) < 0)
-                {
-                  best = score;
-                  best_order = (gint) o;
-                }
-            }
-          else if (first_error == NULL)
-            first_error = g_steal_pointer (&local);
-          unplace_order (p, jobs, orders + o * n, placed);
-        }
-      if (best_order < 0)
-        {
-          g_propagate_error (error, g_steal_pointer (&first_error));
-          return FALSE;
-        }
-      if (!place_in_order (p, jobs, orders + (guint) best_order * n, &placed, error))
-        g_assert_not_reached ();
-      return TRUE;
+      order_of (n, r->order, order);
+      ok = place_in_order (p, jobs, order, &placed, NULL);
+      g_assert (ok);
     }
+  p->pack_singles = FALSE;
+}
+
+/* Two fill strategies: avoid cores other VMs use (fewer shared cores now),
+ * or complete half-used cores first (best fit: keeps whole cores for the
+ * VMs still to come, which can mean fewer shared cores in the end).  The
+ * batch is planned with both and the better score is kept. */
+static gboolean
+place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
+{
+  guint n = MAX (jobs->len, 1);
+  g_autofree guint *vm0 = g_new0 (guint, n), *opt0 = g_new0 (guint, n);
+  g_autofree guint *vm1 = g_new0 (guint, n), *opt1 = g_new0 (guint, n);
+  Recipe r[2] = { { .vm = vm0, .opt = opt0 }, { .vm = vm1, .opt = opt1 } };
+  gboolean ok[2];
+  g_autoptr (GError) first_error = NULL;
+
+  if (jobs->len == 0)
+    return TRUE;
+  for (guint i = 0; i < 2; i++)
+    {
+      p->pack_singles = i == 1;
+      ok[i] = plan_batch (p, jobs, &r[i], i == 0 ? &first_error : NULL);
+    }
+  p->pack_singles = FALSE;
+  if (!ok[0] && !ok[1])
+    {
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  if (ok[0] && (!ok[1] || qpin_score_compare (&r[0].score, &r[1].score) <= 0))
+    replay (p, jobs, &r[0]);
+  else
+    replay (p, jobs, &r[1]);
+  return TRUE;
 }
 
 static char *
@@ -1768,8 +2050,9 @@ gboolean
 qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GError **error)
 {
   g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func (job_free);
-  g_autoptr (GPtrArray) added = g_ptr_array_new ();   /* QpinPlanVm * now in the plan */
-  g_autoptr (GPtrArray) pending = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
+  g_autoptr (GPtrArray) added = g_ptr_array_new (); /* QpinPlanVm * now in the plan */
+  g_autoptr (GPtrArray) pending
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
   gboolean ok = TRUE;
 
   g_return_val_if_fail (requests->len == policies->len, FALSE);
@@ -1818,7 +2101,8 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       job = g_new0 (Job, 1);
       job->vm = vm;
       job->n_vcpus = qpin_request_n_vcpus (g_ptr_array_index (requests, i));
-      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2) + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
+      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2)
+                  + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
       job->signature = job_signature (vm);
       g_ptr_array_add (jobs, job);
     }
@@ -1852,7 +2136,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       for (guint i = added->len; i-- > 0;)
         {
           QpinPlanVm *vm = g_ptr_array_index (added, i);
-          drop_vm (p, vm);  /* frees vm through plan->vms */
+          drop_vm (p, vm); /* frees vm through plan->vms */
         }
       return FALSE;
     }
@@ -1869,7 +2153,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
     for (guint i = 0; i < ordered->len; i++)
       g_ptr_array_add (p->plan->vms, g_ptr_array_index (ordered, i));
   }
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -1880,8 +2164,8 @@ find_vm (QpinPlacer *p, const char *name, GError **error)
 {
   QpinPlanVm *vm = qpin_plan_find_vm (p->plan, name);
   if (vm == NULL)
-    g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                 "vm '%s' is not placed", name);
+    g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' is not placed",
+                 name);
   return vm;
 }
 
@@ -1896,9 +2180,9 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinPlanThread *o = &g_array_index (vm->threads, QpinPlanThread, i);
-      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive
-          || o->spec.socket != s->socket || o->spec.die != s->die || o->spec.cluster != s->cluster
-          || o->spec.core != s->core || o->spec.node != s->node)
+      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive || o->spec.socket != s->socket
+          || o->spec.die != s->die || o->spec.cluster != s->cluster || o->spec.core != s->core
+          || o->spec.node != s->node)
         continue;
       return p->topo->cpu_core[qpin_cpuset_first (&o->cpus)];
     }
@@ -1927,8 +2211,8 @@ place_one (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
             if (p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, (guint) cpu))
               {
                 g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                             "vm '%s': cpumap puts vcpu %u on cpu %d, which is not free",
-                             vm->name, th->spec.index, cpu);
+                             "vm '%s': cpumap puts vcpu %u on cpu %d, which is not free", vm->name,
+                             th->spec.index, cpu);
                 return FALSE;
               }
           QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
@@ -1998,7 +2282,8 @@ wants_own_cpu (const QpinPlanVm *vm, const QpinThreadSpec *spec)
  * overcommit=refuse when no CPU is free (the thread is then not added).
  */
 gboolean
-qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec, GError **error)
+qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec,
+                        GError **error)
 {
   QpinPlanVm *vm = find_vm (p, vm_name, error);
   QpinPlanThread t = { 0 };
@@ -2021,7 +2306,7 @@ qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec
       g_array_set_size (vm->threads, vm->threads->len - 1);
       return FALSE;
     }
-  finalize (p);
+  finalize (p, vm);
   return TRUE;
 }
 
@@ -2074,8 +2359,8 @@ renumber (QpinPlacer *p, gint slot, guint removed)
  * Returns: %TRUE on success; %QPIN_POLICY_ERROR_CONFLICT if there is no such thread.
  */
 gboolean
-qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole role,
-                           guint index, GError **error)
+qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole role, guint index,
+                           GError **error)
 {
   QpinPlanVm *vm = find_vm (p, vm_name, error);
   QpinPlanThread *th;
@@ -2086,8 +2371,8 @@ qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole ro
   th = qpin_plan_vm_find_thread (vm, role, index);
   if (th == NULL)
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                   "vm '%s' has no %s %u", vm_name, qpin_thread_role_to_string (role), index);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' has no %s %u",
+                   vm_name, qpin_thread_role_to_string (role), index);
       return FALSE;
     }
   clear_changed (p);
@@ -2095,7 +2380,7 @@ qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole ro
   release_thread (p, vm, t);
   g_array_remove_index (vm->threads, t);
   renumber (p, slot_of (p, vm), t);
-  finalize (p);
+  finalize (p, vm);
   return TRUE;
 }
 
@@ -2115,7 +2400,7 @@ qpin_placer_remove_vm (QpinPlacer *p, const char *vm_name, GError **error)
     return FALSE;
   clear_changed (p);
   drop_vm (p, vm);
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -2138,8 +2423,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
 
   if (!qpin_cpuset_has (&p->topo->online, cpu) || qpin_cpuset_has (&p->lost, cpu))
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE,
-                   "cpu %u is not online", cpu);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE, "cpu %u is not online", cpu);
       return FALSE;
     }
   clear_changed (p);
@@ -2160,7 +2444,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
       qpin_cpuset_remove (&rest, cpu);
       th->changed = TRUE;
       if (!qpin_cpuset_is_empty (&rest))
-        th->cpus = rest;   /* a manual pin on several CPUs keeps the others */
+        th->cpus = rest; /* a manual pin on several CPUs keeps the others */
       else
         {
           release_thread (p, vm, (guint) t);
@@ -2173,7 +2457,7 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
             }
         }
     }
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }
 
@@ -2206,14 +2490,16 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
       if (!t->exclusive)
         continue;
       QPIN_CPUSET_FOREACH (cpu, &t->cpus)
-        if ((guint) cpu >= p->n_slots || p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, (guint) cpu))
+        if ((guint) cpu >= p->n_slots || p->owner[cpu] >= 0
+            || !qpin_cpuset_has (&p->usable, (guint) cpu))
           {
-            const char *holder = (guint) cpu < p->n_slots ? qpin_placer_holder (p, (guint) cpu) : NULL;
+            const char *holder
+              = (guint) cpu < p->n_slots ? qpin_placer_holder (p, (guint) cpu) : NULL;
             g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
                          "vm '%s': %s %u is on cpu %d, %s%s%s", vm->name,
                          qpin_thread_role_to_string (t->spec.role), t->spec.index, cpu,
-                         holder ? "held by vm '" : "which is not usable",
-                         holder ? holder : "", holder ? "'" : "");
+                         holder ? "held by vm '" : "which is not usable", holder ? holder : "",
+                         holder ? "'" : "");
             return FALSE;
           }
     }
@@ -2232,6 +2518,6 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
     }
   if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain))
     choose_pool (p, copy);
-  finalize (p);
+  finalize (p, NULL);
   return TRUE;
 }

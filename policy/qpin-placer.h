@@ -14,13 +14,16 @@
  * After each call, threads whose cpuset changed have `changed` set in
  * qpin_placer_get_plan(); re-pin exactly those.
  *
- * Batch placement (several VMs at once) searches the order: with few VMs
- * (see QPIN_PLACER_SEARCH_*) a depth-first search over VM orders and the
- * best few candidate domains of each VM, bounded by a budget of
- * placements, keeps the plan with the best score (qpin-score.h); with many
- * VMs it compares a few orders (largest and most constrained first, as
- * given, smallest first) placed greedily.  Every tie is broken by indexes,
- * so the same input always gives the same plan.
+ * Batch placement (several VMs at once) keeps the best-scoring plan
+ * (qpin-score.h) among: a depth-first search over VM orders and, per VM,
+ * a few candidate domains (QPIN_PLACER_SEARCH_OPTIONS: its best, the best
+ * of each wider level, other node pairs, seed-first and small-cells-first
+ * fills) for up to QPIN_PLACER_SEARCH_MAX_VMS VMs, bounded by an effort
+ * budget (cores examined) so big hosts search less deeply; and two greedy
+ * orders (largest and most constrained first, and the reverse).  Both run
+ * with two fill strategies (avoid cores other VMs use / complete half-used
+ * cores first).  Every tie is broken by indexes, so the same input always
+ * gives the same plan.
  */
 #pragma once
 
@@ -34,9 +37,9 @@
 
 G_BEGIN_DECLS
 
-#define QPIN_PLACER_SEARCH_MAX_VMS 6      /* exhaustive order search up to this many VMs */
-#define QPIN_PLACER_SEARCH_OPTIONS 3      /* candidate domains tried per VM in the search */
-#define QPIN_PLACER_SEARCH_BUDGET 20000   /* VM placements per batch in the search */
+#define QPIN_PLACER_SEARCH_MAX_VMS 6     /* exhaustive order search up to this many VMs */
+#define QPIN_PLACER_SEARCH_OPTIONS 6     /* candidate domains tried per VM in the search */
+#define QPIN_PLACER_SEARCH_BUDGET 400000 /* effort (cores examined) per batch search */
 
 typedef struct _QpinPlacer QpinPlacer;
 
@@ -48,20 +51,13 @@ const char *qpin_placer_holder (const QpinPlacer *placer, guint cpu);
 void qpin_placer_score (const QpinPlacer *placer, QpinScore *score);
 void qpin_placer_set_search (QpinPlacer *placer, guint max_vms, guint options, guint budget);
 
-gboolean qpin_placer_place (QpinPlacer *placer,
-                            GPtrArray *requests,
-                            GPtrArray *policies,
+gboolean qpin_placer_place (QpinPlacer *placer, GPtrArray *requests, GPtrArray *policies,
                             GError **error);
 gboolean qpin_placer_adopt (QpinPlacer *placer, const QpinPlanVm *vm, GError **error);
-gboolean qpin_placer_add_thread (QpinPlacer *placer,
-                                 const char *vm_name,
-                                 const QpinThreadSpec *spec,
-                                 GError **error);
-gboolean qpin_placer_remove_thread (QpinPlacer *placer,
-                                    const char *vm_name,
-                                    QpinThreadRole role,
-                                    guint index,
-                                    GError **error);
+gboolean qpin_placer_add_thread (QpinPlacer *placer, const char *vm_name,
+                                 const QpinThreadSpec *spec, GError **error);
+gboolean qpin_placer_remove_thread (QpinPlacer *placer, const char *vm_name, QpinThreadRole role,
+                                    guint index, GError **error);
 gboolean qpin_placer_remove_vm (QpinPlacer *placer, const char *vm_name, GError **error);
 gboolean qpin_placer_lose_cpu (QpinPlacer *placer, guint cpu, GError **error);
 

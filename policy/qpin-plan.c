@@ -157,7 +157,7 @@ indexes_of (const QpinTopology *topo, const QpinCpuset *cpus, guint what)
   qpin_cpuset_clear_all (&ids);
   QPIN_CPUSET_FOREACH (cpu, cpus)
     {
-      gint i = what == 0 ? qpin_topology_cpu_node (topo, (guint) cpu)
+      gint i = what == 0   ? qpin_topology_cpu_node (topo, (guint) cpu)
                : what == 1 ? qpin_topology_cpu_llc (topo, (guint) cpu)
                            : qpin_topology_cpu_core (topo, (guint) cpu);
       if (i >= 0)
@@ -177,8 +177,8 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
 {
   GString *s = g_string_new (NULL);
 
-  g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n",
-                          "VM", "THREAD", "HOST CPUS", "NODE", "LLC", "CORE", "MODE");
+  g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n", "VM", "THREAD", "HOST CPUS",
+                          "NODE", "LLC", "CORE", "MODE");
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
@@ -187,22 +187,39 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          g_autofree char *name = t->spec.role == QPIN_ROLE_EMULATOR
-                                  ? g_strdup ("emulator")
-                                  : g_strdup_printf ("%s %u", qpin_thread_role_to_string (t->spec.role),
-                                                     t->spec.index);
+          g_autofree char *name
+            = t->spec.role == QPIN_ROLE_EMULATOR
+                ? g_strdup ("emulator")
+                : g_strdup_printf ("%s %u", qpin_thread_role_to_string (t->spec.role),
+                                   t->spec.index);
           g_autofree char *cpus = qpin_cpuset_format (&t->cpus);
           g_autofree char *nodes = indexes_of (topo, &t->cpus, 0);
           g_autofree char *llcs = indexes_of (topo, &t->cpus, 1);
           g_autofree char *cores = indexes_of (topo, &t->cpus, 2);
 
-          g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n",
-                                  vm->name, name, cpus, nodes, llcs, cores,
-                                  t->exclusive ? "exclusive" : "shared");
+          g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n", vm->name, name, cpus,
+                                  nodes, llcs, cores, t->exclusive ? "exclusive" : "shared");
         }
+      {
+        /* CPUs held beyond the threads' own: the idle siblings of smt=isolate */
+        QpinCpuset extra = vm->held;
+        for (guint i = 0; i < vm->threads->len; i++)
+          {
+            const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+            if (t->exclusive)
+              qpin_cpuset_andnot (&extra, &t->cpus);
+          }
+        if (!qpin_cpuset_is_empty (&extra))
+          {
+            g_autofree char *h = qpin_cpuset_format (&extra);
+            g_string_append_printf (s, "%-12s also holds   %s (idle siblings, smt=isolate)\n",
+                                    vm->name, h);
+          }
+      }
       g_string_append_printf (s, "%-12s memory nodes %s\n", vm->name, *mem ? mem : "any");
       for (guint i = 0; i < vm->notes->len; i++)
-        g_string_append_printf (s, "%-12s note: %s\n", vm->name, (const char *) g_ptr_array_index (vm->notes, i));
+        g_string_append_printf (s, "%-12s note: %s\n", vm->name,
+                                (const char *) g_ptr_array_index (vm->notes, i));
     }
   return g_string_free (s, FALSE);
 }

@@ -19,24 +19,24 @@ G_BEGIN_DECLS
 typedef struct {
   QpinThreadSpec spec;
   QpinCpuset cpus;
-  gboolean exclusive;   /* @cpus held for this thread alone */
-  gboolean changed;     /* set by the last incremental operation */
+  gboolean exclusive; /* @cpus held for this thread alone */
+  gboolean changed;   /* set by the last incremental operation */
 } QpinPlanThread;
 
 typedef struct {
   char *name;
   gint64 pid;
-  QpinPolicy *policy;   /* the merged policy it was placed with */
-  GArray *threads;      /* QpinPlanThread, in request order */
-  QpinCpuset mem_nodes; /* node ids */
-  QpinCpuset held;      /* every CPU held for the VM (vCPUs, isolated siblings, ...) */
-  gboolean floating;    /* the vCPUs float on a pool (cpus=shared or overcommitted) */
+  QpinPolicy *policy;     /* the merged policy it was placed with */
+  GArray *threads;        /* QpinPlanThread, in request order */
+  QpinCpuset mem_nodes;   /* node ids */
+  QpinCpuset held;        /* every CPU held for the VM (vCPUs, isolated siblings, ...) */
+  gboolean floating;      /* the vCPUs float on a pool (cpus=shared or overcommitted) */
   QpinCpuset pool_domain; /* the CPUs a floating VM may use before exclusions */
-  GPtrArray *notes;     /* char * */
+  GPtrArray *notes;       /* char * */
 } QpinPlanVm;
 
 typedef struct {
-  GPtrArray *vms;       /* QpinPlanVm */
+  GPtrArray *vms; /* QpinPlanVm */
 } QpinPlan;
 
 QpinPlan *qpin_plan_new (void);

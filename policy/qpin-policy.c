@@ -10,26 +10,30 @@ typedef struct {
   gint value;
 } Choice;
 
-static const Choice cpus_choices[] = {
-  { "dedicated", QPIN_CPUS_DEDICATED }, { "shared", QPIN_CPUS_SHARED },
-  { "manual", QPIN_CPUS_MANUAL }, { NULL, 0 } };
-static const Choice numa_choices[] = {
-  { "strict", QPIN_NUMA_STRICT }, { "prefer", QPIN_NUMA_PREFER },
-  { "spread", QPIN_NUMA_SPREAD }, { NULL, 0 } };
-static const Choice smt_choices[] = {
-  { "prefer", QPIN_SMT_PREFER }, { "isolate", QPIN_SMT_ISOLATE },
-  { "require", QPIN_SMT_REQUIRE }, { NULL, 0 } };
-static const Choice aux_choices[] = {
-  { "share", QPIN_AUX_SHARE }, { "isolate", QPIN_AUX_ISOLATE },
-  { "housekeeping", QPIN_AUX_HOUSEKEEPING }, { NULL, 0 } };
-static const Choice overcommit_choices[] = {
-  { "refuse", QPIN_OVERCOMMIT_REFUSE }, { "share", QPIN_OVERCOMMIT_SHARE }, { NULL, 0 } };
-static const Choice memory_choices[] = {
-  { "none", QPIN_MEMORY_NONE }, { "migrate", QPIN_MEMORY_MIGRATE }, { NULL, 0 } };
+static const Choice cpus_choices[] = { { "dedicated", QPIN_CPUS_DEDICATED },
+                                       { "shared", QPIN_CPUS_SHARED },
+                                       { "manual", QPIN_CPUS_MANUAL },
+                                       { NULL, 0 } };
+static const Choice numa_choices[] = { { "strict", QPIN_NUMA_STRICT },
+                                       { "prefer", QPIN_NUMA_PREFER },
+                                       { "spread", QPIN_NUMA_SPREAD },
+                                       { NULL, 0 } };
+static const Choice smt_choices[] = { { "prefer", QPIN_SMT_PREFER },
+                                      { "isolate", QPIN_SMT_ISOLATE },
+                                      { "require", QPIN_SMT_REQUIRE },
+                                      { NULL, 0 } };
+static const Choice aux_choices[] = { { "share", QPIN_AUX_SHARE },
+                                      { "isolate", QPIN_AUX_ISOLATE },
+                                      { "housekeeping", QPIN_AUX_HOUSEKEEPING },
+                                      { NULL, 0 } };
+static const Choice overcommit_choices[]
+  = { { "refuse", QPIN_OVERCOMMIT_REFUSE }, { "share", QPIN_OVERCOMMIT_SHARE }, { NULL, 0 } };
+static const Choice memory_choices[]
+  = { { "none", QPIN_MEMORY_NONE }, { "migrate", QPIN_MEMORY_MIGRATE }, { NULL, 0 } };
 
-static const char *const keys[] = {
-  "cpus", "numa", "smt", "emulator", "iothreads", "reserved", "overcommit",
-  "memory", "sched", "cpumap", NULL };
+static const char *const keys[]
+  = { "cpus",       "numa",   "smt",   "emulator", "iothreads", "reserved",
+      "overcommit", "memory", "sched", "cpumap",   NULL };
 
 /**
  * qpin_policy_keys:
@@ -138,8 +142,7 @@ parse_sched (const char *value, QpinSchedMode *mode, guint *prio, GError **error
       *prio = 0;
       return TRUE;
     }
-  if (colon == NULL
-      || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 99, &p, NULL))
+  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 99, &p, NULL))
     return bad_value ("sched", value, accepted, error);
   if (strncmp (value, "fifo:", 5) == 0)
     *mode = QPIN_SCHED_FIFO;
@@ -193,7 +196,8 @@ parse_cpumap (const char *value, GArray **out, GError **error)
           {
             g_autofree char *num = g_strndup (item, (gsize) (eq - item));
             guint64 v;
-            if (!g_ascii_string_to_unsigned (g_strstrip (num), 10, 0, QPIN_CPUSET_MAX - 1, &v, NULL))
+            if (!g_ascii_string_to_unsigned (g_strstrip (num), 10, 0, QPIN_CPUSET_MAX - 1, &v,
+                                             NULL))
               {
                 ok = FALSE;
                 break;
@@ -212,11 +216,12 @@ parse_cpumap (const char *value, GArray **out, GError **error)
     return bad_value ("cpumap", value, accepted, error);
   g_array_sort (pins, cmp_pin);
   for (guint i = 1; i < pins->len; i++)
-    if (g_array_index (pins, QpinManualPin, i).vcpu == g_array_index (pins, QpinManualPin, i - 1).vcpu)
+    if (g_array_index (pins, QpinManualPin, i).vcpu
+        == g_array_index (pins, QpinManualPin, i - 1).vcpu)
       {
         g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                     "key 'cpumap': invalid value '%s': vcpu %u is mapped twice",
-                     value, g_array_index (pins, QpinManualPin, i).vcpu);
+                     "key 'cpumap': invalid value '%s': vcpu %u is mapped twice", value,
+                     g_array_index (pins, QpinManualPin, i).vcpu);
         return FALSE;
       }
   *out = g_steal_pointer (&pins);
@@ -247,7 +252,8 @@ qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError 
     policy->emulator = (QpinAuxMode) v;
   else if (strcmp (key, "iothreads") == 0 && parse_choice (aux_choices, key, value, &v, error))
     policy->iothreads = (QpinAuxMode) v;
-  else if (strcmp (key, "overcommit") == 0 && parse_choice (overcommit_choices, key, value, &v, error))
+  else if (strcmp (key, "overcommit") == 0
+           && parse_choice (overcommit_choices, key, value, &v, error))
     policy->overcommit = (QpinOvercommit) v;
   else if (strcmp (key, "memory") == 0 && parse_choice (memory_choices, key, value, &v, error))
     policy->memory = (QpinMemoryMode) v;
@@ -314,9 +320,10 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
   if (strcmp (key, "memory") == 0)
     return g_strdup (choice_name (memory_choices, policy->memory));
   if (strcmp (key, "sched") == 0)
-    return policy->sched == QPIN_SCHED_OTHER ? g_strdup ("other")
-           : g_strdup_printf ("%s:%u", policy->sched == QPIN_SCHED_FIFO ? "fifo" : "rr",
-                              policy->sched_priority);
+    return policy->sched == QPIN_SCHED_OTHER
+             ? g_strdup ("other")
+             : g_strdup_printf ("%s:%u", policy->sched == QPIN_SCHED_FIFO ? "fifo" : "rr",
+                                policy->sched_priority);
   if (strcmp (key, "reserved") == 0)
     return qpin_cpuset_format (&policy->reserved);
   if (strcmp (key, "cpumap") == 0)
@@ -343,8 +350,8 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
  * %QPIN_POLICY_ERROR_CONFLICT saying which settings contradict what.
  */
 gboolean
-qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo,
-                   const char *vm_name, GError **error)
+qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const char *vm_name,
+                   GError **error)
 {
   g_autofree char *who = vm_name ? g_strdup_printf ("vm '%s': ", vm_name) : g_strdup ("");
   QpinCpuset left = topo->online;
@@ -361,8 +368,7 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo,
       g_autofree char *r = qpin_cpuset_format (&policy->reserved);
       g_autofree char *o = qpin_cpuset_format (&topo->online);
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                   "%sreserved=%s covers every online cpu (%s): none is left for vCPUs",
-                   who, r, o);
+                   "%sreserved=%s covers every online cpu (%s): none is left for vCPUs", who, r, o);
       return FALSE;
     }
   if (policy->cpus == QPIN_CPUS_MANUAL && (policy->cpumap == NULL || policy->cpumap->len == 0))
@@ -382,8 +388,8 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo,
           g_autofree char *b = qpin_cpuset_format (&bad);
           g_autofree char *o = qpin_cpuset_format (&topo->online);
           g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                       "%scpumap puts vcpu %u on cpus %s which are not online (online: %s)",
-                       who, pin->vcpu, b, o);
+                       "%scpumap puts vcpu %u on cpus %s which are not online (online: %s)", who,
+                       pin->vcpu, b, o);
           return FALSE;
         }
     }
@@ -393,16 +399,16 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo,
 /* ---- configuration ---- */
 
 typedef struct {
-  char *origin;   /* "FILE: [GROUP]" or "--policy 'K=V'" for messages */
-  char *vm;       /* NULL: [defaults] or an override */
+  char *origin; /* "FILE: [GROUP]" or "--policy 'K=V'" for messages */
+  char *vm;     /* NULL: [defaults] or an override */
   char *key;
   char *value;
 } Setting;
 
 struct _QpinConfig {
-  GPtrArray *settings;   /* Setting, in the order they apply */
-  GPtrArray *overrides;  /* Setting, applied last */
-  GPtrArray *vm_names;   /* char *, every [vm:NAME] seen */
+  GPtrArray *settings;  /* Setting, in the order they apply */
+  GPtrArray *overrides; /* Setting, applied last */
+  GPtrArray *vm_names;  /* char *, every [vm:NAME] seen */
 };
 
 static void
@@ -500,8 +506,8 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
 
   if (!g_key_file_load_from_data (kf, data, (gsize) -1, G_KEY_FILE_NONE, &local))
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                   "%s: %s", filename, local->message);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE, "%s: %s", filename,
+                   local->message);
       return FALSE;
     }
   groups = g_key_file_get_groups (kf, NULL);
@@ -518,7 +524,8 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
         if (!is_defaults && !g_str_has_prefix (group, "vm:"))
           {
             g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                         "%s: unknown group [%s] (accepted: [defaults], [vm:NAME])", filename, group);
+                         "%s: unknown group [%s] (accepted: [defaults], [vm:NAME])", filename,
+                         group);
             return FALSE;
           }
         if (!is_defaults)

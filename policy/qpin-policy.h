@@ -38,43 +38,30 @@ typedef struct {
   QpinOvercommit overcommit;
   QpinMemoryMode memory;
   QpinSchedMode sched;
-  guint sched_priority;      /* 1-99 for fifo/rr */
-  QpinCpuset reserved;       /* host-wide: set in [defaults] or --policy only, so every VM
-                                sees the same set */
-  GArray *cpumap;            /* QpinManualPin, for cpus=manual; may be NULL */
+  guint sched_priority; /* 1-99 for fifo/rr */
+  QpinCpuset reserved;  /* host-wide: set in [defaults] or --policy only, so every VM
+                           sees the same set */
+  GArray *cpumap;       /* QpinManualPin, for cpus=manual; may be NULL */
 } QpinPolicy;
 
 QpinPolicy *qpin_policy_new (void);
 QpinPolicy *qpin_policy_copy (const QpinPolicy *policy);
 void qpin_policy_free (QpinPolicy *policy);
-gboolean qpin_policy_set (QpinPolicy *policy,
-                          const char *key,
-                          const char *value,
-                          GError **error);
+gboolean qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError **error);
 char *qpin_policy_get (const QpinPolicy *policy, const char *key);
 const char *const *qpin_policy_keys (void);
-gboolean qpin_policy_check (const QpinPolicy *policy,
-                            const QpinTopology *topo,
-                            const char *vm_name,
+gboolean qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const char *vm_name,
                             GError **error);
 
 typedef struct _QpinConfig QpinConfig;
 
 QpinConfig *qpin_config_new (void);
 void qpin_config_free (QpinConfig *config);
-gboolean qpin_config_load_data (QpinConfig *config,
-                                const char *data,
-                                const char *filename,
+gboolean qpin_config_load_data (QpinConfig *config, const char *data, const char *filename,
                                 GError **error);
-gboolean qpin_config_add_override (QpinConfig *config,
-                                   const char *key_value,
-                                   GError **error);
-QpinPolicy *qpin_config_policy_for (const QpinConfig *config,
-                                    const char *vm_name,
-                                    GError **error);
-gboolean qpin_config_check (const QpinConfig *config,
-                            const QpinTopology *topo,
-                            GError **error);
+gboolean qpin_config_add_override (QpinConfig *config, const char *key_value, GError **error);
+QpinPolicy *qpin_config_policy_for (const QpinConfig *config, const char *vm_name, GError **error);
+gboolean qpin_config_check (const QpinConfig *config, const QpinTopology *topo, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinPolicy, qpin_policy_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinConfig, qpin_config_free)

@@ -69,9 +69,14 @@ qpin_request_add_thread (QpinRequest *request, const QpinThreadSpec *spec)
 QpinThreadSpec
 qpin_thread_spec_vcpu (guint index)
 {
-  QpinThreadSpec s = { .role = QPIN_ROLE_VCPU, .index = index,
-                       .socket = -1, .die = -1, .cluster = -1, .core = -1,
-                       .thread = -1, .node = -1 };
+  QpinThreadSpec s = { .role = QPIN_ROLE_VCPU,
+                       .index = index,
+                       .socket = -1,
+                       .die = -1,
+                       .cluster = -1,
+                       .core = -1,
+                       .thread = -1,
+                       .node = -1 };
   return s;
 }
 
@@ -100,10 +105,15 @@ qpin_thread_role_to_string (QpinThreadRole role)
 {
   switch (role)
     {
-    case QPIN_ROLE_VCPU: return "vcpu";
-    case QPIN_ROLE_EMULATOR: return "emulator";
-    case QPIN_ROLE_IOTHREAD: return "iothread";
-    case QPIN_ROLE_OTHER: default: return "other";
+    case QPIN_ROLE_VCPU:
+      return "vcpu";
+    case QPIN_ROLE_EMULATOR:
+      return "emulator";
+    case QPIN_ROLE_IOTHREAD:
+      return "iothread";
+    case QPIN_ROLE_OTHER:
+    default:
+      return "other";
     }
 }
 
@@ -133,15 +143,15 @@ qpin_request_new_from_shape (const char *name, const QpinGuestShape *shape, GErr
   if (v == 0 || v > QPIN_CPUSET_MAX || c == 0 || s * c * t != v)
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE,
-                   "vm '%s': %u vcpus do not match sockets=%u, cores=%u, threads=%u (%u)",
-                   name, v, s, c, t, s * c * t);
+                   "vm '%s': %u vcpus do not match sockets=%u, cores=%u, threads=%u (%u)", name, v,
+                   s, c, t, s * c * t);
       return NULL;
     }
   if (n > n_cores || (s >= n ? s % n : n_cores % n) != 0)
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_RANGE,
-                   "vm '%s': %u guest nodes do not divide %u sockets or %u cores evenly",
-                   name, n, s, n_cores);
+                   "vm '%s': %u guest nodes do not divide %u sockets or %u cores evenly", name, n,
+                   s, n_cores);
       return NULL;
     }
   for (guint i = 0; i < v; i++)
@@ -159,14 +169,25 @@ qpin_request_new_from_shape (const char *name, const QpinGuestShape *shape, GErr
       qpin_request_add_thread (r, &spec);
     }
   {
-    QpinThreadSpec emu = { .role = QPIN_ROLE_EMULATOR, .socket = -1, .die = -1, .cluster = -1,
-                           .core = -1, .thread = -1, .node = -1 };
+    QpinThreadSpec emu = { .role = QPIN_ROLE_EMULATOR,
+                           .socket = -1,
+                           .die = -1,
+                           .cluster = -1,
+                           .core = -1,
+                           .thread = -1,
+                           .node = -1 };
     qpin_request_add_thread (r, &emu);
   }
   for (guint i = 0; i < shape->iothreads; i++)
     {
-      QpinThreadSpec io = { .role = QPIN_ROLE_IOTHREAD, .index = i, .socket = -1, .die = -1,
-                            .cluster = -1, .core = -1, .thread = -1, .node = -1 };
+      QpinThreadSpec io = { .role = QPIN_ROLE_IOTHREAD,
+                            .index = i,
+                            .socket = -1,
+                            .die = -1,
+                            .cluster = -1,
+                            .core = -1,
+                            .thread = -1,
+                            .node = -1 };
       qpin_request_add_thread (r, &io);
     }
   return g_steal_pointer (&r);
@@ -183,8 +204,7 @@ qpin_request_new_from_shape (const char *name, const QpinGuestShape *shape, GErr
 gboolean
 qpin_guest_shape_parse (const char *text, char **name, QpinGuestShape *shape, GError **error)
 {
-  static const char accepted[] =
-    "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]";
+  static const char accepted[] = "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]";
   g_auto (GStrv) parts = g_strsplit (text, ":", 3);
   QpinGuestShape out = { 0 };
   guint64 v;
@@ -192,8 +212,8 @@ qpin_guest_shape_parse (const char *text, char **name, QpinGuestShape *shape, GE
   if (g_strv_length (parts) < 2 || *parts[0] == '\0'
       || !g_ascii_string_to_unsigned (parts[1], 10, 1, QPIN_CPUSET_MAX, &v, NULL))
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                   "--vm '%s': expected %s", text, accepted);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE, "--vm '%s': expected %s",
+                   text, accepted);
       return FALSE;
     }
   out.vcpus = (guint) v;
@@ -218,9 +238,9 @@ qpin_guest_shape_parse (const char *text, char **name, QpinGuestShape *shape, GE
               else if (strcmp (kv[0], "iothreads") == 0)
                 dest = &out.iothreads;
             }
-          if (dest == NULL || !g_ascii_string_to_unsigned (kv[1], 10,
-                                                           dest == &out.iothreads ? 0 : 1,
-                                                           QPIN_CPUSET_MAX, &v, NULL))
+          if (dest == NULL
+              || !g_ascii_string_to_unsigned (kv[1], 10, dest == &out.iothreads ? 0 : 1,
+                                              QPIN_CPUSET_MAX, &v, NULL))
             {
               g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
                            "--vm '%s': invalid item '%s' (expected %s)", text, items[i], accepted);

@@ -19,21 +19,21 @@ typedef enum {
 
 typedef struct {
   QpinThreadRole role;
-  guint index;      /* vCPU cpu-index, iothread number; 0 for the emulator */
-  gint64 tid;       /* 0 when planning offline */
+  guint index; /* vCPU cpu-index, iothread number; 0 for the emulator */
+  gint64 tid;  /* 0 when planning offline */
   gint socket, die, cluster, core, thread, node;
 } QpinThreadSpec;
 
 typedef struct {
   char *name;
-  gint64 pid;       /* 0 when planning offline */
-  GArray *threads;  /* QpinThreadSpec */
+  gint64 pid;      /* 0 when planning offline */
+  GArray *threads; /* QpinThreadSpec */
 } QpinRequest;
 
 /* The shape of a request built from `--vm NAME:VCPUS[:sockets=S,...]`. */
 typedef struct {
   guint vcpus;
-  guint sockets, cores, threads, nodes;   /* 0: derive */
+  guint sockets, cores, threads, nodes; /* 0: derive */
   guint iothreads;
 } QpinGuestShape;
 
@@ -42,12 +42,9 @@ void qpin_request_free (QpinRequest *request);
 QpinRequest *qpin_request_copy (const QpinRequest *request);
 void qpin_request_add_thread (QpinRequest *request, const QpinThreadSpec *spec);
 QpinThreadSpec qpin_thread_spec_vcpu (guint index);
-QpinRequest *qpin_request_new_from_shape (const char *name,
-                                          const QpinGuestShape *shape,
+QpinRequest *qpin_request_new_from_shape (const char *name, const QpinGuestShape *shape,
                                           GError **error);
-gboolean qpin_guest_shape_parse (const char *text,
-                                 char **name,
-                                 QpinGuestShape *shape,
+gboolean qpin_guest_shape_parse (const char *text, char **name, QpinGuestShape *shape,
                                  GError **error);
 guint qpin_request_n_vcpus (const QpinRequest *request);
 const char *qpin_thread_role_to_string (QpinThreadRole role);

@@ -20,8 +20,8 @@ cmp_desc (gconstpointer a, gconstpointer b)
  * empty host; 0 if they cannot at all.
  */
 guint
-qpin_score_min_span (const QpinTopology *topo, const QpinCpuset *usable,
-                     gboolean llc, gboolean whole_cores, guint n)
+qpin_score_min_span (const QpinTopology *topo, const QpinCpuset *usable, gboolean llc,
+                     gboolean whole_cores, guint n)
 {
   guint n_dom = llc ? topo->llcs->len : topo->nodes->len;
   g_autofree guint *cap = g_new0 (guint, MAX (n_dom, 1));
@@ -58,11 +58,56 @@ count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
   qpin_cpuset_clear_all (&seen);
   QPIN_CPUSET_FOREACH (cpu, cpus)
     {
-      gint d = llc ? qpin_topology_cpu_llc (topo, (guint) cpu) : qpin_topology_cpu_node (topo, (guint) cpu);
+      gint d = llc ? qpin_topology_cpu_llc (topo, (guint) cpu)
+                   : qpin_topology_cpu_node (topo, (guint) cpu);
       if (d >= 0)
         qpin_cpuset_add (&seen, (guint) d);
     }
   return qpin_cpuset_count (&seen);
+}
+
+static guint
+span_distance (const QpinTopology *topo, const QpinCpuset *cpus)
+{
+  QpinCpuset nodes;
+  guint sum = 0;
+
+  qpin_cpuset_clear_all (&nodes);
+  QPIN_CPUSET_FOREACH (cpu, cpus)
+    {
+      gint n = qpin_topology_cpu_node (topo, (guint) cpu);
+      if (n >= 0)
+        qpin_cpuset_add (&nodes, (guint) n);
+    }
+  QPIN_CPUSET_FOREACH (a, &nodes)
+    QPIN_CPUSET_FOREACH (b, &nodes)
+      if (a < b)
+        sum += qpin_topology_distance (topo, (guint) a, (guint) b);
+  return sum;
+}
+
+/* Guest NUMA nodes belong on distinct host nodes: count the extra guest
+ * nodes that share a host node (0 when each has its own). */
+static guint
+guest_node_collisions (const QpinTopology *topo, const QpinPlanVm *vm)
+{
+  g_autofree guint64 *guests = g_new0 (guint64, MAX (topo->nodes->len, 1));
+  guint extra = 0;
+
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      gint n;
+      if (t->spec.role != QPIN_ROLE_VCPU || !t->exclusive || t->spec.node < 0 || t->spec.node > 63)
+        continue;
+      n = qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus));
+      if (n >= 0)
+        guests[n] |= G_GUINT64_CONSTANT (1) << t->spec.node;
+    }
+  for (guint n = 0; n < topo->nodes->len; n++)
+    if (guests[n])
+      extra += (guint) __builtin_popcountll (guests[n]) - 1;
+  return extra;
 }
 
 static gboolean
@@ -75,8 +120,8 @@ same_guest_core (const QpinThreadSpec *a, const QpinThreadSpec *b)
 /* qpin_score_min_span() is a walk over every core: remember its answers
  * within one score computation. */
 static guint
-min_span (const QpinTopology *topo, const QpinCpuset *usable, GHashTable *memo,
-          gboolean llc, gboolean whole_cores, guint n)
+min_span (const QpinTopology *topo, const QpinCpuset *usable, GHashTable *memo, gboolean llc,
+          gboolean whole_cores, guint n)
 {
   gpointer key = GUINT_TO_POINTER ((n << 2) | (llc ? 2u : 0u) | (whole_cores ? 1u : 0u));
   gpointer hit;
@@ -112,8 +157,9 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
         continue;
       qpin_cpuset_or (&all, &t->cpus);
       g_hash_table_insert (group_size, GINT_TO_POINTER (t->spec.node + 1),
-                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (group_size,
-                                                                                      GINT_TO_POINTER (t->spec.node + 1))) + 1));
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (
+                                               group_size, GINT_TO_POINTER (t->spec.node + 1)))
+                                             + 1));
     }
   if (vm->floating)
     {
@@ -135,7 +181,8 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
         s->sibling_pairs++;
         ca = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&a->cpus));
         cb = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&b->cpus));
-        if (ca < 0 || ca != cb || qpin_cpuset_count (&a->cpus) != 1 || qpin_cpuset_count (&b->cpus) != 1)
+        if (ca < 0 || ca != cb || qpin_cpuset_count (&a->cpus) != 1
+            || qpin_cpuset_count (&b->cpus) != 1)
           s->sibling_misses++;
       }
   if (vm->policy->numa == QPIN_NUMA_SPREAD || vm->policy->cpus == QPIN_CPUS_MANUAL
@@ -159,6 +206,8 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
     s->llcs_spanned += llcs;
     s->llcs_min += min_llcs;
     s->node_excess += nodes > min_nodes ? nodes - min_nodes : 0;
+    s->node_excess += guest_node_collisions (topo, vm);
+    s->node_distance += span_distance (topo, &all);
     s->llc_excess += llcs > min_llcs ? llcs - min_llcs : 0;
   }
 }
@@ -171,15 +220,15 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
  * Scores @plan; pure, no logging.
  */
 void
-qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan,
-                    const QpinCpuset *usable, QpinScore *score)
+qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCpuset *usable,
+                    QpinScore *score)
 {
   g_autofree gint *first_owner = g_new (gint, topo->cores->len);
   g_autofree guint8 *multi = g_new0 (guint8, topo->cores->len);
   g_autoptr (GHashTable) memo = g_hash_table_new (NULL, NULL);
   QpinCpuset held;
 
-  *score = (QpinScore) { 0 };
+  *score = (QpinScore){ 0 };
   qpin_cpuset_clear_all (&held);
   for (guint k = 0; k < topo->cores->len; k++)
     first_owner[k] = -1;
@@ -222,10 +271,10 @@ qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan,
 gint
 qpin_score_compare (const QpinScore *a, const QpinScore *b)
 {
-  const guint x[] = { a->overcommitted, a->node_excess, a->llc_excess, a->shared_cores,
-                      a->sibling_misses, a->half_used_cores };
-  const guint y[] = { b->overcommitted, b->node_excess, b->llc_excess, b->shared_cores,
-                      b->sibling_misses, b->half_used_cores };
+  const guint x[] = { a->overcommitted, a->node_excess,    a->node_distance,  a->llc_excess,
+                      a->shared_cores,  a->sibling_misses, a->half_used_cores };
+  const guint y[] = { b->overcommitted, b->node_excess,    b->node_distance,  b->llc_excess,
+                      b->shared_cores,  b->sibling_misses, b->half_used_cores };
 
   for (guint i = 0; i < G_N_ELEMENTS (x); i++)
     if (x[i] != y[i])
@@ -242,17 +291,14 @@ char *
 qpin_score_to_text (const QpinScore *s)
 {
   guint matched = s->sibling_pairs - s->sibling_misses;
-  return g_strdup_printf ("overcommitted vcpus: %u\n"
-                          "nodes spanned: %u (minimum %u, excess %u)\n"
-                          "llc groups spanned: %u (minimum %u, excess %u)\n"
-                          "cores shared between vms: %u\n"
-                          "guest siblings on host siblings: %u/%u (%.0f%%)\n"
-                          "cores left half-used: %u\n",
-                          s->overcommitted,
-                          s->nodes_spanned, s->nodes_min, s->node_excess,
-                          s->llcs_spanned, s->llcs_min, s->llc_excess,
-                          s->shared_cores,
-                          matched, s->sibling_pairs,
-                          s->sibling_pairs ? 100.0 * matched / s->sibling_pairs : 100.0,
-                          s->half_used_cores);
+  return g_strdup_printf (
+    "overcommitted vcpus: %u\n"
+    "nodes spanned: %u (minimum %u, excess %u, distance %u)\n"
+    "llc groups spanned: %u (minimum %u, excess %u)\n"
+    "cores shared between vms: %u\n"
+    "guest siblings on host siblings: %u/%u (%.0f%%)\n"
+    "cores left half-used: %u\n",
+    s->overcommitted, s->nodes_spanned, s->nodes_min, s->node_excess, s->node_distance,
+    s->llcs_spanned, s->llcs_min, s->llc_excess, s->shared_cores, matched, s->sibling_pairs,
+    s->sibling_pairs ? 100.0 * matched / s->sibling_pairs : 100.0, s->half_used_cores);
 }

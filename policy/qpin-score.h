@@ -2,7 +2,10 @@
  *
  * Compared lexicographically in field order, smaller is better:
  *   overcommitted    vCPUs that wanted dedicated CPUs and float instead
- *   node_excess      sum over VMs of nodes spanned minus the minimum possible
+ *   node_excess      sum over VMs of nodes spanned minus the minimum possible,
+ *                    plus the guest NUMA nodes that had to share a host node
+ *   node_distance    sum over VMs of the distances between the nodes each spans
+ *                    (0 for a VM in one node): nearest nodes first
  *   llc_excess       same for LLC groups
  *   shared_cores     cores whose CPUs are held by two or more different VMs
  *   sibling_misses   guest thread-sibling pairs not on host SMT siblings
@@ -24,6 +27,7 @@ G_BEGIN_DECLS
 typedef struct {
   guint overcommitted;
   guint node_excess;
+  guint node_distance;
   guint llc_excess;
   guint shared_cores;
   guint sibling_misses;
@@ -34,16 +38,11 @@ typedef struct {
   guint sibling_pairs;
 } QpinScore;
 
-void qpin_score_compute (const QpinTopology *topo,
-                         const QpinPlan *plan,
-                         const QpinCpuset *usable,
+void qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCpuset *usable,
                          QpinScore *score);
 gint qpin_score_compare (const QpinScore *a, const QpinScore *b);
 char *qpin_score_to_text (const QpinScore *score);
-guint qpin_score_min_span (const QpinTopology *topo,
-                           const QpinCpuset *usable,
-                           gboolean llc,
-                           gboolean whole_cores,
-                           guint n);
+guint qpin_score_min_span (const QpinTopology *topo, const QpinCpuset *usable, gboolean llc,
+                           gboolean whole_cores, guint n);
 
 G_END_DECLS

@@ -61,11 +61,8 @@ qpin_topology_free (QpinTopology *topo)
  * Sets the CPU state sets before finish().
  */
 void
-qpin_topology_set_cpus (QpinTopology *topo,
-                        const QpinCpuset *present,
-                        const QpinCpuset *online,
-                        const QpinCpuset *isolated,
-                        const QpinCpuset *nohz_full)
+qpin_topology_set_cpus (QpinTopology *topo, const QpinCpuset *present, const QpinCpuset *online,
+                        const QpinCpuset *isolated, const QpinCpuset *nohz_full)
 {
   topo->present = *present;
   topo->online = *online;
@@ -95,13 +92,8 @@ qpin_topology_add_cpu (QpinTopology *topo, const QpinTopoCpuInfo *info)
  * Records one NUMA node (copied).
  */
 void
-qpin_topology_add_node (QpinTopology *topo,
-                        guint id,
-                        const QpinCpuset *cpus,
-                        guint64 mem_total_kb,
-                        guint64 mem_free_kb,
-                        const guint *distances,
-                        guint n_distances)
+qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus, guint64 mem_total_kb,
+                        guint64 mem_free_kb, const guint *distances, guint n_distances)
 {
   QpinTopoNode node = { 0 };
   GArray *row = g_array_sized_new (FALSE, FALSE, sizeof (guint), n_distances);
@@ -140,8 +132,7 @@ cmp_package (gconstpointer a, gconstpointer b)
   return pa->id < pb->id ? -1 : pa->id > pb->id;
 }
 
-static gboolean
-fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static gboolean fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static gboolean
 fail (GError **error, const char *format, ...)
@@ -216,8 +207,8 @@ finish_nodes (QpinTopology *topo, GError **error)
         }
       qpin_cpuset_or (&seen, &node.cpus);
       if (row->len != n)
-        return fail (error, "node %u has %u distances, expected %u (one per node)",
-                     node.id, row->len, n);
+        return fail (error, "node %u has %u distances, expected %u (one per node)", node.id,
+                     row->len, n);
       for (guint j = 0; j < n; j++)
         topo->distance[i * n + j] = g_array_index (row, guint, order[j]);
       g_array_append_val (sorted, node);
@@ -319,12 +310,12 @@ finish_cpus (QpinTopology *topo, GError **error)
             {
               g_autofree char *a = fmt (&info->siblings);
               g_autofree char *b = fmt (&other->siblings);
-              return fail (error, "cpu %d has thread siblings %s but cpu %d has %s",
-                           cpu, a, sib, b);
+              return fail (error, "cpu %d has thread siblings %s but cpu %d has %s", cpu, a, sib,
+                           b);
             }
           if (other->package_id != info->package_id)
-            return fail (error, "thread siblings %d and %d are in different packages (%u, %u)",
-                         cpu, sib, info->package_id, other->package_id);
+            return fail (error, "thread siblings %d and %d are in different packages (%u, %u)", cpu,
+                         sib, info->package_id, other->package_id);
         }
       if (qpin_cpuset_first (&info->siblings) != cpu)
         continue;
@@ -346,8 +337,8 @@ finish_cpus (QpinTopology *topo, GError **error)
 
       if (!have_llc)
         {
-          const QpinTopoPackage *pkg = &g_array_index (topo->packages, QpinTopoPackage,
-                                                       topo->cpu_package[cpu]);
+          const QpinTopoPackage *pkg
+            = &g_array_index (topo->packages, QpinTopoPackage, topo->cpu_package[cpu]);
           if (qpin_cpuset_first (&pkg->cpus) != cpu)
             continue;
           llc.cpus = pkg->cpus;
@@ -361,8 +352,9 @@ finish_cpus (QpinTopology *topo, GError **error)
                 {
                   g_autofree char *a = fmt (&info->llc);
                   g_autofree char *b = fmt (&other->llc);
-                  return fail (error, "cpu %d shares its last level cache with %s but cpu %d with %s",
-                               cpu, a, m, b);
+                  return fail (error,
+                               "cpu %d shares its last level cache with %s but cpu %d with %s", cpu,
+                               a, m, b);
                 }
             }
           if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
@@ -545,20 +537,21 @@ qpin_topology_to_text (const QpinTopology *topo)
   g_autofree char *nohz = fmt (&topo->nohz_full);
   guint n = topo->nodes->len;
 
-  g_string_append_printf (s, "host: %u package%s, %u node%s, %u LLC group%s%s, %u cores, %u cpus online (%s)\n",
-                          topo->packages->len, topo->packages->len == 1 ? "" : "s",
-                          n, n == 1 ? "" : "s",
-                          topo->llcs->len, topo->llcs->len == 1 ? "" : "s",
-                          topo->llc_derived ? " (from packages: no cache information)" : "",
-                          topo->cores->len, qpin_cpuset_count (&topo->online), online);
+  g_string_append_printf (
+    s, "host: %u package%s, %u node%s, %u LLC group%s%s, %u cores, %u cpus online (%s)\n",
+    topo->packages->len, topo->packages->len == 1 ? "" : "s", n, n == 1 ? "" : "s", topo->llcs->len,
+    topo->llcs->len == 1 ? "" : "s",
+    topo->llc_derived ? " (from packages: no cache information)" : "", topo->cores->len,
+    qpin_cpuset_count (&topo->online), online);
   g_string_append_printf (s, "offline: %s\nisolated: %s\nnohz_full: %s\n", offline, isolated, nohz);
   for (guint i = 0; i < n; i++)
     {
       const QpinTopoNode *node = qpin_topology_node (topo, i);
       g_autofree char *cpus = fmt (&node->cpus);
 
-      g_string_append_printf (s, "node %u: cpus %s, memory %" G_GUINT64_FORMAT " MiB (free %"
-                              G_GUINT64_FORMAT " MiB), distances",
+      g_string_append_printf (s,
+                              "node %u: cpus %s, memory %" G_GUINT64_FORMAT
+                              " MiB (free %" G_GUINT64_FORMAT " MiB), distances",
                               node->id, cpus, node->mem_total_kb / 1024, node->mem_free_kb / 1024);
       for (guint j = 0; j < n; j++)
         g_string_append_printf (s, " %u", qpin_topology_distance (topo, i, j));
@@ -592,7 +585,8 @@ qpin_topology_to_text (const QpinTopology *topo)
                   if (core->llc != l || core->node != (gint) i)
                     continue;
                   cc = fmt (&core->cpus);
-                  g_string_append_printf (s, "      core %u (id %u): cpus %s\n", k, core->core_id, cc);
+                  g_string_append_printf (s, "      core %u (id %u): cpus %s\n", k, core->core_id,
+                                          cc);
                 }
             }
         }

@@ -28,25 +28,25 @@ typedef struct {
 } QpinTopoNode;
 
 typedef struct {
-  guint id;             /* physical_package_id */
+  guint id; /* physical_package_id */
   QpinCpuset cpus;
 } QpinTopoPackage;
 
 /* A last-level-cache group: the CPUs that share the highest cache level. */
 typedef struct {
   QpinCpuset cpus;
-  guint package;        /* index into packages */
-  guint level;          /* cache level, 0 when derived from the package */
+  guint package; /* index into packages */
+  guint level;   /* cache level, 0 when derived from the package */
 } QpinTopoLlc;
 
 /* A core: its online SMT siblings. */
 typedef struct {
   QpinCpuset cpus;
   guint n_cpus;
-  guint core_id;        /* core_id as the kernel numbers it (per package) */
-  guint package;        /* index into packages */
-  guint llc;            /* index into llcs */
-  gint node;            /* index into nodes, -1 if in no node */
+  guint core_id; /* core_id as the kernel numbers it (per package) */
+  guint package; /* index into packages */
+  guint llc;     /* index into llcs */
+  gint node;     /* index into nodes, -1 if in no node */
 } QpinTopoCore;
 
 /* What a source knows about one online CPU. */
@@ -54,26 +54,26 @@ typedef struct {
   guint cpu;
   guint package_id;
   guint core_id;
-  QpinCpuset siblings;  /* thread_siblings_list; may be empty = just itself */
-  QpinCpuset llc;       /* shared_cpu_list of the last level cache; may be empty */
-  guint llc_level;      /* 0 when llc is empty */
+  QpinCpuset siblings; /* thread_siblings_list; may be empty = just itself */
+  QpinCpuset llc;      /* shared_cpu_list of the last level cache; may be empty */
+  guint llc_level;     /* 0 when llc is empty */
 } QpinTopoCpuInfo;
 
 typedef struct {
   QpinCpuset present;
   QpinCpuset online;
-  QpinCpuset offline;   /* present and not online */
+  QpinCpuset offline; /* present and not online */
   QpinCpuset isolated;
   QpinCpuset nohz_full;
 
-  GArray *nodes;        /* QpinTopoNode, sorted by id */
-  guint *distance;      /* n_nodes * n_nodes, row-major, node index order */
-  GArray *packages;     /* QpinTopoPackage, sorted by id */
-  GArray *llcs;         /* QpinTopoLlc, sorted by first CPU */
-  GArray *cores;        /* QpinTopoCore, sorted by first CPU */
+  GArray *nodes;    /* QpinTopoNode, sorted by id */
+  guint *distance;  /* n_nodes * n_nodes, row-major, node index order */
+  GArray *packages; /* QpinTopoPackage, sorted by id */
+  GArray *llcs;     /* QpinTopoLlc, sorted by first CPU */
+  GArray *cores;    /* QpinTopoCore, sorted by first CPU */
 
-  guint n_slots;        /* highest online CPU + 1: size of the cpu_* arrays */
-  gint *cpu_core;       /* per CPU: index into cores, -1 if not online */
+  guint n_slots;  /* highest online CPU + 1: size of the cpu_* arrays */
+  gint *cpu_core; /* per CPU: index into cores, -1 if not online */
   gint *cpu_llc;
   gint *cpu_node;
   gint *cpu_package;
@@ -89,18 +89,12 @@ typedef struct {
 QpinTopology *qpin_topology_new (void);
 void qpin_topology_free (QpinTopology *topo);
 
-void qpin_topology_set_cpus (QpinTopology *topo,
-                             const QpinCpuset *present,
-                             const QpinCpuset *online,
-                             const QpinCpuset *isolated,
+void qpin_topology_set_cpus (QpinTopology *topo, const QpinCpuset *present,
+                             const QpinCpuset *online, const QpinCpuset *isolated,
                              const QpinCpuset *nohz_full);
 void qpin_topology_add_cpu (QpinTopology *topo, const QpinTopoCpuInfo *info);
-void qpin_topology_add_node (QpinTopology *topo,
-                             guint id,
-                             const QpinCpuset *cpus,
-                             guint64 mem_total_kb,
-                             guint64 mem_free_kb,
-                             const guint *distances,
+void qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus,
+                             guint64 mem_total_kb, guint64 mem_free_kb, const guint *distances,
                              guint n_distances);
 gboolean qpin_topology_finish (QpinTopology *topo, GError **error);
 
@@ -111,8 +105,7 @@ guint qpin_topology_distance (const QpinTopology *topo, guint a, guint b);
 gint qpin_topology_cpu_node (const QpinTopology *topo, guint cpu);
 gint qpin_topology_cpu_core (const QpinTopology *topo, guint cpu);
 gint qpin_topology_cpu_llc (const QpinTopology *topo, guint cpu);
-void qpin_topology_nodes_of (const QpinTopology *topo,
-                             const QpinCpuset *cpus,
+void qpin_topology_nodes_of (const QpinTopology *topo, const QpinCpuset *cpus,
                              QpinCpuset *node_ids);
 char *qpin_topology_to_text (const QpinTopology *topo);
 

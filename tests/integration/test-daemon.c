@@ -152,7 +152,7 @@ test_listen_exclusive_and_release (Fixture *f, gconstpointer data)
       status = qpin_test_status (f->control);
       g_assert_nonnull (
         strstr (json_object_get_string_member (qpin_test_find_vm (status, c->pid), "error"),
-                "needs 1 dedicated cpus, 0 free"));
+                "needs 1 dedicated cpu, 0 free"));
       /* a exits: its CPU is free at once; a reload lets c try again */
       g_clear_pointer (&a, qpin_test_qemu_free);
       wait_vm (f, a ? a->pid : 0, NULL);

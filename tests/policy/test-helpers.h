@@ -44,8 +44,10 @@ static inline gboolean
 place_vms (QpinPlacer *placer, QpinConfig *config, const char *vms, GError **error)
 {
   g_auto (GStrv) items = g_strsplit (vms, " ", -1);
-  g_autoptr (GPtrArray) requests = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
-  g_autoptr (GPtrArray) policies = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
 
   for (guint i = 0; items[i]; i++)
     {
@@ -110,6 +112,6 @@ count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
   qpin_cpuset_clear_all (&seen);
   QPIN_CPUSET_FOREACH (cpu, cpus)
     qpin_cpuset_add (&seen, (guint) (llc ? qpin_topology_cpu_llc (topo, (guint) cpu)
-                                          : qpin_topology_cpu_node (topo, (guint) cpu)));
+                                         : qpin_topology_cpu_node (topo, (guint) cpu)));
   return qpin_cpuset_count (&seen);
 }

@@ -28,7 +28,8 @@ test_exclusive (void)
   /* a second batch cannot take held CPUs */
   g_assert_false (place_vms (placer, config, "f:1", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_cmpstr (error->message, ==, "vm 'f': needs 1 dedicated cpus, 0 free on the host (cpus none)");
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'f': needs 1 dedicated cpu, 0 free on the host (cpus none)");
 }
 
 static void
@@ -134,8 +135,8 @@ test_smt_isolate (void)
   a = vcpus_of (placer, "a");
   QPIN_CPUSET_FOREACH (cpu, &a)
     {
-      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore,
-                                                 qpin_topology_cpu_core (topo, (guint) cpu));
+      const QpinTopoCore *core
+        = &g_array_index (topo->cores, QpinTopoCore, qpin_topology_cpu_core (topo, (guint) cpu));
       QPIN_CPUSET_FOREACH (sib, &core->cpus)
         {
           g_assert_cmpstr (qpin_placer_holder (placer, (guint) sib), ==, "a");
@@ -200,6 +201,15 @@ test_emulator (void)
   QpinCpuset v;
 
   g_assert_true (place_vms (p1, iso, "a:4:iothreads=1", NULL));
+  {
+    /* a QEMU worker appears: it follows the emulator onto its own CPU */
+    QpinThreadSpec other = qpin_thread_spec_vcpu (0);
+    other.role = QPIN_ROLE_OTHER;
+    g_assert_true (qpin_placer_add_thread (p1, "a", &other, NULL));
+    g_assert_true (qpin_cpuset_equal (&thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->cpus,
+                                      &thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0)->cpus));
+    g_assert_false (thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->exclusive);
+  }
   v = vcpus_of (p1, "a");
   emu = thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0);
   io = thread_of (p1, "a", QPIN_ROLE_IOTHREAD, 0);
@@ -268,7 +278,8 @@ test_overcommit (void)
   g_assert_true (place_vms (p1, refuse, "a:6", NULL));
   g_assert_false (place_vms (p1, refuse, "b:4", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_cmpstr (error->message, ==, "vm 'b': needs 4 dedicated cpus, 2 free on the host (cpus 3,7)");
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'b': needs 4 dedicated cpus, 2 free on the host (cpus 3,7)");
   g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (p1), "b"));
   g_clear_error (&error);
 
@@ -427,13 +438,120 @@ test_deterministic (void)
       g_autoptr (QpinPlacer) placer = placer_for (topo, config);
       g_autofree char *text = NULL;
 
-      g_assert_true (place_vms (placer, config, "a:5 b:12:threads=2 c:3 d:8:sockets=2,cores=4,nodes=2 e:1", NULL));
+      g_assert_true (place_vms (placer, config,
+                                "a:5 b:12:threads=2 c:3 d:8:sockets=2,cores=4,nodes=2 e:1", NULL));
       text = qpin_plan_to_table (qpin_placer_get_plan (placer), topo);
       if (first == NULL)
         first = g_steal_pointer (&text);
       else
         g_assert_cmpstr (text, ==, first);
     }
+}
+
+static void
+test_big_host (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("8n-512");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) p1 = placer_for (topo, config);
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  QpinScore score;
+
+  /* six VMs, each fits one node (64 CPUs): none may be split */
+  g_assert_true (
+    place_vms (p1, config, "a:60 b:40:threads=2 c:64 d:30 e:24:threads=2 f:50", &error));
+  g_assert_no_error (error);
+  qpin_placer_score (p1, &score);
+  g_assert_cmpuint (score.node_excess, ==, 0);
+  g_assert_cmpuint (score.sibling_misses, ==, 0);
+  g_assert_cmpuint (score.shared_cores, ==, 0);
+  /* six VMs that cannot all fit: the error names one and the numbers */
+  g_assert_false (place_vms (p2, config, "a:200 b:200 c:100 d:10 e:10 f:10", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_true (g_str_has_prefix (error->message, "vm '"));
+  g_assert_nonnull (strstr (error->message, "free on the host"));
+  g_assert_cmpuint (qpin_placer_get_plan (p2)->vms->len, ==, 0);
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    g_assert_null (qpin_placer_holder (p2, (guint) cpu));
+}
+
+static void
+test_adopt (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from ("smt=isolate");
+  g_autoptr (QpinPlacer) first = placer_for (topo, config);
+  g_autoptr (QpinPlacer) again = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  const QpinPlan *plan;
+
+  g_assert_true (place_vms (first, config, "a:3 b:2", NULL));
+  plan = qpin_placer_get_plan (first);
+  /* a restarted qpin adopts the running VMs without moving them */
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      g_assert_true (qpin_placer_adopt (again, g_ptr_array_index (plan->vms, v), &error));
+      g_assert_no_error (error);
+    }
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinPlanThread *t = NULL;
+      const char *h1 = qpin_placer_holder (first, (guint) cpu);
+      const char *h2 = qpin_placer_holder (again, (guint) cpu);
+      /* exclusive CPUs are held again; idle isolate siblings are not known to the kernel */
+      for (guint v = 0; v < plan->vms->len && t == NULL; v++)
+        {
+          QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+          for (guint i = 0; i < vm->threads->len; i++)
+            {
+              const QpinPlanThread *x = &g_array_index (vm->threads, QpinPlanThread, i);
+              if (x->exclusive && qpin_cpuset_has (&x->cpus, (guint) cpu))
+                t = x;
+            }
+        }
+      if (t)
+        g_assert_cmpstr (h1, ==, h2);
+    }
+  g_assert_false (qpin_placer_adopt (again, g_ptr_array_index (plan->vms, 0), &error));
+  g_assert_cmpstr (error->message, ==, "vm 'a' is already placed");
+  g_clear_error (&error);
+  {
+    g_autoptr (QpinPlanVm) clash = qpin_plan_vm_copy (g_ptr_array_index (plan->vms, 0));
+    g_autofree char *expected = NULL;
+    const QpinPlanThread *t0 = &g_array_index (clash->threads, QpinPlanThread, 0);
+    g_free (clash->name);
+    clash->name = g_strdup ("c");
+    g_assert_false (qpin_placer_adopt (again, clash, &error));
+    expected = g_strdup_printf ("vm 'c': vcpu 0 is on cpu %d, held by vm 'a'",
+                                qpin_cpuset_first (&t0->cpus));
+    g_assert_cmpstr (error->message, ==, expected);
+  }
+}
+
+static void
+test_lose_cpu_floating (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (QpinPlacer) placer = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *conf = "[vm:s]\ncpus = shared\n";
+  g_autofree char *before = NULL, *after = NULL, *dedicated = NULL, *dedicated_after = NULL;
+
+  g_assert_true (qpin_config_load_data (config, conf, "t.conf", &error));
+  placer = placer_for (topo, config);
+  g_assert_true (place_vms (placer, config, "d:2 s:2", &error));
+  before = cpus_of (placer, "s", QPIN_ROLE_VCPU, 0);
+  dedicated = cpus_of (placer, "d", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpstr (before, ==, "1-3,5-7");
+  g_assert_true (qpin_placer_lose_cpu (placer, 5, &error));
+  after = cpus_of (placer, "s", QPIN_ROLE_VCPU, 0);
+  dedicated_after = cpus_of (placer, "d", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpstr (after, ==, "1-3,6-7");
+  g_assert_true (thread_of (placer, "s", QPIN_ROLE_VCPU, 0)->changed);
+  g_assert_cmpstr (dedicated_after, ==, dedicated);
+  g_assert_false (thread_of (placer, "d", QPIN_ROLE_VCPU, 0)->changed);
 }
 
 int
@@ -456,5 +574,8 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/lose-cpu", test_lose_cpu);
   g_test_add_func ("/placer/manual", test_manual);
   g_test_add_func ("/placer/deterministic", test_deterministic);
+  g_test_add_func ("/placer/big-host", test_big_host);
+  g_test_add_func ("/placer/adopt", test_adopt);
+  g_test_add_func ("/placer/lose-cpu-floating", test_lose_cpu_floating);
   return g_test_run ();
 }

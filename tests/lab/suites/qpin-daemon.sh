@@ -34,7 +34,7 @@ emulator=share
 [ "$QPIN_LAB_CPUS" -ge 6 ] && emulator=isolate
 
 start_daemon() { # extra args
-	"$qpin" daemon --no-listen --watch "$work/vms" --control "$ctl" --interval 500 \
+	env -u G_DEBUG "$qpin" daemon --no-listen --watch "$work/vms" --control "$ctl" --interval 500 \
 		--policy cpus=dedicated --policy "emulator=$emulator" "$@" \
 		>>"$work/daemon.log" 2>&1 &
 	daemon_pid=$!

@@ -1,0 +1,161 @@
+/* test-cli.c: `qpin topology` and `qpin plan` as a user runs them (QPIN_BIN) */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+static char *
+fixture (const char *name)
+{
+  return g_test_build_filename (G_TEST_DIST, "fixtures", name, NULL);
+}
+
+/* Runs qpin with @args (NULL-terminated); returns the exit status. */
+static int
+run (char **out, char **err, const char *first, ...)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GError) error = NULL;
+  const char *bin = g_getenv ("QPIN_BIN");
+  int status = -1;
+  va_list ap;
+
+  g_assert_nonnull (bin);
+  g_ptr_array_add (argv, (char *) bin);
+  va_start (ap, first);
+  for (const char *a = first; a; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (char *) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL, out,
+                               err, &status, &error));
+  g_assert_no_error (error);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static void
+check_capture (const char *root)
+{
+  g_autofree char *dir = g_dir_make_tmp ("qpin-cli-XXXXXX", NULL);
+  g_autofree char *sub = g_build_filename (dir, "capture", NULL);
+  g_autofree char *out1 = NULL, *out2 = NULL, *err = NULL, *err2 = NULL;
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+
+  if (root)
+    g_assert_cmpint (
+      run (&out1, &err, "topology", "--sysfs-root", root, "--capture", sub, "--json", NULL), ==, 0);
+  else
+    g_assert_cmpint (run (&out1, &err, "topology", "--capture", sub, "--json", NULL), ==, 0);
+  g_assert_true (g_str_has_prefix (err, "captured "));
+  g_assert_cmpint (run (&out2, &err2, "topology", "--sysfs-root", sub, "--json", NULL), ==, 0);
+  g_assert_cmpstr (out1, ==, out2);
+  g_assert_cmpstr (err2, ==, "");
+  g_assert_cmpint (system (rm), ==, 0);
+}
+
+static void
+test_topology (void)
+{
+  g_autofree char *root = fixture ("4n-unequal");
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o;
+
+  g_assert_cmpint (run (&out, &err, "topology", "--sysfs-root", root, "--json", NULL), ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (o, "online"), ==, "0-11");
+  g_assert_cmpstr (json_object_get_string_member (o, "offline"), ==, "12-13");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "nodes")), ==, 4);
+  check_capture (root);
+  if (g_file_test ("/sys/devices/system/cpu/online", G_FILE_TEST_EXISTS))
+    check_capture (NULL);
+}
+
+static void
+test_plan_json (void)
+{
+  g_autofree char *root = fixture ("2s-8c-2t-2n");
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *o, *vm, *score;
+  JsonArray *vms, *threads;
+  guint vcpus = 0;
+
+  g_assert_cmpint (run (&out, &err, "plan", "--topology", root, "--vm", "web:4:threads=2", "--vm",
+                        "db:6", "--json", "--score", NULL),
+                   ==, 0);
+  g_assert_true (json_parser_load_from_data (parser, out, -1, NULL));
+  o = json_node_get_object (json_parser_get_root (parser));
+  vms = json_object_get_array_member (o, "vms");
+  g_assert_cmpuint (json_array_get_length (vms), ==, 2);
+  vm = json_array_get_object_element (vms, 0);
+  g_assert_cmpstr (json_object_get_string_member (vm, "name"), ==, "web");
+  g_assert_true (json_object_get_null_member (vm, "pid"));
+  threads = json_object_get_array_member (vm, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      const char *role = json_object_get_string_member (t, "role");
+      g_assert_true (json_object_get_null_member (t, "tid"));
+      g_assert_cmpint (json_object_get_int_member (t, "index"), >=, 0);
+      g_assert_cmpstr (json_object_get_string_member (t, "cpus"), !=, "");
+      vcpus += g_strcmp0 (role, "vcpu") == 0;
+    }
+  g_assert_cmpuint (vcpus, ==, 4);
+  score = json_object_get_object_member (o, "score");
+  g_assert_cmpint (json_object_get_int_member (score, "node_excess"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (score, "sibling_misses"), ==, 0);
+}
+
+static void
+test_plan_errors (void)
+{
+  g_autofree char *one = fixture ("1n-4c8t");
+  g_autofree char *nosmt = fixture ("lab-1n4c");
+  g_autofree char *dir = g_dir_make_tmp ("qpin-cli-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename (dir, "qpin.conf", NULL);
+  g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+  g_autofree char *expected = NULL;
+
+  {
+    g_autofree char *out = NULL, *err = NULL;
+    g_assert_cmpint (run (&out, &err, "plan", "--topology", one, "--vm", "a:9", NULL), ==, 1);
+    g_assert_cmpstr (err, ==,
+                     "qpin plan: vm 'a': needs 9 dedicated cpus, 8 free on the host (cpus 0-7)\n");
+    g_assert_cmpstr (out, ==, "");
+  }
+  {
+    g_autofree char *out = NULL, *err = NULL;
+    g_assert_cmpint (
+      run (&out, &err, "plan", "--topology", nosmt, "--vm", "a:2", "--policy", "smt=require", NULL),
+      ==, 1);
+    g_assert_cmpstr (err, ==,
+                     "qpin plan: smt=require but the host has no SMT (one thread per core)\n");
+  }
+  {
+    g_autofree char *out = NULL, *err = NULL;
+    g_assert_true (g_file_set_contents (conf, "[vm:a]\nemulator = elsewhere\n", -1, NULL));
+    g_assert_cmpint (
+      run (&out, &err, "plan", "--topology", one, "--vm", "a:2", "--config", conf, NULL), ==, 1);
+    expected = g_strdup_printf ("qpin plan: %s: [vm:a] key 'emulator': invalid value 'elsewhere' "
+                                "(accepted: share, isolate, housekeeping)\n",
+                                conf);
+    g_assert_cmpstr (err, ==, expected);
+  }
+  {
+    g_autofree char *out = NULL, *err = NULL;
+    g_assert_cmpint (run (&out, &err, "plan", "--topology", one, NULL), ==, 2);
+    g_assert_cmpstr (err, ==, "qpin plan: give at least one --vm NAME:VCPUS\n");
+  }
+  g_assert_cmpint (system (rm), ==, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/cli/topology", test_topology);
+  g_test_add_func ("/cli/plan-json", test_plan_json);
+  g_test_add_func ("/cli/plan-errors", test_plan_errors);
+  return g_test_run ();
+}

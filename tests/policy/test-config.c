@@ -1,0 +1,206 @@
+/* test-config.c: policy configuration, every bad input gives its exact message */
+#include <glib.h>
+
+#include "qpin-policy.h"
+#include "qpin-request.h"
+
+static void
+test_merge (void)
+{
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+  const char *text = "[vm:db]\nsmt = isolate\nemulator = isolate\n\n"
+                     "[defaults]\nnuma = strict\nreserved = 0-1\nsched = fifo:10\n\n"
+                     "[vm:web]\ncpus = shared\n";
+  g_autoptr (QpinPolicy) d = NULL;
+  g_autoptr (QpinPolicy) db = NULL;
+  g_autoptr (QpinPolicy) web = NULL;
+  g_autofree char *r = NULL, *sched = NULL, *smt = NULL, *cpus = NULL, *numa = NULL;
+
+  g_assert_true (qpin_config_load_data (config, text, "qpin.conf", &error));
+  g_assert_no_error (error);
+  g_assert_true (qpin_config_add_override (config, "numa=prefer", &error));
+  d = qpin_config_policy_for (config, NULL, NULL);
+  db = qpin_config_policy_for (config, "db", NULL);
+  web = qpin_config_policy_for (config, "web", NULL);
+  r = qpin_policy_get (db, "reserved");
+  g_assert_cmpstr (r, ==, "0-1");
+  sched = qpin_policy_get (web, "sched");
+  g_assert_cmpstr (sched, ==, "fifo:10");
+  smt = qpin_policy_get (db, "smt");
+  g_assert_cmpstr (smt, ==, "isolate");
+  g_assert_cmpint (web->smt, ==, QPIN_SMT_PREFER);
+  cpus = qpin_policy_get (web, "cpus");
+  g_assert_cmpstr (cpus, ==, "shared");
+  g_assert_cmpint (db->emulator, ==, QPIN_AUX_ISOLATE);
+  numa = qpin_policy_get (d, "numa");
+  g_assert_cmpstr (numa, ==, "prefer"); /* the override wins over [defaults] */
+  g_assert_cmpint (db->numa, ==, QPIN_NUMA_PREFER);
+}
+
+static void
+test_defaults (void)
+{
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (QpinPolicy) p = qpin_config_policy_for (config, "any", NULL);
+  const char *const *keys = qpin_policy_keys ();
+  const char *expected[]
+    = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse", "none", "other", "" };
+
+  for (guint i = 0; keys[i]; i++)
+    {
+      g_autofree char *v = qpin_policy_get (p, keys[i]);
+      g_assert_cmpstr (v, ==, expected[i]);
+    }
+}
+
+static void
+test_bad_file (void)
+{
+  static const struct {
+    const char *text;
+    const char *message;
+  } cases[] = {
+    { "[defaults]\nsmt = maybe\n", "qpin.conf: [defaults] key 'smt': invalid value 'maybe' "
+                                   "(accepted: prefer, isolate, require)" },
+    { "[vm:web]\ncpus = all\n",
+      "qpin.conf: [vm:web] key 'cpus': invalid value 'all' (accepted: dedicated, shared, manual)" },
+    { "[vm:web]\nnuma = near\n",
+      "qpin.conf: [vm:web] key 'numa': invalid value 'near' (accepted: strict, prefer, spread)" },
+    { "[defaults]\nemulator = pinned\n", "qpin.conf: [defaults] key 'emulator': invalid value "
+                                         "'pinned' (accepted: share, isolate, housekeeping)" },
+    { "[defaults]\niothreads = 1\n", "qpin.conf: [defaults] key 'iothreads': invalid value '1' "
+                                     "(accepted: share, isolate, housekeeping)" },
+    { "[defaults]\novercommit = yes\n",
+      "qpin.conf: [defaults] key 'overcommit': invalid value 'yes' (accepted: refuse, share)" },
+    { "[defaults]\nmemory = bind\n",
+      "qpin.conf: [defaults] key 'memory': invalid value 'bind' (accepted: none, migrate)" },
+    { "[defaults]\nsched = fifo:100\n",
+      "qpin.conf: [defaults] key 'sched': invalid value 'fifo:100' (accepted: other, fifo:PRIO, "
+      "rr:PRIO with PRIO from 1 to 99)" },
+    { "[defaults]\nsched = deadline:5\n",
+      "qpin.conf: [defaults] key 'sched': invalid value 'deadline:5' (accepted: other, fifo:PRIO, "
+      "rr:PRIO with PRIO from 1 to 99)" },
+    { "[defaults]\nreserved = 0-x\n", "qpin.conf: [defaults] key 'reserved': invalid cpulist "
+                                      "'0-x': expected a CPU number at offset 2" },
+    { "[defaults]\nreserved = 3-1\n",
+      "qpin.conf: [defaults] key 'reserved': invalid cpulist '3-1': range 3-1 is reversed" },
+    { "[vm:web]\nreserved = 0\n",
+      "qpin.conf: [vm:web] key 'reserved': host-wide, only accepted in [defaults]" },
+    { "[defaults]\ncolour = blue\n",
+      "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
+      "reserved, overcommit, memory, sched, cpumap)" },
+    { "[global]\ncpus = shared\n",
+      "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME])" },
+    { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
+    { "[vm:m]\ncpumap = 0=4,x\n",
+      "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,x' (accepted: VCPU=CPULIST items such as "
+      "'0=4,1=5-6' or '0=4-5,7;1=6')" },
+    { "[vm:m]\ncpumap = 0=4,0=5\n",
+      "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,0=5': vcpu 0 is mapped twice" },
+    { "cpus = shared\n", "qpin.conf: Key file does not start with a group" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (QpinConfig) config = qpin_config_new ();
+      g_autoptr (GError) error = NULL;
+      g_autoptr (QpinPolicy) p = NULL;
+
+      g_assert_false (qpin_config_load_data (config, cases[i].text, "qpin.conf", &error));
+      g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+      /* nothing kept */
+      p = qpin_config_policy_for (config, "web", NULL);
+      g_assert_cmpint (p->cpus, ==, QPIN_CPUS_DEDICATED);
+    }
+}
+
+static void
+test_bad_override (void)
+{
+  static const struct {
+    const char *text;
+    const char *message;
+  } cases[] = {
+    { "smt", "--policy 'smt': expected KEY=VALUE" },
+    { "=isolate", "--policy '=isolate': expected KEY=VALUE" },
+    { "smt=", "--policy 'smt=': key 'smt': invalid value '' (accepted: prefer, isolate, require)" },
+    { "cpu=shared", "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
+                    "emulator, iothreads, reserved, overcommit, memory, sched, cpumap)" },
+    { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, "
+                    "fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (QpinConfig) config = qpin_config_new ();
+      g_autoptr (GError) error = NULL;
+
+      g_assert_false (qpin_config_add_override (config, cases[i].text, &error));
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
+static void
+test_vm_shapes (void)
+{
+  static const struct {
+    const char *text;
+    const char *message;
+  } cases[] = {
+    { "web", "--vm 'web': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { "web:0",
+      "--vm 'web:0': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { ":4", "--vm ':4': expected NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
+    { "web:4:dies=2", "--vm 'web:4:dies=2': invalid item 'dies=2' (expected "
+                      "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
+    { "web:4:threads=x", "--vm 'web:4:threads=x': invalid item 'threads=x' (expected "
+                         "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I])" },
+  };
+  g_autofree char *name = NULL;
+  QpinGuestShape shape;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinRequest) r = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) e = NULL;
+      g_autofree char *n = NULL;
+      g_assert_false (qpin_guest_shape_parse (cases[i].text, &n, &shape, &e));
+      g_assert_cmpstr (e->message, ==, cases[i].message);
+    }
+  g_assert_true (qpin_guest_shape_parse ("web:6:threads=2,sockets=1", &name, &shape, &error));
+  g_clear_pointer (&name, g_free);
+  g_assert_true (qpin_guest_shape_parse ("web:6:threads=4", &name, &shape, NULL));
+  r = qpin_request_new_from_shape (name, &shape, &error);
+  g_assert_null (r);
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'web': 6 vcpus do not match sockets=1, cores=1, threads=4 (4)");
+  g_clear_error (&error);
+  shape = (QpinGuestShape){ .vcpus = 8, .sockets = 2, .cores = 2, .threads = 2, .nodes = 2 };
+  r = qpin_request_new_from_shape ("n", &shape, &error);
+  g_assert_no_error (error);
+  /* vCPU 5: thread 1 of core 0 of socket 1, guest node 1 */
+  {
+    const QpinThreadSpec *s = &g_array_index (r->threads, QpinThreadSpec, 5);
+    g_assert_cmpint (s->thread, ==, 1);
+    g_assert_cmpint (s->core, ==, 0);
+    g_assert_cmpint (s->socket, ==, 1);
+    g_assert_cmpint (s->node, ==, 1);
+  }
+  g_assert_cmpuint (qpin_request_n_vcpus (r), ==, 8);
+  g_assert_cmpuint (r->threads->len, ==, 9);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/config/merge", test_merge);
+  g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/bad-file", test_bad_file);
+  g_test_add_func ("/config/bad-override", test_bad_override);
+  g_test_add_func ("/config/vm-shapes", test_vm_shapes);
+  return g_test_run ();
+}
