@@ -97,8 +97,9 @@ read_cpulist (Reader *r, const char *rel, gboolean optional, QpinCpuset *out, GE
 
   if (!read_file (r, rel, optional, &text, error))
     return FALSE;
-  /* an unallocated kernel mask prints as "(null)" (nohz_full without the boot option) */
-  if (text == NULL || (optional && g_str_has_prefix (text, "(null)")))
+  /* an unallocated kernel mask prints as "(null)" (nohz_full without the boot option),
+   * right-aligned to the number of CPUs: "  (null)" on 8 */
+  if (text == NULL || (optional && g_str_has_prefix (g_strstrip (text), "(null)")))
     {
       qpin_cpuset_clear_all (out);
       return TRUE;
