@@ -10,6 +10,7 @@
 
 #include "qpin-registry.h"
 
+#include "qpin-effects.h"
 #include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
@@ -41,6 +42,8 @@ struct _QpinVm {
   gboolean placed; /* in the placer */
   gboolean shared_vcpu_thread;
   gboolean untouchable; /* EPERM: never touched again */
+  char *migrated;       /* memory=migrate: the nodes the pages were last moved to */
+  char *memory;         /* what memory=migrate did, for status */
 
   /* discovery in flight */
   guint pending;
@@ -125,6 +128,8 @@ vm_unref (QpinVm *vm)
   g_free (vm->qemu_name);
   g_free (vm->key);
   g_free (vm->error);
+  g_free (vm->memory);
+  g_free (vm->migrated);
   g_clear_pointer (&vm->cpus, g_ptr_array_unref);
   g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
   g_clear_error (&vm->query_error);
@@ -433,6 +438,55 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
   return FALSE;
 }
 
+/* sched for the vCPU threads, and memory=migrate when the VM's memory
+ * nodes changed.  Returns the number of threads that failed. */
+static guint
+apply_effects (QpinVm *vm, const QpinPlanVm *plan)
+{
+  const QpinPolicy *policy = plan->policy;
+  guint failed = 0;
+
+  for (guint i = 0; policy->sched != QPIN_SCHED_OTHER && i < vm->threads->len; i++)
+    {
+      const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+      ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+      g_autoptr (GError) error = NULL;
+
+      if (t->role != QPIN_ROLE_VCPU || st->error
+          || qpin_effects_set_sched (vm->pid, t->tid, policy->sched, policy->sched_priority,
+                                     &error))
+        continue;
+      st->error = g_strdup (error->message);
+      st->applied = FALSE;
+      failed++;
+    }
+  if (policy->memory == QPIN_MEMORY_MIGRATE)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *nodes = qpin_cpuset_format (&plan->mem_nodes);
+      int unmoved;
+
+      if (g_strcmp0 (vm->migrated, nodes) == 0)
+        return failed;
+
+      g_free (vm->memory);
+      if (qpin_effects_migrate_memory (vm->pid, &plan->mem_nodes, &unmoved, &error))
+        {
+          g_free (vm->migrated);
+          vm->migrated = g_strdup (nodes);
+          vm->memory
+            = g_strdup_printf ("migrated to node(s) %s, %d page(s) not moved", nodes, unmoved);
+          g_message ("vm '%s': memory %s", vm->key, vm->memory);
+        }
+      else
+        {
+          vm->memory = g_strdup (error->message);
+          g_warning ("vm '%s': %s", vm->key, error->message);
+        }
+    }
+  return failed;
+}
+
 /* Pin every thread to its plan, verify, and note what failed.  A thread
  * already where it belongs is not touched. */
 static void
@@ -508,6 +562,8 @@ apply (QpinVm *vm)
       if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE))
         vm->again = TRUE; /* the thread list changed under us: look again */
     }
+  if (!registry->options.dry_run)
+    failed += apply_effects (vm, plan);
   if (moved)
     g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid, pinned,
                pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
@@ -1083,6 +1139,8 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
   member_string (b, "state", qpin_vm_state_to_string (vm->state));
   member_string (b, "error", vm->error);
   member_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
+  if (vm->memory)
+    member_string (b, "memory", vm->memory);
   if (plan)
     {
       member_cpuset (b, "memory_nodes", &plan->mem_nodes);

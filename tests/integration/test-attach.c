@@ -75,6 +75,30 @@ test_once_dedicated (void)
     }
 }
 
+/* sched=rr:5: the vCPU threads, and only they, get SCHED_RR 5 */
+static void
+test_once_sched (void)
+{
+  const char *qargs[] = { "-smp", "2", "-name", "rt,debug-threads=on", NULL };
+  g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
+  const char *args[] = { "attach",   "--once",      "--json",       "--policy", "sched=rr:5",
+                         "--policy", "cpus=shared", qemu->qmp_path, NULL };
+  g_autoptr (JsonNode) root = attach_json (args, 0, NULL);
+  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (qemu->pid);
+  struct sched_param param;
+
+  check_pinned (root, FALSE);
+  g_assert_cmpuint (vcpus->len, ==, 2);
+  for (guint i = 0; i < vcpus->len; i++)
+    {
+      GPid tid = g_array_index (vcpus, GPid, i);
+      g_assert_cmpint (sched_getscheduler (tid), ==, SCHED_RR);
+      g_assert_cmpint (sched_getparam (tid, &param), ==, 0);
+      g_assert_cmpint (param.sched_priority, ==, 5);
+    }
+  g_assert_cmpint (sched_getscheduler (qemu->pid), ==, SCHED_OTHER);
+}
+
 static void
 test_once_shared (void)
 {
@@ -252,6 +276,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/attach/once-dedicated", test_once_dedicated);
   g_test_add_func ("/attach/once-shared", test_once_shared);
+  g_test_add_func ("/attach/once-sched", test_once_sched);
   g_test_add_func ("/attach/refuse-overcommit", test_refuse_overcommit);
   g_test_add_func ("/attach/dry-run-fixture", test_dry_run_fixture);
   g_test_add_func ("/attach/stays-and-repairs", test_stays_and_repairs);
