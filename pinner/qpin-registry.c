@@ -41,9 +41,10 @@ struct _QpinVm {
   gboolean named;  /* query-name answered */
   gboolean placed; /* in the placer */
   gboolean shared_vcpu_thread;
-  gboolean untouchable; /* EPERM: never touched again */
-  char *migrated;       /* memory=migrate: the nodes the pages were last moved to */
-  char *memory;         /* what memory=migrate did, for status */
+  gboolean untouchable;  /* EPERM: never touched again */
+  gboolean holding_main; /* qpin hotplug has moved the main thread on purpose */
+  char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
+  char *memory;          /* what memory=migrate did, for status */
 
   /* discovery in flight */
   guint pending;
@@ -513,6 +514,15 @@ apply (QpinVm *vm)
           st->applied = FALSE;
           st->error = g_strdup ("the plan has no CPU for it");
           failed++;
+          continue;
+        }
+      /* during qpin hotplug the main thread sits on the newcomer's CPU so
+       * the new vCPU thread inherits it: not drift, leave it */
+      if (vm->holding_main && t->role == QPIN_ROLE_EMULATOR)
+        {
+          st->planned = planned;
+          st->applied = TRUE;
+          pinned++;
           continue;
         }
       was_pinned = st->applied && qpin_cpuset_equal (&st->planned, &planned);
@@ -1421,6 +1431,7 @@ restore_main_thread (Hotplug *h)
   if (!h->restore_main)
     return;
   h->restore_main = FALSE;
+  h->vm->holding_main = FALSE;
   if (!h->vm->registry->options.dry_run)
     qpin_pin_thread (h->vm->pid, h->vm->pid, &h->restore, NULL, NULL);
 }
@@ -1513,6 +1524,7 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       h->restore = main_pt->cpus;
       h->restore_main = TRUE;
+      vm->holding_main = TRUE;
       if (!vm->registry->options.dry_run)
         qpin_pin_thread (vm->pid, vm->pid, &pt->cpus, NULL, NULL);
     }

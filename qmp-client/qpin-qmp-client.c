@@ -16,7 +16,9 @@
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
 
-#define READ_CHUNK 65536
+/* QMP messages are small; a larger one takes several reads.  One page per
+ * connection keeps a daemon with hundreds of VMs small. */
+#define READ_CHUNK 4096
 
 typedef enum {
   STATE_GREETING,
