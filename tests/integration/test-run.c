@@ -1,0 +1,669 @@
+/* test-run.c: `qpin run` with real QEMUs, checked against the kernel's own
+ * view (/proc/PID/task/TID/{status,stat}, sched_getscheduler) and QEMU's
+ * (query-status on a monitor of the test's own) */
+#include <glib/gstdio.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "qpin-qmp-client.h"
+#include "qpin-test-qemu.h"
+
+#define WAIT_MS 120000 /* qpin runs under valgrind in one test setup */
+
+typedef struct {
+  char *dir;
+  GSubprocess *proc;
+  char *out, *err;
+  int status;
+} Run;
+
+static void
+run_free (Run *r)
+{
+  if (r->proc && g_subprocess_get_identifier (r->proc))
+    {
+      g_subprocess_send_signal (r->proc, SIGKILL);
+      g_subprocess_wait (r->proc, NULL, NULL);
+    }
+  g_clear_object (&r->proc);
+  if (r->dir)
+    {
+      g_autoptr (GDir) d = g_dir_open (r->dir, 0, NULL);
+      const char *name;
+      while (d && (name = g_dir_read_name (d)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (r->dir, name, NULL);
+          g_unlink (path);
+        }
+      g_rmdir (r->dir);
+    }
+  g_free (r->dir);
+  g_free (r->out);
+  g_free (r->err);
+  g_free (r);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Run, run_free)
+
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+static Run *
+run_new (void)
+{
+  Run *r = g_new0 (Run, 1);
+  g_autoptr (GError) error = NULL;
+
+  r->dir = g_dir_make_tmp ("qpin-test-run-XXXXXX", &error);
+  g_assert_no_error (error);
+  return r;
+}
+
+static char *
+path_in (Run *r, const char *name)
+{
+  return g_build_filename (r->dir, name, NULL);
+}
+
+/* Starts `qpin ARGS...`; @fatal: keep G_DEBUG=fatal-warnings (off where
+ * qpin is expected to log warnings, as on a refused placement). */
+static GSubprocess *
+spawn_qpin (const char *const *args, gboolean fatal)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_auto (GStrv) wrapper = NULL;
+  g_autoptr (GError) error = NULL;
+  GSubprocess *proc;
+
+  if (g_getenv ("QPIN_TEST_WRAPPER"))
+    {
+      wrapper = g_strsplit (g_getenv ("QPIN_TEST_WRAPPER"), " ", -1);
+      for (guint i = 0; wrapper[i]; i++)
+        if (*wrapper[i])
+          g_ptr_array_add (argv, wrapper[i]);
+    }
+  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  if (!fatal)
+    g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  return proc;
+}
+
+static void
+run_start (Run *r, const char *const *args, gboolean fatal)
+{
+  r->proc = spawn_qpin (args, fatal);
+}
+
+/* Waits for qpin run to end; returns its exit status. */
+static int
+run_wait (Run *r)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_subprocess_communicate_utf8 (r->proc, NULL, NULL, &r->out, &r->err, &error);
+  g_assert_no_error (error);
+  g_test_message ("qpin run stderr: %s", r->err);
+  r->status = g_subprocess_get_if_exited (r->proc) ? g_subprocess_get_exit_status (r->proc)
+                                                   : 128 + g_subprocess_get_term_sig (r->proc);
+  return r->status;
+}
+
+static JsonObject *
+wait_report (const char *path, JsonNode **root)
+{
+  g_autofree char *text = NULL;
+
+  for (guint i = 0; i < WAIT_MS / 20 && !g_file_test (path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (20 * 1000);
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  *root = json_from_string (text, NULL);
+  g_assert_nonnull (*root);
+  return json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (*root), "vms"), 0);
+}
+
+static guint64
+cpu_time_ns (GPid pid, GPid tid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task/%d/stat", pid, tid);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) fields = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  /* fields after the ")" that ends comm: state is field 3, utime 14, stime 15 */
+  fields = g_strsplit (strrchr (text, ')') + 2, " ", -1);
+  return (g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10))
+         * (G_GUINT64_CONSTANT (1000000000) / (guint64) sysconf (_SC_CLK_TCK));
+}
+
+static char *
+qmp_status (const char *socket)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (socket, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, "query-status", NULL, 10000, &error);
+  g_assert_no_error (error);
+  qpin_qmp_client_close (client);
+  return g_strdup (json_object_get_string_member (json_node_get_object (ret), "status"));
+}
+
+static void
+qmp_command (const char *socket, const char *command)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (socket, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, command, NULL, 10000, &error);
+  /* quit may close the connection before its reply */
+  if (!g_str_equal (command, "quit"))
+    g_assert_no_error (error);
+  qpin_qmp_client_close (client);
+}
+
+/* Every thread in the report is pinned where the kernel says, and the
+ * report lists exactly the kernel's threads. */
+static void
+check_pins (JsonObject *vm)
+{
+  GPid pid = (GPid) json_object_get_int_member (vm, "pid");
+  JsonArray *threads = json_object_get_array_member (vm, "threads");
+  g_autoptr (GArray) tids = qpin_test_list_tasks (pid);
+  guint vcpus = 0;
+
+  g_assert_cmpstr (json_object_get_string_member (vm, "state"), ==, "pinned");
+  g_assert_cmpuint (json_array_get_length (threads), ==, tids->len);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *affinity
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_cmpstr (json_object_get_string_member (t, "cpus"), ==, affinity);
+      g_assert_true (json_object_get_boolean_member (t, "applied"));
+      if (g_str_equal (json_object_get_string_member (t, "role"), "vcpu"))
+        {
+          /* measured by qpin run just before cont: the vCPU never ran */
+          g_assert_cmpint (json_object_get_int_member (t, "cpu_time_ns"), ==, 0);
+          vcpus++;
+        }
+    }
+  g_assert_cmpuint (vcpus, >, 0);
+}
+
+static GPid
+first_vcpu_tid (JsonObject *vm)
+{
+  JsonArray *threads = json_object_get_array_member (vm, "threads");
+
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      if (g_str_equal (json_object_get_string_member (t, "role"), "vcpu"))
+        return (GPid) json_object_get_int_member (t, "tid");
+    }
+  g_assert_not_reached ();
+}
+
+static gboolean
+process_exists (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d", pid);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* Alone: pinned in prelaunch, vCPUs with no CPU time, then started; the
+ * user's own -qmp works; -pidfile names the child; SIGHUP is forwarded. */
+static void
+test_alone (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *user_sock = path_in (r, "user.sock");
+  g_autofree char *pidfile = path_in (r, "qemu.pid");
+  g_autofree char *qmp = g_strdup_printf ("unix:%s,server=on,wait=off", user_sock);
+  g_autofree char *status = NULL, *pid_text = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  const char *args[] = {
+    "run",      "--control", control,       "--report", report,     "--",    "qemu-system-x86_64",
+    "-accel",   "tcg",       "-nodefaults", "-display", "none",     "-m",    "64",
+    "-smp",     "2",         "-qmp",        qmp,        "-pidfile", pidfile, "-name",
+    "alone-vm", NULL
+  };
+  JsonObject *vm;
+  GPid pid, vcpu;
+  guint64 ran = 0;
+
+  run_start (r, args, TRUE);
+  vm = wait_report (report, &root);
+  pid = (GPid) json_object_get_int_member (vm, "pid");
+  g_assert_cmpstr (json_object_get_string_member (vm, "mode"), ==, "alone");
+  g_assert_cmpstr (json_object_get_string_member (vm, "name"), ==, "alone-vm");
+  g_assert_cmpstr (json_object_get_string_member (vm, "run_state_when_pinned"), ==, "prelaunch");
+  g_assert_true (json_object_get_boolean_member (vm, "cont"));
+  g_assert_cmpint (json_object_get_int_member (vm, "resumed_at_us"), >, 0);
+  check_pins (vm);
+
+  /* the pidfile holds the child's pid */
+  g_assert_true (g_file_get_contents (pidfile, &pid_text, NULL, NULL));
+  g_assert_cmpint (atoi (pid_text), ==, pid);
+  /* the guest runs; the user's monitor is QEMU's and works */
+  status = qmp_status (user_sock);
+  g_assert_cmpstr (status, ==, "running");
+  /* and now the vCPU does use CPU time: the zero above was not a given */
+  vcpu = first_vcpu_tid (vm);
+  for (guint i = 0; i < 500 && (ran = cpu_time_ns (pid, vcpu)) == 0; i++)
+    g_usleep (20 * 1000);
+  g_assert_cmpuint (ran, >, 0);
+  check_pins (vm);
+
+  g_subprocess_send_signal (r->proc, SIGHUP);
+  g_assert_cmpint (run_wait (r), ==, 0);
+  g_assert_nonnull (strstr (r->err, "planning alone"));
+  /* QEMU says which signal it got: the forwarded SIGHUP */
+  g_assert_nonnull (strstr (r->err, "terminating on signal 1"));
+  g_assert_false (process_exists (pid));
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+}
+
+/* The user's -S: pinned, never cont'ed by qpin; sched and memory applied
+ * before; the test starts the guest itself. */
+static void
+test_user_paused_sched (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *user_sock = path_in (r, "user.sock");
+  g_autofree char *qmp = g_strdup_printf ("unix:%s,server=on,wait=off", user_sock);
+  g_autofree char *status = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  const char *args[] = { "run",
+                         "--control",
+                         control,
+                         "--report",
+                         report,
+                         "--policy",
+                         "sched=fifo:5",
+                         "--policy",
+                         "memory=migrate",
+                         "--",
+                         "qemu-system-x86_64",
+                         "-accel",
+                         "tcg",
+                         "-nodefaults",
+                         "-display",
+                         "none",
+                         "-m",
+                         "64",
+                         "-smp",
+                         "2",
+                         "-qmp",
+                         qmp,
+                         "-S",
+                         NULL };
+  JsonObject *vm;
+  JsonArray *threads;
+  GPid pid;
+
+  run_start (r, args, TRUE);
+  vm = wait_report (report, &root);
+  pid = (GPid) json_object_get_int_member (vm, "pid");
+  g_assert_false (json_object_get_boolean_member (vm, "cont"));
+  g_assert_cmpstr (json_object_get_string_member (vm, "run_state_when_pinned"), ==, "prelaunch");
+  g_assert_cmpstr (json_object_get_string_member (vm, "sched"), ==, "fifo:5");
+  g_assert_nonnull (strstr (json_object_get_string_member (vm, "memory"), "node"));
+  check_pins (vm);
+  status = qmp_status (user_sock);
+  g_assert_cmpstr (status, ==, "prelaunch");
+
+  threads = json_object_get_array_member (vm, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      GPid tid = (GPid) json_object_get_int_member (t, "tid");
+      gboolean is_vcpu = g_str_equal (json_object_get_string_member (t, "role"), "vcpu");
+      struct sched_param param = { 0 };
+
+      g_assert_cmpint (sched_getscheduler (tid), ==, is_vcpu ? SCHED_FIFO : SCHED_OTHER);
+      g_assert_cmpint (sched_getparam (tid, &param), ==, 0);
+      g_assert_cmpint (param.sched_priority, ==, is_vcpu ? 5 : 0);
+      /* read by the test itself: paused vCPUs have run nothing */
+      if (is_vcpu)
+        g_assert_cmpuint (cpu_time_ns (pid, tid), ==, 0);
+    }
+  qmp_command (user_sock, "quit");
+  g_assert_cmpint (run_wait (r), ==, 0);
+  g_assert_false (process_exists (pid));
+}
+
+/* QEMU killed from outside: qpin run returns 128 + SIGKILL. */
+static void
+test_exit_status_signal (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autoptr (JsonNode) root = NULL;
+  const char *args[]
+    = { "run",    "--control", control,       "--report", report, "--", "qemu-system-x86_64",
+        "-accel", "tcg",       "-nodefaults", "-display", "none", "-m", "64",
+        "-S",     NULL };
+  JsonObject *vm;
+
+  run_start (r, args, TRUE);
+  vm = wait_report (report, &root);
+  g_assert_cmpint (kill ((GPid) json_object_get_int_member (vm, "pid"), SIGKILL), ==, 0);
+  g_assert_cmpint (run_wait (r), ==, 128 + SIGKILL);
+}
+
+static void
+test_missing_binary (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  const char *args[]
+    = { "run", "--control", control, "--", "/nonexistent/qemu-system-x86_64", "-m", "64", NULL };
+
+  run_start (r, args, TRUE);
+  g_assert_cmpint (run_wait (r), ==, 127);
+  g_assert_nonnull (strstr (r->err, "'/nonexistent/qemu-system-x86_64': command not found\n"));
+  /* that line, after the one that says there is no daemon, is all */
+  {
+    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), <=, 3);
+  }
+}
+
+/* QEMU refuses its arguments: its own message shown, its status returned. */
+static void
+test_qemu_startup_failure (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  const char *args[] = { "run",
+                         "--control",
+                         control,
+                         "--",
+                         "qemu-system-x86_64",
+                         "-accel",
+                         "tcg",
+                         "-nodefaults",
+                         "-display",
+                         "none",
+                         "-m",
+                         "64",
+                         "-machine",
+                         "no-such-machine",
+                         NULL };
+
+  run_start (r, args, TRUE);
+  g_assert_cmpint (run_wait (r), ==, 1);
+  g_assert_nonnull (strstr (r->err, "unsupported machine type"));
+  g_assert_nonnull (strstr (r->err, "qpin run: QEMU exited with status 1 before"));
+}
+
+/* A "QEMU" that dies of a signal before any monitor connects. */
+static void
+test_dies_before_monitor (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *script = path_in (r, "fake-qemu");
+  g_autoptr (GError) error = NULL;
+  const char *args[] = { "run", "--control", control, "--", script, "-m", "64", NULL };
+
+  g_file_set_contents (script, "#!/bin/sh\nkill -KILL $$\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  run_start (r, args, TRUE);
+  g_assert_cmpint (run_wait (r), ==, 128 + SIGKILL);
+  g_assert_nonnull (
+    strstr (r->err, "qpin run: QEMU exited with status 137 before its monitor was ready\n"));
+}
+
+/* More vCPUs than host CPUs, dedicated, overcommit=refuse: QEMU is
+ * stopped, nothing is left, status 1 with the reason. */
+static void
+test_overcommit_refuse (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *pidfile = path_in (r, "qemu.pid");
+  g_autofree char *smp = g_strdup_printf ("%u", g_get_num_processors () + 1);
+  g_autofree char *pid_text = NULL;
+  const char *args[] = { "run",
+                         "--control",
+                         control,
+                         "--policy",
+                         "cpus=dedicated",
+                         "--policy",
+                         "overcommit=refuse",
+                         "--",
+                         "qemu-system-x86_64",
+                         "-accel",
+                         "tcg",
+                         "-nodefaults",
+                         "-display",
+                         "none",
+                         "-m",
+                         "64",
+                         "-smp",
+                         smp,
+                         "-pidfile",
+                         pidfile,
+                         NULL };
+  GPid pid = 0;
+
+  run_start (r, args, FALSE);
+  /* catch the pid while QEMU lives, to check it is gone afterwards */
+  for (guint i = 0; i < WAIT_MS / 5 && !g_file_get_contents (pidfile, &pid_text, NULL, NULL); i++)
+    g_usleep (5 * 1000);
+  if (pid_text)
+    pid = (GPid) atoi (pid_text);
+  g_assert_cmpint (run_wait (r), ==, 1);
+  g_assert_nonnull (strstr (r->err, "qpin run: cannot pin QEMU"));
+  g_assert_nonnull (strstr (r->err, "QEMU stopped\n"));
+  g_assert_cmpint (pid, >, 0);
+  g_assert_false (process_exists (pid));
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_daemonize_refused (void)
+{
+  g_autoptr (Run) r = run_new ();
+  const char *args[] = { "run", "--", "qemu-system-x86_64", "-daemonize", "-m", "64", NULL };
+
+  run_start (r, args, TRUE);
+  g_assert_cmpint (run_wait (r), ==, 2);
+  g_assert_nonnull (strstr (r->err, "-daemonize is not supported"));
+}
+
+static void
+test_usage (void)
+{
+  g_autoptr (Run) r = run_new ();
+  const char *args[] = { "run", "--name", "x", NULL };
+
+  run_start (r, args, TRUE);
+  g_assert_cmpint (run_wait (r), ==, 2);
+  g_assert_nonnull (strstr (r->err, "no QEMU command"));
+}
+
+/* ---- with a daemon ---- */
+
+static JsonNode *
+daemon_status (const char *control)
+{
+  g_autofree char *out = NULL, *err = NULL;
+  const char *args[] = { "status", "--json", "--control", control, NULL };
+
+  if (qpin_test_run_qpin (args, &out, &err) != 0)
+    return NULL;
+  return json_from_string (out, NULL);
+}
+
+static JsonObject *
+status_vm (JsonNode *status, GPid pid)
+{
+  JsonArray *vms = json_object_get_array_member (json_node_get_object (status), "vms");
+
+  for (guint i = 0; i < json_array_get_length (vms); i++)
+    {
+      JsonObject *vm = json_array_get_object_element (vms, i);
+      if (json_object_get_int_member (vm, "pid") == pid)
+        return vm;
+    }
+  return NULL;
+}
+
+/* `qpin run` of a one-vCPU VM named "twin", left paused (-S) if @paused */
+static GStrv
+daemon_run_args (const char *control, const char *listen, const char *report, gboolean paused)
+{
+  const char *args[] = { "run",
+                         "--control",
+                         control,
+                         "--daemon-socket",
+                         listen,
+                         "--report",
+                         report,
+                         "--",
+                         "qemu-system-x86_64",
+                         "-accel",
+                         "tcg",
+                         "-nodefaults",
+                         "-display",
+                         "none",
+                         "-m",
+                         "64",
+                         "-smp",
+                         "1",
+                         "-name",
+                         "twin",
+                         paused ? "-S" : NULL,
+                         NULL };
+  return g_strdupv ((char **) args);
+}
+
+/* Two VMs join the daemon's ledger: each is pinned by the daemon before
+ * its guest starts; the second, of the same name, is reported as a clash
+ * and keyed NAME@PID; a third finds no CPU left: stopped, status 1. */
+static void
+test_daemon (void)
+{
+  g_autoptr (Run) d = run_new ();
+  g_autoptr (Run) r1 = run_new ();
+  g_autoptr (Run) r2 = run_new ();
+  g_autoptr (Run) r3 = run_new ();
+  g_autofree char *listen = path_in (d, "qmp.sock");
+  g_autofree char *control = path_in (d, "control.sock");
+  g_autofree char *report1 = path_in (r1, "report.json");
+  g_autofree char *report2 = path_in (r2, "report.json");
+  g_autofree char *key2 = NULL;
+  g_autoptr (JsonNode) root1 = NULL, root2 = NULL, status = NULL;
+  const char *dargs[] = { "daemon",  "--listen", listen,     "--control",      control,
+                          "--grace", "0",        "--policy", "cpus=dedicated", NULL };
+  guint cpus = g_get_num_processors ();
+  g_auto (GStrv) a1 = NULL, a2 = NULL, a3 = NULL;
+  JsonObject *vm1, *vm2, *entry;
+  GPid pid2;
+
+  if (cpus < 2)
+    {
+      g_test_skip ("needs two host CPUs");
+      return;
+    }
+  d->proc = spawn_qpin (dargs, FALSE);
+  for (guint i = 0; i < WAIT_MS / 20 && (status = daemon_status (control)) == NULL; i++)
+    g_usleep (20 * 1000);
+  g_assert_nonnull (status);
+  g_clear_pointer (&status, json_node_unref);
+
+  a1 = daemon_run_args (control, listen, report1, FALSE);
+  a2 = daemon_run_args (control, listen, report2, TRUE);
+  a3 = daemon_run_args (control, listen, "/dev/null", TRUE);
+
+  run_start (r1, (const char *const *) a1, TRUE);
+  vm1 = wait_report (report1, &root1);
+  g_assert_cmpstr (json_object_get_string_member (vm1, "mode"), ==, "daemon");
+  g_assert_cmpstr (json_object_get_string_member (vm1, "run_state_when_pinned"), ==, "prelaunch");
+  g_assert_true (json_object_get_boolean_member (vm1, "cont"));
+  g_assert_cmpint (json_object_get_int_member (vm1, "resumed_at_us"), >, 0);
+  check_pins (vm1);
+
+  run_start (r2, (const char *const *) a2, TRUE);
+  vm2 = wait_report (report2, &root2);
+  pid2 = (GPid) json_object_get_int_member (vm2, "pid");
+  g_assert_false (json_object_get_boolean_member (vm2, "cont"));
+  check_pins (vm2);
+  status = daemon_status (control);
+  g_assert_nonnull (status);
+  entry = status_vm (status, pid2);
+  g_assert_nonnull (entry);
+  key2 = g_strdup_printf ("twin@%d", pid2);
+  g_assert_cmpstr (json_object_get_string_member (entry, "key"), ==, key2);
+  g_assert_cmpstr (json_object_get_string_member (entry, "state"), ==, "pinned");
+  /* exclusive across the two VMs */
+  g_assert_cmpint (first_vcpu_tid (vm1), !=, first_vcpu_tid (vm2));
+  {
+    g_autofree char *c1 = qpin_test_affinity_of (first_vcpu_tid (vm1));
+    g_autofree char *c2 = qpin_test_affinity_of (first_vcpu_tid (vm2));
+    g_assert_cmpstr (c1, !=, c2);
+  }
+
+  /* with every host CPU held (2 here), a third dedicated VM cannot fit */
+  if (cpus == 2)
+    {
+      run_start (r3, (const char *const *) a3, TRUE);
+      g_assert_cmpint (run_wait (r3), ==, 1);
+      g_assert_nonnull (strstr (r3->err, "qpin run: the qpin daemon cannot pin QEMU"));
+    }
+
+  g_subprocess_send_signal (r1->proc, SIGTERM);
+  g_subprocess_send_signal (r2->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r1), ==, 0);
+  g_assert_cmpint (run_wait (r2), ==, 0);
+  g_assert_null (strstr (r1->err, "planning alone"));
+  g_assert_null (strstr (r1->err, "already runs under the qpin daemon"));
+  g_assert_nonnull (strstr (r2->err, "a VM named 'twin' already runs under the qpin daemon"));
+  g_subprocess_send_signal (d->proc, SIGTERM);
+  run_wait (d);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/run/alone", test_alone);
+  g_test_add_func ("/run/user-paused-sched-memory", test_user_paused_sched);
+  g_test_add_func ("/run/exit-status-signal", test_exit_status_signal);
+  g_test_add_func ("/run/missing-binary", test_missing_binary);
+  g_test_add_func ("/run/qemu-startup-failure", test_qemu_startup_failure);
+  g_test_add_func ("/run/dies-before-monitor", test_dies_before_monitor);
+  g_test_add_func ("/run/overcommit-refuse", test_overcommit_refuse);
+  g_test_add_func ("/run/daemonize-refused", test_daemonize_refused);
+  g_test_add_func ("/run/usage", test_usage);
+  g_test_add_func ("/run/daemon", test_daemon);
+  return g_test_run ();
+}
