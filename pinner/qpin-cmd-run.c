@@ -63,7 +63,9 @@ typedef struct {
   char *run_state; /* query-status when the pins were in place */
   JsonObject *vm;  /* the VM as pinned: registry or daemon JSON */
   char *memory_result;
-  gint64 resumed_us; /* RESUME event timestamp, 0 until seen */
+  gint64 spawned_us; /* wall clock: QEMU spawned */
+  gint64 monitor_us; /* wall clock: our monitor's handshake done */
+  gint64 resumed_us; /* wall clock: RESUME event seen, 0 until then */
   guint timeout_id, poll_id, kill_id, closed_id;
   int status;
 } Run;
@@ -387,6 +389,8 @@ write_report (Run *r, gboolean cont_sent)
   json_object_set_string_member (vm, "sched", sched);
   if (r->memory_result)
     json_object_set_string_member (vm, "memory", r->memory_result);
+  json_object_set_int_member (vm, "spawned_at_us", r->spawned_us);
+  json_object_set_int_member (vm, "monitor_at_us", r->monitor_us);
   if (r->resumed_us)
     json_object_set_int_member (vm, "resumed_at_us", r->resumed_us);
   json_array_add_object_element (vms, json_object_ref (vm));
@@ -591,6 +595,7 @@ on_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
       qpin_qmp_client_close (client);
       return;
     }
+  r->monitor_us = g_get_real_time ();
   r->client = g_steal_pointer (&client);
   g_signal_connect (r->client, "closed", G_CALLBACK (on_client_closed), r);
   g_signal_connect (r->client, "event", G_CALLBACK (on_client_event), r);
@@ -933,6 +938,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   signals[2] = g_unix_signal_add (SIGHUP, on_sighup, r);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  r->spawned_us = g_get_real_time ();
   r->qemu = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   if (r->qemu == NULL)
     r->status = spawn_error_status (qemu_args[0], error);
