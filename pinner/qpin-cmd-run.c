@@ -944,7 +944,10 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
     r->status = spawn_error_status (qemu_args[0], error);
   else
     {
-      r->pid = (GPid) atoi (g_subprocess_get_identifier (r->qemu));
+      /* NULL when QEMU already exited and was reaped: on_qemu_exit says so */
+      const char *id = g_subprocess_get_identifier (r->qemu);
+
+      r->pid = id ? (GPid) atoi (id) : 0;
       g_info ("started QEMU, pid %d", r->pid);
       g_subprocess_wait_async (r->qemu, NULL, on_qemu_exit, r);
       g_socket_listener_accept_async (r->listener, r->cancel, on_accept, r);

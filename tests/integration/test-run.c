@@ -1,6 +1,7 @@
 /* test-run.c: `qpin run` with real QEMUs, checked against the kernel's own
  * view (/proc/PID/task/TID/{status,stat}, sched_getscheduler) and QEMU's
  * (query-status on a monitor of the test's own) */
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <sched.h>
 #include <signal.h>
@@ -450,7 +451,6 @@ test_overcommit_refuse (void)
   g_autofree char *control = path_in (r, "no-daemon.sock");
   g_autofree char *pidfile = path_in (r, "qemu.pid");
   g_autofree char *smp = g_strdup_printf ("%u", g_get_num_processors () + 1);
-  g_autofree char *pid_text = NULL;
   const char *args[] = { "run",
                          "--control",
                          control,
@@ -475,11 +475,17 @@ test_overcommit_refuse (void)
   GPid pid = 0;
 
   run_start (r, args, FALSE);
-  /* catch the pid while QEMU lives, to check it is gone afterwards */
-  for (guint i = 0; i < WAIT_MS / 5 && !g_file_get_contents (pidfile, &pid_text, NULL, NULL); i++)
-    g_usleep (5 * 1000);
-  if (pid_text)
-    pid = (GPid) atoi (pid_text);
+  /* catch the pid while QEMU lives, to check it is gone afterwards; QEMU
+   * creates the file before it writes the pid */
+  for (guint i = 0; i < WAIT_MS / 5 && pid <= 0; i++)
+    {
+      g_autofree char *pid_text = NULL;
+
+      if (g_file_get_contents (pidfile, &pid_text, NULL, NULL))
+        pid = (GPid) atoi (pid_text);
+      if (pid <= 0)
+        g_usleep (5 * 1000);
+    }
   g_assert_cmpint (run_wait (r), ==, 1);
   g_assert_nonnull (strstr (r->err, "qpin run: cannot pin QEMU"));
   g_assert_nonnull (strstr (r->err, "QEMU stopped\n"));
@@ -651,6 +657,315 @@ test_daemon (void)
   run_wait (d);
 }
 
+/* ---- examples/ and data/ ---- */
+
+static char *
+source_path (const char *relative)
+{
+  return g_build_filename (g_getenv ("G_TEST_SRCDIR"), "..", relative, NULL);
+}
+
+static char *
+build_path (const char *relative)
+{
+  return g_build_filename (g_getenv ("G_TEST_BUILDDIR"), "..", relative, NULL);
+}
+
+/* Runs a command (not through the valgrind wrapper); returns its status. */
+static int
+run_plain (const char *const *argv, const char *const *env, char **out, char **err)
+{
+  g_autoptr (GSubprocessLauncher) launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; env && env[i]; i += 2)
+    g_subprocess_launcher_setenv (launcher, env[i], env[i + 1], TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  g_test_message ("%s: stdout: %s\nstderr: %s", argv[0], *out, *err);
+  return g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc)
+                                           : 128 + g_subprocess_get_term_sig (proc);
+}
+
+/* examples/qpin-qemu: the VM runs pinned, with the user's QMP socket,
+ * pidfile and report where the wrapper says; SIGTERM ends it with 0. */
+static void
+test_example_wrapper (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *script = source_path ("examples/qpin-qemu");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *run_args = g_strdup_printf ("--control %s", control);
+  g_autofree char *report = path_in (r, "wrapped.json");
+  g_autofree char *qmp = path_in (r, "wrapped.qmp");
+  g_autofree char *pidfile = path_in (r, "wrapped.pid");
+  g_autofree char *status = NULL, *pid_text = NULL;
+  g_autoptr (GSubprocessLauncher) launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  const char *args[] = { script, "wrapped", "-accel", "tcg",  "-nodefaults", "-display",
+                         "none", "-m",      "64",     "-smp", "1",           NULL };
+  JsonObject *vm;
+
+  g_subprocess_launcher_setenv (launcher, "QPIN", qpin_test_qpin_binary (), TRUE);
+  g_subprocess_launcher_setenv (launcher, "QPIN_VM_DIR", r->dir, TRUE);
+  g_subprocess_launcher_setenv (launcher, "QPIN_RUN_ARGS", run_args, TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  r->proc = g_subprocess_launcher_spawnv (launcher, args, &error);
+  g_assert_no_error (error);
+  vm = wait_report (report, &root);
+  g_assert_cmpstr (json_object_get_string_member (vm, "name"), ==, "wrapped");
+  g_assert_cmpstr (json_object_get_string_member (vm, "run_state_when_pinned"), ==, "prelaunch");
+  check_pins (vm);
+  status = qmp_status (qmp);
+  g_assert_cmpstr (status, ==, "running");
+  g_assert_true (g_file_get_contents (pidfile, &pid_text, NULL, NULL));
+  g_assert_cmpint (atoi (pid_text), ==, json_object_get_int_member (vm, "pid"));
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+  g_assert_false (process_exists ((GPid) json_object_get_int_member (vm, "pid")));
+}
+
+/* Copies the built unit @name into @dir as @instance with the installed
+ * paths replaced by the test's; returns the copy's ExecStart= value. */
+static char *
+unit_copy (const char *name, const char *dir, const char *instance, const char *const *replace)
+{
+  g_autofree char *built = build_path (name);
+  g_autofree char *text = NULL;
+  g_autofree char *copy = g_build_filename (dir, instance, NULL);
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (GString) out = NULL;
+  char *exec = NULL;
+
+  g_assert_true (g_file_get_contents (built, &text, NULL, NULL));
+  out = g_string_new (text);
+  for (guint i = 0; replace[i]; i += 2)
+    g_string_replace (out, replace[i], replace[i + 1], 0);
+  g_assert_true (g_file_set_contents (copy, out->str, -1, NULL));
+  lines = g_strsplit (out->str, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "ExecStart="))
+      exec = g_strdup (lines[i] + strlen ("ExecStart="));
+  g_assert_nonnull (exec);
+  return exec;
+}
+
+static void
+systemd_verify (const char *dir, const char *instance)
+{
+  g_autofree char *path = g_build_filename (dir, instance, NULL);
+  g_autofree char *out = NULL, *err = NULL;
+  const char *argv[] = { "systemd-analyze", "verify", "--man=no", path, NULL };
+
+  g_autofree char *program = g_find_program_in_path ("systemd-analyze");
+
+  if (program == NULL)
+    {
+      g_test_message ("systemd-analyze not found: unit syntax not verified");
+      return;
+    }
+  g_assert_cmpint (run_plain (argv, NULL, &out, &err), ==, 0);
+  /* it reports bad lines on stderr and still exits 0 */
+  g_assert_cmpstr (err, ==, "");
+}
+
+/* examples/qemu-vm@.service: systemd accepts it, and its ExecStart, with
+ * %i and the environment file expanded as systemd does, starts a pinned
+ * VM that SIGTERM to qpin run (KillMode=mixed) shuts down with status 0. */
+static void
+test_example_vm_unit (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *env_file = path_in (r, "unit-vm.env");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *qmp = path_in (r, "unit-vm.qmp");
+  g_autofree char *env_text = g_strdup_printf (
+    "QEMU_ARGS=-accel tcg -nodefaults -display none -m 64 -smp 1 -qmp unix:%s,server=on,wait=off\n",
+    qmp);
+  g_autofree char *bindir_qpin = NULL;
+  g_autofree char *exec = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) cpus = NULL;
+  g_autofree char *status = NULL;
+  g_auto (GStrv) words = NULL;
+  g_auto (GStrv) qemu_args = NULL;
+  const char *replace[7];
+
+  g_assert_true (g_file_set_contents (env_file, env_text, -1, NULL));
+  /* the unit names qpin by its installed path and reads /etc/qpin/vms */
+  {
+    g_autofree char *built = build_path ("examples/qemu-vm@.service");
+    g_autofree char *text = NULL;
+    const char *start, *end;
+
+    g_assert_true (g_file_get_contents (built, &text, NULL, NULL));
+    start = strstr (text, "ExecStart=") + strlen ("ExecStart=");
+    end = strchr (start, ' ');
+    bindir_qpin = g_strndup (start, (gsize) (end - start));
+  }
+  replace[0] = bindir_qpin;
+  replace[1] = qpin_test_qpin_binary ();
+  replace[2] = "EnvironmentFile=";
+  replace[3] = "EnvironmentFile=-";
+  replace[4] = NULL;
+  exec = unit_copy ("examples/qemu-vm@.service", r->dir, "qemu-vm@unit-vm.service", replace);
+  systemd_verify (r->dir, "qemu-vm@unit-vm.service");
+
+  /* expand as systemd would: %i, ${QEMU} one word, $QEMU_ARGS split */
+  g_assert_true (g_str_has_suffix (exec, " -- ${QEMU} $QEMU_ARGS"));
+  qemu_args = g_strsplit (strchr (env_text, '=') + 1, " ", -1);
+  words = g_strsplit (exec, " ", -1);
+  for (guint i = 0; words[i]; i++)
+    {
+      if (g_str_equal (words[i], "${QEMU}"))
+        g_ptr_array_add (argv, g_strdup ("qemu-system-x86_64"));
+      else if (g_str_equal (words[i], "$QEMU_ARGS"))
+        for (guint j = 0; qemu_args[j]; j++)
+          g_ptr_array_add (argv, g_strchomp (g_strdup (qemu_args[j])));
+      else if (g_str_equal (words[i], "%i"))
+        g_ptr_array_add (argv, g_strdup ("unit-vm"));
+      else
+        g_ptr_array_add (argv, g_strdup (words[i]));
+      /* this test must not join a daemon that may run on the host */
+      if (g_str_equal (words[i], "run"))
+        {
+          g_ptr_array_add (argv, g_strdup ("--control"));
+          g_ptr_array_add (argv, g_strdup (control));
+        }
+    }
+  g_ptr_array_add (argv, NULL);
+  g_assert_cmpstr (g_ptr_array_index (argv, 0), ==, qpin_test_qpin_binary ());
+  r->proc = spawn_qpin ((const char *const *) argv->pdata + 1, TRUE);
+
+  /* running, and every vCPU on one CPU of its own */
+  for (guint i = 0; i < WAIT_MS / 20 && !g_file_test (qmp, G_FILE_TEST_EXISTS); i++)
+    g_usleep (20 * 1000);
+  for (guint i = 0; i < WAIT_MS / 20; i++)
+    {
+      g_free (status);
+      status = qmp_status (qmp);
+      if (g_str_equal (status, "running"))
+        break;
+      g_usleep (20 * 1000);
+    }
+  g_assert_cmpstr (status, ==, "running");
+  {
+    g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qmp, 10000, &error);
+    g_autoptr (JsonNode) ret = NULL;
+    g_autoptr (JsonNode) name = NULL;
+    JsonObject *cpu;
+    g_autofree char *affinity = NULL;
+
+    g_assert_no_error (error);
+    ret = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, 10000, &error);
+    g_assert_no_error (error);
+    cpu = json_array_get_object_element (json_node_get_array (ret), 0);
+    affinity = qpin_test_affinity_of ((GPid) json_object_get_int_member (cpu, "thread-id"));
+    g_assert_null (strpbrk (affinity, ",-"));
+    name = qpin_qmp_client_execute_sync (client, "query-name", NULL, 10000, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (json_object_get_string_member (json_node_get_object (name), "name"), ==,
+                     "unit-vm");
+    qpin_qmp_client_close (client);
+  }
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+}
+
+/* data/qpin.service: systemd accepts it; its ExecStart, with the example
+ * config, starts a daemon that tells $NOTIFY_SOCKET it is ready. */
+static void
+test_data_daemon_unit (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *config = source_path ("data/qpin.conf.example");
+  g_autofree char *notify = path_in (r, "notify.sock");
+  g_autofree char *listen = path_in (r, "qmp.sock");
+  g_autofree char *control = path_in (r, "control.sock");
+  g_autofree char *exec = NULL, *installed_config = NULL;
+  g_auto (GStrv) words = NULL;
+  g_autoptr (GSocket) sock = NULL;
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (notify);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocessLauncher) launcher
+    = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  char buf[256] = { 0 };
+  const char *replace[] = { "@", "@", NULL };
+  gssize n;
+
+  exec = unit_copy ("data/qpin.service", r->dir, "qpin.service", replace);
+  words = g_strsplit (exec, " ", -1);
+  g_assert_cmpuint (g_strv_length (words), ==, 4);
+  g_assert_cmpstr (words[1], ==, "daemon");
+  g_assert_cmpstr (words[2], ==, "--config");
+  installed_config = g_strdup (words[3]);
+  {
+    /* verify the copy with qpin at a path that exists */
+    g_autofree char *path = g_build_filename (r->dir, "qpin.service", NULL);
+    g_autofree char *text = NULL;
+    g_autoptr (GString) s = NULL;
+    g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+    s = g_string_new (text);
+    g_string_replace (s, words[0], qpin_test_qpin_binary (), 0);
+    g_assert_true (g_file_set_contents (path, s->str, -1, NULL));
+    systemd_verify (r->dir, "qpin.service");
+  }
+
+  sock = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_DEFAULT,
+                       &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (sock, addr, TRUE, &error));
+  g_socket_set_timeout (sock, WAIT_MS / 1000);
+  g_ptr_array_add (argv, (gpointer) qpin_test_qpin_binary ());
+  for (const char *const *a = (const char *const[]){ "daemon", "--config", config, "--listen",
+                                                     listen, "--control", control, NULL };
+       *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_setenv (launcher, "NOTIFY_SOCKET", notify, TRUE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  r->proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  n = g_socket_receive (sock, buf, sizeof buf - 1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (n, >, 0);
+  g_assert_cmpstr (buf, ==, "READY=1");
+  g_test_message ("the unit reads '%s' (installed from data/qpin.conf.example)", installed_config);
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+}
+
+/* examples/qpin-hotplug-test: a hot-added vCPU gets pinned. */
+static void
+test_example_hotplug (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *script = source_path ("examples/qpin-hotplug-test");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *out = NULL, *err = NULL;
+  const char *argv[]
+    = { "python3",   script,  "--qpin", qpin_test_qpin_binary (), "--timeout", "60", "--",
+        "--control", control, NULL };
+
+  if (g_get_num_processors () < 2)
+    {
+      g_test_skip ("needs two host CPUs");
+      return;
+    }
+  g_assert_cmpint (run_plain (argv, NULL, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "new vCPU pinned on host CPU"));
+  g_assert_true (g_str_has_suffix (out, "PASS\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -665,5 +980,9 @@ main (int argc, char **argv)
   g_test_add_func ("/run/daemonize-refused", test_daemonize_refused);
   g_test_add_func ("/run/usage", test_usage);
   g_test_add_func ("/run/daemon", test_daemon);
+  g_test_add_func ("/run/examples/wrapper", test_example_wrapper);
+  g_test_add_func ("/run/examples/vm-unit", test_example_vm_unit);
+  g_test_add_func ("/run/examples/hotplug", test_example_hotplug);
+  g_test_add_func ("/run/data/daemon-unit", test_data_daemon_unit);
   return g_test_run ();
 }
