@@ -229,8 +229,11 @@ on_qemu_exit (GObject *source, GAsyncResult *result, gpointer user_data)
       if (r->phase == PHASE_STARTING)
         fprintf (stderr, "qpin run: QEMU exited with status %d before its monitor was ready\n",
                  status);
-      else if (r->phase < PHASE_RUNNING)
+      else if (r->phase == PHASE_PINNING)
         fprintf (stderr, "qpin run: QEMU exited with status %d before it was pinned\n", status);
+      else if (r->phase == PHASE_STARTING_GUEST)
+        fprintf (stderr, "qpin run: QEMU exited with status %d before its guest was started\n",
+                 status);
       r->status = status;
     }
   g_main_loop_quit (r->loop);

@@ -646,6 +646,40 @@ test_daemon (void)
       g_assert_nonnull (strstr (r3->err, "qpin run: the qpin daemon cannot pin QEMU"));
     }
 
+  /* QEMU's daemon monitor goes to a socket nobody listens on: the daemon
+   * never sees it; qpin run gives up after --timeout and stops QEMU */
+  {
+    g_autoptr (Run) r4 = run_new ();
+    g_autofree char *dead = path_in (r4, "dead.sock");
+    g_autoptr (GSocket) sock
+      = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL);
+    g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (dead);
+    const char *args[] = { "run",
+                           "--control",
+                           control,
+                           "--daemon-socket",
+                           dead,
+                           "--timeout",
+                           "2000",
+                           "--",
+                           "qemu-system-x86_64",
+                           "-accel",
+                           "tcg",
+                           "-nodefaults",
+                           "-display",
+                           "none",
+                           "-m",
+                           "64",
+                           "-S",
+                           NULL };
+
+    g_assert_true (g_socket_bind (sock, addr, TRUE, NULL)); /* bound, never listening */
+    run_start (r4, args, TRUE);
+    g_assert_cmpint (run_wait (r4), ==, 1);
+    g_assert_nonnull (strstr (r4->err, " within 2000 ms"));
+    g_assert_nonnull (strstr (r4->err, "; QEMU stopped\n"));
+  }
+
   g_subprocess_send_signal (r1->proc, SIGTERM);
   g_subprocess_send_signal (r2->proc, SIGTERM);
   g_assert_cmpint (run_wait (r1), ==, 0);
