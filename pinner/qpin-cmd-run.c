@@ -57,6 +57,7 @@ typedef struct {
   const char *report_path;
   gboolean daemon_mode;
   gboolean user_paused; /* the user gave -S: never cont */
+  gboolean verbose;
   guint timeout_ms;
   Phase phase;
   char *stop_reason;
@@ -685,6 +686,27 @@ on_sighup (gpointer user_data)
   return on_signal (user_data, SIGHUP);
 }
 
+/* stderr is QEMU's console too (-nographic): qpin run says one line per
+ * failure and nothing else unless --verbose.  Before the guest runs, a
+ * warning is the reason that qpin run's own last line gives. */
+static void
+on_log (const char *domain, GLogLevelFlags level, const char *message, gpointer user_data)
+{
+  Run *r = user_data;
+
+  if (level & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    {
+      if (r->verbose)
+        fprintf (stderr, "qpin run: %s\n", message);
+      return;
+    }
+  if (level & G_LOG_LEVEL_DEBUG)
+    return;
+  if ((level & G_LOG_LEVEL_WARNING) && r->phase < PHASE_RUNNING)
+    return;
+  g_log_default_handler (domain, level, message, NULL);
+}
+
 /* QEMU dies with qpin run: it is QEMU's supervisor, and a QEMU left in
  * prelaunch with nobody to cont it is of no use. */
 static void
@@ -754,6 +776,7 @@ typedef struct {
   char *config_path, *name, *daemon_socket, *control_path, *report_path;
   GStrv overrides;
   gint timeout_ms;
+  gboolean verbose;
 } RunOptions;
 
 static void
@@ -789,6 +812,8 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
       "Give up when QEMU is not pinned within MS (30000)", "MS" },
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &o->report_path,
       "Write the VM as pinned (JSON) to FILE once the guest starts", "FILE" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
+      "Say what qpin does (placement, pins) on stderr", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("-- QEMU [QEMU ARGS...]");
@@ -985,6 +1010,7 @@ qpin_cmd_run (int argc, char **argv)
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
   g_auto (GStrv) qemu_args = NULL;
   Run r = { 0 };
+  guint handler;
   int status;
 
   if (!parse_options (argc, argv, &o, &qemu_args, &error))
@@ -994,6 +1020,8 @@ qpin_cmd_run (int argc, char **argv)
     }
   r.loop = loop;
   r.cancel = cancel;
+  r.verbose = o.verbose;
+  handler = g_log_set_handler ("qpin", G_LOG_LEVEL_MASK, on_log, &r);
   status = run_main (&r, &o, qemu_args);
 
   if (r.kill_id)
@@ -1015,5 +1043,6 @@ qpin_cmd_run (int argc, char **argv)
   g_free (r.stop_reason);
   g_free (r.run_state);
   g_free (r.memory_result);
+  g_log_remove_handler ("qpin", handler);
   return status;
 }

@@ -282,6 +282,11 @@ test_alone (void)
   g_assert_nonnull (strstr (r->err, "planning alone"));
   /* QEMU says which signal it got: the forwarded SIGHUP */
   g_assert_nonnull (strstr (r->err, "terminating on signal 1"));
+  /* stderr is the console's too: nothing else from qpin without --verbose */
+  {
+    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  }
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
 }
@@ -307,6 +312,7 @@ test_user_paused_sched (void)
                          "sched=fifo:5",
                          "--policy",
                          "memory=migrate",
+                         "--verbose",
                          "--",
                          "qemu-system-x86_64",
                          "-accel",
@@ -355,6 +361,9 @@ test_user_paused_sched (void)
   qmp_command (user_sock, "quit");
   g_assert_cmpint (run_wait (r), ==, 0);
   g_assert_false (process_exists (pid));
+  /* --verbose: what qpin did */
+  g_assert_nonnull (strstr (r->err, "pinned 5 of 5 threads"));
+  g_assert_nonnull (strstr (r->err, "scheduled fifo:5"));
 }
 
 /* QEMU killed from outside: qpin run returns 128 + SIGKILL. */
@@ -489,6 +498,11 @@ test_overcommit_refuse (void)
   g_assert_cmpint (run_wait (r), ==, 1);
   g_assert_nonnull (strstr (r->err, "qpin run: cannot pin QEMU"));
   g_assert_nonnull (strstr (r->err, "QEMU stopped\n"));
+  /* one line says there is no daemon, one why QEMU was stopped */
+  {
+    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  }
   g_assert_cmpint (pid, >, 0);
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
