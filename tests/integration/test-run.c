@@ -123,6 +123,19 @@ run_wait (Run *r)
   return r->status;
 }
 
+/* Lines of stderr, without valgrind's own ("==PID==", "--PID--"). */
+static guint
+count_lines (const char *err)
+{
+  g_auto (GStrv) lines = g_strsplit (err, "\n", -1);
+  guint n = 0;
+
+  for (guint i = 0; lines[i]; i++)
+    if (*lines[i] && !g_str_has_prefix (lines[i], "==") && !g_str_has_prefix (lines[i], "--"))
+      n++;
+  return n;
+}
+
 static JsonObject *
 wait_report (const char *path, JsonNode **root)
 {
@@ -283,10 +296,7 @@ test_alone (void)
   /* QEMU says which signal it got: the forwarded SIGHUP */
   g_assert_nonnull (strstr (r->err, "terminating on signal 1"));
   /* stderr is the console's too: nothing else from qpin without --verbose */
-  {
-    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
-    g_assert_cmpuint (g_strv_length (lines), ==, 3);
-  }
+  g_assert_cmpuint (count_lines (r->err), ==, 2);
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
 }
@@ -499,10 +509,7 @@ test_overcommit_refuse (void)
   g_assert_nonnull (strstr (r->err, "qpin run: cannot pin QEMU"));
   g_assert_nonnull (strstr (r->err, "QEMU stopped\n"));
   /* one line says there is no daemon, one why QEMU was stopped */
-  {
-    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
-    g_assert_cmpuint (g_strv_length (lines), ==, 3);
-  }
+  g_assert_cmpuint (count_lines (r->err), ==, 2);
   g_assert_cmpint (pid, >, 0);
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
@@ -894,14 +901,19 @@ test_example_vm_unit (void)
   r->proc = spawn_qpin ((const char *const *) argv->pdata + 1, TRUE);
 
   /* running, and every vCPU on one CPU of its own */
-  for (guint i = 0; i < WAIT_MS / 20 && !g_file_test (qmp, G_FILE_TEST_EXISTS); i++)
-    g_usleep (20 * 1000);
+  /* the socket file exists a moment before QEMU listens on it */
   for (guint i = 0; i < WAIT_MS / 20; i++)
     {
-      g_free (status);
-      status = qmp_status (qmp);
-      if (g_str_equal (status, "running"))
-        break;
+      g_autoptr (QpinQmpClient) probe = qpin_qmp_client_connect_sync (qmp, 10000, NULL);
+
+      if (probe != NULL)
+        {
+          qpin_qmp_client_close (probe);
+          g_free (status);
+          status = qmp_status (qmp);
+          if (g_str_equal (status, "running"))
+            break;
+        }
       g_usleep (20 * 1000);
     }
   g_assert_cmpstr (status, ==, "running");
