@@ -402,7 +402,7 @@ write_report (Run *r, gboolean cont_sent)
   node = json_node_init_object (json_node_alloc (), root);
   text = json_to_string (node, TRUE);
   if (!g_file_set_contents (r->report_path, text, -1, &error))
-    g_message ("cannot write the report: %s", error->message);
+    g_warning ("cannot write the report: %s", error->message);
 }
 
 static void
@@ -590,7 +590,7 @@ on_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (client == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) && r->closed_id == 0)
         r->closed_id = g_timeout_add (RUN_CLOSED_GRACE_MS, on_closed_grace, r);
       return;
     }
@@ -634,7 +634,9 @@ on_accept (GObject *source, GAsyncResult *result, gpointer user_data)
   if (peer != r->pid)
     {
       /* the directory is ours alone; still, only our child is QEMU */
-      g_message ("refused a monitor connection from pid %d (QEMU is pid %d)", peer, r->pid);
+      fprintf (stderr,
+               "qpin run: warning: refused a monitor connection from pid %d (QEMU is pid %d)\n",
+               peer, r->pid);
       g_socket_listener_accept_async (r->listener, r->cancel, on_accept, r);
       return;
     }
