@@ -75,7 +75,7 @@ path_in (Run *r, const char *name)
 /* Starts `qpin ARGS...`; @fatal: keep G_DEBUG=fatal-warnings (off where
  * qpin is expected to log warnings, as on a refused placement). */
 static GSubprocess *
-spawn_qpin (const char *const *args, gboolean fatal)
+spawn_qpin (const char *const *args, gboolean fatal, const char *tmpdir)
 {
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   g_autoptr (GSubprocessLauncher) launcher
@@ -97,6 +97,8 @@ spawn_qpin (const char *const *args, gboolean fatal)
   g_ptr_array_add (argv, NULL);
   if (!fatal)
     g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  if (tmpdir)
+    g_subprocess_launcher_setenv (launcher, "TMPDIR", tmpdir, TRUE);
   g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   proc = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   g_assert_no_error (error);
@@ -106,7 +108,20 @@ spawn_qpin (const char *const *args, gboolean fatal)
 static void
 run_start (Run *r, const char *const *args, gboolean fatal)
 {
-  r->proc = spawn_qpin (args, fatal);
+  /* qpin run's private directory goes here, to check it is removed */
+  r->proc = spawn_qpin (args, fatal, r->dir);
+}
+
+/* qpin run left no private socket directory behind. */
+static void
+assert_no_private_dir (Run *r)
+{
+  g_autoptr (GDir) d = g_dir_open (r->dir, 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    g_assert_false (g_str_has_prefix (name, "qpin-run-"));
 }
 
 /* Waits for qpin run to end; returns its exit status. */
@@ -299,6 +314,7 @@ test_alone (void)
   g_assert_cmpuint (count_lines (r->err), ==, 2);
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+  assert_no_private_dir (r);
 }
 
 /* The user's -S: pinned, never cont'ed by qpin; sched and memory applied
@@ -394,6 +410,7 @@ test_exit_status_signal (void)
   vm = wait_report (report, &root);
   g_assert_cmpint (kill ((GPid) json_object_get_int_member (vm, "pid"), SIGKILL), ==, 0);
   g_assert_cmpint (run_wait (r), ==, 128 + SIGKILL);
+  assert_no_private_dir (r);
 }
 
 static void
@@ -440,6 +457,7 @@ test_qemu_startup_failure (void)
   g_assert_cmpint (run_wait (r), ==, 1);
   g_assert_nonnull (strstr (r->err, "unsupported machine type"));
   g_assert_nonnull (strstr (r->err, "qpin run: QEMU exited with status 1 before"));
+  assert_no_private_dir (r);
 }
 
 /* A "QEMU" that dies of a signal before any monitor connects. */
@@ -459,6 +477,7 @@ test_dies_before_monitor (void)
   g_assert_cmpint (run_wait (r), ==, 128 + SIGKILL);
   g_assert_nonnull (
     strstr (r->err, "qpin run: QEMU exited with status 137 before its monitor was ready\n"));
+  assert_no_private_dir (r);
 }
 
 /* More vCPUs than host CPUs, dedicated, overcommit=refuse: QEMU is
@@ -513,6 +532,7 @@ test_overcommit_refuse (void)
   g_assert_cmpint (pid, >, 0);
   g_assert_false (process_exists (pid));
   g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+  assert_no_private_dir (r);
 }
 
 static void
@@ -621,7 +641,7 @@ test_daemon (void)
       g_test_skip ("needs two host CPUs");
       return;
     }
-  d->proc = spawn_qpin (dargs, FALSE);
+  d->proc = spawn_qpin (dargs, FALSE, NULL);
   for (guint i = 0; i < WAIT_MS / 20 && (status = daemon_status (control)) == NULL; i++)
     g_usleep (20 * 1000);
   g_assert_nonnull (status);
@@ -898,7 +918,7 @@ test_example_vm_unit (void)
     }
   g_ptr_array_add (argv, NULL);
   g_assert_cmpstr (g_ptr_array_index (argv, 0), ==, qpin_test_qpin_binary ());
-  r->proc = spawn_qpin ((const char *const *) argv->pdata + 1, TRUE);
+  r->proc = spawn_qpin ((const char *const *) argv->pdata + 1, TRUE, NULL);
 
   /* running, and every vCPU on one CPU of its own */
   /* the socket file exists a moment before QEMU listens on it */
