@@ -13,3 +13,4 @@ int qpin_cmd_hotplug (int argc, char **argv);
 int qpin_cmd_inspect (int argc, char **argv);
 int qpin_cmd_topology (int argc, char **argv);
 int qpin_cmd_plan (int argc, char **argv);
+int qpin_cmd_run (int argc, char **argv);

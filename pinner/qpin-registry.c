@@ -738,11 +738,13 @@ on_query (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *name = NULL;
           if (qpin_qmp_parse_name (ret, &name, &error) && vm->registry)
             {
+              /* unique_key() reads every VM's key, this one's too: free it after */
+              char *key = unique_key (vm->registry, name, vm->pid);
+
               vm->qemu_name = g_steal_pointer (&name);
               vm->named = TRUE;
               g_free (vm->key);
-              vm->key = NULL; /* not a clash with itself */
-              vm->key = unique_key (vm->registry, vm->qemu_name, vm->pid);
+              vm->key = key;
             }
           break;
         }
