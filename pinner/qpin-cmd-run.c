@@ -17,8 +17,6 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
-#include <numa.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +61,6 @@ typedef struct {
   char *stop_reason;
   char *run_state; /* query-status when the pins were in place */
   JsonObject *vm;  /* the VM as pinned: registry or daemon JSON */
-  char *memory_result;
   gint64 spawned_us; /* wall clock: QEMU spawned */
   gint64 monitor_us; /* wall clock: our monitor's handshake done */
   gint64 resumed_us; /* wall clock: RESUME event seen, 0 until then */
@@ -240,122 +237,8 @@ on_qemu_exit (GObject *source, GAsyncResult *result, gpointer user_data)
   g_main_loop_quit (r->loop);
 }
 
-/* ---- after the pins: query-status, sched, memory, report, cont ---- */
-
-static GArray *
-vcpu_tids (JsonObject *vm)
-{
-  GArray *tids = g_array_new (FALSE, FALSE, sizeof (GPid));
-  JsonArray *threads = json_object_get_array_member (vm, "threads");
-
-  for (guint i = 0; threads && i < json_array_get_length (threads); i++)
-    {
-      JsonObject *t = json_array_get_object_element (threads, i);
-      GPid tid = (GPid) json_object_get_int_member_with_default (t, "tid", 0);
-      gboolean seen = FALSE;
-
-      if (!g_str_equal (json_object_get_string_member_with_default (t, "role", ""), "vcpu"))
-        continue;
-      for (guint j = 0; j < tids->len && !seen; j++)
-        seen = g_array_index (tids, GPid, j) == tid;
-      if (!seen && tid > 0)
-        g_array_append_val (tids, tid);
-    }
-  return tids;
-}
-
-static gboolean
-apply_sched (Run *r, GError **error)
-{
-  g_autoptr (GArray) tids = NULL;
-  struct sched_param param = { .sched_priority = (int) r->policy->sched_priority };
-  int policy = r->policy->sched == QPIN_SCHED_FIFO ? SCHED_FIFO : SCHED_RR;
-
-  if (r->policy->sched == QPIN_SCHED_OTHER)
-    return TRUE;
-  tids = vcpu_tids (r->vm);
-  for (guint i = 0; i < tids->len; i++)
-    {
-      GPid tid = g_array_index (tids, GPid, i);
-      int err;
-
-      if (!qpin_proc_task_belongs (r->pid, tid))
-        {
-          g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE,
-                       "vCPU thread %d is not a thread of QEMU (pid %d)", tid, r->pid);
-          return FALSE;
-        }
-      if (sched_setscheduler (tid, policy, &param) == 0)
-        continue;
-      err = errno;
-      g_set_error (error, QPIN_PINNER_ERROR,
-                   err == EPERM ? QPIN_PINNER_ERROR_PERMISSION : QPIN_PINNER_ERROR_FAILED,
-                   "cannot set the scheduling policy of vCPU thread %d to '%s:%d': %s", tid,
-                   policy == SCHED_FIFO ? "fifo" : "rr", param.sched_priority, g_strerror (err));
-      return FALSE;
-    }
-  g_info ("vCPU threads of pid %d scheduled %s:%d", r->pid, policy == SCHED_FIFO ? "fifo" : "rr",
-          param.sched_priority);
-  return TRUE;
-}
-
-/* memory=migrate: move the pages QEMU has so far from every other node to
- * the planned ones.  Pages faulted later follow the kernel's default
- * (local to the pinned thread that touches them). */
-static gboolean
-apply_memory (Run *r, GError **error)
-{
-  const char *planned = json_object_get_string_member_with_default (r->vm, "memory_nodes", "");
-  struct bitmask *from, *to;
-  QpinCpuset nodes;
-  gboolean any_from = FALSE;
-  int unmoved;
-
-  if (r->policy->memory != QPIN_MEMORY_MIGRATE)
-    return TRUE;
-  if (!qpin_cpuset_parse (planned, &nodes, error) || qpin_cpuset_count (&nodes) == 0)
-    {
-      g_clear_error (error);
-      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                   "memory=migrate: the plan names no memory nodes ('%s')", planned);
-      return FALSE;
-    }
-  if (numa_available () < 0)
-    {
-      r->memory_result = g_strdup ("no NUMA support: nothing to migrate");
-      return TRUE;
-    }
-  from = numa_allocate_nodemask ();
-  to = numa_allocate_nodemask ();
-  for (int n = 0; n <= numa_max_node (); n++)
-    {
-      if (qpin_cpuset_has (&nodes, (guint) n))
-        numa_bitmask_setbit (to, (unsigned int) n);
-      else if (numa_bitmask_isbitset (numa_all_nodes_ptr, (unsigned int) n))
-        {
-          numa_bitmask_setbit (from, (unsigned int) n);
-          any_from = TRUE;
-        }
-    }
-  unmoved = any_from ? numa_migrate_pages (r->pid, from, to) : 0;
-  numa_free_nodemask (from);
-  numa_free_nodemask (to);
-  if (unmoved < 0)
-    {
-      int err = errno;
-      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                   "memory=migrate: cannot move the pages of pid %d to node(s) '%s': %s", r->pid,
-                   planned, g_strerror (err));
-      return FALSE;
-    }
-  r->memory_result
-    = any_from ? g_strdup_printf ("migrated to node(s) %s, %d page(s) not moved", planned, unmoved)
-               : g_strdup_printf ("already on node(s) %s", planned);
-  if (unmoved > 0)
-    g_message ("pid %d: memory=migrate: %d page(s) could not be moved to node(s) '%s'", r->pid,
-               unmoved, planned);
-  return TRUE;
-}
+/* ---- after the pins (and the registry's sched and memory=migrate):
+ * query-status, report, cont ---- */
 
 /* Each thread's CPU time now, before cont: ~0 for vCPUs that never ran. */
 static void
@@ -391,8 +274,6 @@ write_report (Run *r, gboolean cont_sent)
   json_object_set_string_member (vm, "run_state_when_pinned", r->run_state);
   json_object_set_boolean_member (vm, "cont", cont_sent);
   json_object_set_string_member (vm, "sched", sched);
-  if (r->memory_result)
-    json_object_set_string_member (vm, "memory", r->memory_result);
   json_object_set_int_member (vm, "spawned_at_us", r->spawned_us);
   json_object_set_int_member (vm, "monitor_at_us", r->monitor_us);
   if (r->resumed_us)
@@ -449,11 +330,6 @@ on_status (GObject *source, GAsyncResult *result, gpointer user_data)
              "qpin run: warning: the guest was already '%s' when its threads were pinned "
              "(did another monitor send cont?)\n",
              r->run_state);
-  if (!apply_sched (r, &error) || !apply_memory (r, &error))
-    {
-      run_fail (r, "%s", error->message);
-      return;
-    }
   record_cpu_time (r);
   if (r->user_paused)
     {
@@ -1044,7 +920,6 @@ qpin_cmd_run (int argc, char **argv)
   g_clear_pointer (&r.vm, json_object_unref);
   g_free (r.stop_reason);
   g_free (r.run_state);
-  g_free (r.memory_result);
   g_log_remove_handler ("qpin", handler);
   return status;
 }

@@ -445,7 +445,7 @@ static guint
 apply_effects (QpinVm *vm, const QpinPlanVm *plan)
 {
   const QpinPolicy *policy = plan->policy;
-  guint failed = 0;
+  guint failed = 0, scheduled = 0;
 
   for (guint i = 0; policy->sched != QPIN_SCHED_OTHER && i < vm->threads->len; i++)
     {
@@ -453,13 +453,21 @@ apply_effects (QpinVm *vm, const QpinPlanVm *plan)
       ThreadState *st = &g_array_index (vm->states, ThreadState, i);
       g_autoptr (GError) error = NULL;
 
-      if (t->role != QPIN_ROLE_VCPU || st->error
-          || qpin_effects_set_sched (vm->pid, t->tid, policy->sched, policy->sched_priority,
-                                     &error))
+      if (t->role != QPIN_ROLE_VCPU || st->error)
         continue;
+      if (qpin_effects_set_sched (vm->pid, t->tid, policy->sched, policy->sched_priority, &error))
+        {
+          scheduled++;
+          continue;
+        }
       st->error = g_strdup (error->message);
       st->applied = FALSE;
       failed++;
+    }
+  if (scheduled)
+    {
+      g_autofree char *sched = qpin_policy_get (policy, "sched");
+      g_info ("vm '%s': %u vCPU threads scheduled %s", vm->key, scheduled, sched);
     }
   if (policy->memory == QPIN_MEMORY_MIGRATE)
     {
