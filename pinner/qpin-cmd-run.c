@@ -59,8 +59,8 @@ typedef struct {
   guint timeout_ms;
   Phase phase;
   char *stop_reason;
-  char *run_state; /* query-status when the pins were in place */
-  JsonObject *vm;  /* the VM as pinned: registry or daemon JSON */
+  char *run_state;   /* query-status when the pins were in place */
+  JsonObject *vm;    /* the VM as pinned: registry or daemon JSON */
   gint64 spawned_us; /* wall clock: QEMU spawned */
   gint64 monitor_us; /* wall clock: our monitor's handshake done */
   gint64 resumed_us; /* wall clock: RESUME event seen, 0 until then */

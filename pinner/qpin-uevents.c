@@ -96,13 +96,13 @@ qpin_uevents_new (QpinCpuEventFunc func, gpointer user_data, GError **error)
 
   uevents->func = func;
   uevents->user_data = user_data;
-  uevents->fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        NETLINK_KOBJECT_UEVENT);
+  uevents->fd
+    = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_KOBJECT_UEVENT);
   if (uevents->fd < 0 || bind (uevents->fd, (struct sockaddr *) &addr, sizeof addr) != 0)
     {
       int err = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err),
-                   "kernel uevents unavailable: %s", g_strerror (err));
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "kernel uevents unavailable: %s",
+                   g_strerror (err));
       return NULL;
     }
   uevents->source = g_unix_fd_add (uevents->fd, G_IO_IN, on_readable, uevents);

@@ -83,7 +83,11 @@ mount_host() {
 	done
 	mount -t 9p -o "trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose" \
 		hostroot /host || die "cannot mount the host root over 9p"
-	mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /tmp"
+	# the command's directory may be under the host's /tmp: keep it visible
+	# then (scratch space is /run/tmp, TMPDIR)
+	if [ "$LAB_KEEP_TMP" != 1 ]; then
+		mount -t tmpfs -o mode=1777 tmpfs /host/tmp || die "cannot mount /tmp"
+	fi
 	mount -t tmpfs -o mode=755 tmpfs /host/run || die "cannot mount /run"
 	mount -t proc proc /host/proc || die "cannot mount /proc"
 	mount -t sysfs sysfs /host/sys || die "cannot mount /sys"

@@ -22,8 +22,11 @@ test_parse (void)
   char buf[512];
   guint cpu = 99;
   gboolean online = TRUE;
-  const char *offline[] = { "offline@/devices/system/cpu/cpu3", "ACTION=offline",
-                            "DEVPATH=/devices/system/cpu/cpu3", "SUBSYSTEM=cpu", "SEQNUM=1",
+  const char *offline[] = { "offline@/devices/system/cpu/cpu3",
+                            "ACTION=offline",
+                            "DEVPATH=/devices/system/cpu/cpu3",
+                            "SUBSYSTEM=cpu",
+                            "SEQNUM=1",
                             NULL };
   const char *back[] = { "online@/devices/system/cpu/cpu12", "ACTION=online",
                          "DEVPATH=/devices/system/cpu/cpu12", "SUBSYSTEM=cpu", NULL };
