@@ -65,18 +65,19 @@ dispatch (QpinProcEvents *events, const char *buf, gsize len)
   for (const struct nlmsghdr *hdr = (const void *) buf; NLMSG_OK (hdr, len);
        hdr = NLMSG_NEXT (hdr, len))
     {
-      const struct cn_msg *msg = NLMSG_DATA (hdr);
-      const struct proc_event *ev = (const void *) msg->data;
+      struct proc_event ev;
 
-      if (hdr->nlmsg_len < OFF_EVENT + sizeof *ev)
+      if (hdr->nlmsg_len < OFF_EVENT + sizeof ev)
         continue;
-      if (ev->what == PROC_EVENT_FORK
-          && ev->event_data.fork.child_pid != ev->event_data.fork.child_tgid)
-        events->func (ev->event_data.fork.child_tgid, ev->event_data.fork.child_pid, TRUE,
+      /* the event sits at offset 36: copy it out, its u64 wants 8 bytes */
+      memcpy (&ev, (const char *) hdr + OFF_EVENT, sizeof ev);
+      if (ev.what == PROC_EVENT_FORK
+          && ev.event_data.fork.child_pid != ev.event_data.fork.child_tgid)
+        events->func (ev.event_data.fork.child_tgid, ev.event_data.fork.child_pid, TRUE,
                       events->user_data);
-      else if (ev->what == PROC_EVENT_EXIT
-               && ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
-        events->func (ev->event_data.exit.process_tgid, ev->event_data.exit.process_pid, FALSE,
+      else if (ev.what == PROC_EVENT_EXIT
+               && ev.event_data.exit.process_pid != ev.event_data.exit.process_tgid)
+        events->func (ev.event_data.exit.process_tgid, ev.event_data.exit.process_pid, FALSE,
                       events->user_data);
     }
 }
