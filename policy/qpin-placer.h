@@ -39,7 +39,7 @@ G_BEGIN_DECLS
 
 #define QPIN_PLACER_SEARCH_MAX_VMS 6     /* exhaustive order search up to this many VMs */
 #define QPIN_PLACER_SEARCH_OPTIONS 6     /* candidate domains tried per VM in the search */
-#define QPIN_PLACER_SEARCH_BUDGET 400000 /* effort (cores examined) per batch search */
+#define QPIN_PLACER_SEARCH_BUDGET 150000 /* effort (cores examined) per batch search */
 
 typedef struct _QpinPlacer QpinPlacer;
 

@@ -225,6 +225,8 @@ qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCp
 {
   g_autofree gint *first_owner = g_new (gint, topo->cores->len);
   g_autofree guint8 *multi = g_new0 (guint8, topo->cores->len);
+  g_autofree guint *n_held = g_new0 (guint, topo->cores->len);
+  g_autofree guint *n_free = g_new0 (guint, topo->cores->len);
   g_autoptr (GHashTable) memo = g_hash_table_new (NULL, NULL);
   QpinCpuset held;
 
@@ -249,16 +251,21 @@ qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCp
             multi[k] = 1;
         }
     }
+  /* held and free usable CPUs per core, in one pass over the CPUs */
+  QPIN_CPUSET_FOREACH (cpu, usable)
+    {
+      gint k = qpin_topology_cpu_core (topo, (guint) cpu);
+      if (k < 0)
+        continue;
+      if (qpin_cpuset_has (&held, (guint) cpu))
+        n_held[k]++;
+      else
+        n_free[k]++;
+    }
   for (guint k = 0; k < topo->cores->len; k++)
     {
-      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
-      QpinCpuset h = core->cpus, f = core->cpus;
-
       score->shared_cores += multi[k];
-      qpin_cpuset_and (&h, &held);
-      qpin_cpuset_and (&f, usable);
-      qpin_cpuset_andnot (&f, &held);
-      if (!qpin_cpuset_is_empty (&h) && !qpin_cpuset_is_empty (&f))
+      if (n_held[k] > 0 && n_free[k] > 0)
         score->half_used_cores++;
     }
 }

@@ -14,8 +14,8 @@
 
 #include "qpin-placer.h"
 
-#define MAX_ASSIGNMENTS 15000
-#define N_INSTANCES 100
+#define MAX_ASSIGNMENTS 10000
+#define N_INSTANCES 80
 
 typedef struct {
   QpinTopology *topo;
