@@ -1633,6 +1633,9 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
         hk_local = hk;
       if (qpin_cpuset_is_empty (&hk_local))
         hk_local = vcpus;
+      /* a VM whose vCPUs all float (a lost CPU on a full host) shares their pool */
+      if (qpin_cpuset_is_empty (&hk_local))
+        hk_local = pool;
       for (guint i = 0; i < vm->threads->len; i++)
         {
           QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);

@@ -401,6 +401,33 @@ test_lose_cpu (void)
   }
 }
 
+/* Losing the only free CPU of a full host: the VM that used it floats,
+ * and none of its threads is left with an empty set (seen live: the
+ * emulator of the degraded VM got no CPU at all). */
+static void
+test_lose_cpu_full_host (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("lab-1n4c");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  const QpinPlan *plan;
+
+  g_assert_true (place_vms (placer, config, "a:1 b:1 c:1 d:1", NULL));
+  g_assert_true (qpin_placer_lose_cpu (placer, 3, &error));
+  plan = qpin_placer_get_plan (placer);
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      for (guint i = 0; i < vm->threads->len; i++)
+        {
+          const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          g_assert_false (qpin_cpuset_is_empty (&t->cpus));
+          g_assert_false (qpin_cpuset_has (&t->cpus, 3));
+        }
+    }
+}
+
 static void
 test_manual (void)
 {
@@ -572,6 +599,7 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/overcommit", test_overcommit);
   g_test_add_func ("/placer/hotplug", test_hotplug);
   g_test_add_func ("/placer/lose-cpu", test_lose_cpu);
+  g_test_add_func ("/placer/lose-cpu-full-host", test_lose_cpu_full_host);
   g_test_add_func ("/placer/manual", test_manual);
   g_test_add_func ("/placer/deterministic", test_deterministic);
   g_test_add_func ("/placer/big-host", test_big_host);
