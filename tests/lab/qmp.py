@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """qmp.py SOCKET COMMAND [ARGUMENTS-JSON]: one QMP command, print its 'return'.
 
-A test helper for lab suites (stdlib only). Retries the connect for a few
-seconds because QEMU creates the socket after it starts.
+A test helper for lab suites (stdlib only). Retries the connect for up to
+90 s because QEMU creates the socket after it starts, slowly under nested TCG.
 """
 
 import json
@@ -11,7 +11,7 @@ import sys
 import time
 
 
-def connect(path, wait=20.0):
+def connect(path, wait=90.0):
     deadline = time.monotonic() + wait
     while True:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -30,7 +30,7 @@ def main(argv):
         print(__doc__.strip().splitlines()[0], file=sys.stderr)
         return 2
     s = connect(argv[1])
-    s.settimeout(60)
+    s.settimeout(120)
     f = s.makefile("rwb")
     greeting = json.loads(f.readline())
     if "QMP" not in greeting:
