@@ -43,20 +43,19 @@ struct _QpinProcEvents {
 static gboolean
 send_op (int fd, enum proc_cn_mcast_op op)
 {
-  struct {
-    struct nlmsghdr hdr;
-    struct cn_msg msg;
-    enum proc_cn_mcast_op op;
-  } __attribute__ ((packed)) req;
+  char buf[NLMSG_SPACE (sizeof (struct cn_msg) + sizeof op)]
+    __attribute__ ((aligned (NLMSG_ALIGNTO)));
+  struct nlmsghdr *hdr = (struct nlmsghdr *) buf;
+  struct cn_msg *msg = NLMSG_DATA (hdr);
 
-  memset (&req, 0, sizeof req);
-  req.hdr.nlmsg_len = sizeof req;
-  req.hdr.nlmsg_type = NLMSG_DONE;
-  req.msg.id.idx = CN_IDX_PROC;
-  req.msg.id.val = CN_VAL_PROC;
-  req.msg.len = sizeof op;
-  req.op = op;
-  return send (fd, &req, sizeof req, 0) == (ssize_t) sizeof req;
+  memset (buf, 0, sizeof buf);
+  hdr->nlmsg_len = NLMSG_LENGTH (sizeof *msg + sizeof op);
+  hdr->nlmsg_type = NLMSG_DONE;
+  msg->id.idx = CN_IDX_PROC;
+  msg->id.val = CN_VAL_PROC;
+  msg->len = sizeof op;
+  memcpy (msg->data, &op, sizeof op);
+  return send (fd, buf, hdr->nlmsg_len, 0) == (ssize_t) hdr->nlmsg_len;
 }
 
 static void

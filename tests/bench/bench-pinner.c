@@ -527,6 +527,7 @@ bench_daemon_200 (void)
           g_autoptr (JsonNode) ret
             = qpin_qmp_client_execute_sync (client, cmds[q], NULL, 10000, &error);
           g_assert_no_error (error);
+          g_assert_nonnull (ret);
         }
       qpin_qmp_client_close (client);
     }

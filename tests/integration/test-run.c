@@ -868,7 +868,6 @@ test_example_vm_unit (void)
   g_autofree char *exec = NULL;
   g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) cpus = NULL;
   g_autofree char *status = NULL;
   g_auto (GStrv) words = NULL;
   g_auto (GStrv) qemu_args = NULL;

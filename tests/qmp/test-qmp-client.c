@@ -318,6 +318,7 @@ test_eof_fails_every_pending (void)
   {
     g_autoptr (GError) error = NULL;
     g_autoptr (JsonNode) ret = qpin_qmp_client_execute_sync (client, "d", NULL, 0, &error);
+    g_assert_null (ret);
     g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED);
     g_assert_cmpstr (error->message, ==, "connection is closed");
   }
