@@ -559,9 +559,14 @@ main (int argc, char **argv)
 
   setvbuf (stdout, NULL, _IOLBF, 0);
   printf ("host: CPUs %s\n", online);
-  bench_attach_64 ();
-  bench_hot_add ();
-  bench_qpin_hotplug ();
-  bench_daemon_200 ();
+  /* QPIN_BENCH_ONLY=NAME runs one part, e.g. under a profiler */
+#define PART(name, fn)                                                                             \
+  if (g_getenv ("QPIN_BENCH_ONLY") == NULL || g_str_equal (g_getenv ("QPIN_BENCH_ONLY"), name))    \
+    fn ();
+  PART ("attach-64", bench_attach_64)
+  PART ("hot-add", bench_hot_add)
+  PART ("qpin-hotplug", bench_qpin_hotplug)
+  PART ("daemon-200", bench_daemon_200)
+#undef PART
   return 0;
 }
