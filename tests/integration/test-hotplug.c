@@ -1,6 +1,7 @@
 /* test-hotplug.c: vCPU hot-add from a foreign QMP client and through
  * `qpin hotplug`, against a running daemon; the kernel's view decides */
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,34 +17,36 @@ typedef struct {
 } Fixture;
 
 static void
+start_daemon (Fixture *f, const char *policy, const char *grace)
+{
+  g_autofree char *listen = g_build_filename (f->dir, "qmp.sock", NULL);
+  const char *args[] = { "daemon",
+                         "--listen",
+                         listen,
+                         "--watch",
+                         f->watch,
+                         "--control",
+                         f->control,
+                         "--grace",
+                         grace,
+                         "--interval",
+                         "0",
+                         "--policy",
+                         policy ? policy : "cpus=dedicated",
+                         NULL };
+
+  f->daemon = qpin_test_qpin_spawn (args);
+  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+}
+
+static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  g_autofree char *listen = NULL;
-  const char *policy = data;
-
   f->dir = g_dir_make_tmp ("qpin-hotplug-XXXXXX", NULL);
   f->control = g_build_filename (f->dir, "control.sock", NULL);
   f->watch = g_build_filename (f->dir, "vms", NULL);
-  listen = g_build_filename (f->dir, "qmp.sock", NULL);
   g_mkdir (f->watch, 0700);
-  {
-    const char *args[] = { "daemon",
-                           "--listen",
-                           listen,
-                           "--watch",
-                           f->watch,
-                           "--control",
-                           f->control,
-                           "--grace",
-                           "0",
-                           "--interval",
-                           "0",
-                           "--policy",
-                           policy ? policy : "cpus=dedicated",
-                           NULL };
-    f->daemon = qpin_test_qpin_spawn (args);
-  }
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+  start_daemon (f, data, "0");
 }
 
 static void
@@ -179,18 +182,44 @@ test_foreign_add (Fixture *f, gconstpointer data)
   g_assert_null (strpbrk (b, ",-"));
 }
 
-/* 15 vCPUs added back to back on an overcommitted host: all converge. */
+/* 50 vCPUs added back to back on an overcommitted host: all converge. */
 static void
 test_foreign_storm (Fixture *f, gconstpointer data)
 {
   g_autofree char *foreign = NULL;
-  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=16", &foreign);
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=51", &foreign);
   Settled s = { f, qemu->pid, 1 };
 
   g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
-  device_add_free_slots (foreign, 15);
-  s.vcpus = 16;
+  device_add_free_slots (foreign, 50);
+  s.vcpus = 51;
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 120000));
+}
+
+/* A vCPU hot-added while the daemon is down (kill -9): after the restart
+ * the running vCPU is adopted where it is and the newcomer is placed. */
+static void
+test_add_during_restart (Fixture *f, gconstpointer data)
+{
+  g_autofree char *foreign = NULL;
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=2", &foreign);
+  Settled s = { f, qemu->pid, 1 };
+  g_autoptr (GArray) before = NULL, after = NULL;
+  g_autofree char *first = NULL, *first_after = NULL;
+
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  before = qpin_test_vcpu_tids (qemu->pid);
+  first = qpin_test_affinity_of (g_array_index (before, GPid, 0));
+  g_subprocess_send_signal (f->daemon->process, SIGKILL);
+  qpin_test_qpin_wait (f->daemon);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  device_add_free_slots (foreign, 1);
+  start_daemon (f, data, "1500");
+  s.vcpus = 2;
   g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 30000));
+  after = qpin_test_vcpu_tids (qemu->pid);
+  first_after = qpin_test_affinity_of (g_array_index (after, GPid, 0));
+  g_assert_cmpstr (first_after, ==, first);
 }
 
 typedef struct {
@@ -274,6 +303,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/hotplug/foreign-storm", Fixture, "overcommit=share", fixture_set_up,
               test_foreign_storm, fixture_tear_down);
+  g_test_add ("/hotplug/add-during-restart", Fixture, NULL, fixture_set_up, test_add_during_restart,
+              fixture_tear_down);
   g_test_add ("/hotplug/qpin-hotplug-add", Fixture, NULL, fixture_set_up, test_qpin_hotplug_add,
               fixture_tear_down);
   return g_test_run ();
