@@ -258,7 +258,11 @@ log_has_mute (gpointer data)
 {
   Fixture *f = data;
   g_autofree char *log = qpin_test_qpin_log (f->daemon);
-  return strstr (log, "mute.sock': no QMP greeting within 10000 ms") != NULL;
+  const char *line = strstr (log, "mute.sock': ");
+
+  /* a socket that never greets is logged once and left alone (how it
+   * failed, greeting or connect timeout, depends on how loaded we are) */
+  return line != NULL && strstr (line, "ignored until it changes") != NULL;
 }
 
 /* A fake QEMU in the watched directory that names pid 1's thread and its
@@ -304,7 +308,7 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   parent_after = qpin_test_affinity_of (getppid ());
   g_assert_cmpstr (init_after, ==, init_before);
   g_assert_cmpstr (parent_after, ==, parent_before);
-  g_assert_true (qpin_test_wait_for (log_has_mute, f, 30000));
+  g_assert_true (qpin_test_wait_for (log_has_mute, f, 60000));
   log = qpin_test_qpin_log (f->daemon);
   g_assert_nonnull (strstr (log, "refused: vCPU 0 reports thread 1"));
   /* the daemon is alive and answers */
