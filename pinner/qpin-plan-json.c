@@ -2,20 +2,7 @@
 #define G_LOG_DOMAIN "qpin-pinner"
 
 #include "qpin-plan-json.h"
-
-static void
-member_str (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, value);
-}
-
-static void
-member_set (JsonBuilder *b, const char *name, const QpinCpuset *set)
-{
-  g_autofree char *s = qpin_cpuset_format (set);
-  member_str (b, name, s);
-}
+#include "qpin-json.h"
 
 static void
 member_id (JsonBuilder *b, const char *name, gint64 value)
@@ -25,13 +12,6 @@ member_id (JsonBuilder *b, const char *name, gint64 value)
     json_builder_add_null_value (b);
   else
     json_builder_add_int_value (b, value);
-}
-
-static void
-member_uint (JsonBuilder *b, const char *name, guint value)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, value);
 }
 
 static void
@@ -51,9 +31,9 @@ where (JsonBuilder *b, const QpinTopology *topo, const QpinCpuset *cpus)
       if (k >= 0)
         qpin_cpuset_add (&cores, (guint) k);
     }
-  member_set (b, "nodes", &nodes);
-  member_set (b, "llcs", &llcs);
-  member_set (b, "cores", &cores);
+  qpin_json_add_cpuset (b, "nodes", &nodes);
+  qpin_json_add_cpuset (b, "llcs", &llcs);
+  qpin_json_add_cpuset (b, "cores", &cores);
 }
 
 /**
@@ -76,9 +56,9 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
       const char *const *keys = qpin_policy_keys ();
 
       json_builder_begin_object (b);
-      member_str (b, "name", vm->name);
+      qpin_json_add_string (b, "name", vm->name);
       member_id (b, "pid", vm->pid);
-      member_set (b, "memory_nodes", &vm->mem_nodes);
+      qpin_json_add_cpuset (b, "memory_nodes", &vm->mem_nodes);
       json_builder_set_member_name (b, "floating");
       json_builder_add_boolean_value (b, vm->floating);
       json_builder_set_member_name (b, "policy");
@@ -86,7 +66,7 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
       for (guint k = 0; keys[k]; k++)
         {
           g_autofree char *value = qpin_policy_get (vm->policy, keys[k]);
-          member_str (b, keys[k], value);
+          qpin_json_add_string (b, keys[k], value);
         }
       json_builder_end_object (b);
       json_builder_set_member_name (b, "notes");
@@ -100,10 +80,10 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
           json_builder_begin_object (b);
-          member_str (b, "role", qpin_thread_role_to_string (t->spec.role));
-          member_uint (b, "index", t->spec.index);
+          qpin_json_add_string (b, "role", qpin_thread_role_to_string (t->spec.role));
+          qpin_json_add_int (b, "index", t->spec.index);
           member_id (b, "tid", t->spec.tid);
-          member_set (b, "cpus", &t->cpus);
+          qpin_json_add_cpuset (b, "cpus", &t->cpus);
           json_builder_set_member_name (b, "exclusive");
           json_builder_add_boolean_value (b, t->exclusive);
           where (b, topo, &t->cpus);
@@ -117,18 +97,18 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
     {
       json_builder_set_member_name (b, "score");
       json_builder_begin_object (b);
-      member_uint (b, "overcommitted", score->overcommitted);
-      member_uint (b, "node_excess", score->node_excess);
-      member_uint (b, "node_distance", score->node_distance);
-      member_uint (b, "llc_excess", score->llc_excess);
-      member_uint (b, "shared_cores", score->shared_cores);
-      member_uint (b, "sibling_misses", score->sibling_misses);
-      member_uint (b, "half_used_cores", score->half_used_cores);
-      member_uint (b, "nodes_spanned", score->nodes_spanned);
-      member_uint (b, "nodes_min", score->nodes_min);
-      member_uint (b, "llcs_spanned", score->llcs_spanned);
-      member_uint (b, "llcs_min", score->llcs_min);
-      member_uint (b, "sibling_pairs", score->sibling_pairs);
+      qpin_json_add_int (b, "overcommitted", score->overcommitted);
+      qpin_json_add_int (b, "node_excess", score->node_excess);
+      qpin_json_add_int (b, "node_distance", score->node_distance);
+      qpin_json_add_int (b, "llc_excess", score->llc_excess);
+      qpin_json_add_int (b, "shared_cores", score->shared_cores);
+      qpin_json_add_int (b, "sibling_misses", score->sibling_misses);
+      qpin_json_add_int (b, "half_used_cores", score->half_used_cores);
+      qpin_json_add_int (b, "nodes_spanned", score->nodes_spanned);
+      qpin_json_add_int (b, "nodes_min", score->nodes_min);
+      qpin_json_add_int (b, "llcs_spanned", score->llcs_spanned);
+      qpin_json_add_int (b, "llcs_min", score->llcs_min);
+      qpin_json_add_int (b, "sibling_pairs", score->sibling_pairs);
       json_builder_end_object (b);
     }
   json_builder_end_object (b);

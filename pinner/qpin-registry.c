@@ -11,6 +11,7 @@
 #include "qpin-registry.h"
 
 #include "qpin-effects.h"
+#include "qpin-json.h"
 #include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
@@ -1128,42 +1129,23 @@ qpin_registry_get_topology (QpinRegistry *registry)
 }
 
 static void
-member_cpuset (JsonBuilder *b, const char *name, const QpinCpuset *set)
-{
-  g_autofree char *text = qpin_cpuset_format (set);
-
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, text);
-}
-
-static void
-member_string (JsonBuilder *b, const char *name, const char *value)
-{
-  json_builder_set_member_name (b, name);
-  if (value)
-    json_builder_add_string_value (b, value);
-  else
-    json_builder_add_null_value (b);
-}
-
-static void
 vm_to_json (QpinVm *vm, JsonBuilder *b)
 {
   const QpinPlanVm *plan = vm->placed ? plan_of (vm) : NULL;
 
   json_builder_begin_object (b);
-  member_string (b, "name", vm->qemu_name);
-  member_string (b, "key", vm->key);
+  qpin_json_add_string (b, "name", vm->qemu_name);
+  qpin_json_add_string (b, "key", vm->key);
   json_builder_set_member_name (b, "pid");
   json_builder_add_int_value (b, vm->pid);
-  member_string (b, "state", qpin_vm_state_to_string (vm->state));
-  member_string (b, "error", vm->error);
-  member_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
+  qpin_json_add_string (b, "state", qpin_vm_state_to_string (vm->state));
+  qpin_json_add_string (b, "error", vm->error);
+  qpin_json_add_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
   if (vm->memory)
-    member_string (b, "memory", vm->memory);
+    qpin_json_add_string (b, "memory", vm->memory);
   if (plan)
     {
-      member_cpuset (b, "memory_nodes", &plan->mem_nodes);
+      qpin_json_add_cpuset (b, "memory_nodes", &plan->mem_nodes);
       json_builder_set_member_name (b, "notes");
       json_builder_begin_array (b);
       for (guint i = 0; i < plan->notes->len; i++)
@@ -1179,15 +1161,15 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
       QpinCpuset nodes;
 
       json_builder_begin_object (b);
-      member_string (b, "role", qpin_thread_role_to_string (t->role));
+      qpin_json_add_string (b, "role", qpin_thread_role_to_string (t->role));
       json_builder_set_member_name (b, "index");
       json_builder_add_int_value (b, t->index);
       json_builder_set_member_name (b, "tid");
       json_builder_add_int_value (b, t->tid);
-      member_cpuset (b, "cpus", &st->planned);
+      qpin_json_add_cpuset (b, "cpus", &st->planned);
       qpin_topology_nodes_of (vm->registry->topo, &st->planned, &nodes);
-      member_cpuset (b, "node", &nodes);
-      member_cpuset (b, "actual", &st->actual);
+      qpin_json_add_cpuset (b, "node", &nodes);
+      qpin_json_add_cpuset (b, "actual", &st->actual);
       json_builder_set_member_name (b, "cpu");
       json_builder_add_int_value (b, st->cpu);
       json_builder_set_member_name (b, "applied");
@@ -1195,7 +1177,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
       json_builder_set_member_name (b, "drift");
       json_builder_add_boolean_value (b, st->drift);
       if (st->error)
-        member_string (b, "error", st->error);
+        qpin_json_add_string (b, "error", st->error);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);

@@ -2,21 +2,7 @@
 #define G_LOG_DOMAIN "qpin-pinner"
 
 #include "qpin-topology-json.h"
-
-static void
-add_set (JsonBuilder *b, const char *name, const QpinCpuset *set)
-{
-  g_autofree char *s = qpin_cpuset_format (set);
-  json_builder_set_member_name (b, name);
-  json_builder_add_string_value (b, s);
-}
-
-static void
-add_int (JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, value);
-}
+#include "qpin-json.h"
 
 /**
  * qpin_topology_to_json:
@@ -30,11 +16,11 @@ qpin_topology_to_json (const QpinTopology *topo)
   guint n = qpin_topology_n_nodes (topo);
 
   json_builder_begin_object (b);
-  add_set (b, "present", &topo->present);
-  add_set (b, "online", &topo->online);
-  add_set (b, "offline", &topo->offline);
-  add_set (b, "isolated", &topo->isolated);
-  add_set (b, "nohz_full", &topo->nohz_full);
+  qpin_json_add_cpuset (b, "present", &topo->present);
+  qpin_json_add_cpuset (b, "online", &topo->online);
+  qpin_json_add_cpuset (b, "offline", &topo->offline);
+  qpin_json_add_cpuset (b, "isolated", &topo->isolated);
+  qpin_json_add_cpuset (b, "nohz_full", &topo->nohz_full);
   json_builder_set_member_name (b, "llc_derived");
   json_builder_add_boolean_value (b, topo->llc_derived);
   json_builder_set_member_name (b, "nodes");
@@ -43,10 +29,10 @@ qpin_topology_to_json (const QpinTopology *topo)
     {
       const QpinTopoNode *node = qpin_topology_node (topo, i);
       json_builder_begin_object (b);
-      add_int (b, "id", node->id);
-      add_set (b, "cpus", &node->cpus);
-      add_int (b, "mem_total_kb", (gint64) node->mem_total_kb);
-      add_int (b, "mem_free_kb", (gint64) node->mem_free_kb);
+      qpin_json_add_int (b, "id", node->id);
+      qpin_json_add_cpuset (b, "cpus", &node->cpus);
+      qpin_json_add_int (b, "mem_total_kb", (gint64) node->mem_total_kb);
+      qpin_json_add_int (b, "mem_free_kb", (gint64) node->mem_free_kb);
       json_builder_set_member_name (b, "distances");
       json_builder_begin_array (b);
       for (guint j = 0; j < n; j++)
@@ -61,8 +47,8 @@ qpin_topology_to_json (const QpinTopology *topo)
     {
       const QpinTopoPackage *pkg = &g_array_index (topo->packages, QpinTopoPackage, p);
       json_builder_begin_object (b);
-      add_int (b, "id", pkg->id);
-      add_set (b, "cpus", &pkg->cpus);
+      qpin_json_add_int (b, "id", pkg->id);
+      qpin_json_add_cpuset (b, "cpus", &pkg->cpus);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -72,10 +58,11 @@ qpin_topology_to_json (const QpinTopology *topo)
     {
       const QpinTopoLlc *llc = &g_array_index (topo->llcs, QpinTopoLlc, l);
       json_builder_begin_object (b);
-      add_int (b, "index", l);
-      add_int (b, "level", llc->level);
-      add_int (b, "package", g_array_index (topo->packages, QpinTopoPackage, llc->package).id);
-      add_set (b, "cpus", &llc->cpus);
+      qpin_json_add_int (b, "index", l);
+      qpin_json_add_int (b, "level", llc->level);
+      qpin_json_add_int (b, "package",
+                         g_array_index (topo->packages, QpinTopoPackage, llc->package).id);
+      qpin_json_add_cpuset (b, "cpus", &llc->cpus);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -85,12 +72,13 @@ qpin_topology_to_json (const QpinTopology *topo)
     {
       const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
       json_builder_begin_object (b);
-      add_int (b, "index", k);
-      add_int (b, "core_id", core->core_id);
-      add_int (b, "package", g_array_index (topo->packages, QpinTopoPackage, core->package).id);
-      add_int (b, "llc", core->llc);
-      add_int (b, "node", qpin_topology_node (topo, (guint) core->node)->id);
-      add_set (b, "cpus", &core->cpus);
+      qpin_json_add_int (b, "index", k);
+      qpin_json_add_int (b, "core_id", core->core_id);
+      qpin_json_add_int (b, "package",
+                         g_array_index (topo->packages, QpinTopoPackage, core->package).id);
+      qpin_json_add_int (b, "llc", core->llc);
+      qpin_json_add_int (b, "node", qpin_topology_node (topo, (guint) core->node)->id);
+      qpin_json_add_cpuset (b, "cpus", &core->cpus);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
