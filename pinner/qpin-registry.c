@@ -20,9 +20,10 @@
 #include "qpin-uevents.h"
 #include "qpin-vm-threads.h"
 
+/* Per thread, so the sets are packed: a whole QpinCpuset is 1 KiB. */
 typedef struct {
-  QpinCpuset planned; /* empty when the plan has nothing for it */
-  QpinCpuset actual;  /* the kernel's affinity after our last look */
+  QpinCpusetPacked planned; /* empty when the plan has nothing for it */
+  QpinCpusetPacked actual;  /* the kernel's affinity after our last look */
   gint cpu;
   gboolean applied; /* actual == planned, verified */
   gboolean drift;   /* found changed by someone else (enforce=report) */
@@ -111,7 +112,13 @@ static void
 clear_states (GArray *states)
 {
   for (guint i = 0; states && i < states->len; i++)
-    g_free (g_array_index (states, ThreadState, i).error);
+    {
+      ThreadState *st = &g_array_index (states, ThreadState, i);
+
+      g_free (st->error);
+      qpin_cpuset_packed_clear (&st->planned);
+      qpin_cpuset_packed_clear (&st->actual);
+    }
 }
 
 static QpinVm *
@@ -301,26 +308,28 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
       const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
-      QpinPlanThread pt = { .spec = spec_of (t), .cpus = st->actual };
+      QpinPlanThread pt = { .spec = spec_of (t) };
+      const QpinCpuset *actual = &pt.cpus;
 
       if (t->role == QPIN_ROLE_OTHER)
         continue;
+      qpin_cpuset_unpack (&st->actual, &pt.cpus);
       if (t->role == QPIN_ROLE_VCPU)
         {
-          if (qpin_cpuset_count (&st->actual) != 1 || qpin_cpuset_intersects (&st->actual, &seen))
+          if (qpin_cpuset_count (actual) != 1 || qpin_cpuset_intersects (actual, &seen))
             return FALSE;
-          qpin_cpuset_or (&seen, &st->actual);
+          qpin_cpuset_or (&seen, actual);
           pt.exclusive = TRUE;
           vcpus++;
         }
-      else if (qpin_cpuset_count (&st->actual) == 1
+      else if (qpin_cpuset_count (actual) == 1
                && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
                     == QPIN_AUX_ISOLATE)
         {
           /* an isolated emulator or iothread owns its CPU too */
-          if (qpin_cpuset_intersects (&st->actual, &seen))
+          if (qpin_cpuset_intersects (actual, &seen))
             return FALSE;
-          qpin_cpuset_or (&seen, &st->actual);
+          qpin_cpuset_or (&seen, actual);
           pt.exclusive = TRUE;
         }
       g_array_append_val (pv->threads, pt);
@@ -421,11 +430,15 @@ sync_plan (QpinVm *vm)
  * moved by someone else: drift.  enforce decides what happens to it.
  * Returns TRUE when it is to be pinned back. */
 static gboolean
-handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
+handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const QpinCpuset *planned)
 {
   QpinEnforce enforce = vm->registry->options.enforce;
-  g_autofree char *had = qpin_cpuset_format (&st->actual);
-  g_autofree char *want = qpin_cpuset_format (&st->planned);
+  QpinCpuset actual;
+  g_autofree char *had = NULL;
+  g_autofree char *want = qpin_cpuset_format (planned);
+
+  qpin_cpuset_unpack (&st->actual, &actual);
+  had = qpin_cpuset_format (&actual);
 
   if (enforce == QPIN_ENFORCE_REPAIR)
     {
@@ -512,14 +525,14 @@ apply (QpinVm *vm)
       ThreadState *st = &g_array_index (vm->states, ThreadState, i);
       g_autoptr (GError) error = NULL;
       g_autofree char *want = NULL;
-      QpinCpuset planned;
-      gboolean was_pinned;
+      QpinCpuset planned, actual;
+      gboolean was_pinned, ok;
 
       g_clear_pointer (&st->error, g_free);
       /* an empty set would be refused by the kernel (EINVAL) anyway */
       if (!planned_cpus (vm, plan, t, &planned) || qpin_cpuset_is_empty (&planned))
         {
-          qpin_cpuset_clear_all (&st->planned);
+          qpin_cpuset_packed_clear (&st->planned);
           st->applied = FALSE;
           st->error = g_strdup ("the plan has no CPU for it");
           failed++;
@@ -529,22 +542,22 @@ apply (QpinVm *vm)
        * the new vCPU thread inherits it: not drift, leave it */
       if (vm->holding_main && t->role == QPIN_ROLE_EMULATOR)
         {
-          st->planned = planned;
+          qpin_cpuset_pack (&st->planned, &planned);
           st->applied = TRUE;
           pinned++;
           continue;
         }
-      was_pinned = st->applied && qpin_cpuset_equal (&st->planned, &planned);
-      st->planned = planned;
+      was_pinned = st->applied && qpin_cpuset_packed_equal (&st->planned, &planned);
+      qpin_cpuset_pack (&st->planned, &planned);
       st->applied = FALSE;
-      if (qpin_cpuset_equal (&st->actual, &st->planned))
+      if (qpin_cpuset_packed_equal (&st->actual, &planned))
         {
           st->applied = TRUE;
           st->drift = FALSE;
           pinned++;
           continue;
         }
-      if (was_pinned && !handle_drift (vm, t, st))
+      if (was_pinned && !handle_drift (vm, t, st, &planned))
         {
           st->applied = TRUE; /* pinned as planned once; left as found */
           pinned++;
@@ -552,13 +565,16 @@ apply (QpinVm *vm)
         }
       if (registry->options.dry_run)
         {
-          st->actual = st->planned;
+          qpin_cpuset_pack (&st->actual, &planned);
           st->applied = TRUE;
           pinned++;
           continue;
         }
-      want = qpin_cpuset_format (&st->planned);
-      if (qpin_pin_thread (vm->pid, t->tid, &st->planned, &st->actual, &error))
+      want = qpin_cpuset_format (&planned);
+      qpin_cpuset_unpack (&st->actual, &actual);
+      ok = qpin_pin_thread (vm->pid, t->tid, &planned, &actual, &error);
+      qpin_cpuset_pack (&st->actual, &actual);
+      if (ok)
         {
           g_info ("vm '%s': %s %d (tid %d) -> %s", vm->key, qpin_thread_role_to_string (t->role),
                   t->index, t->tid, want);
@@ -611,19 +627,29 @@ read_states (QpinVm *vm, GPtrArray *threads)
       ThreadState *st = &g_array_index (states, ThreadState, i);
       guint j = GPOINTER_TO_UINT (g_hash_table_lookup (old, GINT_TO_POINTER (t->tid)));
 
+      QpinCpuset actual;
+
       st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
-      if (!qpin_proc_get_affinity (t->tid, &st->actual, NULL))
-        qpin_cpuset_clear_all (&st->actual);
+      if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
+        qpin_cpuset_clear_all (&actual);
+      qpin_cpuset_pack (&st->actual, &actual);
       if (j > 0)
         {
           const QpinVmThread *prev = g_ptr_array_index (vm->threads, j - 1);
-          const ThreadState *ost = &g_array_index (vm->states, ThreadState, j - 1);
+          ThreadState *ost = &g_array_index (vm->states, ThreadState, j - 1);
 
           if (prev->role != t->role || prev->index != t->index)
             continue;
+          /* moved over: the old states are freed after */
           if (vm->registry->options.dry_run)
-            st->actual = ost->actual; /* the recorded pin, not the kernel's */
+            {
+              /* the recorded pin, not the kernel's */
+              qpin_cpuset_packed_clear (&st->actual);
+              st->actual = ost->actual;
+              memset (&ost->actual, 0, sizeof ost->actual);
+            }
           st->planned = ost->planned;
+          memset (&ost->planned, 0, sizeof ost->planned);
           st->applied = ost->applied;
           st->drift = ost->drift;
         }
@@ -1158,7 +1184,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
       const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
-      QpinCpuset nodes;
+      QpinCpuset planned, actual, nodes;
 
       json_builder_begin_object (b);
       qpin_json_add_string (b, "role", qpin_thread_role_to_string (t->role));
@@ -1166,10 +1192,12 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
       json_builder_add_int_value (b, t->index);
       json_builder_set_member_name (b, "tid");
       json_builder_add_int_value (b, t->tid);
-      qpin_json_add_cpuset (b, "cpus", &st->planned);
-      qpin_topology_nodes_of (vm->registry->topo, &st->planned, &nodes);
+      qpin_cpuset_unpack (&st->planned, &planned);
+      qpin_cpuset_unpack (&st->actual, &actual);
+      qpin_json_add_cpuset (b, "cpus", &planned);
+      qpin_topology_nodes_of (vm->registry->topo, &planned, &nodes);
       qpin_json_add_cpuset (b, "node", &nodes);
-      qpin_json_add_cpuset (b, "actual", &st->actual);
+      qpin_json_add_cpuset (b, "actual", &actual);
       json_builder_set_member_name (b, "cpu");
       json_builder_add_int_value (b, st->cpu);
       json_builder_set_member_name (b, "applied");
@@ -1226,13 +1254,15 @@ qpin_registry_to_table (QpinRegistry *registry)
         {
           const QpinVmThread *t = g_ptr_array_index (vm->threads, j);
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
-          g_autofree char *cpus = qpin_cpuset_format (&st->planned);
+          g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
-          QpinCpuset nodes;
+          QpinCpuset planned, nodes;
           const char *state
             = st->applied ? (st->drift ? "drift" : "pinned") : (st->error ? st->error : "-");
 
-          qpin_topology_nodes_of (registry->topo, &st->planned, &nodes);
+          qpin_cpuset_unpack (&st->planned, &planned);
+          cpus = qpin_cpuset_format (&planned);
+          qpin_topology_nodes_of (registry->topo, &planned, &nodes);
           node_list = qpin_cpuset_format (&nodes);
           g_string_append_printf (out, "%-16s %-9s %5d %8d %-14s %-6s %s\n", vm->key,
                                   qpin_thread_role_to_string (t->role), t->index, t->tid,

@@ -147,6 +147,60 @@ qpin_cpuset_last (const QpinCpuset *set)
   return -1;
 }
 
+static const guint64 *
+packed_words (const QpinCpusetPacked *packed)
+{
+  return packed->n <= 1 ? &packed->w.one : packed->w.many;
+}
+
+void
+qpin_cpuset_packed_clear (QpinCpusetPacked *packed)
+{
+  if (packed->n > 1)
+    g_free (packed->w.many);
+  memset (packed, 0, sizeof *packed);
+}
+
+void
+qpin_cpuset_pack (QpinCpusetPacked *dst, const QpinCpuset *src)
+{
+  gint last = qpin_cpuset_last (src);
+  guint n = last < 0 ? 0 : (guint) last / 64 + 1;
+
+  if (n <= 1)
+    {
+      qpin_cpuset_packed_clear (dst);
+      dst->n = n;
+      dst->w.one = src->w[0];
+      return;
+    }
+  if (dst->n != n)
+    {
+      qpin_cpuset_packed_clear (dst);
+      dst->w.many = g_new (guint64, n);
+      dst->n = n;
+    }
+  memcpy (dst->w.many, src->w, n * sizeof (guint64));
+}
+
+void
+qpin_cpuset_unpack (const QpinCpusetPacked *src, QpinCpuset *dst)
+{
+  qpin_cpuset_clear_all (dst);
+  memcpy (dst->w, packed_words (src), src->n * sizeof (guint64));
+}
+
+gboolean
+qpin_cpuset_packed_equal (const QpinCpusetPacked *packed, const QpinCpuset *set)
+{
+  const guint64 *w = packed_words (packed);
+
+  for (guint i = 0; i < QPIN_CPUSET_WORDS; i++)
+    if ((i < packed->n ? w[i] : 0) != set->w[i])
+      return FALSE;
+  return TRUE;
+}
+
 /* Parse a decimal CPU number at *p; advance *p past it. */
 static gboolean
 parse_cpu (const char *text, const char **p, guint *out, GError **error)

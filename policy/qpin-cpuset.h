@@ -47,6 +47,24 @@ gint qpin_cpuset_last (const QpinCpuset *set);
 #define QPIN_CPUSET_FOREACH(cpu, set)                                                              \
   for (gint cpu = qpin_cpuset_first (set); cpu >= 0; cpu = qpin_cpuset_next (set, cpu))
 
+/* QpinCpusetPacked: a set stored in the words it needs, for sets kept per
+ * thread, where a whole QpinCpuset (1 KiB) would be most of the memory.
+ * Up to 64 CPUs it allocates nothing.  Zero-filled is the empty set;
+ * qpin_cpuset_packed_clear() frees and empties it.  Not a value type:
+ * copy it with qpin_cpuset_pack (dst, unpacked source). */
+typedef struct {
+  guint n; /* words; the last one is non-zero */
+  union {
+    guint64 one; /* n <= 1 */
+    guint64 *many;
+  } w;
+} QpinCpusetPacked;
+
+void qpin_cpuset_pack (QpinCpusetPacked *dst, const QpinCpuset *src);
+void qpin_cpuset_unpack (const QpinCpusetPacked *src, QpinCpuset *dst);
+gboolean qpin_cpuset_packed_equal (const QpinCpusetPacked *packed, const QpinCpuset *set);
+void qpin_cpuset_packed_clear (QpinCpusetPacked *packed);
+
 gboolean qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error);
 char *qpin_cpuset_format (const QpinCpuset *set);
 

@@ -18,7 +18,7 @@
 
 /* QMP messages are small; a larger one takes several reads.  One page per
  * connection keeps a daemon with hundreds of VMs small. */
-#define READ_CHUNK 4096
+#define READ_CHUNK 16384
 
 typedef enum {
   STATE_GREETING,
@@ -46,7 +46,7 @@ struct _QpinQmpClient {
   GMainContext *context;
   GCancellable *io_cancel;
   QpinQmpFramer *framer;
-  guint8 *read_buf;
+  GSource *read_source; /* holds a ref on the client until CLOSED */
 
   ClientState state;
   GQueue pending; /* Pending*, oldest first */
@@ -106,6 +106,7 @@ fail_connection (QpinQmpClient *client, GError *error)
   g_debug ("%s: closed: %s", client->label, reason->message);
 
   g_cancellable_cancel (client->io_cancel);
+  destroy_source (&client->read_source);
   destroy_source (&client->handshake_timeout);
   g_queue_clear_full (&client->outq, (GDestroyNotify) g_bytes_unref);
   if (client->connection)
@@ -258,26 +259,34 @@ handle_line (QpinQmpClient *client, const char *line, gsize len)
   return client->state != STATE_CLOSED;
 }
 
-static void
-on_read (GObject *source, GAsyncResult *result, gpointer user_data)
+/* One read buffer per thread, shared by every client on it: each read is
+ * copied into the client's framer before the next, so an idle connection
+ * holds no read buffer. */
+static _Thread_local guint8 read_buf[READ_CHUNK];
+
+static gboolean
+on_readable (GObject *stream, gpointer user_data)
 {
-  g_autoptr (QpinQmpClient) client = user_data; /* the ref taken in start_read() */
+  QpinQmpClient *client = user_data; /* the source's ref keeps it through this call */
   g_autoptr (GError) error = NULL;
-  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  gssize n = g_pollable_input_stream_read_nonblocking (G_POLLABLE_INPUT_STREAM (stream), read_buf,
+                                                       sizeof read_buf, client->io_cancel, &error);
   const char *line;
   gsize len;
 
   if (client->state == STATE_CLOSED)
-    return;
+    return G_SOURCE_REMOVE;
   if (n < 0)
     {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return G_SOURCE_CONTINUE;
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)
           || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
         fail_connection_literal (client, QPIN_QMP_ERROR_CLOSED, "connection reset by peer");
       else
         fail_connection (client, g_error_new (QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED,
                                               "read failed: %s", error->message));
-      return;
+      return G_SOURCE_REMOVE;
     }
   if (n == 0)
     {
@@ -289,33 +298,36 @@ on_read (GObject *source, GAsyncResult *result, gpointer user_data)
                                  "connection closed by peer before the QMP greeting");
       else
         fail_connection_literal (client, QPIN_QMP_ERROR_CLOSED, "connection closed by peer");
-      return;
+      return G_SOURCE_REMOVE;
     }
-  if (!qpin_qmp_framer_feed (client->framer, (const char *) client->read_buf, (gsize) n, &error))
+  if (!qpin_qmp_framer_feed (client->framer, (const char *) read_buf, (gsize) n, &error))
     {
       fail_connection (client, g_steal_pointer (&error));
-      return;
+      return G_SOURCE_REMOVE;
     }
   for (;;)
     {
       if (!qpin_qmp_framer_next (client->framer, &line, &len, &error))
         {
           fail_connection (client, g_steal_pointer (&error));
-          return;
+          return G_SOURCE_REMOVE;
         }
       if (line == NULL)
         break;
       if (!handle_line (client, line, len))
-        return;
+        return G_SOURCE_REMOVE;
     }
-  start_read (client);
+  return G_SOURCE_CONTINUE;
 }
 
 static void
 start_read (QpinQmpClient *client)
 {
-  g_input_stream_read_async (client->in, client->read_buf, READ_CHUNK, G_PRIORITY_DEFAULT,
-                             client->io_cancel, on_read, g_object_ref (client));
+  client->read_source = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (client->in),
+                                                               client->io_cancel);
+  g_source_set_callback (client->read_source, G_SOURCE_FUNC (on_readable), g_object_ref (client),
+                         g_object_unref);
+  g_source_attach (client->read_source, client->context);
 }
 
 static void
@@ -367,7 +379,6 @@ qpin_qmp_client_finalize (GObject *object)
   g_clear_pointer (&client->framer, qpin_qmp_framer_free);
   g_clear_pointer (&client->greeting, json_node_unref);
   g_clear_pointer (&client->context, g_main_context_unref);
-  g_free (client->read_buf);
   g_free (client->label);
   G_OBJECT_CLASS (qpin_qmp_client_parent_class)->finalize (object);
 }
@@ -401,7 +412,6 @@ qpin_qmp_client_init (QpinQmpClient *client)
 {
   client->io_cancel = g_cancellable_new ();
   client->framer = qpin_qmp_framer_new (QPIN_QMP_FRAMER_DEFAULT_MAX);
-  client->read_buf = g_malloc (READ_CHUNK);
   client->context = g_main_context_ref_thread_default ();
   client->next_id = 1;
   g_queue_init (&client->pending);
@@ -472,7 +482,7 @@ qpin_qmp_client_handshake_async (GSocketConnection *connection, const char *labe
   client->handshake_timeout = g_timeout_source_new (timeout_ms);
   g_source_set_callback (client->handshake_timeout, on_handshake_timeout, client, NULL);
   g_source_attach (client->handshake_timeout, client->context);
-  /* the outstanding read keeps the client alive until it is CLOSED */
+  /* the read source keeps the client alive until it is CLOSED */
   start_read (client);
 }
 

@@ -3,7 +3,9 @@
  * The buffer holds unread bytes from 'start' to its end; 'scanned' marks how
  * far newlines have been searched so each byte is scanned once, however
  * the peer splits its writes.  Consumed bytes are dropped lazily, when
- * they are more than half of the buffer.
+ * they are more than half of the buffer.  Once every byte is consumed, a
+ * buffer that grew past FRAMER_KEEP is given back: an idle connection
+ * does not hold the size of the largest reply it ever had.
  */
 #define G_LOG_DOMAIN "qpin-qmp"
 
@@ -12,8 +14,11 @@
 
 #include <string.h>
 
+#define FRAMER_KEEP 1024
+
 struct _QpinQmpFramer {
   GByteArray *buf;
+  gsize peak;     /* the buffer's largest length since it was last given back */
   gsize start;    /* first unconsumed byte */
   gsize scanned;  /* no newline between 'start' and this offset */
   gsize line_end; /* one past the last newline in the buffer */
@@ -57,6 +62,20 @@ compact (QpinQmpFramer *framer)
   framer->start = 0;
 }
 
+/* Everything was consumed: start over, with a small buffer. */
+static void
+drain (QpinQmpFramer *framer)
+{
+  if (framer->peak > FRAMER_KEEP)
+    {
+      g_byte_array_unref (framer->buf);
+      framer->buf = g_byte_array_new ();
+      framer->peak = 0;
+    }
+  g_byte_array_set_size (framer->buf, 0);
+  framer->start = framer->scanned = framer->line_end = 0;
+}
+
 /**
  * qpin_qmp_framer_feed:
  *
@@ -93,6 +112,7 @@ qpin_qmp_framer_feed (QpinQmpFramer *framer, const char *data, gsize len, GError
       return FALSE;
     }
   g_byte_array_append (framer->buf, (const guint8 *) data, (guint) len);
+  framer->peak = MAX (framer->peak, framer->buf->len);
   if (nl != NULL)
     framer->line_end = framer->buf->len - tail;
   return TRUE;
@@ -125,6 +145,8 @@ qpin_qmp_framer_next (QpinQmpFramer *framer, const char **line, gsize *len, GErr
       if (nl == NULL)
         {
           framer->scanned = framer->line_end;
+          if (framer->start == framer->buf->len)
+            drain (framer);
           return TRUE;
         }
       line_len = (gsize) (nl - base) - line_start;

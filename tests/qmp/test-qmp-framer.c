@@ -140,6 +140,36 @@ test_many_lines_compaction (void)
   g_assert_cmpstr (g_ptr_array_index (lines, 9999), ==, "{\"return\": 9999, \"id\": 9999}");
 }
 
+/* Lines far larger than the kept buffer, each followed by small ones
+ * split around it: after every full drain the framer starts over and
+ * loses nothing, whatever the chunking. */
+static void
+test_big_then_small (void)
+{
+  g_autoptr (GString) input = g_string_new (NULL);
+  g_autofree char *big = g_strnfill (100000, 'x');
+
+  for (guint i = 0; i < 3; i++)
+    g_string_append_printf (input, "{\"%s\":%u}\r\n{\"s\":%u}\n", big, i, i);
+  for (gsize chunk = 7; chunk <= input->len; chunk = chunk * 5 + 3)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GPtrArray) lines = frame_all (input->str, input->len, chunk, 1 << 20, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (lines->len, ==, 6);
+      for (guint i = 0; i < 3; i++)
+        {
+          g_autofree char *want = g_strdup_printf ("{\"s\":%u}", i);
+          const char *b = g_ptr_array_index (lines, 2 * i);
+
+          g_assert_cmpuint (strlen (b), ==, 100000 + 6);
+          g_assert_cmpint (b[strlen (b) - 2], ==, '0' + (int) i);
+          g_assert_cmpstr (g_ptr_array_index (lines, 2 * i + 1), ==, want);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -150,5 +180,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/framer/oversized-complete-line", test_oversized_complete_line);
   g_test_add_func ("/qmp/framer/limit-exact", test_limit_exact);
   g_test_add_func ("/qmp/framer/many-lines", test_many_lines_compaction);
+  g_test_add_func ("/qmp/framer/big-then-small", test_big_then_small);
   return g_test_run ();
 }

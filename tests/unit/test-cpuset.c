@@ -114,6 +114,46 @@ test_ops (void)
   g_assert_false (qpin_cpuset_has (&c, QPIN_CPUSET_MAX + 5));
 }
 
+/* Packing keeps the set exactly, in as many words as it needs, through
+ * growing, shrinking and emptying the same storage. */
+static void
+test_packed (void)
+{
+  static const char *const sets[]
+    = { "", "0", "63", "0-63", "64", "1,200", "0-8191", "8191", "5", "", "4095-4096" };
+  static const guint words[] = { 0, 1, 1, 1, 2, 4, 128, 128, 1, 0, 65 };
+  QpinCpusetPacked packed = { 0 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (sets); i++)
+    {
+      QpinCpuset set, back, other;
+      g_autofree char *text = NULL;
+
+      g_assert_true (qpin_cpuset_parse (sets[i], &set, NULL));
+      qpin_cpuset_pack (&packed, &set);
+      g_assert_cmpuint (packed.n, ==, words[i]);
+      qpin_cpuset_unpack (&packed, &back);
+      text = qpin_cpuset_format (&back);
+      g_assert_cmpstr (text, ==, sets[i]);
+      g_assert_true (qpin_cpuset_packed_equal (&packed, &set));
+      /* one CPU more or less, inside and beyond the stored words */
+      other = set;
+      if (qpin_cpuset_has (&set, 8190))
+        qpin_cpuset_remove (&other, 8190);
+      else
+        qpin_cpuset_add (&other, 8190);
+      g_assert_false (qpin_cpuset_packed_equal (&packed, &other));
+      other = set;
+      if (qpin_cpuset_first (&set) >= 0)
+        {
+          qpin_cpuset_remove (&other, (guint) qpin_cpuset_first (&set));
+          g_assert_false (qpin_cpuset_packed_equal (&packed, &other));
+        }
+    }
+  qpin_cpuset_packed_clear (&packed);
+  g_assert_cmpuint (packed.n, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -121,5 +161,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cpuset/roundtrip", test_roundtrip);
   g_test_add_func ("/cpuset/errors", test_errors);
   g_test_add_func ("/cpuset/ops", test_ops);
+  g_test_add_func ("/cpuset/packed", test_packed);
   return g_test_run ();
 }
