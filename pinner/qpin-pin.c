@@ -82,3 +82,36 @@ qpin_pin_thread (GPid pid, GPid tid, const QpinCpuset *cpus, QpinCpuset *applied
     }
   return TRUE;
 }
+
+/**
+ * qpin_pin_allowed:
+ * @allowed: (out): the CPUs the kernel lets @tid use
+ *
+ * Asks the kernel which CPUs thread @tid of @pid may run on: its cgroup
+ * cpuset (v1 or v2, however mounted) and the online CPUs.  It asks by
+ * doing: the thread is given every CPU, which the kernel narrows to the
+ * allowed ones, and the result is read back.  So the thread is left on
+ * all of its allowed CPUs, as an unpinned thread is; the caller pins it
+ * again at once.  Only for a thread that refused a pin (EINVAL).
+ */
+gboolean
+qpin_pin_allowed (GPid pid, GPid tid, QpinCpuset *allowed, GError **error)
+{
+  QpinCpuset all;
+  g_autoptr (GError) local = NULL;
+
+  qpin_cpuset_clear_all (allowed);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, QPIN_CPUSET_MAX - 1);
+  if (qpin_pin_thread (pid, tid, &all, allowed, &local)
+      || g_error_matches (local, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_INVALID))
+    {
+      if (!qpin_cpuset_is_empty (allowed))
+        return TRUE;
+    }
+  if (local == NULL)
+    local = g_error_new (QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                         "thread %d of process %d may run on no CPU", tid, pid);
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}

@@ -10,5 +10,6 @@ G_BEGIN_DECLS
 
 gboolean qpin_pin_thread (GPid pid, GPid tid, const QpinCpuset *cpus, QpinCpuset *applied,
                           GError **error);
+gboolean qpin_pin_allowed (GPid pid, GPid tid, QpinCpuset *allowed, GError **error);
 
 G_END_DECLS

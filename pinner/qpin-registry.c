@@ -47,6 +47,7 @@ struct _QpinVm {
   gboolean holding_main; /* qpin hotplug has moved the main thread on purpose */
   char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
   char *memory;          /* what memory=migrate did, for status */
+  QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
 
   /* discovery in flight */
   guint pending;
@@ -139,6 +140,7 @@ vm_unref (QpinVm *vm)
   g_free (vm->error);
   g_free (vm->memory);
   g_free (vm->migrated);
+  g_free (vm->confined);
   g_clear_pointer (&vm->cpus, g_ptr_array_unref);
   g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
   g_clear_error (&vm->query_error);
@@ -349,6 +351,37 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
   return TRUE;
 }
 
+/* The VM's policy from the configuration, narrowed to what its cgroup
+ * cpuset allows once the kernel refused a pin outside it. */
+static QpinPolicy *
+policy_for_vm (QpinVm *vm, GError **error)
+{
+  QpinPolicy *policy = qpin_config_policy_for (vm->registry->config, vm->qemu_name, error);
+  QpinCpuset in;
+
+  if (policy == NULL || vm->confined == NULL)
+    return policy;
+  in = *vm->confined;
+  if (policy->cpuset)
+    qpin_cpuset_and (&in, policy->cpuset);
+  /* a configured cpuset the cgroup forbids entirely: the cgroup wins */
+  qpin_policy_set_cpuset (policy, qpin_cpuset_is_empty (&in) ? vm->confined : &in);
+  return policy;
+}
+
+/* Status says why the VM sits where it does. */
+static void
+note_confined (QpinVm *vm)
+{
+  QpinPlanVm *plan = qpin_plan_find_vm (qpin_placer_get_plan (vm->registry->placer), vm->key);
+  g_autofree char *cpus = NULL;
+
+  if (vm->confined == NULL || plan == NULL)
+    return;
+  cpus = qpin_cpuset_format (vm->confined);
+  qpin_plan_vm_add_note (plan, "its cgroup cpuset allows only cpus %s: planned inside them", cpus);
+}
+
 static gboolean
 place (QpinVm *vm, GError **error)
 {
@@ -359,14 +392,17 @@ place (QpinVm *vm, GError **error)
   g_autoptr (GPtrArray) policies
     = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
 
-  policy = qpin_config_policy_for (registry->config, vm->qemu_name, error);
+  policy = policy_for_vm (vm, error);
   if (policy == NULL || !qpin_policy_check (policy, registry->topo, vm->key, error))
     return FALSE;
   if (try_adopt (vm, policy))
     return TRUE;
   g_ptr_array_add (requests, request_of (vm));
   g_ptr_array_add (policies, g_steal_pointer (&policy));
-  return qpin_placer_place (registry->placer, requests, policies, error);
+  if (!qpin_placer_place (registry->placer, requests, policies, error))
+    return FALSE;
+  note_confined (vm);
+  return TRUE;
 }
 
 /* The VM is placed; bring the plan in line with the threads it has now
@@ -510,6 +546,37 @@ apply_effects (QpinVm *vm, const QpinPlanVm *plan)
   return failed;
 }
 
+static void replace (QpinVm *vm, QpinPolicy *policy, const char *why);
+
+/* The kernel refused a pin of thread @t (EINVAL, or it kept fewer CPUs):
+ * its cgroup cpuset forbids some of them.  Learns what it allows; TRUE
+ * when that narrows the VM further, so it is to be re-planned. */
+static gboolean
+confine (QpinVm *vm, const QpinVmThread *t)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *list = NULL;
+  QpinCpuset allowed;
+
+  if (!qpin_pin_allowed (vm->pid, t->tid, &allowed, &error))
+    {
+      g_warning ("vm '%s': cannot tell which CPUs %s %d (tid %d) may use: %s", vm->key,
+                 qpin_thread_role_to_string (t->role), t->index, t->tid, error->message);
+      return FALSE;
+    }
+  if (vm->confined && qpin_cpuset_is_subset (vm->confined, &allowed))
+    return FALSE; /* nothing new: planned inside it already */
+  if (vm->confined)
+    qpin_cpuset_and (&allowed, vm->confined);
+  g_free (vm->confined);
+  vm->confined = g_memdup2 (&allowed, sizeof allowed);
+  list = qpin_cpuset_format (&allowed);
+  g_message ("vm '%s': %s %d (tid %d) may only use cpus %s (its cgroup cpuset): re-planning "
+             "the VM inside them",
+             vm->key, qpin_thread_role_to_string (t->role), t->index, t->tid, list);
+  return TRUE;
+}
+
 /* Pin every thread to its plan, verify, and note what failed.  A thread
  * already where it belongs is not touched. */
 static void
@@ -518,6 +585,7 @@ apply (QpinVm *vm)
   QpinRegistry *registry = vm->registry;
   const QpinPlanVm *plan = plan_of (vm);
   guint pinned = 0, failed = 0, moved = 0;
+  gboolean replan = FALSE;
 
   for (guint i = 0; i < vm->threads->len; i++)
     {
@@ -596,6 +664,20 @@ apply (QpinVm *vm)
         }
       if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE))
         vm->again = TRUE; /* the thread list changed under us: look again */
+      if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_INVALID))
+        replan |= confine (vm, t);
+    }
+  if (replan)
+    {
+      g_autoptr (GError) error = NULL;
+      QpinPolicy *policy = policy_for_vm (vm, &error);
+
+      if (policy != NULL)
+        {
+          replace (vm, policy, "inside its cgroup cpuset");
+          return;
+        }
+      g_warning ("vm '%s': %s", vm->key, error->message);
     }
   if (!registry->options.dry_run)
     failed += apply_effects (vm, plan);
@@ -1039,8 +1121,7 @@ qpin_registry_release (QpinRegistry *registry)
   for (guint i = 0; i < waiting->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (waiting, i);
-      g_autoptr (QpinPolicy) policy
-        = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
+      g_autoptr (QpinPolicy) policy = policy_for_vm (vm, NULL);
 
       if (policy && try_adopt (vm, policy))
         vm->placed = TRUE;
@@ -1288,9 +1369,10 @@ policy_equal (const QpinPolicy *a, const QpinPolicy *b)
   return TRUE;
 }
 
-/* Re-place one VM under @policy; on failure put the old placement back. */
+/* Re-place one VM under @policy (transfer full) because of @why; on
+ * failure put the old placement back. */
 static void
-replace (QpinVm *vm, QpinPolicy *policy)
+replace (QpinVm *vm, QpinPolicy *policy, const char *why)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
@@ -1305,15 +1387,17 @@ replace (QpinVm *vm, QpinPolicy *policy)
   g_ptr_array_add (policies, policy);
   if (qpin_placer_place (registry->placer, requests, policies, &error))
     {
-      g_message ("vm '%s': re-placed for its new policy", vm->key);
+      g_message ("vm '%s': re-placed (%s)", vm->key, why);
+      note_confined (vm);
       apply (vm);
       return;
     }
   qpin_placer_adopt (registry->placer, old, NULL);
   {
-    g_autofree char *message = g_strdup_printf ("reload: the new policy does not fit (%s); "
+    g_autofree char *message = g_strdup_printf ("%s: the new policy does not fit (%s); "
                                                 "kept the previous placement",
-                                                error->message);
+                                                why, error->message);
+    g_warning ("vm '%s': %s", vm->key, message);
     vm_set_error (vm, QPIN_VM_DEGRADED, message);
   }
 }
@@ -1357,9 +1441,9 @@ qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error
             vm_discover (vm);
           continue;
         }
-      policy = qpin_config_policy_for (registry->config, vm->qemu_name, NULL);
+      policy = policy_for_vm (vm, NULL);
       if (policy && !policy_equal (policy, plan_of (vm)->policy))
-        replace (vm, g_steal_pointer (&policy));
+        replace (vm, g_steal_pointer (&policy), "reload");
     }
   return TRUE;
 }

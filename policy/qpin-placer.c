@@ -1527,6 +1527,56 @@ set_cpus (QpinPlanThread *t, const QpinCpuset *cpus)
     }
 }
 
+/* ---- cpuset: the only CPUs a VM may use ----
+ *
+ * While such a VM is placed, the placer sees only those CPUs: 'usable'
+ * is narrowed around its placement and restored after, so every choice
+ * (cells, cores, pools, the no-fit message) is made inside them.  Its
+ * floating threads are kept inside them by clamp() in finalize(). */
+
+static gboolean
+confine (QpinPlacer *p, const QpinPlanVm *vm, QpinCpuset *saved)
+{
+  if (vm->policy->cpuset == NULL)
+    return FALSE;
+  *saved = p->usable;
+  qpin_cpuset_and (&p->usable, vm->policy->cpuset);
+  recount (p);
+  return TRUE;
+}
+
+static void
+unconfine (QpinPlacer *p, gboolean confined, const QpinCpuset *saved)
+{
+  if (!confined)
+    return;
+  p->usable = *saved;
+  recount (p);
+}
+
+/* @set inside the VM's cpuset; all of its usable part when they miss. */
+static void
+clamp (const QpinPlacer *p, const QpinPlanVm *vm, QpinCpuset *set)
+{
+  if (vm->policy->cpuset == NULL)
+    return;
+  qpin_cpuset_and (set, vm->policy->cpuset);
+  if (qpin_cpuset_is_empty (set))
+    {
+      *set = *vm->policy->cpuset;
+      qpin_cpuset_and (set, &p->usable);
+    }
+}
+
+static void
+set_vm_cpus (const QpinPlacer *p, const QpinPlanVm *vm, QpinPlanThread *t, const QpinCpuset *cpus)
+{
+  QpinCpuset in = *cpus;
+
+  clamp (p, vm, &in);
+  set_cpus (t, &in);
+}
+
 /* Does a VM's plan depend on other VMs (pools, housekeeping, degraded
  * vCPUs), or only on its own exclusive CPUs? */
 static gboolean
@@ -1602,6 +1652,7 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           if (qpin_cpuset_is_empty (&pool))
             pool = p->usable;
           vcpus = pool;
+          clamp (p, vm, &vcpus);
         }
       else
         for (guint i = 0; i < vm->threads->len; i++)
@@ -1645,11 +1696,11 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
             continue;
           if (t->spec.role == QPIN_ROLE_VCPU)
-            set_cpus (t, vm->floating ? &vcpus : &pool);
+            set_vm_cpus (p, vm, t, vm->floating ? &vcpus : &pool);
           else if (mode == QPIN_AUX_HOUSEKEEPING)
-            set_cpus (t, &hk_local);
+            set_vm_cpus (p, vm, t, &hk_local);
           else
-            set_cpus (t, qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
+            set_vm_cpus (p, vm, t, qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
         }
       /* other QEMU workers follow the emulator thread */
       {
@@ -1662,7 +1713,8 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
             if (emu)
               set_cpus (t, &emu->cpus);
             else
-              set_cpus (t, vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
+              set_vm_cpus (p, vm, t,
+                           vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
                            : qpin_cpuset_is_empty (&vcpus)               ? &hk_local
                                                                          : &vcpus);
           }
@@ -1739,19 +1791,26 @@ place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_opt
 {
   gint slot = slot_add (p, job->vm);
   g_autoptr (GError) local = NULL;
+  QpinCpuset saved;
+  gboolean confined = confine (p, job->vm, &saved);
 
   g_ptr_array_add (p->plan->vms, job->vm);
   if (place_dedicated (p, slot, option, n_options, diverse, &local))
-    return TRUE;
+    {
+      unconfine (p, confined, &saved);
+      return TRUE;
+    }
   if (job->vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE)
     {
       release_vm (p, job->vm);
       qpin_plan_vm_add_note (job->vm, "overcommitted: shared pool (%s)", local->message);
       choose_pool (p, job->vm);
+      unconfine (p, confined, &saved);
       if (n_options)
         *n_options = 1;
       return TRUE;
     }
+  unconfine (p, confined, &saved);
   plan_unlink (p, job->vm);
   slot_free (p, job->vm);
   g_propagate_error (error, g_steal_pointer (&local));
@@ -2091,7 +2150,12 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       g_ptr_array_add (p->plan->vms, vm);
       pending->pdata[i] = NULL;
       g_ptr_array_add (added, vm);
-      ok = place_manual (p, slot_add (p, vm), error);
+      {
+        QpinCpuset saved;
+        gboolean confined = confine (p, vm, &saved);
+        ok = place_manual (p, slot_add (p, vm), error);
+        unconfine (p, confined, &saved);
+      }
     }
   /* dedicated: the search */
   for (guint i = 0; ok && i < pending->len; i++)
@@ -2132,7 +2196,12 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       pending->pdata[i] = NULL;
       g_ptr_array_add (added, vm);
       slot_add (p, vm);
-      choose_pool (p, vm);
+      {
+        QpinCpuset saved;
+        gboolean confined = confine (p, vm, &saved);
+        choose_pool (p, vm);
+        unconfine (p, confined, &saved);
+      }
     }
   if (!ok)
     {
@@ -2195,7 +2264,7 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
 /* Gives thread t of a placed VM its own CPU (vCPU of a dedicated VM, or an
  * isolated emulator/iothread); degrades to floating with a note if none. */
 static gboolean
-place_one (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
+place_one_inside (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
 {
   gint slot = slot_of (p, vm);
   QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
@@ -2259,6 +2328,18 @@ place_one (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
       }
   }
   return TRUE;
+}
+
+/* One thread of a placed VM, inside its cpuset if it has one. */
+static gboolean
+place_one (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
+{
+  QpinCpuset saved;
+  gboolean confined = confine (p, vm, &saved);
+  gboolean ok = place_one_inside (p, vm, t, error);
+
+  unconfine (p, confined, &saved);
+  return ok;
 }
 
 static gboolean

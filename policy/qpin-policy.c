@@ -33,7 +33,7 @@ static const Choice memory_choices[]
 
 static const char *const keys[]
   = { "cpus",       "numa",   "smt",   "emulator", "iothreads", "reserved",
-      "overcommit", "memory", "sched", "cpumap",   NULL };
+      "overcommit", "memory", "sched", "cpumap",   "cpuset",    NULL };
 
 /**
  * qpin_policy_keys:
@@ -71,6 +71,8 @@ qpin_policy_copy (const QpinPolicy *policy)
 
   if (policy->cpumap)
     copy->cpumap = g_array_copy (policy->cpumap);
+  if (policy->cpuset)
+    copy->cpuset = g_memdup2 (policy->cpuset, sizeof *policy->cpuset);
   return copy;
 }
 
@@ -85,6 +87,7 @@ qpin_policy_free (QpinPolicy *policy)
     return;
   if (policy->cpumap)
     g_array_unref (policy->cpumap);
+  g_free (policy->cpuset);
   g_free (policy);
 }
 
@@ -276,6 +279,16 @@ qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError 
         }
       policy->reserved = set;
     }
+  else if (strcmp (key, "cpuset") == 0)
+    {
+      QpinCpuset set;
+      if (!qpin_cpuset_parse (value, &set, error))
+        {
+          g_prefix_error (error, "key 'cpuset': ");
+          return FALSE;
+        }
+      qpin_policy_set_cpuset (policy, qpin_cpuset_is_empty (&set) ? NULL : &set);
+    }
   else if (strcmp (key, "cpumap") == 0)
     {
       GArray *map = NULL;
@@ -326,6 +339,8 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
                                 policy->sched_priority);
   if (strcmp (key, "reserved") == 0)
     return qpin_cpuset_format (&policy->reserved);
+  if (strcmp (key, "cpuset") == 0)
+    return policy->cpuset ? qpin_cpuset_format (policy->cpuset) : g_strdup ("");
   if (strcmp (key, "cpumap") == 0)
     {
       GString *s = g_string_new (NULL);
@@ -338,6 +353,18 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
       return g_string_free (s, FALSE);
     }
   return NULL;
+}
+
+/**
+ * qpin_policy_set_cpuset:
+ * @cpuset: (nullable): the only host CPUs the VM may use; NULL: any
+ */
+void
+qpin_policy_set_cpuset (QpinPolicy *policy, const QpinCpuset *cpuset)
+{
+  g_clear_pointer (&policy->cpuset, g_free);
+  if (cpuset)
+    policy->cpuset = g_memdup2 (cpuset, sizeof *cpuset);
 }
 
 /**
@@ -369,6 +396,14 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const cha
       g_autofree char *o = qpin_cpuset_format (&topo->online);
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
                    "%sreserved=%s covers every online cpu (%s): none is left for vCPUs", who, r, o);
+      return FALSE;
+    }
+  if (policy->cpuset && !qpin_cpuset_intersects (policy->cpuset, &left))
+    {
+      g_autofree char *c = qpin_cpuset_format (policy->cpuset);
+      g_autofree char *l = qpin_cpuset_format (&left);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                   "%scpuset=%s holds no online, unreserved cpu (those are %s)", who, c, l);
       return FALSE;
     }
   if (policy->cpus == QPIN_CPUS_MANUAL && (policy->cpumap == NULL || policy->cpumap->len == 0))

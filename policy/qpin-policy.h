@@ -42,12 +42,15 @@ typedef struct {
   QpinCpuset reserved;  /* host-wide: set in [defaults] or --policy only, so every VM
                            sees the same set */
   GArray *cpumap;       /* QpinManualPin, for cpus=manual; may be NULL */
+  QpinCpuset *cpuset;   /* the only host CPUs the VM may use (libvirt's <vcpu cpuset>, or
+                           what its cgroup allows); NULL: any */
 } QpinPolicy;
 
 QpinPolicy *qpin_policy_new (void);
 QpinPolicy *qpin_policy_copy (const QpinPolicy *policy);
 void qpin_policy_free (QpinPolicy *policy);
 gboolean qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError **error);
+void qpin_policy_set_cpuset (QpinPolicy *policy, const QpinCpuset *cpuset);
 char *qpin_policy_get (const QpinPolicy *policy, const char *key);
 const char *const *qpin_policy_keys (void);
 gboolean qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const char *vm_name,

@@ -2,6 +2,8 @@
 #include "qpin-test-qemu.h"
 #include "qpin-qmp-client.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <sched.h>
 #include <signal.h>
@@ -343,4 +345,103 @@ gboolean
 qpin_test_wait_daemon (const char *control_path, guint timeout_ms)
 {
   return qpin_test_wait_for (answers, (gpointer) control_path, timeout_ms);
+}
+
+/* ---- cpuset cgroups ---- */
+
+static void
+write_file (const char *dir, const char *name, const char *value)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  gssize len = (gssize) strlen (value);
+
+  if (fd < 0 || write (fd, value, (size_t) len) != len)
+    g_error ("cannot write '%s' to %s: %s", value, path, g_strerror (errno));
+  close (fd);
+}
+
+/* The directory of a writable cpuset hierarchy: "cgroup" with the cpuset
+ * option (v1), else "cgroup2" offering the cpuset controller. */
+static char *
+cpuset_root (gboolean *v2)
+{
+  g_autofree char *mounts = NULL;
+  g_auto (GStrv) lines = NULL;
+  char *found = NULL;
+
+  g_assert_true (g_file_get_contents ("/proc/self/mounts", &mounts, NULL, NULL));
+  lines = g_strsplit (mounts, "\n", -1);
+  for (guint pass = 0; pass < 2 && found == NULL; pass++)
+    for (guint i = 0; lines[i] && found == NULL; i++)
+      {
+        g_auto (GStrv) f = g_strsplit (lines[i], " ", -1);
+        g_autofree char *controllers = NULL;
+
+        if (g_strv_length (f) < 4)
+          continue;
+        if (pass == 0 && g_str_equal (f[2], "cgroup") && strstr (f[3], "cpuset"))
+          found = g_strdup (f[1]);
+        else if (pass == 1 && g_str_equal (f[2], "cgroup2"))
+          {
+            g_autofree char *path = g_build_filename (f[1], "cgroup.controllers", NULL);
+            if (g_file_get_contents (path, &controllers, NULL, NULL)
+                && strstr (controllers, "cpuset"))
+              found = g_strdup (f[1]);
+          }
+        *v2 = pass == 1;
+      }
+  return found;
+}
+
+/**
+ * qpin_test_cgroup_new:
+ *
+ * Fails the test, saying why, when the host has no writable cpuset
+ * controller: the README names it as a requirement of the suite.
+ */
+QpinTestCgroup *
+qpin_test_cgroup_new (const char *cpus)
+{
+  gboolean v2 = FALSE;
+  g_autofree char *root = cpuset_root (&v2);
+  QpinTestCgroup *cgroup;
+
+  if (root == NULL)
+    g_error ("this host has no cpuset cgroup controller (cgroup v1 'cpuset' or cgroup2 with "
+             "'cpuset' in cgroup.controllers): the cgroup cpuset test needs one");
+  cgroup = g_new0 (QpinTestCgroup, 1);
+  cgroup->path = g_strdup_printf ("%s/qpin-test-%d", root, getpid ());
+  if (v2)
+    write_file (root, "cgroup.subtree_control", "+cpuset");
+  if (g_mkdir (cgroup->path, 0755) != 0 && errno != EEXIST)
+    g_error ("cannot create %s: %s", cgroup->path, g_strerror (errno));
+  write_file (cgroup->path, "cpuset.cpus", cpus);
+  if (!v2)
+    {
+      g_autofree char *parent = g_build_filename (root, "cpuset.mems", NULL);
+      g_autofree char *mems = NULL;
+      g_assert_true (g_file_get_contents (parent, &mems, NULL, NULL));
+      write_file (cgroup->path, "cpuset.mems", g_strstrip (mems));
+    }
+  return cgroup;
+}
+
+/* Moves every thread of process @pid into the cgroup. */
+void
+qpin_test_cgroup_add (QpinTestCgroup *cgroup, GPid pid)
+{
+  g_autofree char *value = g_strdup_printf ("%d", pid);
+
+  write_file (cgroup->path, "cgroup.procs", value);
+}
+
+/* Its processes must be gone first (free the QEMU before the cgroup). */
+void
+qpin_test_cgroup_free (QpinTestCgroup *cgroup)
+{
+  for (guint tries = 0; tries < 100 && g_rmdir (cgroup->path) != 0 && errno == EBUSY; tries++)
+    g_usleep (20000); /* an exited process leaves its cgroup a moment later */
+  g_free (cgroup->path);
+  g_free (cgroup);
 }

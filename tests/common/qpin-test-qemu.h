@@ -41,3 +41,15 @@ JsonObject *qpin_test_find_vm (JsonNode *status, GPid pid);
 gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);
+
+/* A cpuset cgroup of its own (cgroup v1 cpuset hierarchy, or cgroup2 with
+ * the cpuset controller), allowing only @cpus; removed, its processes
+ * gone, by qpin_test_cgroup_free(). */
+typedef struct {
+  char *path;
+} QpinTestCgroup;
+
+QpinTestCgroup *qpin_test_cgroup_new (const char *cpus);
+void qpin_test_cgroup_add (QpinTestCgroup *cgroup, GPid pid);
+void qpin_test_cgroup_free (QpinTestCgroup *cgroup);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTestCgroup, qpin_test_cgroup_free)

@@ -1,6 +1,7 @@
 /* test-attach.c: `qpin attach` on real QEMUs; the kernel's view decides */
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,6 +53,27 @@ check_pinned (JsonNode *root, gboolean dedicated)
           g_assert_null (strchr (cpus, '-'));
           g_assert_true (g_hash_table_add (vcpu_cpus, (gpointer) cpus));
         }
+    }
+}
+
+/* Every thread is applied, the kernel agrees, and all sit inside @within. */
+static void
+check_pinned_within (JsonNode *root, const QpinCpuset *within)
+{
+  JsonArray *threads = threads_of (root);
+
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      GPid tid = (GPid) json_object_get_int_member (t, "tid");
+      const char *cpus = json_object_get_string_member (t, "cpus");
+      g_autofree char *kernel = qpin_test_affinity_of (tid);
+      QpinCpuset set;
+
+      g_assert_true (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (kernel, ==, cpus);
+      g_assert_true (qpin_cpuset_parse (cpus, &set, NULL));
+      g_assert_true (qpin_cpuset_is_subset (&set, within));
     }
 }
 
@@ -136,6 +158,51 @@ test_refuse_overcommit (void)
       g_autofree char *aff = qpin_test_affinity_of (g_array_index (tids, GPid, i));
       g_assert_cmpstr (aff, ==, online);
     }
+}
+
+/* The QEMU's cgroup cpuset allows one CPU, and the plan wants all: the
+ * kernel refuses the pins outside it (EINVAL); qpin asks the kernel what
+ * the threads may use, re-plans the VM inside that (overcommitted: a
+ * pool of one CPU), pins it there and says why. */
+static void
+test_cgroup_cpuset (void)
+{
+  g_autofree char *smp = g_strdup_printf ("%ld", sysconf (_SC_NPROCESSORS_ONLN));
+  const char *qargs[] = { "-smp", smp, "-object", "iothread,id=io0", NULL };
+  QpinTestQemu *qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
+  g_autofree char *online = NULL, *allowed = NULL, *err = NULL, *expect_log = NULL;
+  QpinCpuset set;
+  QpinTestCgroup *cgroup;
+
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
+  g_assert_true (qpin_cpuset_parse (online, &set, NULL));
+  g_assert_cmpuint (qpin_cpuset_count (&set), >=, 2); /* else nothing is forbidden */
+  allowed = g_strdup_printf ("%d", qpin_cpuset_last (&set));
+  g_assert_true (qpin_cpuset_parse (allowed, &set, NULL));
+  cgroup = qpin_test_cgroup_new (allowed);
+  qpin_test_cgroup_add (cgroup, qemu->pid);
+  {
+    const char *args[]
+      = { "attach", "--once", "--policy", "overcommit=share", "--json", qemu->qmp_path, NULL };
+    g_autoptr (JsonNode) root = attach_json (args, 0, &err);
+    JsonObject *vm = json_array_get_object_element (
+      json_object_get_array_member (json_node_get_object (root), "vms"), 0);
+    JsonArray *notes = json_object_get_array_member (vm, "notes");
+    g_autofree char *note
+      = g_strdup_printf ("its cgroup cpuset allows only cpus %s: planned inside them", allowed);
+    gboolean noted = FALSE;
+
+    for (guint i = 0; notes && i < json_array_get_length (notes); i++)
+      noted |= g_str_equal (json_array_get_string_element (notes, i), note);
+    g_assert_true (noted);
+    g_assert_cmpstr (json_object_get_string_member (vm, "state"), ==, "pinned");
+    /* the kernel's view: every thread inside the cgroup's CPU, as reported */
+    check_pinned_within (root, &set);
+  }
+  expect_log = g_strdup_printf ("may only use cpus %s (its cgroup cpuset)", allowed);
+  g_assert_nonnull (strstr (err, expect_log));
+  qpin_test_qemu_free (qemu);
+  qpin_test_cgroup_free (cgroup);
 }
 
 /* Plan on a two-socket fixture with a recording backend: the real QEMU's
@@ -276,6 +343,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/attach/once-dedicated", test_once_dedicated);
   g_test_add_func ("/attach/once-shared", test_once_shared);
+  g_test_add_func ("/attach/cgroup-cpuset", test_cgroup_cpuset);
   g_test_add_func ("/attach/once-sched", test_once_sched);
   g_test_add_func ("/attach/refuse-overcommit", test_refuse_overcommit);
   g_test_add_func ("/attach/dry-run-fixture", test_dry_run_fixture);

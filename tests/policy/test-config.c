@@ -45,8 +45,9 @@ test_defaults (void)
   g_autoptr (QpinPolicy) p = qpin_config_policy_for (config, "any", NULL);
   const char *const *keys = qpin_policy_keys ();
   const char *expected[]
-    = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse", "none", "other", "" };
+    = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse", "none", "other", "", "" };
 
+  g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (expected));
   for (guint i = 0; keys[i]; i++)
     {
       g_autofree char *v = qpin_policy_get (p, keys[i]);
@@ -89,7 +90,7 @@ test_bad_file (void)
       "qpin.conf: [vm:web] key 'reserved': host-wide, only accepted in [defaults]" },
     { "[defaults]\ncolour = blue\n",
       "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
-      "reserved, overcommit, memory, sched, cpumap)" },
+      "reserved, overcommit, memory, sched, cpumap, cpuset)" },
     { "[global]\ncpus = shared\n",
       "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME])" },
     { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
@@ -98,6 +99,8 @@ test_bad_file (void)
       "'0=4,1=5-6' or '0=4-5,7;1=6')" },
     { "[vm:m]\ncpumap = 0=4,0=5\n",
       "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,0=5': vcpu 0 is mapped twice" },
+    { "[vm:web]\ncpuset = 2-\n", "qpin.conf: [vm:web] key 'cpuset': invalid cpulist '2-': "
+                                 "expected a CPU number at offset 2" },
     { "cpus = shared\n", "qpin.conf: Key file does not start with a group" },
   };
 
@@ -127,7 +130,7 @@ test_bad_override (void)
     { "=isolate", "--policy '=isolate': expected KEY=VALUE" },
     { "smt=", "--policy 'smt=': key 'smt': invalid value '' (accepted: prefer, isolate, require)" },
     { "cpu=shared", "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
-                    "emulator, iothreads, reserved, overcommit, memory, sched, cpumap)" },
+                    "emulator, iothreads, reserved, overcommit, memory, sched, cpumap, cpuset)" },
     { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, "
                     "fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
   };

@@ -1,5 +1,6 @@
 /* test-placer.c: the required behaviours of the placement engine */
 #include <glib.h>
+#include <string.h>
 
 #include "test-helpers.h"
 
@@ -581,6 +582,68 @@ test_lose_cpu_floating (void)
   g_assert_false (thread_of (placer, "d", QPIN_ROLE_VCPU, 0)->changed);
 }
 
+/* cpuset: a VM sees only those CPUs, for its vCPUs, its floating
+ * threads, a hot-added vCPU and the no-fit message; the others are free
+ * to use the rest, and a VM without one is not narrowed. */
+static void
+test_cpuset (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (QpinPlacer) placer = NULL;
+  g_autoptr (GError) error = NULL;
+  QpinCpuset inside, c, d, s;
+  QpinThreadSpec s4 = qpin_thread_spec_vcpu (4);
+
+  g_assert_true (qpin_config_load_data (config,
+                                        "[vm:c]\ncpuset = 9-12,25-28\n"
+                                        "[vm:s]\ncpus = shared\ncpuset = 30-31\n"
+                                        "[vm:big]\ncpuset = 9-12,25-28\n",
+                                        "qpin.conf", &error));
+  g_assert_no_error (error);
+  placer = placer_for (topo, config);
+  g_assert_true (qpin_cpuset_parse ("9-12,25-28", &inside, NULL));
+
+  /* d first takes the best fit on its own: not narrowed by c's cpuset */
+  g_assert_true (place_vms (placer, config, "c:4 d:2 s:2", &error));
+  g_assert_no_error (error);
+  c = vcpus_of (placer, "c");
+  d = vcpus_of (placer, "d");
+  s = vcpus_of (placer, "s");
+  g_assert_cmpuint (qpin_cpuset_count (&c), ==, 4);
+  g_assert_true (qpin_cpuset_is_subset (&c, &inside));
+  g_assert_false (qpin_cpuset_intersects (&d, &c));
+  {
+    g_autofree char *text = qpin_cpuset_format (&s);
+    g_assert_cmpstr (text, ==, "30-31");
+  }
+  {
+    g_autofree char *emu = cpus_of (placer, "c", QPIN_ROLE_EMULATOR, 0);
+    QpinCpuset e;
+    g_assert_true (qpin_cpuset_parse (emu, &e, NULL));
+    g_assert_true (qpin_cpuset_is_subset (&e, &inside));
+  }
+
+  /* a hot-added vCPU stays inside */
+  g_assert_true (qpin_placer_add_thread (placer, "c", &s4, &error));
+  g_assert_no_error (error);
+  {
+    g_autofree char *v4 = cpus_of (placer, "c", QPIN_ROLE_VCPU, 4);
+    QpinCpuset n;
+    g_assert_true (qpin_cpuset_parse (v4, &n, NULL));
+    g_assert_true (qpin_cpuset_is_subset (&n, &inside));
+  }
+
+  /* 3 of the 8 are left: a 4-vCPU VM with the same cpuset does not fit,
+   * though the host has many free CPUs outside it */
+  g_assert_false (place_vms (placer, config, "big:4", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_nonnull (strstr (error->message, "vm 'big': needs 4 dedicated cpus, 3 free"));
+  g_clear_error (&error);
+  g_assert_true (place_vms (placer, config, "e:20", &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -605,5 +668,6 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/big-host", test_big_host);
   g_test_add_func ("/placer/adopt", test_adopt);
   g_test_add_func ("/placer/lose-cpu-floating", test_lose_cpu_floating);
+  g_test_add_func ("/placer/cpuset", test_cpuset);
   return g_test_run ();
 }
