@@ -1330,6 +1330,7 @@ qpin_registry_to_table (QpinRegistry *registry)
   for (guint i = 0; i < registry->vms->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      const QpinPlanVm *plan;
 
       for (guint j = 0; vm->threads && j < vm->threads->len; j++)
         {
@@ -1352,6 +1353,10 @@ qpin_registry_to_table (QpinRegistry *registry)
       if (vm->error)
         g_string_append_printf (out, "%-16s %s: %s\n", vm->key, qpin_vm_state_to_string (vm->state),
                                 vm->error);
+      plan = vm->placed ? plan_of (vm) : NULL;
+      for (guint j = 0; plan && j < plan->notes->len; j++)
+        g_string_append_printf (out, "%-16s note: %s\n", vm->key,
+                                (const char *) g_ptr_array_index (plan->notes, j));
     }
   return g_string_free (out, FALSE);
 }
