@@ -362,6 +362,77 @@ test_control_socket (Fixture *f, gconstpointer data)
   g_unlink (conf);
 }
 
+typedef struct {
+  Fixture *f;
+  GPid pid;
+  const char *note;
+} NoteWait;
+
+static gboolean
+vm_has_note (gpointer data)
+{
+  NoteWait *w = data;
+  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
+  JsonObject *vm = qpin_test_find_vm (status, w->pid);
+  JsonArray *notes = vm && json_object_has_member (vm, "notes")
+                       ? json_object_get_array_member (vm, "notes")
+                       : NULL;
+
+  if (vm == NULL || !g_str_equal (json_object_get_string_member (vm, "state"), "pinned"))
+    return FALSE;
+  for (guint i = 0; notes && i < json_array_get_length (notes); i++)
+    if (g_str_equal (json_array_get_string_element (notes, i), w->note))
+      return TRUE;
+  return FALSE;
+}
+
+/* A running, pinned VM is moved into a cpuset cgroup that forbids its
+ * CPU: the kernel moves its threads, the daemon's repair is refused
+ * (EINVAL), and the daemon re-plans the VM inside the cgroup's CPUs and
+ * says so in status. */
+static void
+test_cgroup_moves_vm (Fixture *f, gconstpointer data)
+{
+  QpinTestQemu *vm = NULL;
+  QpinTestCgroup *cgroup;
+  g_autofree char *before = NULL, *allowed = NULL, *note = NULL, *after = NULL;
+  QpinCpuset online, set;
+  g_autofree char *online_text = NULL;
+
+  start_daemon (f, NULL);
+  vm = start_watched_vm (f, "cg");
+  wait_vm (f, vm->pid, "pinned");
+  before = vcpu_affinity (vm);
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online_text, NULL, NULL));
+  g_assert_true (qpin_cpuset_parse (online_text, &online, NULL));
+  g_assert_true (qpin_cpuset_parse (before, &set, NULL));
+  qpin_cpuset_andnot (&online, &set);
+  g_assert_false (qpin_cpuset_is_empty (&online)); /* needs a second CPU */
+  allowed = g_strdup_printf ("%d", qpin_cpuset_first (&online));
+  cgroup = qpin_test_cgroup_new (allowed);
+  qpin_test_cgroup_add (cgroup, vm->pid);
+  note = g_strdup_printf ("its cgroup cpuset allows only cpus %s: planned inside them", allowed);
+  {
+    NoteWait w = { f, vm->pid, note };
+    if (!qpin_test_wait_for (vm_has_note, &w, 15000))
+      {
+        g_autofree char *log = qpin_test_qpin_log (f->daemon);
+        g_test_message ("daemon log:\n%s", log);
+        g_assert_not_reached ();
+      }
+  }
+  after = vcpu_affinity (vm);
+  g_assert_cmpstr (after, ==, allowed);
+  {
+    g_autofree char *log = qpin_test_qpin_log (f->daemon);
+    g_autofree char *why = g_strdup_printf ("may only use cpus %s (its cgroup cpuset)", allowed);
+    g_test_message ("daemon log:\n%s", log);
+    g_assert_nonnull (strstr (log, why));
+  }
+  qpin_test_qemu_free (vm);
+  qpin_test_cgroup_free (cgroup);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -369,6 +440,8 @@ main (int argc, char **argv)
   g_test_add ("/daemon/listen-exclusive-and-release", Fixture, NULL, fixture_set_up,
               test_listen_exclusive_and_release, fixture_tear_down);
   g_test_add ("/daemon/churn", Fixture, NULL, fixture_set_up, test_churn, fixture_tear_down);
+  g_test_add ("/daemon/cgroup-moves-vm", Fixture, NULL, fixture_set_up, test_cgroup_moves_vm,
+              fixture_tear_down);
   g_test_add ("/daemon/restart-adopts", Fixture, NULL, fixture_set_up, test_restart_adopts,
               fixture_tear_down);
   g_test_add ("/daemon/hostile-peers", Fixture, NULL, fixture_set_up, test_hostile_peers,
