@@ -1786,35 +1786,41 @@ typedef struct {
 
 /* Places job j with option o; returns FALSE if it cannot (error kept). */
 static gboolean
-place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options,
-           GError **error)
+place_job_inside (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options,
+                  GError **error)
 {
   gint slot = slot_add (p, job->vm);
   g_autoptr (GError) local = NULL;
-  QpinCpuset saved;
-  gboolean confined = confine (p, job->vm, &saved);
 
   g_ptr_array_add (p->plan->vms, job->vm);
   if (place_dedicated (p, slot, option, n_options, diverse, &local))
-    {
-      unconfine (p, confined, &saved);
-      return TRUE;
-    }
+    return TRUE;
   if (job->vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE)
     {
       release_vm (p, job->vm);
       qpin_plan_vm_add_note (job->vm, "overcommitted: shared pool (%s)", local->message);
       choose_pool (p, job->vm);
-      unconfine (p, confined, &saved);
       if (n_options)
         *n_options = 1;
       return TRUE;
     }
-  unconfine (p, confined, &saved);
   plan_unlink (p, job->vm);
   slot_free (p, job->vm);
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
+}
+
+/* place_job_inside(), inside the VM's cpuset if it has one. */
+static gboolean
+place_job (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint *n_options,
+           GError **error)
+{
+  QpinCpuset saved;
+  gboolean confined = confine (p, job->vm, &saved);
+  gboolean ok = place_job_inside (p, job, option, diverse, n_options, error);
+
+  unconfine (p, confined, &saved);
+  return ok;
 }
 
 static void

@@ -299,6 +299,19 @@ qpin_test_find_vm (JsonNode *status, GPid pid)
   return NULL;
 }
 
+/* Does the VM object (of status or attach --json) carry @note? */
+gboolean
+qpin_test_vm_has_note (JsonObject *vm, const char *note)
+{
+  JsonArray *notes
+    = json_object_has_member (vm, "notes") ? json_object_get_array_member (vm, "notes") : NULL;
+
+  for (guint i = 0; notes && i < json_array_get_length (notes); i++)
+    if (g_str_equal (json_array_get_string_element (notes, i), note))
+      return TRUE;
+  return FALSE;
+}
+
 /* A guard against hangs, not a timing assertion: polls @check every 20 ms. */
 gboolean
 qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms)

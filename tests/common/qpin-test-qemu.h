@@ -38,6 +38,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTestQpin, qpin_test_qpin_free)
 
 JsonNode *qpin_test_status (const char *control_path);
 JsonObject *qpin_test_find_vm (JsonNode *status, GPid pid);
+gboolean qpin_test_vm_has_note (JsonObject *vm, const char *note);
 gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);

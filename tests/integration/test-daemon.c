@@ -83,7 +83,8 @@ start_watched_vm (Fixture *f, const char *name)
 typedef struct {
   Fixture *f;
   GPid pid;
-  const char *state;
+  const char *state; /* NULL: gone from status */
+  const char *note;  /* NULL: any notes */
 } VmWait;
 
 static gboolean
@@ -95,13 +96,16 @@ vm_in_state (gpointer data)
 
   if (w->state == NULL)
     return status != NULL && vm == NULL;
-  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), w->state);
+  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), w->state)
+         && (w->note == NULL || qpin_test_vm_has_note (vm, w->note));
 }
 
+/* Until status shows the VM in @state (and with @note, if set); the
+ * daemon's log goes into the test log if it never does. */
 static void
-wait_vm (Fixture *f, GPid pid, const char *state)
+wait_vm_note (Fixture *f, GPid pid, const char *state, const char *note)
 {
-  VmWait w = { f, pid, state };
+  VmWait w = { f, pid, state, note };
   g_autofree char *log = NULL;
 
   if (qpin_test_wait_for (vm_in_state, &w, 15000))
@@ -109,6 +113,12 @@ wait_vm (Fixture *f, GPid pid, const char *state)
   log = qpin_test_qpin_log (f->daemon);
   g_test_message ("daemon log:\n%s", log);
   g_assert_not_reached ();
+}
+
+static void
+wait_vm (Fixture *f, GPid pid, const char *state)
+{
+  wait_vm_note (f, pid, state, NULL);
 }
 
 /* The one host CPU the VM's single vCPU is pinned to, from the kernel. */
@@ -362,30 +372,6 @@ test_control_socket (Fixture *f, gconstpointer data)
   g_unlink (conf);
 }
 
-typedef struct {
-  Fixture *f;
-  GPid pid;
-  const char *note;
-} NoteWait;
-
-static gboolean
-vm_has_note (gpointer data)
-{
-  NoteWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-  JsonArray *notes = vm && json_object_has_member (vm, "notes")
-                       ? json_object_get_array_member (vm, "notes")
-                       : NULL;
-
-  if (vm == NULL || !g_str_equal (json_object_get_string_member (vm, "state"), "pinned"))
-    return FALSE;
-  for (guint i = 0; notes && i < json_array_get_length (notes); i++)
-    if (g_str_equal (json_array_get_string_element (notes, i), w->note))
-      return TRUE;
-  return FALSE;
-}
-
 /* A running, pinned VM is moved into a cpuset cgroup that forbids its
  * CPU: the kernel moves its threads, the daemon's repair is refused
  * (EINVAL), and the daemon re-plans the VM inside the cgroup's CPUs and
@@ -412,15 +398,7 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   cgroup = qpin_test_cgroup_new (allowed);
   qpin_test_cgroup_add (cgroup, vm->pid);
   note = g_strdup_printf ("its cgroup cpuset allows only cpus %s: planned inside them", allowed);
-  {
-    NoteWait w = { f, vm->pid, note };
-    if (!qpin_test_wait_for (vm_has_note, &w, 15000))
-      {
-        g_autofree char *log = qpin_test_qpin_log (f->daemon);
-        g_test_message ("daemon log:\n%s", log);
-        g_assert_not_reached ();
-      }
-  }
+  wait_vm_note (f, vm->pid, "pinned", note);
   after = vcpu_affinity (vm);
   g_assert_cmpstr (after, ==, allowed);
   {
