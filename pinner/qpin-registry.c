@@ -1402,7 +1402,6 @@ replace (QpinVm *vm, QpinPolicy *policy, const char *why)
     g_autofree char *message = g_strdup_printf ("%s: the new policy does not fit (%s); "
                                                 "kept the previous placement",
                                                 why, error->message);
-    g_warning ("vm '%s': %s", vm->key, message);
     vm_set_error (vm, QPIN_VM_DEGRADED, message);
   }
 }

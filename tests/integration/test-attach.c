@@ -183,6 +183,23 @@ test_cgroup_cpuset (void)
   }
   expect_log = g_strdup_printf ("may only use cpus %s (its cgroup cpuset)", allowed);
   g_assert_nonnull (strstr (err, expect_log));
+  /* overcommit=refuse: the vCPUs cannot have a CPU each inside the cgroup;
+   * the VM keeps its placement and says why, once */
+  {
+    const char *args[] = { "attach", "--once", qemu->qmp_path, NULL };
+    g_autofree char *out = NULL, *err2 = NULL;
+    g_autofree char *why = g_strdup_printf (
+      "inside its cgroup cpuset: the new policy does not fit (vm 'pid-%d': needs %s dedicated "
+      "cpus, 1 free on the host (cpus %s)); kept the previous placement",
+      qemu->pid, smp, allowed);
+    const char *first;
+
+    g_assert_cmpint (qpin_test_run_qpin (args, &out, &err2), ==, 1);
+    g_test_message ("stderr: %s", err2);
+    first = strstr (err2, why);
+    g_assert_nonnull (first);
+    g_assert_null (strstr (first + 1, why));
+  }
   qpin_test_qemu_free (qemu);
   qpin_test_cgroup_free (cgroup);
 }
