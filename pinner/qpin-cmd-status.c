@@ -43,6 +43,13 @@ print_status (JsonNode *reply)
         printf ("%-16s %7" G_GINT64_FORMAT " %s: %s\n", key, pid,
                 json_object_get_string_member_with_default (vm, "state", "?"),
                 json_object_get_string_member_with_default (vm, "error", ""));
+      if (json_object_has_member (vm, "notes"))
+        {
+          JsonArray *notes = json_object_get_array_member (vm, "notes");
+          for (guint j = 0; notes && j < json_array_get_length (notes); j++)
+            printf ("%-16s %7" G_GINT64_FORMAT " note: %s\n", key, pid,
+                    json_array_get_string_element (notes, j));
+        }
     }
 }
 

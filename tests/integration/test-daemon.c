@@ -399,6 +399,14 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   qpin_test_cgroup_add (cgroup, vm->pid);
   note = g_strdup_printf ("its cgroup cpuset allows only cpus %s: planned inside them", allowed);
   wait_vm_note (f, vm->pid, "pinned", note);
+  {
+    const char *args[] = { "status", "--control", f->control, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+    g_autofree char *line = g_strdup_printf ("%-16s %7d note: %s\n", "cg", vm->pid, note);
+
+    g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
+    g_assert_nonnull (strstr (out, line));
+  }
   after = vcpu_affinity (vm);
   g_assert_cmpstr (after, ==, allowed);
   {
