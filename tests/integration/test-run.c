@@ -877,7 +877,8 @@ run_plain (const char *const *argv, const char *const *env, char **out, char **e
 }
 
 /* examples/qpin-qemu: the VM runs pinned, with the user's QMP socket,
- * pidfile and report where the wrapper says; SIGTERM ends it with 0. */
+ * pidfile and report where the wrapper says; SIGTERM ends it with 0 and
+ * leaves none of the three behind. */
 static void
 test_example_wrapper (void)
 {
@@ -914,6 +915,25 @@ test_example_wrapper (void)
   g_subprocess_send_signal (r->proc, SIGTERM);
   g_assert_cmpint (run_wait (r), ==, 0);
   g_assert_false (process_exists ((GPid) json_object_get_int_member (vm, "pid")));
+  /* nothing of the VM is left behind: QEMU removes its pidfile and socket,
+   * the wrapper the report */
+  g_assert_false (g_file_test (report, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (qmp, G_FILE_TEST_EXISTS));
+
+  /* QEMU refuses an option: its status comes through, no report is left */
+  {
+    const char *bad[] = { script, "wrapped", "-accel", "tcg", "-no-such-option", NULL };
+
+    g_clear_object (&r->proc);
+    g_clear_pointer (&r->err, g_free);
+    g_clear_pointer (&r->out, g_free);
+    r->proc = g_subprocess_launcher_spawnv (launcher, bad, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (run_wait (r), ==, 1);
+    g_assert_nonnull (strstr (r->err, "-no-such-option"));
+    g_assert_false (g_file_test (report, G_FILE_TEST_EXISTS));
+  }
 }
 
 /* Copies the built unit @name into @dir as @instance with the installed
