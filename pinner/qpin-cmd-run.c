@@ -289,7 +289,7 @@ record_memory (Run *r)
       return;
     }
   json_object_set_string_member (r->vm, "memory_policy", mem.policies);
-  json_object_set_string_member (r->vm, "memory_nodes", mem.nodes);
+  json_object_set_string_member (r->vm, "memory_pages_nodes", mem.nodes);
 }
 
 /* -v under a daemon: what the daemon did, as qpin run alone would say it. */
@@ -311,7 +311,7 @@ log_daemon_placement (Run *r)
   g_info ("vCPU threads run %s; memory: %s policy, pages on node(s) %s",
           json_object_get_string_member_with_default (r->vm, "sched", "?"),
           json_object_get_string_member_with_default (r->vm, "memory_policy", "?"),
-          json_object_get_string_member_with_default (r->vm, "memory_nodes", "?"));
+          json_object_get_string_member_with_default (r->vm, "memory_pages_nodes", "?"));
 }
 
 /* The VM as pinned plus what only qpin run knows, in the shared shape. */
