@@ -51,7 +51,6 @@ typedef struct {
   GSocketListener *listener;
   QpinQmpClient *client;
   QpinRegistry *registry; /* without a daemon */
-  QpinPolicy *policy;     /* sched and memory of this VM */
   const char *control_path;
   const char *report_path;
   gboolean daemon_mode;
@@ -241,57 +240,6 @@ on_qemu_exit (GObject *source, GAsyncResult *result, gpointer user_data)
 /* ---- after the pins (and the registry's sched and memory=migrate):
  * query-status, report, cont ---- */
 
-/* Each thread's CPU time now, before cont (~0 for vCPUs that never ran),
- * and its scheduling policy as the kernel has it. */
-static void
-record_threads (Run *r)
-{
-  JsonArray *threads = json_object_get_array_member (r->vm, "threads");
-  g_autofree char *vcpus_sched = NULL;
-
-  for (guint i = 0; threads && i < json_array_get_length (threads); i++)
-    {
-      JsonObject *t = json_array_get_object_element (threads, i);
-      GPid tid = (GPid) json_object_get_int_member (t, "tid");
-      g_autofree char *sched = qpin_readback_sched (tid, NULL);
-      QpinTaskInfo info;
-
-      if (qpin_proc_read_task (r->pid, tid, &info, NULL))
-        json_object_set_int_member (t, "cpu_time_ns", (gint64) info.cpu_time_ns);
-      if (sched == NULL)
-        continue;
-      json_object_set_string_member (t, "sched", sched);
-      if (!g_str_equal (json_object_get_string_member_with_default (t, "role", ""), "vcpu"))
-        continue;
-      if (vcpus_sched == NULL)
-        vcpus_sched = g_strdup (sched);
-      else if (!g_str_equal (vcpus_sched, sched))
-        {
-          g_free (vcpus_sched);
-          vcpus_sched = g_strdup ("mixed");
-        }
-    }
-  if (vcpus_sched)
-    json_object_set_string_member (r->vm, "sched", vcpus_sched);
-}
-
-/* The memory policy and the nodes holding QEMU's pages, as the kernel has
- * them (/proc/PID/numa_maps): what --report states, whoever placed the VM. */
-static void
-record_memory (Run *r)
-{
-  g_auto (QpinMemoryState) mem = { 0 };
-  g_autoptr (GError) error = NULL;
-
-  if (!qpin_readback_memory (r->pid, &mem, &error))
-    {
-      g_info ("pid %d: %s", r->pid, error->message);
-      return;
-    }
-  json_object_set_string_member (r->vm, "memory_policy", mem.policies);
-  json_object_set_string_member (r->vm, "memory_pages_nodes", mem.nodes);
-}
-
 /* -v under a daemon: what the daemon did, as qpin run alone would say it. */
 static void
 log_daemon_placement (Run *r)
@@ -386,8 +334,7 @@ on_status (GObject *source, GAsyncResult *result, gpointer user_data)
              "qpin run: warning: the guest was already '%s' when its threads were pinned "
              "(did another monitor send cont?)\n",
              r->run_state);
-  record_threads (r);
-  record_memory (r);
+  qpin_readback_add_to_vm (r->vm, r->pid);
   if (r->daemon_mode)
     log_daemon_placement (r);
   if (r->user_paused)
@@ -850,6 +797,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
   g_autoptr (QpinConfig) config = NULL;
+  g_autoptr (QpinPolicy) policy = NULL; /* only checked: the registry takes the config */
   g_autoptr (JsonNode) status = NULL;
   g_autoptr (GPtrArray) argv = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
@@ -887,7 +835,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
 
   if (!qpin_setup_load (NULL, o->config_path, (const char *const *) o->overrides, &topo, &config,
                         &error)
-      || !(r->policy = qpin_config_policy_for (config, name, &error)))
+      || !(policy = qpin_config_policy_for (config, name, &error)))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
       g_free (qa.name);
@@ -985,8 +933,9 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
  *  [--control PATH] [--timeout MS] [--report FILE] -- QEMU [ARGS...]`
  *
  * Returns: QEMU's exit status (128 + signal when it was killed); 1 when
- *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 127
- *   when the QEMU binary does not exist.
+ *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 126
+ *   when the QEMU binary is not an executable file, 127 when it does not
+ *   exist.
  */
 int
 qpin_cmd_run (int argc, char **argv)
@@ -1025,7 +974,6 @@ qpin_cmd_run (int argc, char **argv)
   g_clear_object (&r.client);
   g_clear_object (&r.listener);
   g_clear_object (&r.qemu);
-  g_clear_pointer (&r.policy, qpin_policy_free);
   g_clear_pointer (&r.vm, json_object_unref);
   g_free (r.stop_reason);
   g_free (r.run_state);

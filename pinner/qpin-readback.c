@@ -4,6 +4,7 @@
 #include "qpin-readback.h"
 
 #include <errno.h>
+#include <json-glib/json-glib.h>
 #include <sched.h>
 #include <string.h>
 
@@ -180,4 +181,64 @@ qpin_memory_state_clear (QpinMemoryState *state)
 {
   g_clear_pointer (&state->policies, g_free);
   g_clear_pointer (&state->nodes, g_free);
+}
+
+/* Each thread's CPU time (~0 for vCPUs that never ran) and scheduling
+ * policy; the VM's sched is its vCPU threads' ("mixed" when they differ). */
+static void
+add_threads (JsonObject *vm, GPid pid)
+{
+  JsonArray *threads = json_object_get_array_member (vm, "threads");
+  g_autofree char *vcpus_sched = NULL;
+
+  for (guint i = 0; threads && i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      GPid tid = (GPid) json_object_get_int_member_with_default (t, "tid", 0);
+      g_autofree char *sched = tid > 0 ? qpin_readback_sched (tid, NULL) : NULL;
+      QpinTaskInfo info;
+
+      if (tid > 0 && qpin_proc_read_task (pid, tid, &info, NULL))
+        json_object_set_int_member (t, "cpu_time_ns", (gint64) info.cpu_time_ns);
+      if (sched == NULL)
+        continue;
+      json_object_set_string_member (t, "sched", sched);
+      if (!g_str_equal (json_object_get_string_member_with_default (t, "role", ""), "vcpu"))
+        continue;
+      if (vcpus_sched == NULL)
+        vcpus_sched = g_strdup (sched);
+      else if (!g_str_equal (vcpus_sched, sched))
+        {
+          g_free (vcpus_sched);
+          vcpus_sched = g_strdup ("mixed");
+        }
+    }
+  if (vcpus_sched)
+    json_object_set_string_member (vm, "sched", vcpus_sched);
+}
+
+/**
+ * qpin_readback_add_to_vm:
+ * @vm: a VM in the shared JSON shape (`threads` with `role` and `tid`)
+ * @pid: its QEMU process
+ *
+ * Sets what the kernel has now: each thread's `cpu_time_ns` and `sched`,
+ * the VM's `sched` (its vCPU threads'), `memory_policy` and
+ * `memory_pages_nodes` (from /proc/@pid/numa_maps).  A value the kernel
+ * does not give (a thread gone) is left out; nothing else is changed.
+ */
+void
+qpin_readback_add_to_vm (JsonObject *vm, GPid pid)
+{
+  g_auto (QpinMemoryState) mem = { 0 };
+  g_autoptr (GError) error = NULL;
+
+  add_threads (vm, pid);
+  if (!qpin_readback_memory (pid, &mem, &error))
+    {
+      g_info ("pid %d: %s", pid, error->message);
+      return;
+    }
+  json_object_set_string_member (vm, "memory_policy", mem.policies);
+  json_object_set_string_member (vm, "memory_pages_nodes", mem.nodes);
 }

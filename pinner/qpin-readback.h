@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -20,6 +21,7 @@ typedef struct {
 gboolean qpin_readback_parse_numa_maps (const char *text, QpinMemoryState *out, GError **error);
 gboolean qpin_readback_memory (GPid pid, QpinMemoryState *out, GError **error);
 void qpin_memory_state_clear (QpinMemoryState *state);
+void qpin_readback_add_to_vm (JsonObject *vm, GPid pid);
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (QpinMemoryState, qpin_memory_state_clear)
 
