@@ -26,6 +26,7 @@
 #include "qpin-commands.h"
 #include "qpin-control.h"
 #include "qpin-proc.h"
+#include "qpin-readback.h"
 #include "qpin-registry.h"
 #include "qpin-setup.h"
 
@@ -50,7 +51,6 @@ typedef struct {
   GSocketListener *listener;
   QpinQmpClient *client;
   QpinRegistry *registry; /* without a daemon */
-  QpinPolicy *policy;     /* sched and memory of this VM */
   const char *control_path;
   const char *report_path;
   gboolean daemon_mode;
@@ -240,20 +240,26 @@ on_qemu_exit (GObject *source, GAsyncResult *result, gpointer user_data)
 /* ---- after the pins (and the registry's sched and memory=migrate):
  * query-status, report, cont ---- */
 
-/* Each thread's CPU time now, before cont: ~0 for vCPUs that never ran. */
+/* -v under a daemon: what the daemon did, as qpin run alone would say it. */
 static void
-record_cpu_time (Run *r)
+log_daemon_placement (Run *r)
 {
   JsonArray *threads = json_object_get_array_member (r->vm, "threads");
 
   for (guint i = 0; threads && i < json_array_get_length (threads); i++)
     {
       JsonObject *t = json_array_get_object_element (threads, i);
-      QpinTaskInfo info;
 
-      if (qpin_proc_read_task (r->pid, (GPid) json_object_get_int_member (t, "tid"), &info, NULL))
-        json_object_set_int_member (t, "cpu_time_ns", (gint64) info.cpu_time_ns);
+      g_info ("the daemon placed %s %" G_GINT64_FORMAT " (tid %" G_GINT64_FORMAT ") on cpus %s",
+              json_object_get_string_member_with_default (t, "role", "?"),
+              json_object_get_int_member_with_default (t, "index", 0),
+              json_object_get_int_member_with_default (t, "tid", 0),
+              json_object_get_string_member_with_default (t, "cpus", "?"));
     }
+  g_info ("vCPU threads run %s; memory: %s policy, pages on node(s) %s",
+          json_object_get_string_member_with_default (r->vm, "sched", "?"),
+          json_object_get_string_member_with_default (r->vm, "memory_policy", "?"),
+          json_object_get_string_member_with_default (r->vm, "memory_pages_nodes", "?"));
 }
 
 /* The VM as pinned plus what only qpin run knows, in the shared shape. */
@@ -265,7 +271,6 @@ write_report (Run *r, gboolean cont_sent)
   g_autoptr (JsonNode) node = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *text = NULL;
-  g_autofree char *sched = qpin_policy_get (r->policy, "sched");
   JsonObject *vm = r->vm;
 
   if (r->report_path == NULL)
@@ -273,7 +278,6 @@ write_report (Run *r, gboolean cont_sent)
   json_object_set_string_member (vm, "mode", r->daemon_mode ? "daemon" : "alone");
   json_object_set_string_member (vm, "run_state_when_pinned", r->run_state);
   json_object_set_boolean_member (vm, "cont", cont_sent);
-  json_object_set_string_member (vm, "sched", sched);
   json_object_set_int_member (vm, "spawned_at_us", r->spawned_us);
   json_object_set_int_member (vm, "monitor_at_us", r->monitor_us);
   if (r->resumed_us)
@@ -304,7 +308,7 @@ on_cont (GObject *source, GAsyncResult *result, gpointer user_data)
   r->phase = PHASE_RUNNING;
   /* RESUME comes before the reply of cont: resumed_us is known here */
   write_report (r, TRUE);
-  g_info ("pid %d: guest started", r->pid);
+  g_info ("pid %d: cont: guest started", r->pid);
 }
 
 static void
@@ -330,7 +334,9 @@ on_status (GObject *source, GAsyncResult *result, gpointer user_data)
              "qpin run: warning: the guest was already '%s' when its threads were pinned "
              "(did another monitor send cont?)\n",
              r->run_state);
-  record_cpu_time (r);
+  qpin_readback_add_to_vm (r->vm, r->pid);
+  if (r->daemon_mode)
+    log_daemon_placement (r);
   if (r->user_paused)
     {
       r->phase = PHASE_RUNNING;
@@ -481,7 +487,10 @@ on_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
   g_signal_connect (r->client, "event", G_CALLBACK (on_client_event), r);
   r->phase = PHASE_PINNING;
   if (r->daemon_mode)
-    r->poll_id = g_timeout_add (RUN_POLL_MS, on_poll, r);
+    {
+      g_info ("waiting for the qpin daemon to pin QEMU (pid %d)", r->pid);
+      r->poll_id = g_timeout_add (RUN_POLL_MS, on_poll, r);
+    }
   else
     {
       qpin_registry_set_hooks (r->registry, on_settled, NULL, r);
@@ -638,6 +647,24 @@ listen_private (const char *path, GError **error)
   return g_steal_pointer (&listener);
 }
 
+/* Before anything is said about the mode: a QEMU that cannot start makes
+ * one line, as a shell would say it.  Returns 0 when @binary can run. */
+static int
+check_binary (const char *binary)
+{
+  g_autofree char *found = g_find_program_in_path (binary);
+
+  if (found)
+    return 0;
+  if (strchr (binary, '/') && g_file_test (binary, G_FILE_TEST_EXISTS))
+    {
+      fprintf (stderr, "qpin run: cannot run '%s': not an executable file\n", binary);
+      return 126;
+    }
+  fprintf (stderr, "qpin run: '%s': command not found\n", binary);
+  return 127;
+}
+
 static int
 spawn_error_status (const char *binary, const GError *error)
 {
@@ -656,6 +683,26 @@ typedef struct {
   gint timeout_ms;
   gboolean verbose;
 } RunOptions;
+
+/* Under a daemon, the daemon's configuration places and schedules the VM
+ * (as every VM it manages): qpin run's own --config and --policy would
+ * otherwise be dropped without a word. */
+static void
+warn_own_policy_ignored (const RunOptions *o, const char *control_path)
+{
+  g_autoptr (GString) ignored = g_string_new (NULL);
+
+  if (o->config_path)
+    g_string_append_printf (ignored, " --config '%s'", o->config_path);
+  for (guint i = 0; o->overrides && o->overrides[i]; i++)
+    g_string_append_printf (ignored, " --policy '%s'", o->overrides[i]);
+  if (ignored->len == 0)
+    return;
+  fprintf (stderr,
+           "qpin run: warning: the qpin daemon at '%s' places and schedules this VM by its "
+           "own configuration; ignored:%s\n",
+           control_path, ignored->str);
+}
 
 static void
 run_options_clear (RunOptions *o)
@@ -681,7 +728,8 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
     { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->overrides, "Override a policy key",
       "KEY=VALUE" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
-      "Guest name: adds -name NAME unless QEMU's arguments have one; picks [vm:NAME]", "NAME" },
+      "Guest name: adds -name guest=NAME unless QEMU's arguments have one; picks [vm:NAME]",
+      "NAME" },
     { "daemon-socket", 0, 0, G_OPTION_ARG_FILENAME, &o->daemon_socket,
       "The daemon's listen socket (" QPIN_LISTEN_DEFAULT_PATH ")", "PATH" },
     { "control", 0, 0, G_OPTION_ARG_FILENAME, &o->control_path,
@@ -691,7 +739,7 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &o->report_path,
       "Write the VM as pinned (JSON) to FILE once the guest starts", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
-      "Say what qpin does (placement, pins) on stderr", NULL },
+      "Say what qpin does (placement, pins, sched, cont) on stderr", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("-- QEMU [QEMU ARGS...]");
@@ -749,12 +797,14 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
   g_autoptr (QpinConfig) config = NULL;
+  g_autoptr (QpinPolicy) policy = NULL; /* only checked: the registry takes the config */
   g_autoptr (JsonNode) status = NULL;
   g_autoptr (GPtrArray) argv = NULL;
   g_autoptr (GSubprocessLauncher) launcher = NULL;
   const char *daemon_socket = o->daemon_socket ? o->daemon_socket : QPIN_LISTEN_DEFAULT_PATH;
   const char *name;
   guint signals[3];
+  int status_code;
 
   scan_qemu_args (qemu_args, &qa);
   if (qa.daemonize)
@@ -771,6 +821,12 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
       g_free (qa.name);
       return 2;
     }
+  status_code = check_binary (qemu_args[0]);
+  if (status_code != 0)
+    {
+      g_free (qa.name);
+      return status_code;
+    }
   name = qa.name ? qa.name : o->name;
   r->user_paused = qa.paused;
   r->control_path = o->control_path ? o->control_path : QPIN_CONTROL_DEFAULT_PATH;
@@ -779,7 +835,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
 
   if (!qpin_setup_load (NULL, o->config_path, (const char *const *) o->overrides, &topo, &config,
                         &error)
-      || !(r->policy = qpin_config_policy_for (config, name, &error)))
+      || !(policy = qpin_config_policy_for (config, name, &error)))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
       g_free (qa.name);
@@ -799,6 +855,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
           return 1;
         }
       warn_name_clash (status, name);
+      warn_own_policy_ignored (o, r->control_path);
     }
   else
     {
@@ -876,8 +933,9 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
  *  [--control PATH] [--timeout MS] [--report FILE] -- QEMU [ARGS...]`
  *
  * Returns: QEMU's exit status (128 + signal when it was killed); 1 when
- *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 127
- *   when the QEMU binary does not exist.
+ *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 126
+ *   when the QEMU binary is not an executable file, 127 when it does not
+ *   exist.
  */
 int
 qpin_cmd_run (int argc, char **argv)
@@ -916,7 +974,6 @@ qpin_cmd_run (int argc, char **argv)
   g_clear_object (&r.client);
   g_clear_object (&r.listener);
   g_clear_object (&r.qemu);
-  g_clear_pointer (&r.policy, qpin_policy_free);
   g_clear_pointer (&r.vm, json_object_unref);
   g_free (r.stop_reason);
   g_free (r.run_state);

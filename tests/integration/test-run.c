@@ -413,22 +413,27 @@ test_exit_status_signal (void)
   assert_no_private_dir (r);
 }
 
+/* A QEMU binary that does not exist: exit 127 and one line, before any
+ * word about the mode (no "planning alone" for a QEMU that never starts). */
 static void
 test_missing_binary (void)
 {
-  g_autoptr (Run) r = run_new ();
-  g_autofree char *control = path_in (r, "no-daemon.sock");
-  const char *args[]
-    = { "run", "--control", control, "--", "/nonexistent/qemu-system-x86_64", "-m", "64", NULL };
+  const char *binaries[] = { "/nonexistent/qemu-system-x86_64", "qpin-test-no-such-qemu" };
 
-  run_start (r, args, TRUE);
-  g_assert_cmpint (run_wait (r), ==, 127);
-  g_assert_nonnull (strstr (r->err, "'/nonexistent/qemu-system-x86_64': command not found\n"));
-  /* that line, after the one that says there is no daemon, is all */
-  {
-    g_auto (GStrv) lines = g_strsplit (r->err, "\n", -1);
-    g_assert_cmpuint (g_strv_length (lines), <=, 3);
-  }
+  for (guint i = 0; i < G_N_ELEMENTS (binaries); i++)
+    {
+      g_autoptr (Run) r = run_new ();
+      g_autofree char *control = path_in (r, "no-daemon.sock");
+      g_autofree char *line = g_strdup_printf ("qpin run: '%s': command not found\n", binaries[i]);
+      const char *args[] = { "run", "--control", control, "--", binaries[i], "-m", "64", NULL };
+
+      run_start (r, args, TRUE);
+      g_assert_cmpint (run_wait (r), ==, 127);
+      g_assert_nonnull (strstr (r->err, line));
+      g_assert_null (strstr (r->err, "planning alone"));
+      g_assert_cmpuint (count_lines (r->err), ==, 1);
+      assert_no_private_dir (r);
+    }
 }
 
 /* QEMU refuses its arguments: its own message shown, its status returned. */
@@ -732,6 +737,116 @@ test_daemon (void)
   run_wait (d);
 }
 
+/* Under a daemon whose config says sched=rr:2, qpin run's own
+ * --policy sched=fifo:3 and --config do not apply: qpin run says so in one
+ * line naming both; --report gives what the kernel has (rr:2, read back
+ * per thread), not what qpin run was asked; -v tells the daemon's part:
+ * waiting for it, its placement of each thread, the guest started. */
+static void
+test_daemon_policy_readback (void)
+{
+  g_autoptr (Run) d = run_new ();
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *listen = path_in (d, "qmp.sock");
+  g_autofree char *control = path_in (d, "control.sock");
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *conf = path_in (r, "run.conf");
+  g_autofree char *ignored = NULL, *waiting = NULL;
+  g_autoptr (JsonNode) root = NULL, status = NULL;
+  g_autoptr (GPtrArray) placed_lines = g_ptr_array_new_with_free_func (g_free);
+  const char *dargs[] = { "daemon",  "--listen", listen,     "--control",  control,
+                          "--grace", "0",        "--policy", "sched=rr:2", NULL };
+  const char *args[] = { "run",
+                         "--control",
+                         control,
+                         "--daemon-socket",
+                         listen,
+                         "--report",
+                         report,
+                         "--config",
+                         conf,
+                         "--policy",
+                         "sched=fifo:3",
+                         "--verbose",
+                         "--",
+                         "qemu-system-x86_64",
+                         "-accel",
+                         "tcg",
+                         "-nodefaults",
+                         "-display",
+                         "none",
+                         "-m",
+                         "64",
+                         "-smp",
+                         "2",
+                         "-name",
+                         "rt",
+                         NULL };
+  JsonObject *vm;
+  JsonArray *threads;
+  GPid pid;
+  guint vcpus = 0;
+
+  g_assert_true (g_file_set_contents (conf, "[defaults]\nsched=fifo:4\n", -1, NULL));
+  d->proc = spawn_qpin (dargs, FALSE, NULL);
+  for (guint i = 0; i < WAIT_MS / 20 && (status = daemon_status (control)) == NULL; i++)
+    g_usleep (20 * 1000);
+  g_assert_nonnull (status);
+
+  run_start (r, args, TRUE);
+  vm = wait_report (report, &root);
+  pid = (GPid) json_object_get_int_member (vm, "pid");
+  g_assert_cmpstr (json_object_get_string_member (vm, "mode"), ==, "daemon");
+  g_assert_cmpstr (json_object_get_string_member (vm, "sched"), ==, "rr:2");
+  g_assert_cmpstr (json_object_get_string_member (vm, "memory_policy"), ==, "default");
+  /* QEMU has touched pages by now: on some node, which the list names */
+  {
+    QpinCpuset nodes;
+    g_assert_true (
+      qpin_cpuset_parse (json_object_get_string_member (vm, "memory_pages_nodes"), &nodes, NULL));
+    g_assert_false (qpin_cpuset_is_empty (&nodes));
+  }
+  threads = json_object_get_array_member (vm, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      GPid tid = (GPid) json_object_get_int_member (t, "tid");
+      gboolean is_vcpu = g_str_equal (json_object_get_string_member (t, "role"), "vcpu");
+      struct sched_param param = { 0 };
+      g_autofree char *placed = g_strdup_printf (
+        "qpin run: the daemon placed %s %" G_GINT64_FORMAT " (tid %d) on cpus %s\n",
+        json_object_get_string_member (t, "role"), json_object_get_int_member (t, "index"), tid,
+        json_object_get_string_member (t, "cpus"));
+
+      /* the kernel's view, read by the test, is what the report says */
+      g_assert_cmpint (sched_getscheduler (tid), ==, is_vcpu ? SCHED_RR : SCHED_OTHER);
+      g_assert_cmpint (sched_getparam (tid, &param), ==, 0);
+      g_assert_cmpint (param.sched_priority, ==, is_vcpu ? 2 : 0);
+      g_assert_cmpstr (json_object_get_string_member (t, "sched"), ==, is_vcpu ? "rr:2" : "other");
+      g_ptr_array_add (placed_lines, g_steal_pointer (&placed));
+      vcpus += is_vcpu;
+    }
+  g_assert_cmpuint (vcpus, ==, 2);
+  check_pins (vm);
+
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+  ignored = g_strdup_printf ("qpin run: warning: the qpin daemon at '%s' places and schedules this "
+                             "VM by its own configuration; ignored: --config '%s' --policy "
+                             "'sched=fifo:3'\n",
+                             control, conf);
+  g_assert_nonnull (strstr (r->err, ignored));
+  waiting = g_strdup_printf ("qpin run: waiting for the qpin daemon to pin QEMU (pid %d)\n", pid);
+  g_assert_nonnull (strstr (r->err, waiting));
+  g_assert_nonnull (strstr (r->err, "qpin run: vCPU threads run rr:2; memory: default policy"));
+  g_assert_nonnull (strstr (r->err, "qpin run: pid "));
+  g_assert_nonnull (strstr (r->err, ": cont: guest started\n"));
+  for (guint i = 0; i < placed_lines->len; i++)
+    g_assert_nonnull (strstr (r->err, g_ptr_array_index (placed_lines, i)));
+  g_subprocess_send_signal (d->proc, SIGTERM);
+  run_wait (d);
+}
+
 /* ---- examples/ and data/ ---- */
 
 static char *
@@ -768,7 +883,8 @@ run_plain (const char *const *argv, const char *const *env, char **out, char **e
 }
 
 /* examples/qpin-qemu: the VM runs pinned, with the user's QMP socket,
- * pidfile and report where the wrapper says; SIGTERM ends it with 0. */
+ * pidfile and report where the wrapper says; SIGTERM ends it with 0 and
+ * leaves none of the three behind. */
 static void
 test_example_wrapper (void)
 {
@@ -805,6 +921,25 @@ test_example_wrapper (void)
   g_subprocess_send_signal (r->proc, SIGTERM);
   g_assert_cmpint (run_wait (r), ==, 0);
   g_assert_false (process_exists ((GPid) json_object_get_int_member (vm, "pid")));
+  /* nothing of the VM is left behind: QEMU removes its pidfile and socket,
+   * the wrapper the report */
+  g_assert_false (g_file_test (report, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (pidfile, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (qmp, G_FILE_TEST_EXISTS));
+
+  /* QEMU refuses an option: its status comes through, no report is left */
+  {
+    const char *bad[] = { script, "wrapped", "-accel", "tcg", "-no-such-option", NULL };
+
+    g_clear_object (&r->proc);
+    g_clear_pointer (&r->err, g_free);
+    g_clear_pointer (&r->out, g_free);
+    r->proc = g_subprocess_launcher_spawnv (launcher, bad, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (run_wait (r), ==, 1);
+    g_assert_nonnull (strstr (r->err, "-no-such-option"));
+    g_assert_false (g_file_test (report, G_FILE_TEST_EXISTS));
+  }
 }
 
 /* Copies the built unit @name into @dir as @instance with the installed
@@ -1059,6 +1194,7 @@ main (int argc, char **argv)
   g_test_add_func ("/run/daemonize-refused", test_daemonize_refused);
   g_test_add_func ("/run/usage", test_usage);
   g_test_add_func ("/run/daemon", test_daemon);
+  g_test_add_func ("/run/daemon-policy-readback", test_daemon_policy_readback);
   g_test_add_func ("/run/examples/wrapper", test_example_wrapper);
   g_test_add_func ("/run/examples/vm-unit", test_example_vm_unit);
   g_test_add_func ("/run/examples/hotplug", test_example_hotplug);
