@@ -1,4 +1,4 @@
-/* qpin-plan-json.h: a plan in the shared JSON shape (DESIGN §2)
+/* qpin-plan-json.h: a plan in the shared JSON shape (doc/design.md §3)
  *
  * {"vms":[{"name":"web","pid":null,"memory_nodes":"0","floating":false,
  *          "policy":{"cpus":"dedicated",...},"notes":["..."],

@@ -1,4 +1,4 @@
-/* qpin-policy.h: placement policy (DESIGN §3) and its configuration
+/* qpin-policy.h: placement policy (doc/design.md §4.3) and its configuration
  *
  * A QpinPolicy is what one VM asks for.  A QpinConfig holds the
  * [defaults] group, the [vm:NAME] groups and the --policy KEY=VALUE
