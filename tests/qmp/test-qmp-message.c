@@ -127,6 +127,42 @@ test_deep_nesting (void)
   g_assert_nonnull (ok);
 }
 
+/* A line of ~200 kB whose 200,000 '[' hide from a guard that does not
+ * lex as json-glib does (json-glib 1.6 takes single-quoted strings and C
+ * comments): json-glib recursed once per '[' and overflowed the stack.
+ * Each is refused, saying where the text stops being strict JSON. */
+static void
+test_hidden_nesting (void)
+{
+  static const struct {
+    const char *head;
+    const char *message;
+  } cases[] = {
+    { "{\"return\": ['\"', ", "not JSON: unexpected character ''' at offset 12" },
+    { "{\"return\": /*\"*/", "not JSON: unexpected character '/' at offset 11" },
+    { "/*\"*/", "not JSON: unexpected character '/' at offset 0" },
+    /* an escaped backslash ends the string: the '[' after it count */
+    { "{\"return\": [\"\\\\\", ", "message nests deeper than 64 levels" },
+    /* an escaped quote does not: the string never ends (15 + 200,000) */
+    { "{\"return\": [\"\\\"", "not JSON: unexpected end at offset 200015" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) line = g_string_new (cases[i].head);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (QpinQmpMessage) msg = NULL;
+
+      for (guint n = 0; n < 200000; n++)
+        g_string_append_c (line, '[');
+      msg = qpin_qmp_message_parse (line->str, (gssize) line->len, &error);
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, error ? error->message : "accepted");
+      g_assert_null (msg);
+      g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
 /* query-cpus-fast as QEMU 7.2 prints it, plus a field from QEMU 10.1
  * ("qom-type") and an unknown prop, both ignored */
 static const char *cpus_fast_reply
@@ -281,6 +317,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/message/bad", test_bad);
   g_test_add_func ("/qmp/message/not-json", test_not_json);
   g_test_add_func ("/qmp/message/deep-nesting", test_deep_nesting);
+  g_test_add_func ("/qmp/message/hidden-nesting", test_hidden_nesting);
   g_test_add_func ("/qmp/types/cpus-fast", test_cpus_fast);
   g_test_add_func ("/qmp/types/cpus-fast-single-thread", test_cpus_fast_single_thread);
   g_test_add_func ("/qmp/types/cpus-fast-bad", test_cpus_fast_bad);
