@@ -308,6 +308,70 @@ test_hotpluggable (void)
   g_assert_nonnull (((QpinQmpHotpluggableCpu *) g_ptr_array_index (slots, 1))->qom_path);
 }
 
+/* A reply of N copies of ELEMENT, as an array */
+static JsonNode *
+repeated (const char *element, guint n)
+{
+  g_autoptr (GString) s = g_string_new ("[");
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%s", i ? ", " : "", element);
+  g_string_append (s, "]");
+  return json_from_string (s->str, NULL);
+}
+
+/* No QEMU machine takes more than 4,096 vCPUs (q35 since QEMU 9.0), nor
+ * more hotpluggable slots; iothreads are bounded the same: exactly the
+ * bound parses, one more is refused before any element is read (the one
+ * above the bound has a wrong type, and it is not what is reported) */
+static void
+test_count_bounds (void)
+{
+  static const struct {
+    const char *element;
+    const char *bad;
+    GPtrArray *(*parse) (JsonNode *ret, GError **error);
+    const char *message;
+  } cases[] = {
+    { "{\"cpu-index\": 0, \"thread-id\": 1, \"qom-path\": \"/a\"}", "{}", qpin_qmp_parse_cpus_fast,
+      "query-cpus-fast: 4097 vCPUs exceed the limit of 4096" },
+    { "{\"type\": \"t\", \"vcpus-count\": 1}", "{}", qpin_qmp_parse_hotpluggable_cpus,
+      "query-hotpluggable-cpus: 4097 CPU slots exceed the limit of 4096" },
+    { "{\"id\": \"io\", \"thread-id\": 1}", "{}", qpin_qmp_parse_iothreads,
+      "query-iothreads: 4097 iothreads exceed the limit of 4096" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonNode) at = repeated (cases[i].element, 4096);
+      g_autoptr (JsonNode) over = repeated (cases[i].element, 4096);
+      g_autoptr (GPtrArray) ok = cases[i].parse (at, NULL);
+      g_autoptr (GPtrArray) none = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_nonnull (ok);
+      g_assert_cmpuint (ok->len, ==, 4096);
+      json_array_add_element (json_node_get_array (over), json_from_string (cases[i].bad, NULL));
+      none = cases[i].parse (over, &error);
+      g_assert_null (none);
+      g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
+/* A slot claiming more vCPUs than any machine has is a lie */
+static void
+test_slot_vcpus_count (void)
+{
+  g_autoptr (JsonNode) node = json_from_string ("[{\"type\": \"t\", \"vcpus-count\": 4097}]", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) slots = qpin_qmp_parse_hotpluggable_cpus (node, &error);
+
+  g_assert_null (slots);
+  g_assert_cmpstr (error->message, ==,
+                   "query-hotpluggable-cpus[0]: \"vcpus-count\" 4097 is out of range");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -323,5 +387,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/types/cpus-fast-bad", test_cpus_fast_bad);
   g_test_add_func ("/qmp/types/iothreads-name-status", test_iothreads_name_status);
   g_test_add_func ("/qmp/types/hotpluggable", test_hotpluggable);
+  g_test_add_func ("/qmp/types/count-bounds", test_count_bounds);
+  g_test_add_func ("/qmp/types/slot-vcpus-count", test_slot_vcpus_count);
   return g_test_run ();
 }
