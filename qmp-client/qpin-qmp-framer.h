@@ -13,10 +13,9 @@ G_BEGIN_DECLS
 
 /* The longest message a QEMU sends qpin: query-cpus-fast for the most
  * vCPUs any machine takes (4,096) is 0.7 MB as QEMU 7.2 prints it (164
- * bytes a vCPU) and 1.2 MB with every member as wide as it gets; the
- * bound leaves room over that, and keeps what a hostile peer makes
- * json-glib build per message to ~25 MB and ~80 ms (16 MiB took 200 MB
- * and over half a second). */
+ * bytes a vCPU, measured with 240) and 1.2 MB with every member as wide
+ * as it gets.  2 MiB leaves room over that.  What json-glib builds from a
+ * message is bounded by qpin-qmp-json.h's value counts, not by bytes. */
 #define QPIN_QMP_FRAMER_DEFAULT_MAX (2 * 1024 * 1024)
 
 typedef struct _QpinQmpFramer QpinQmpFramer;

@@ -25,6 +25,8 @@ typedef struct {
   gsize len;
   gsize at;
   guint depth;
+  guint values;
+  guint containers;
   guchar open[QPIN_QMP_JSON_MAX_DEPTH]; /* '[' or '{', per level */
 } Scan;
 
@@ -190,6 +192,14 @@ scan_member_name (Scan *s, GError **error)
   return scan_string (s, error) && expect_char (s, ':', error);
 }
 
+static gboolean
+too_many (GError **error, const char *what, guint max)
+{
+  g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "message has more than %u %s", max,
+               what);
+  return FALSE;
+}
+
 static int
 closer (guchar open)
 {
@@ -207,6 +217,8 @@ scan_value (Scan *s, gboolean *complete, GError **error)
   skip_space (s);
   c = peek (s);
   *complete = TRUE;
+  if (++s->values > QPIN_QMP_JSON_MAX_VALUES)
+    return too_many (error, "values", QPIN_QMP_JSON_MAX_VALUES);
   if (c != '[' && c != '{')
     return scan_scalar (s, error);
   if (s->depth == QPIN_QMP_JSON_MAX_DEPTH)
@@ -215,6 +227,8 @@ scan_value (Scan *s, gboolean *complete, GError **error)
                    "message nests deeper than %d levels", QPIN_QMP_JSON_MAX_DEPTH);
       return FALSE;
     }
+  if (++s->containers > QPIN_QMP_JSON_MAX_CONTAINERS)
+    return too_many (error, "objects and arrays", QPIN_QMP_JSON_MAX_CONTAINERS);
   s->open[s->depth++] = (guchar) c;
   s->at++;
   skip_space (s);
@@ -261,16 +275,18 @@ scan_after_value (Scan *s, gboolean *more, GError **error)
  * @len: its length
  *
  * Checks @text against RFC 8259 (one value, UTF-8, no comments, no
- * single quotes, no trailing bytes) and its nesting against
- * QPIN_QMP_JSON_MAX_DEPTH, in time linear in @len and constant stack.
+ * single quotes, no trailing bytes), its nesting against
+ * QPIN_QMP_JSON_MAX_DEPTH and its size against QPIN_QMP_JSON_MAX_VALUES
+ * and QPIN_QMP_JSON_MAX_CONTAINERS, in time linear in @len and constant
+ * stack.
  *
  * Returns: %FALSE with QPIN_QMP_ERROR_PROTOCOL naming the offset of the
- * first offending byte, or the nesting bound
+ * first offending byte, or the bound exceeded
  */
 gboolean
 qpin_qmp_json_check (const char *text, gsize len, GError **error)
 {
-  Scan s = { (const guchar *) text, len, 0, 0, { 0 } };
+  Scan s = { (const guchar *) text, len, 0, 0, 0, 0, { 0 } };
   const char *end = NULL;
 
   if (!g_utf8_validate_len (text, len, &end))

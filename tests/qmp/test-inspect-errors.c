@@ -65,7 +65,7 @@ static void
 test_flood (void)
 {
   expect_failure (HANDSHAKE "expect query-name\nflood 104857600\n", "5000",
-                  "message exceeds 16777216 bytes without a line end", NULL);
+                  "message exceeds 2097152 bytes without a line end", NULL);
 }
 
 static void

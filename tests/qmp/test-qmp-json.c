@@ -151,6 +151,47 @@ test_depth_bound (void)
   }
 }
 
+/* One array of @n elements, each @element */
+static char *
+array_of (const char *element, guint n)
+{
+  GString *s = g_string_new ("[");
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%s", i ? "," : "", element);
+  g_string_append (s, "]");
+  return g_string_free (s, FALSE);
+}
+
+/* The values and containers of a message are bounded (the array itself
+ * counts as one of each): exactly the bound parses, one more does not */
+static void
+test_size_bounds (void)
+{
+  static const struct {
+    const char *element;
+    guint bound;
+    const char *message;
+  } cases[] = {
+    { "0", QPIN_QMP_JSON_MAX_VALUES, "message has more than 262144 values" },
+    { "{}", QPIN_QMP_JSON_MAX_CONTAINERS, "message has more than 65536 objects and arrays" },
+    { "[]", QPIN_QMP_JSON_MAX_CONTAINERS, "message has more than 65536 objects and arrays" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *at = array_of (cases[i].element, cases[i].bound - 1);
+      g_autofree char *over = array_of (cases[i].element, cases[i].bound);
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (qpin_qmp_json_check (at, strlen (at), &error));
+      g_assert_no_error (error);
+      g_assert_false (qpin_qmp_json_check (over, strlen (over), &error));
+      g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -159,5 +200,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/json/lax-refused", test_lax_refused);
   g_test_add_func ("/qmp/json/nul-byte", test_nul_byte);
   g_test_add_func ("/qmp/json/depth-bound", test_depth_bound);
+  g_test_add_func ("/qmp/json/size-bounds", test_size_bounds);
   return g_test_run ();
 }
