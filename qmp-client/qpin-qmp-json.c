@@ -79,6 +79,49 @@ expect_char (Scan *s, int c, GError **error)
   return TRUE;
 }
 
+/* After "\\u": four hex digits, as a UTF-16 code unit */
+static gboolean
+scan_unit (Scan *s, guint *unit, GError **error)
+{
+  *unit = 0;
+  for (guint i = 0; i < 4; i++, s->at++)
+    {
+      int digit = g_ascii_xdigit_value ((char) peek (s));
+
+      if (digit < 0)
+        return unexpected (s, error);
+      *unit = *unit << 4 | (guint) digit;
+    }
+  return TRUE;
+}
+
+/* After "\\u".  RFC 8259 lets "\\u0000" and unpaired surrogates through;
+ * QEMU never writes them (its strings are C strings of valid UTF-8) and
+ * json-glib truncates at the first and refuses the second. */
+static gboolean
+scan_unicode_escape (Scan *s, GError **error)
+{
+  gsize start = s->at - 2;
+  guint unit, low;
+
+  if (!scan_unit (s, &unit, error))
+    return FALSE;
+  if (unit == 0)
+    return fail (error, start, "escaped NUL");
+  if (unit >= 0xdc00 && unit <= 0xdfff)
+    return fail (error, start, "unpaired UTF-16 surrogate");
+  if (unit < 0xd800 || unit > 0xdbff)
+    return TRUE;
+  if (s->len - s->at < 2 || s->text[s->at] != '\\' || s->text[s->at + 1] != 'u')
+    return fail (error, start, "unpaired UTF-16 surrogate");
+  s->at += 2;
+  if (!scan_unit (s, &low, error))
+    return FALSE;
+  if (low < 0xdc00 || low > 0xdfff)
+    return fail (error, start, "unpaired UTF-16 surrogate");
+  return TRUE;
+}
+
 /* After the backslash: one of \" \\ \/ \b \f \n \r \t \uXXXX */
 static gboolean
 scan_escape (Scan *s, GError **error)
@@ -93,10 +136,7 @@ scan_escape (Scan *s, GError **error)
   if (c != 'u')
     return unexpected (s, error);
   s->at++;
-  for (guint i = 0; i < 4; i++, s->at++)
-    if (!g_ascii_isxdigit (peek (s)))
-      return unexpected (s, error);
-  return TRUE;
+  return scan_unicode_escape (s, error);
 }
 
 /* At the opening quote.  UTF-8 was validated for the whole text. */
