@@ -25,8 +25,9 @@ test_strict_accepted (void)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (JsonNode) node = qpin_qmp_json_parse (cases[i], -1, &error);
+      g_autofree char *shown = g_strescape (cases[i], NULL); /* TAP: UTF-8, one line */
 
-      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i]);
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, shown);
       g_assert_no_error (error);
       g_assert_nonnull (node);
     }
@@ -87,8 +88,9 @@ test_lax_refused (void)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (JsonNode) node = qpin_qmp_json_parse (cases[i].in, -1, &error);
+      g_autofree char *shown = g_strescape (cases[i].in, NULL); /* TAP: UTF-8, one line */
 
-      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].in);
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, shown);
       g_assert_null (node);
       g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
       g_assert_cmpstr (error->message, ==, cases[i].message);
