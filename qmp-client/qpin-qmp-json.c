@@ -5,13 +5,15 @@
  * comments, "var x = ...;", hex and octal numbers.  A depth guard that
  * lexes differently from json-glib can be fooled: ['"', [[[... hides
  * 200,000 levels inside what the guard takes for a string (a comment
- * holding a quote does the same), and json-glib overflows the stack.  Mirroring a lax
- * lexer is a moving target (1.6, 1.8 and 1.10 differ).  Instead we accept
- * only what RFC 8259 accepts: QEMU writes nothing else (its JSON writer,
- * qobject/qjson.c, emits ASCII with \u escapes), and our control socket
- * peers write with json-glib's generator, so anything else is a protocol
- * violation anyway.  On strict JSON every lexer agrees, so the depth
- * counted here, in one iterative pass, is the depth json-glib recurses to.
+ * holding a quote does the same), and json-glib overflows the stack.
+ * Mirroring a lax lexer is a moving target (1.6, 1.8 and 1.10 differ).
+ * Instead we accept only what RFC 8259 accepts: QEMU writes nothing else
+ * (its JSON writer, qobject/qjson.c, emits ASCII with \u escapes), and
+ * our control socket peers write with json-glib's generator, so anything
+ * else is a protocol violation anyway.  On strict JSON the lexers agree,
+ * so the depth counted here, in one iterative pass, is the depth
+ * json-glib recurses to; the qmp fuzz target checks that whatever passes
+ * here json-glib parses.
  */
 #define G_LOG_DOMAIN "qpin-qmp"
 
