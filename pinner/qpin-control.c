@@ -3,6 +3,7 @@
 
 #include "qpin-control.h"
 #include "qpin-proc.h"
+#include "qpin-qmp-json.h"
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -52,7 +53,7 @@ qpin_control_request (const char *path, const char *command, JsonObject *argumen
                      "the qpin daemon at '%s' closed without answering", path);
       return NULL;
     }
-  reply = json_from_string (line, error);
+  reply = qpin_qmp_json_parse (line, -1, error);
   if (reply == NULL)
     return NULL;
   if (JSON_NODE_HOLDS_OBJECT (reply)

@@ -17,6 +17,7 @@
 
 #include "qpin-control.h"
 #include "qpin-proc.h"
+#include "qpin-qmp-json.h"
 #include "qpin-setup.h"
 
 #define WATCH_RETRIES 5
@@ -396,7 +397,7 @@ start_hotplug (ControlRequest *req, JsonObject *request)
 static JsonNode *
 handle_command (ControlRequest *req, QpinDaemon *daemon, const char *line)
 {
-  g_autoptr (JsonNode) request = json_from_string (line, NULL);
+  g_autoptr (JsonNode) request = qpin_qmp_json_parse (line, -1, NULL);
   const char *command;
   g_autoptr (GError) error = NULL;
 

@@ -11,7 +11,12 @@
 
 G_BEGIN_DECLS
 
-#define QPIN_QMP_FRAMER_DEFAULT_MAX (16 * 1024 * 1024)
+/* The longest message a QEMU sends qpin: query-cpus-fast for the most
+ * vCPUs any machine takes (4,096) is 0.7 MB as QEMU 7.2 prints it (164
+ * bytes a vCPU, measured with 240) and 1.2 MB with every member as wide
+ * as it gets.  2 MiB leaves room over that.  What json-glib builds from a
+ * message is bounded by qpin-qmp-json.h's value counts, not by bytes. */
+#define QPIN_QMP_FRAMER_DEFAULT_MAX (2 * 1024 * 1024)
 
 typedef struct _QpinQmpFramer QpinQmpFramer;
 

@@ -3,8 +3,7 @@
 
 #include "qpin-qmp-message.h"
 #include "qpin-qmp-error.h"
-
-#include <string.h>
+#include "qpin-qmp-json.h"
 
 G_DEFINE_QUARK (qpin - qmp - error - quark, qpin_qmp_error)
 
@@ -142,76 +141,24 @@ classify (QpinQmpMessage *msg, GError **error)
   return protocol_error (error, "message is neither a return, an error, an event nor a greeting");
 }
 
-/* json-glib parses recursively, so a peer sending "[[[[..." could exhaust
- * the stack; QEMU itself stops at 1024 levels.  Nothing QMP sends us is
- * deeper than a handful. */
-#define MAX_NESTING 64
-
-static gboolean
-nesting_ok (const char *line, gsize len)
-{
-  guint depth = 0;
-  gboolean in_string = FALSE;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = line[i];
-
-      if (in_string)
-        {
-          if (c == '\\')
-            i++;
-          else if (c == '"')
-            in_string = FALSE;
-        }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
-        {
-          if (++depth > MAX_NESTING)
-            return FALSE;
-        }
-      else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
-    }
-  return TRUE;
-}
-
 /**
  * qpin_qmp_message_parse:
  * @line: one QMP message
  * @len: its length, or -1 if NUL-terminated
  *
  * Returns: (transfer full): the classified message; %NULL with
- * QPIN_QMP_ERROR_PROTOCOL if it is not JSON or not a QMP message.
+ * QPIN_QMP_ERROR_PROTOCOL if it is not strict JSON (see
+ * qpin_qmp_json_parse()) or not a QMP message.
  * Unknown members are ignored, as newer QEMUs add them.
  */
 QpinQmpMessage *
 qpin_qmp_message_parse (const char *line, gssize len, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (QpinQmpMessage) msg = g_new0 (QpinQmpMessage, 1);
-  g_autoptr (GError) local = NULL;
 
-  if (len < 0)
-    len = (gssize) strlen (line);
-  if (!nesting_ok (line, (gsize) len))
-    {
-      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL,
-                   "message nests deeper than %d levels", MAX_NESTING);
-      return NULL;
-    }
-  if (!json_parser_load_from_data (parser, line, len, &local))
-    {
-      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "not JSON: %s", local->message);
-      return NULL;
-    }
-  msg->root = json_parser_steal_root (parser);
+  msg->root = qpin_qmp_json_parse (line, len, error);
   if (msg->root == NULL)
-    {
-      protocol_error (error, "empty message");
-      return NULL;
-    }
+    return NULL;
   if (!classify (msg, error))
     return NULL;
   return g_steal_pointer (&msg);

@@ -99,16 +99,27 @@ get_string (JsonObject *obj, const char *name, gboolean required, char **out, co
   return TRUE;
 }
 
+/* An array of at most @max elements, each one a @noun */
 static JsonArray *
-get_array (JsonNode *ret, const char *what, GError **error)
+get_array (JsonNode *ret, const char *what, guint max, const char *noun, GError **error)
 {
+  JsonArray *array;
+
   if (ret == NULL || !JSON_NODE_HOLDS_ARRAY (ret))
     {
       g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "%s: reply is not an array",
                    what);
       return NULL;
     }
-  return json_node_get_array (ret);
+  array = json_node_get_array (ret);
+  if (json_array_get_length (array) > max)
+    {
+      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL,
+                   "%s: %u %s exceed the limit of %u", what, json_array_get_length (array), noun,
+                   max);
+      return NULL;
+    }
+  return array;
 }
 
 static JsonObject *
@@ -160,7 +171,7 @@ GPtrArray *
 qpin_qmp_parse_cpus_fast (JsonNode *ret, GError **error)
 {
   const char *what = "query-cpus-fast";
-  JsonArray *array = get_array (ret, what, error);
+  JsonArray *array = get_array (ret, what, QPIN_QMP_MAX_VCPUS, "vCPUs", error);
   g_autoptr (GPtrArray) cpus = NULL;
 
   if (array == NULL)
@@ -195,7 +206,7 @@ GPtrArray *
 qpin_qmp_parse_iothreads (JsonNode *ret, GError **error)
 {
   const char *what = "query-iothreads";
-  JsonArray *array = get_array (ret, what, error);
+  JsonArray *array = get_array (ret, what, QPIN_QMP_MAX_IOTHREADS, "iothreads", error);
   g_autoptr (GPtrArray) iothreads = NULL;
 
   if (array == NULL)
@@ -225,7 +236,7 @@ GPtrArray *
 qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error)
 {
   const char *what = "query-hotpluggable-cpus";
-  JsonArray *array = get_array (ret, what, error);
+  JsonArray *array = get_array (ret, what, QPIN_QMP_MAX_VCPUS, "CPU slots", error);
   g_autoptr (GPtrArray) slots = NULL;
 
   if (array == NULL)
@@ -237,7 +248,8 @@ qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error)
       g_autoptr (QpinQmpHotpluggableCpu) slot = g_new0 (QpinQmpHotpluggableCpu, 1);
 
       if (obj == NULL || !get_string (obj, "type", TRUE, &slot->type, what, i, error)
-          || !get_int (obj, "vcpus-count", 1, G_MAXINT, TRUE, &slot->vcpus_count, what, i, error)
+          || !get_int (obj, "vcpus-count", 1, QPIN_QMP_MAX_VCPUS, TRUE, &slot->vcpus_count, what, i,
+                       error)
           || !get_string (obj, "qom-path", FALSE, &slot->qom_path, what, i, error)
           || !parse_props (obj, &slot->node_id, &slot->socket_id, &slot->die_id, &slot->cluster_id,
                            &slot->core_id, &slot->thread, what, i, error))

@@ -9,6 +9,16 @@
 
 G_BEGIN_DECLS
 
+/* The most vCPUs any QEMU machine accepts: q35's max_cpus, 4096 since
+ * QEMU 9.0 (hw/i386/pc_q35.c; 1024 in 8.x; QEMU 7.2's query-machines
+ * reports cpu-max 288 for q35 and 255 for pc).  arm virt (512), pseries and
+ * s390x (248) stay below.  A reply listing more vCPUs or CPU slots is not
+ * from QEMU.  Iothreads get the same bound: one per vCPU is already more
+ * than can run at once (virtio iothread-vq-mapping spreads a disk's queues
+ * over a few), and it keeps a reply's cost where a 4,096-vCPU one is. */
+#define QPIN_QMP_MAX_VCPUS 4096
+#define QPIN_QMP_MAX_IOTHREADS 4096
+
 /* Absent guest topology properties are -1. */
 typedef struct {
   gint64 cpu_index;

@@ -348,6 +348,43 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   g_assert_true (qpin_fake_peer_finish (mute, NULL));
 }
 
+static gboolean
+log_has_deep (gpointer data)
+{
+  Fixture *f = data;
+  g_autofree char *log = qpin_test_qpin_log (f->daemon);
+
+  return strstr (log, "bad message from peer: not JSON: unexpected character '/' at offset 11")
+         != NULL;
+}
+
+/* A fake QEMU in the watched directory whose query-name reply hides
+ * 200,000 '[' behind a comment holding a quote: json-glib recursed once
+ * per '[' and the daemon died of it, silently, taking every VM's
+ * management with it.  Now that peer is dropped with the reason logged,
+ * and the daemon pins a real VM beside it and answers. */
+static void
+test_hidden_nesting (Fixture *f, gconstpointer data)
+{
+  g_autofree char *deep_path = g_build_filename (f->watch, "deep.sock", NULL);
+  g_autoptr (GString) script
+    = g_string_new ("handshake\nexpect query-name\nsendraw {\"return\": /*\"*/");
+  g_autoptr (QpinFakePeer) deep = NULL;
+  g_autoptr (QpinTestQemu) good = NULL;
+
+  for (guint i = 0; i < 200000; i++)
+    g_string_append_c (script, '[');
+  g_string_append (script, "\\r\\n\nstall\n");
+  start_daemon (f, (const char *const[]){ "--timeout", "10000", "--interval", "0", NULL });
+  deep = qpin_fake_peer_new_at (deep_path, script->str);
+  good = start_watched_vm (f, "good");
+  g_assert_true (qpin_test_wait_for (log_has_deep, f, 60000));
+  wait_vm (f, good->pid, "pinned");
+  g_assert_true (qpin_test_wait_daemon (f->control, 0));
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_assert_true (qpin_fake_peer_finish (deep, NULL));
+}
+
 /* The control socket: 0600, and a bad request gets a clear answer. */
 static void
 test_control_socket (Fixture *f, gconstpointer data)
@@ -433,6 +470,8 @@ main (int argc, char **argv)
   g_test_add ("/daemon/hostile-peers", Fixture, NULL, fixture_set_up, test_hostile_peers,
               fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
+              fixture_tear_down);
+  g_test_add ("/daemon/hidden-nesting", Fixture, NULL, fixture_set_up, test_hidden_nesting,
               fixture_tear_down);
   return g_test_run ();
 }

@@ -65,7 +65,7 @@ static void
 test_flood (void)
 {
   expect_failure (HANDSHAKE "expect query-name\nflood 104857600\n", "5000",
-                  "message exceeds 16777216 bytes without a line end", NULL);
+                  "message exceeds 2097152 bytes without a line end", NULL);
 }
 
 static void
@@ -133,6 +133,81 @@ test_usage (void)
   g_assert_cmpstr (err2, ==, "qpin inspect: --timeout must be positive\n");
 }
 
+/* HEAD followed by 200,000 '[' on one line of a fake peer's script: json-glib
+ * recursed once per '[' and crashed qpin, silently, before the nesting
+ * guard learnt to lex what json-glib lexes (HEAD hides the '[' from it) */
+static char *
+hidden_nesting (const char *step, const char *head)
+{
+  g_autoptr (GString) script = g_string_new (step);
+
+  g_string_append (script, head);
+  for (guint i = 0; i < 200000; i++)
+    g_string_append_c (script, '[');
+  /* stall: the client may still be writing a pipelined command */
+  g_string_append (script, "\\r\\n\nstall\n");
+  return g_string_free (g_steal_pointer (&script), FALSE);
+}
+
+static void
+test_hidden_nesting_greeting (void)
+{
+  g_autofree char *script = hidden_nesting ("sendraw ", "{\"QMP\": ['\"', ");
+
+  expect_failure (script, "5000",
+                  "bad message from peer: not JSON: unexpected character ''' at offset 9", NULL);
+}
+
+static void
+test_hidden_nesting_reply (void)
+{
+  g_autofree char *script
+    = hidden_nesting (HANDSHAKE "expect query-name\nsendraw ", "{\"return\": /*\"*/");
+
+  expect_failure (script, "5000",
+                  "bad message from peer: not JSON: unexpected character '/' at offset 11", NULL);
+}
+
+/* attach --once reads the same replies through the same client.  Its
+ * registry reports any lost connection as the VM being gone: two lines,
+ * the first with the reason */
+static void
+test_hidden_nesting_attach (void)
+{
+  g_autofree char *script
+    = hidden_nesting (HANDSHAKE "expect query-name\nsendraw ", "{\"return\": ['\"', ");
+  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (script);
+  const char *path = qpin_fake_peer_get_path (peer);
+  const char *args[] = { "attach", "--once", "--timeout", "5000", path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *expected
+    = g_strdup_printf ("qpin attach: vm 'pid-%d' (pid %d) is gone: bad message from peer: not "
+                       "JSON: unexpected character ''' at offset 12\n"
+                       "qpin attach: %s: QEMU went away before it was pinned\n",
+                       getpid (), getpid (), path);
+
+  g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 1);
+  g_assert_cmpstr (err, ==, expected);
+  g_assert_true (qpin_fake_peer_finish (peer, NULL));
+}
+
+/* qpin status parses the daemon's answer with the same check: a fake
+ * daemon's hostile answer is one error line, not a crash */
+static void
+test_hidden_nesting_status (void)
+{
+  g_autofree char *script = hidden_nesting ("sendraw ", "{\"vms\": /*\"*/");
+  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (script);
+  const char *path = qpin_fake_peer_get_path (peer);
+  const char *args[] = { "status", "--control", path, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+
+  g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 1);
+  g_test_message ("stderr: %s", err);
+  g_assert_cmpstr (err, ==, "qpin status: not JSON: unexpected character '/' at offset 8\n");
+  g_assert_true (qpin_fake_peer_finish (peer, NULL));
+}
+
 /* A peer whose vCPU "threads" are not its own (pid 1's, and a TID that
  * does not exist): inspect names each refusal and shows no such vCPU. */
 static void
@@ -191,5 +266,9 @@ main (int argc, char **argv)
   g_test_add_func ("/inspect/errors/not-a-socket", test_not_a_socket);
   g_test_add_func ("/inspect/errors/usage", test_usage);
   g_test_add_func ("/inspect/errors/foreign-tids", test_foreign_tids);
+  g_test_add_func ("/inspect/errors/hidden-nesting-greeting", test_hidden_nesting_greeting);
+  g_test_add_func ("/inspect/errors/hidden-nesting-reply", test_hidden_nesting_reply);
+  g_test_add_func ("/attach/errors/hidden-nesting", test_hidden_nesting_attach);
+  g_test_add_func ("/status/errors/hidden-nesting", test_hidden_nesting_status);
   return g_test_run ();
 }

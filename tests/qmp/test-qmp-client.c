@@ -382,7 +382,7 @@ test_oversized (void)
   g_autoptr (GError) error = command_error (HANDSHAKE "expect x\nflood 104857600\n", 0, &w);
 
   g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_FRAMING);
-  g_assert_cmpstr (error->message, ==, "message exceeds 16777216 bytes without a line end");
+  g_assert_cmpstr (error->message, ==, "message exceeds 2097152 bytes without a line end");
   watch_clear (&w);
 }
 

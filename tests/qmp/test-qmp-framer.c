@@ -3,6 +3,8 @@
 
 #include "qpin-qmp-error.h"
 #include "qpin-qmp-framer.h"
+#include "qpin-qmp-message.h"
+#include "qpin-qmp-types.h"
 
 /* Feed @input in chunks of @chunk bytes; collect every line. */
 static GPtrArray *
@@ -170,6 +172,60 @@ test_big_then_small (void)
     }
 }
 
+/* query-cpus-fast for @n vCPUs, every member as wide as QEMU makes it:
+ * 7-digit TIDs, every topology prop (QEMU 9.x adds module-id), the
+ * qom-type of QEMU 10.1 and a long CPU model: about 290 bytes a vCPU where
+ * QEMU 7.2 prints 164 (measured: 39,355 bytes for 240 vCPUs) */
+static GString *
+widest_cpus_fast (guint n)
+{
+  GString *s = g_string_new ("{\"return\": [");
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (
+      s,
+      "%s{\"thread-id\": 4194303, \"props\": {\"core-id\": 4095, \"thread-id\": 1, \"node-id\": "
+      "127, \"socket-id\": 4095, \"die-id\": 4095, \"cluster-id\": 4095, \"module-id\": 4095}, "
+      "\"qom-path\": \"/machine/unattached/device[%u]\", \"cpu-index\": %u, \"target\": "
+      "\"x86_64\", \"qom-type\": \"Cascadelake-Server-v5-x86_64-cpu\"}",
+      i ? ", " : "", i + 1000, i);
+  g_string_append (s, "], \"id\": 99999}\r\n");
+  return s;
+}
+
+/* The default bound takes the widest reply of the most vCPUs QEMU allows
+ * (4,096: 1.2 MB) with room to spare, and refuses the 10,000-vCPU one
+ * (2.9 MB), which took 33 MB and 120 ms of json-glib per reply */
+static void
+test_default_bound (void)
+{
+  g_autoptr (GString) most = widest_cpus_fast (4096);
+  g_autoptr (GString) lie = widest_cpus_fast (10000);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) lines
+    = frame_all (most->str, most->len, 65536, QPIN_QMP_FRAMER_DEFAULT_MAX, &error);
+  g_autoptr (GPtrArray) none = NULL;
+  g_autofree char *expected = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (lines->len, ==, 1);
+  g_assert_cmpuint (most->len, <, QPIN_QMP_FRAMER_DEFAULT_MAX * 2 / 3);
+  {
+    g_autoptr (QpinQmpMessage) msg
+      = qpin_qmp_message_parse (g_ptr_array_index (lines, 0), -1, &error);
+    g_autoptr (GPtrArray) cpus = msg ? qpin_qmp_parse_cpus_fast (msg->ret, &error) : NULL;
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (cpus->len, ==, 4096);
+  }
+  none = frame_all (lie->str, lie->len, lie->len, QPIN_QMP_FRAMER_DEFAULT_MAX, &error);
+  g_assert_null (none);
+  expected = g_strdup_printf ("message of %" G_GSIZE_FORMAT " bytes exceeds the limit of 2097152",
+                              lie->len - 2);
+  g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_FRAMING);
+  g_assert_cmpstr (error->message, ==, expected);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -181,5 +237,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/framer/limit-exact", test_limit_exact);
   g_test_add_func ("/qmp/framer/many-lines", test_many_lines_compaction);
   g_test_add_func ("/qmp/framer/big-then-small", test_big_then_small);
+  g_test_add_func ("/qmp/framer/default-bound", test_default_bound);
   return g_test_run ();
 }

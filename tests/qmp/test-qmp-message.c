@@ -127,6 +127,42 @@ test_deep_nesting (void)
   g_assert_nonnull (ok);
 }
 
+/* A line of ~200 kB whose 200,000 '[' hide from a guard that does not
+ * lex as json-glib does (json-glib 1.6 takes single-quoted strings and C
+ * comments): json-glib recursed once per '[' and overflowed the stack.
+ * Each is refused, saying where the text stops being strict JSON. */
+static void
+test_hidden_nesting (void)
+{
+  static const struct {
+    const char *head;
+    const char *message;
+  } cases[] = {
+    { "{\"return\": ['\"', ", "not JSON: unexpected character ''' at offset 12" },
+    { "{\"return\": /*\"*/", "not JSON: unexpected character '/' at offset 11" },
+    { "/*\"*/", "not JSON: unexpected character '/' at offset 0" },
+    /* an escaped backslash ends the string: the '[' after it count */
+    { "{\"return\": [\"\\\\\", ", "message nests deeper than 64 levels" },
+    /* an escaped quote does not: the string never ends (15 + 200,000) */
+    { "{\"return\": [\"\\\"", "not JSON: unexpected end at offset 200015" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) line = g_string_new (cases[i].head);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (QpinQmpMessage) msg = NULL;
+
+      for (guint n = 0; n < 200000; n++)
+        g_string_append_c (line, '[');
+      msg = qpin_qmp_message_parse (line->str, (gssize) line->len, &error);
+      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, error ? error->message : "accepted");
+      g_assert_null (msg);
+      g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
 /* query-cpus-fast as QEMU 7.2 prints it, plus a field from QEMU 10.1
  * ("qom-type") and an unknown prop, both ignored */
 static const char *cpus_fast_reply
@@ -272,6 +308,70 @@ test_hotpluggable (void)
   g_assert_nonnull (((QpinQmpHotpluggableCpu *) g_ptr_array_index (slots, 1))->qom_path);
 }
 
+/* A reply of N copies of ELEMENT, as an array */
+static JsonNode *
+repeated (const char *element, guint n)
+{
+  g_autoptr (GString) s = g_string_new ("[");
+
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%s", i ? ", " : "", element);
+  g_string_append (s, "]");
+  return json_from_string (s->str, NULL);
+}
+
+/* No QEMU machine takes more than 4,096 vCPUs (q35 since QEMU 9.0), nor
+ * more hotpluggable slots; iothreads are bounded the same: exactly the
+ * bound parses, one more is refused before any element is read (the one
+ * above the bound has a wrong type, and it is not what is reported) */
+static void
+test_count_bounds (void)
+{
+  static const struct {
+    const char *element;
+    const char *bad;
+    GPtrArray *(*parse) (JsonNode *ret, GError **error);
+    const char *message;
+  } cases[] = {
+    { "{\"cpu-index\": 0, \"thread-id\": 1, \"qom-path\": \"/a\"}", "{}", qpin_qmp_parse_cpus_fast,
+      "query-cpus-fast: 4097 vCPUs exceed the limit of 4096" },
+    { "{\"type\": \"t\", \"vcpus-count\": 1}", "{}", qpin_qmp_parse_hotpluggable_cpus,
+      "query-hotpluggable-cpus: 4097 CPU slots exceed the limit of 4096" },
+    { "{\"id\": \"io\", \"thread-id\": 1}", "{}", qpin_qmp_parse_iothreads,
+      "query-iothreads: 4097 iothreads exceed the limit of 4096" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (JsonNode) at = repeated (cases[i].element, 4096);
+      g_autoptr (JsonNode) over = repeated (cases[i].element, 4096);
+      g_autoptr (GPtrArray) ok = cases[i].parse (at, NULL);
+      g_autoptr (GPtrArray) none = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_nonnull (ok);
+      g_assert_cmpuint (ok->len, ==, 4096);
+      json_array_add_element (json_node_get_array (over), json_from_string (cases[i].bad, NULL));
+      none = cases[i].parse (over, &error);
+      g_assert_null (none);
+      g_assert_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL);
+      g_assert_cmpstr (error->message, ==, cases[i].message);
+    }
+}
+
+/* A slot claiming more vCPUs than any machine has is a lie */
+static void
+test_slot_vcpus_count (void)
+{
+  g_autoptr (JsonNode) node = json_from_string ("[{\"type\": \"t\", \"vcpus-count\": 4097}]", NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) slots = qpin_qmp_parse_hotpluggable_cpus (node, &error);
+
+  g_assert_null (slots);
+  g_assert_cmpstr (error->message, ==,
+                   "query-hotpluggable-cpus[0]: \"vcpus-count\" 4097 is out of range");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -281,10 +381,13 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/message/bad", test_bad);
   g_test_add_func ("/qmp/message/not-json", test_not_json);
   g_test_add_func ("/qmp/message/deep-nesting", test_deep_nesting);
+  g_test_add_func ("/qmp/message/hidden-nesting", test_hidden_nesting);
   g_test_add_func ("/qmp/types/cpus-fast", test_cpus_fast);
   g_test_add_func ("/qmp/types/cpus-fast-single-thread", test_cpus_fast_single_thread);
   g_test_add_func ("/qmp/types/cpus-fast-bad", test_cpus_fast_bad);
   g_test_add_func ("/qmp/types/iothreads-name-status", test_iothreads_name_status);
   g_test_add_func ("/qmp/types/hotpluggable", test_hotpluggable);
+  g_test_add_func ("/qmp/types/count-bounds", test_count_bounds);
+  g_test_add_func ("/qmp/types/slot-vcpus-count", test_slot_vcpus_count);
   return g_test_run ();
 }
