@@ -23,7 +23,7 @@ struct _QpinListener {
   char *path;
   GSource *source; /* NULL while paused */
   guint backoff_id;
-  gboolean failing; /* in an episode of failed accepts */
+  gboolean failing; /* in an episode of failed accepts, until the backlog is empty */
   QpinListenerFunc func;
   gpointer user_data;
 };
@@ -62,8 +62,8 @@ static void
 back_off (QpinListener *listener, const GError *error)
 {
   if (!listener->failing)
-    g_warning ("listen: cannot accept on '%s': %s; trying again every %d ms", listener->path,
-               error->message, QPIN_LISTENER_BACKOFF_MS);
+    g_warning ("listen: '%s': %s; trying again every %d ms", listener->path, error->message,
+               QPIN_LISTENER_BACKOFF_MS);
   listener->failing = TRUE;
   stop_source (listener);
   listener->backoff_id = g_timeout_add (QPIN_LISTENER_BACKOFF_MS, on_backoff_over, listener);
@@ -77,15 +77,18 @@ accept_one (QpinListener *listener)
   g_autoptr (GSocket) peer = g_socket_accept (listener->socket, NULL, &error);
   g_autoptr (GSocketConnection) connection = NULL;
 
-  if (peer == NULL)
+  if (peer == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        back_off (listener, error);
+      if (listener->failing)
+        g_message ("listen: '%s' has accepted every waiting peer again", listener->path);
+      listener->failing = FALSE;
       return FALSE;
     }
-  if (listener->failing)
-    g_message ("listen: accepting on '%s' again", listener->path);
-  listener->failing = FALSE;
+  if (peer == NULL)
+    {
+      back_off (listener, error);
+      return FALSE;
+    }
   connection = g_socket_connection_factory_create_connection (peer);
   if (!listener->func (connection, listener->user_data))
     {

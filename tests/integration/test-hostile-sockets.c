@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -453,6 +454,103 @@ test_fd_exhaustion (Fixture *f, gconstpointer data)
     close (g_array_index (fds, int, i));
 }
 
+static guint
+count_fds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  while (dir && g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+/* the soft limit only: raising the hard one again needs CAP_SYS_RESOURCE */
+static void
+set_nofile (GPid pid, rlim_t limit)
+{
+  struct rlimit rl;
+
+  g_assert_cmpint (prlimit (pid, RLIMIT_NOFILE, NULL, &rl), ==, 0);
+  rl.rlim_cur = limit;
+  g_assert_cmpint (prlimit (pid, RLIMIT_NOFILE, &rl, NULL), ==, 0);
+}
+
+/* Opens up to @n never-greeting connections to @path; fewer when the
+ * backlog is full. */
+static GArray *
+open_idle (const char *path, guint n)
+{
+  GArray *fds = g_array_new (FALSE, FALSE, sizeof (int));
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  strcpy (addr.sun_path, path);
+  for (guint i = 0; i < n; i++)
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+      g_assert_cmpint (fd, >=, 0);
+      if (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        g_array_append_val (fds, fd);
+      else
+        close (fd);
+    }
+  return fds;
+}
+
+/* Out of file descriptors for another reason than handshakes (here: its
+ * limit lowered under it to 2 more than it has open), the daemon stops
+ * accepting for a second at a time instead of retrying at once: one log
+ * line for the whole episode, under 5 % of a CPU; with descriptors again
+ * it accepts every waiting peer and a real QEMU is pinned. */
+static void
+test_accept_backs_off (Fixture *f, gconstpointer data)
+{
+  const char *extra[] = { "--timeout", "500", NULL };
+  g_autoptr (GArray) fds = NULL;
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *warning
+    = g_strdup_printf ("listen: '%s': Error accepting connection: Too many open files; trying "
+                       "again every 1000 ms",
+                       f->listen);
+  g_autofree char *caught_up
+    = g_strdup_printf ("listen: '%s' has accepted every waiting peer again", f->listen);
+  guint64 ticks;
+  double cpu;
+
+  start_daemon (f, NULL, extra);
+  set_nofile (f->daemon->pid, count_fds (f->daemon->pid) + 2);
+  ticks = cpu_ticks (f->daemon->pid);
+  fds = open_idle (f->listen, 20);
+  g_usleep (3 * G_USEC_PER_SEC);
+  cpu = (double) (cpu_ticks (f->daemon->pid) - ticks) / (3.0 * (double) sysconf (_SC_CLK_TCK));
+  g_test_message ("%u idle connections; daemon cpu over 3 s: %.1f %%", fds->len, cpu * 100);
+  g_assert_cmpfloat (cpu, <, 0.05);
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_cmpuint (count_lines_with (log, warning, NULL), ==, 1);
+  g_assert_cmpuint (count_lines_with (log, "Error accepting", NULL), ==, 1);
+  g_assert_cmpint (kill (f->daemon->pid, 0), ==, 0);
+
+  set_nofile (f->daemon->pid, 1024);
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+  {
+    g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
+    const char *args[] = { "-smp",     "1",     "-name", "late,debug-threads=on",
+                           "-chardev", chardev, "-mon",  "chardev=qpin,mode=control",
+                           NULL };
+    vm = qpin_test_qemu_start (NULL, args, FALSE);
+  }
+  wait_pinned (f, vm->pid, 15000);
+  g_free (log);
+  log = qpin_test_qpin_log (f->daemon);
+  g_assert_cmpuint (count_lines_with (log, warning, NULL), ==, 1);
+  g_assert_cmpuint (count_lines_with (log, caught_up, NULL), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -467,5 +565,7 @@ main (int argc, char **argv)
               test_long_watched_path, fixture_tear_down);
   g_test_add ("/hostile-sockets/fd-exhaustion", Fixture, NULL, fixture_set_up, test_fd_exhaustion,
               fixture_tear_down);
+  g_test_add ("/hostile-sockets/accept-backs-off", Fixture, NULL, fixture_set_up,
+              test_accept_backs_off, fixture_tear_down);
   return g_test_run ();
 }
