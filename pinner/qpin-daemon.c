@@ -100,16 +100,6 @@ handshakes_full (QpinDaemon *daemon)
   return TRUE;
 }
 
-/* Takes a handshake slot; FALSE when all are taken. */
-static gboolean
-handshake_start (QpinDaemon *daemon)
-{
-  if (handshakes_full (daemon))
-    return FALSE;
-  daemon->pending++;
-  return TRUE;
-}
-
 static void
 watched_free (Watched *w)
 {
@@ -216,7 +206,7 @@ try_connect (Watched *w)
 
   if (w->connecting || w->client || w->retry_id || w->queued)
     return;
-  if (!handshake_start (daemon))
+  if (handshakes_full (daemon))
     {
       w->queued = TRUE;
       g_queue_push_tail (&daemon->waiting, w);
@@ -225,10 +215,10 @@ try_connect (Watched *w)
   connection = qpin_sockets_connect_at (daemon->watch_fd, name, &error);
   if (connection == NULL)
     {
-      handshake_done (daemon);
       watch_failed (w, error);
       return;
     }
+  daemon->pending++;
   w->connecting = TRUE;
   qpin_qmp_client_handshake_async (connection, w->path, daemon->options.timeout_ms, w->cancel,
                                    on_watch_connected, w);

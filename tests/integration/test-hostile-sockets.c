@@ -551,6 +551,54 @@ test_accept_backs_off (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_lines_with (log, caught_up, NULL), ==, 1);
 }
 
+/* A socket in @dir/@name that accepts (into its backlog) and never greets. */
+static int
+listen_silent (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  int fd = bind_only (path);
+
+  g_assert_cmpint (listen (fd, 16), ==, 0);
+  return fd;
+}
+
+/* 30 sockets in the watched directory that accept and never greet: the
+ * daemon (64 open files, so 8 handshakes at once) never holds more than 8
+ * of them at a time, the others wait for a slot, and a real QEMU whose
+ * socket comes after them is pinned once they timed out. */
+static void
+test_watch_handshake_cap (Fixture *f, gconstpointer data)
+{
+  const char *extra[] = { "--timeout", "500", NULL };
+  g_autoptr (GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autofree char *qmp = g_strdup_printf ("unix:%s/zz-real.sock,server=on,wait=off", f->watch);
+  const char *args[] = { "-smp", "1", "-name", "real,debug-threads=on", "-qmp", qmp, NULL };
+  guint base, most = 0;
+  gint64 t0;
+
+  start_daemon (f, "prlimit --nofile=64:64", extra);
+  base = count_fds (f->daemon->pid);
+  for (guint i = 0; i < 30; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("silent-%02u.sock", i);
+      int fd = listen_silent (f->watch, name);
+      g_array_append_val (fds, fd);
+    }
+  vm = qpin_test_qemu_start (NULL, args, FALSE);
+  t0 = g_get_monotonic_time ();
+  while (g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC)
+    {
+      most = MAX (most, count_fds (f->daemon->pid));
+      g_usleep (10 * 1000);
+    }
+  g_test_message ("daemon fds: %u at start, at most %u", base, most);
+  g_assert_cmpuint (most, <=, base + 8 + 1); /* 8 handshakes, and the QEMU */
+  wait_pinned (f, vm->pid, 15000);
+  for (guint i = 0; i < fds->len; i++)
+    close (g_array_index (fds, int, i));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -567,5 +615,7 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/hostile-sockets/accept-backs-off", Fixture, NULL, fixture_set_up,
               test_accept_backs_off, fixture_tear_down);
+  g_test_add ("/hostile-sockets/watch-handshake-cap", Fixture, NULL, fixture_set_up,
+              test_watch_handshake_cap, fixture_tear_down);
   return g_test_run ();
 }
