@@ -581,7 +581,8 @@ parse_address (const char *address, GError **error)
       g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED, "empty socket path");
       return NULL;
     }
-  return G_SOCKET_CONNECTABLE (qpin_unix_address_new (address, error));
+  /* a GSocketAddress is a GSocketConnectable; NULL stays NULL */
+  return (GSocketConnectable *) qpin_unix_address_new (address, error);
 }
 
 /**
