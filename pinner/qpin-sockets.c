@@ -101,8 +101,10 @@ qpin_sockets_bind (const char *path, GError **error)
   return g_steal_pointer (&socket);
 }
 
-/* Connects a new socket to the socket inode behind @pathfd; the
- * /proc/self/fd name is short whatever the real path's length. */
+/* Connects a new socket to the socket inode behind @pathfd.  The kernel
+ * resolves /proc/self/fd/N to the file the descriptor holds, not to a
+ * name looked up again, so nothing can be swapped in between; and that
+ * name is short whatever the real path's length. */
 static int
 connect_fd (int pathfd, GError **error)
 {
@@ -112,7 +114,9 @@ connect_fd (int pathfd, GError **error)
 
   if (fd < 0)
     {
-      set_errno_error (error, errno, "cannot create a socket for", "connect");
+      err = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot create a socket: %s",
+                   g_strerror (err));
       return -1;
     }
   snprintf (addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d", pathfd);
@@ -149,9 +153,14 @@ qpin_sockets_connect_at (int dirfd, const char *name, GError **error)
   struct stat st;
   int fd;
 
-  if (pathfd < 0)
-    return set_errno_error (error, errno, "cannot open", name), NULL;
-  if (fstat (pathfd, &st) != 0 || !S_ISSOCK (st.st_mode))
+  if (pathfd < 0 || fstat (pathfd, &st) != 0)
+    {
+      set_errno_error (error, errno, "cannot open", name);
+      if (pathfd >= 0)
+        close (pathfd);
+      return NULL;
+    }
+  if (!S_ISSOCK (st.st_mode))
     {
       gboolean link = S_ISLNK (st.st_mode);
       close (pathfd);
