@@ -14,6 +14,7 @@
 #include "qpin-control.h"
 #include "qpin-daemon.h"
 #include "qpin-setup.h"
+#include "qpin-sockets.h"
 
 typedef struct {
   GMainLoop *loop;
@@ -150,6 +151,8 @@ qpin_cmd_daemon (int argc, char **argv)
   dopts.overrides = (const char *const *) overrides;
   dopts.grace_ms = (guint) grace_ms;
   dopts.timeout_ms = (guint) timeout_ms;
+  /* one file per connection in its handshake: at most an eighth of them */
+  dopts.max_pending = (guint) CLAMP (qpin_sockets_raise_nofile () / 8, 4, 256);
   daemon = qpin_daemon_new (registry, &dopts, &error);
   if (daemon == NULL)
     {

@@ -29,6 +29,7 @@
 #include "qpin-readback.h"
 #include "qpin-registry.h"
 #include "qpin-setup.h"
+#include "qpin-unix-address.h"
 
 #define RUN_DEFAULT_TIMEOUT_MS 30000
 #define RUN_STOP_GRACE_MS 3000
@@ -636,8 +637,10 @@ static GSocketListener *
 listen_private (const char *path, GError **error)
 {
   g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
+  g_autoptr (GSocketAddress) addr = qpin_unix_address_new (path, error);
 
+  if (addr == NULL)
+    return NULL;
   if (!g_socket_listener_add_address (listener, addr, G_SOCKET_TYPE_STREAM,
                                       G_SOCKET_PROTOCOL_DEFAULT, NULL, NULL, error))
     {

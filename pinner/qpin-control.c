@@ -4,6 +4,7 @@
 #include "qpin-control.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-json.h"
+#include "qpin-unix-address.h"
 
 #include <gio/gio.h>
 #include <gio/gunixsocketaddress.h>
@@ -22,7 +23,7 @@ JsonNode *
 qpin_control_request (const char *path, const char *command, JsonObject *arguments, GError **error)
 {
   g_autoptr (GSocketClient) sc = g_socket_client_new ();
-  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
+  g_autoptr (GSocketAddress) addr = qpin_unix_address_new (path, error);
   g_autoptr (GSocketConnection) conn = NULL;
   g_autoptr (JsonObject) request = arguments ? json_object_ref (arguments) : json_object_new ();
   g_autoptr (JsonNode) node = json_node_init_object (json_node_alloc (), request);
@@ -31,6 +32,8 @@ qpin_control_request (const char *path, const char *command, JsonObject *argumen
   JsonNode *reply;
   GOutputStream *out;
 
+  if (addr == NULL)
+    return NULL;
   g_socket_client_set_timeout (sc, 30);
   conn = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, error);
   if (conn == NULL)

@@ -9,6 +9,7 @@
 #include "qpin-daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <string.h>
@@ -16,9 +17,12 @@
 #include <unistd.h>
 
 #include "qpin-control.h"
+#include "qpin-listener.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-json.h"
 #include "qpin-setup.h"
+#include "qpin-sockets.h"
+#include "qpin-unix-address.h"
 
 #define WATCH_RETRIES 5
 #define WATCH_RETRY_MS 200
@@ -33,10 +37,16 @@ struct _QpinDaemon {
   char *control_path;
   char *config_path;
   GStrv overrides;
-  GSocketService *listen_service;
+  QpinListener *listener;
   GSocketService *control_service;
   GFileMonitor *monitor;
+  int watch_fd;        /* the watched directory, connected to by name */
   GHashTable *watched; /* path -> Watched */
+  guint pending;       /* connections in their QMP handshake, listen and watch */
+  guint max_pending;
+  gint64 pending_full_us; /* when max_pending was last reached */
+  GQueue waiting;         /* Watched waiting for a handshake slot */
+  gboolean closing;
   GCancellable *cancel;
   guint grace_id;
 };
@@ -47,7 +57,8 @@ typedef struct {
   QpinQmpClient *client;
   gulong closed_id;
   GCancellable *cancel;
-  gboolean connecting;
+  gboolean connecting; /* in its QMP handshake: holds one of daemon->pending */
+  gboolean queued;     /* in daemon->waiting */
   guint retry_id;
   guint attempts;
   gboolean stale;
@@ -55,9 +66,48 @@ typedef struct {
 
 static void try_connect (Watched *w);
 
+/* A connection's QMP handshake ended (or was given up): its slot goes to
+ * a waiting watched socket, or lets the listener accept again. */
+static void
+handshake_done (QpinDaemon *daemon)
+{
+  if (daemon->closing)
+    return;
+  daemon->pending--;
+  while (daemon->pending < daemon->max_pending && !g_queue_is_empty (&daemon->waiting))
+    {
+      Watched *w = g_queue_pop_head (&daemon->waiting);
+      w->queued = FALSE;
+      try_connect (w);
+    }
+  if (daemon->listener && daemon->pending < daemon->max_pending)
+    qpin_listener_resume (daemon->listener);
+}
+
+/* Whether every handshake slot is taken; said once per episode, which
+ * ends after a minute without the slots running out. */
+static gboolean
+handshakes_full (QpinDaemon *daemon)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (daemon->pending < daemon->max_pending)
+    return FALSE;
+  if (daemon->pending_full_us == 0 || now - daemon->pending_full_us > 60 * G_USEC_PER_SEC)
+    g_warning ("%u connections are in their QMP handshake, the most at once; others wait "
+               "until one ends",
+               daemon->pending);
+  daemon->pending_full_us = now;
+  return TRUE;
+}
+
 static void
 watched_free (Watched *w)
 {
+  if (w->queued)
+    g_queue_remove (&w->daemon->waiting, w);
+  if (w->connecting)
+    handshake_done (w->daemon);
   g_cancellable_cancel (w->cancel);
   g_clear_object (&w->cancel);
   if (w->retry_id)
@@ -99,11 +149,27 @@ on_watched_closed (QpinQmpClient *client, const GError *error, gpointer user_dat
 }
 
 static void
+watch_failed (Watched *w, const GError *error)
+{
+  /* a socket can exist a moment before QEMU listens on it */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+      && w->attempts < WATCH_RETRIES)
+    {
+      w->attempts++;
+      w->retry_id = g_timeout_add (WATCH_RETRY_MS, on_retry, w);
+      return;
+    }
+  if (!w->stale)
+    g_warning ("watch: '%s': %s; ignored until it changes", w->path, error->message);
+  w->stale = TRUE;
+}
+
+static void
 on_watch_connected (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Watched *w = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_finish (result, &error);
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_handshake_finish (result, &error);
 
   if (client == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return; /* w is gone */
@@ -114,18 +180,10 @@ on_watch_connected (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   w->connecting = FALSE;
+  handshake_done (w->daemon);
   if (client == NULL)
     {
-      /* a socket can exist a moment before QEMU listens on it */
-      if (strstr (error->message, "refused") && w->attempts < WATCH_RETRIES)
-        {
-          w->attempts++;
-          w->retry_id = g_timeout_add (WATCH_RETRY_MS, on_retry, w);
-          return;
-        }
-      if (!w->stale)
-        g_warning ("watch: '%s': %s; ignored until it changes", w->path, error->message);
-      w->stale = TRUE;
+      watch_failed (w, error);
       return;
     }
   g_message ("watch: '%s': connected", w->path);
@@ -136,29 +194,54 @@ on_watch_connected (GObject *source, GAsyncResult *result, gpointer user_data)
   qpin_registry_add (w->daemon->registry, client, 0);
 }
 
+/* Every attempt, first or retry, checks the file again and connects to
+ * what it checked (qpin_sockets_connect_at): a socket that was refused
+ * and then replaced by a symbolic link is not followed. */
 static void
 try_connect (Watched *w)
 {
-  if (w->connecting || w->client || w->retry_id)
-    return;
-  w->connecting = TRUE;
-  qpin_qmp_client_connect_async (w->path, w->daemon->options.timeout_ms, w->cancel,
-                                 on_watch_connected, w);
-}
+  QpinDaemon *daemon = w->daemon;
+  g_autofree char *name = g_path_get_basename (w->path);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) connection = NULL;
 
-static gboolean
-is_socket (const char *path)
-{
-  GStatBuf st;
-  return g_lstat (path, &st) == 0 && S_ISSOCK (st.st_mode);
+  if (w->connecting || w->client || w->retry_id || w->queued)
+    return;
+  if (handshakes_full (daemon))
+    {
+      w->queued = TRUE;
+      g_queue_push_tail (&daemon->waiting, w);
+      return;
+    }
+  connection = qpin_sockets_connect_at (daemon->watch_fd, name, &error);
+  if (connection == NULL)
+    {
+      watch_failed (w, error);
+      return;
+    }
+  daemon->pending++;
+  w->connecting = TRUE;
+  qpin_qmp_client_handshake_async (connection, w->path, daemon->options.timeout_ms, w->cancel,
+                                   on_watch_connected, w);
 }
 
 static void
 watch_path (QpinDaemon *daemon, const char *path, gboolean fresh)
 {
   Watched *w = g_hash_table_lookup (daemon->watched, path);
+  GStatBuf st;
 
-  if (!is_socket (path))
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (S_ISLNK (st.st_mode))
+    {
+      /* a retry that already met the link has said so */
+      if (w == NULL || !w->stale)
+        g_warning ("watch: '%s' is a symbolic link; ignored", path);
+      g_hash_table_remove (daemon->watched, path);
+      return;
+    }
+  if (!S_ISSOCK (st.st_mode))
     return;
   if (w == NULL)
     {
@@ -236,10 +319,12 @@ on_listen_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinQmpClient) client = qpin_qmp_client_handshake_finish (result, &error);
 
+  if (client == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return; /* the daemon is gone */
+  handshake_done (daemon);
   if (client == NULL)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        g_warning ("listen: a peer failed the QMP handshake: %s", error->message);
+      g_warning ("listen: a peer failed the QMP handshake: %s", error->message);
       return;
     }
   if (qpin_qmp_client_get_peer_pid (client) <= 0)
@@ -252,9 +337,10 @@ on_listen_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
   qpin_registry_add (daemon->registry, client, 0);
 }
 
+/* Returns FALSE to pause accepting: the kernel's backlog holds later
+ * peers until a handshake slot is free. */
 static gboolean
-on_listen_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
-                    gpointer user_data)
+on_listen_incoming (GSocketConnection *connection, gpointer user_data)
 {
   QpinDaemon *daemon = user_data;
   g_autoptr (GCredentials) creds
@@ -263,9 +349,10 @@ on_listen_incoming (GSocketService *service, GSocketConnection *connection, GObj
     = g_strdup_printf ("%s (peer pid %d)", daemon->listen_path,
                        creds ? (int) g_credentials_get_unix_pid (creds, NULL) : -1);
 
+  daemon->pending++;
   qpin_qmp_client_handshake_async (connection, label, daemon->options.timeout_ms, daemon->cancel,
                                    on_listen_handshake, daemon);
-  return TRUE;
+  return !handshakes_full (daemon);
 }
 
 /* Bind @path for a unix socket server, replacing a stale socket file but
@@ -274,38 +361,12 @@ static GSocketService *
 listen_on (const char *path, GError **error)
 {
   g_autoptr (GSocketService) service = g_socket_service_new ();
-  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (path);
-  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr (GSocketAddress) addr = qpin_unix_address_new (path, error);
   mode_t old_mask;
   gboolean ok;
 
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      int err = errno;
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot create '%s': %s", dir,
-                   g_strerror (err));
-      return NULL;
-    }
-  if (g_file_test (path, G_FILE_TEST_EXISTS))
-    {
-      g_autoptr (GSocketClient) sc = g_socket_client_new ();
-      g_autoptr (GSocketConnection) probe = NULL;
-
-      if (!is_socket (path))
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_EXISTS, "'%s' exists and is not a socket",
-                       path);
-          return NULL;
-        }
-      probe = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, NULL);
-      if (probe != NULL)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                       "something already listens on '%s' (another qpin daemon?)", path);
-          return NULL;
-        }
-      g_unlink (path);
-    }
+  if (addr == NULL || !qpin_sockets_make_room (path, error))
+    return NULL;
   /* owner only from the first moment, not chmod after bind */
   old_mask = umask (0177);
   ok = g_socket_listener_add_address (G_SOCKET_LISTENER (service), addr, G_SOCKET_TYPE_STREAM,
@@ -522,6 +583,9 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
   daemon->config_path = g_strdup (options->config_path);
   daemon->overrides = g_strdupv ((char **) options->overrides);
   daemon->cancel = g_cancellable_new ();
+  daemon->watch_fd = -1;
+  daemon->max_pending = options->max_pending ? options->max_pending : QPIN_DAEMON_MAX_PENDING;
+  g_queue_init (&daemon->waiting);
   daemon->watched
     = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watched_free);
 
@@ -540,21 +604,23 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
     }
   if (daemon->listen_path)
     {
-      daemon->listen_service = listen_on (daemon->listen_path, error);
-      if (daemon->listen_service == NULL)
+      daemon->listener = qpin_listener_new (daemon->listen_path, on_listen_incoming, daemon, error);
+      if (daemon->listener == NULL)
         return NULL;
-      g_signal_connect (daemon->listen_service, "incoming", G_CALLBACK (on_listen_incoming),
-                        daemon);
       g_message ("listening for QEMUs on '%s'", daemon->listen_path);
     }
   if (daemon->watch_dir)
     {
       g_autoptr (GFile) dir = g_file_new_for_path (daemon->watch_dir);
 
-      if (!g_file_test (daemon->watch_dir, G_FILE_TEST_IS_DIR))
+      if (!qpin_sockets_check_dir (daemon->watch_dir, error))
+        return NULL;
+      daemon->watch_fd = open (daemon->watch_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (daemon->watch_fd < 0)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY, "'%s' is not a directory",
-                       daemon->watch_dir);
+          int err = errno;
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot open '%s': %s",
+                       daemon->watch_dir, g_strerror (err));
           return NULL;
         }
       daemon->monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_WATCH_MOVES, NULL, error);
@@ -572,6 +638,7 @@ qpin_daemon_free (QpinDaemon *daemon)
 {
   if (daemon == NULL)
     return;
+  daemon->closing = TRUE;
   g_cancellable_cancel (daemon->cancel);
   if (daemon->grace_id)
     g_source_remove (daemon->grace_id);
@@ -581,13 +648,10 @@ qpin_daemon_free (QpinDaemon *daemon)
       g_object_unref (daemon->monitor);
     }
   g_hash_table_unref (daemon->watched);
-  if (daemon->listen_service)
-    {
-      g_socket_service_stop (daemon->listen_service);
-      g_socket_listener_close (G_SOCKET_LISTENER (daemon->listen_service));
-      g_object_unref (daemon->listen_service);
-      g_unlink (daemon->listen_path);
-    }
+  g_queue_clear (&daemon->waiting);
+  if (daemon->watch_fd >= 0)
+    close (daemon->watch_fd);
+  qpin_listener_free (daemon->listener);
   if (daemon->control_service)
     {
       g_socket_service_stop (daemon->control_service);

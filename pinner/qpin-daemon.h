@@ -20,7 +20,10 @@ typedef struct {
   const char *const *overrides;
   guint grace_ms; /* hold placement this long at start */
   guint timeout_ms;
+  guint max_pending; /* connections in their QMP handshake at once; 0: the default */
 } QpinDaemonOptions;
+
+#define QPIN_DAEMON_MAX_PENDING 64
 
 typedef struct _QpinDaemon QpinDaemon;
 

@@ -12,6 +12,7 @@
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-framer.h"
 #include "qpin-qmp-message.h"
+#include "qpin-unix-address.h"
 
 #include <gio/gunixsocketaddress.h>
 #include <string.h>
@@ -580,7 +581,8 @@ parse_address (const char *address, GError **error)
       g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_CLOSED, "empty socket path");
       return NULL;
     }
-  return G_SOCKET_CONNECTABLE (g_unix_socket_address_new (address));
+  /* a GSocketAddress is a GSocketConnectable; NULL stays NULL */
+  return (GSocketConnectable *) qpin_unix_address_new (address, error);
 }
 
 /**

@@ -8,6 +8,7 @@
 
 #include "qpin-fake-peer.h"
 #include "qpin-qmp-client.h"
+#include "qpin-unix-address.h"
 
 #define HANDSHAKE "handshake\n"
 
@@ -522,6 +523,33 @@ test_existing_connection (void)
   assert_peer_ok (peer);
 }
 
+/* sun_path holds 108 bytes with the NUL: a 107-byte path is an address, a
+ * 108-byte one is an error, never the same path cut to 107 bytes (which
+ * names another file). */
+static void
+test_long_path (void)
+{
+  g_autofree char *a106 = g_strnfill (106, 'a');
+  g_autofree char *fits = g_strconcat ("/", a106, NULL);
+  g_autofree char *too_long = g_strconcat (fits, "a", NULL);
+  g_autofree char *expected = g_strdup_printf (
+    "socket path '%s' is 108 bytes long; a unix socket path has at most 107", too_long);
+  g_autoptr (GSocketAddress) addr = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = NULL;
+
+  addr = qpin_unix_address_new (fits, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (addr)), ==, fits);
+  g_assert_null (qpin_unix_address_new (too_long, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG);
+  g_assert_cmpstr (error->message, ==, expected);
+  g_clear_error (&error);
+  client = qpin_qmp_client_connect_sync (too_long, 1000, &error);
+  g_assert_null (client);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -549,5 +577,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/client/capabilities-refused", test_capabilities_refused);
   g_test_add_func ("/qmp/client/missing-socket", test_missing_socket);
   g_test_add_func ("/qmp/client/existing-connection", test_existing_connection);
+  g_test_add_func ("/qmp/client/long-path", test_long_path);
   return g_test_run ();
 }
