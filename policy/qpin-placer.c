@@ -58,6 +58,7 @@ struct _QpinPlacer {
   gboolean confined;      /* usable is narrowed to the cpuset of the VM being placed */
   QpinCpuset unconfined;  /* usable of the whole host while confined */
   GPtrArray *batch_pool;  /* QpinPlanVm * of the batch that will float, not yet placed */
+  gboolean batch_spills;  /* the batch asks for more than is free: overcommit=share ones float */
   gboolean have_isolated; /* some usable CPU is isolated or nohz_full */
   QpinCpuset isolated;    /* isolated or nohz_full */
   guint n_slots;
@@ -1261,6 +1262,12 @@ pool_users (const QpinPlacer *p, const QpinPlanVm *self, gint self_t, GString *n
       if (vm != self)
         add_user (names, n++, vm->name);
     }
+  if (n == 0 && p->batch_spills)
+    {
+      if (names)
+        g_string_append (names, "that overcommit (overcommit=share)");
+      n = 2;
+    }
   return n;
 }
 
@@ -2418,6 +2425,29 @@ vm_from_request (const QpinRequest *r, const QpinPolicy *policy)
   return vm;
 }
 
+/* Will some VMs of the batch float?  When the dedicated and manual ones
+ * ask for more CPUs than the pool has and one may overcommit, the pool
+ * must keep a CPU for it from the start. */
+static gboolean
+batch_spills (const QpinPlacer *p, GPtrArray *pending)
+{
+  QpinCpuset pool;
+  guint need = 0;
+  gboolean share = FALSE;
+
+  for (guint i = 0; i < pending->len; i++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (pending, i);
+      if (vm->policy->cpus == QPIN_CPUS_SHARED)
+        continue;
+      share |= vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE;
+      for (guint t = 0; t < vm->threads->len; t++)
+        need += g_array_index (vm->threads, QpinPlanThread, t).spec.role == QPIN_ROLE_VCPU;
+    }
+  shared_pool (p, &pool);
+  return share && need > qpin_cpuset_count (&pool);
+}
+
 /**
  * qpin_placer_place:
  * @requests: (element-type QpinRequest): the VMs to add
@@ -2472,6 +2502,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
         g_ptr_array_add (batch_pool, vm);
     }
   p->batch_pool = batch_pool;
+  p->batch_spills = batch_spills (p, pending);
   /* manual first: their CPUs are fixed */
   for (guint i = 0; ok && i < pending->len; i++)
     {
@@ -2518,6 +2549,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
         }
     }
   p->batch_pool = NULL;
+  p->batch_spills = FALSE;
   /* shared: pools */
   for (guint i = 0; ok && i < pending->len; i++)
     {
