@@ -2720,6 +2720,49 @@ wants_own_cpu (const QpinPlanVm *vm, const QpinThreadSpec *spec)
   return FALSE;
 }
 
+static char *
+waiting_prefix (const QpinThreadSpec *spec)
+{
+  return g_strdup_printf ("waiting: %s %u has no cpu (", qpin_thread_role_to_string (spec->role),
+                          spec->index);
+}
+
+/**
+ * qpin_placer_note_waiting:
+ * @reason: why qpin_placer_add_thread() refused the thread
+ *
+ * Says in the VM's notes that a thread which runs but was refused a
+ * place waits for one ("waiting: vcpu 1 has no cpu (...)"), until
+ * qpin_placer_add_thread() places it.
+ *
+ * Returns: %TRUE if that is news (not noted already with this reason).
+ */
+gboolean
+qpin_placer_note_waiting (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec,
+                          const char *reason)
+{
+  QpinPlanVm *vm = qpin_plan_find_vm (p->plan, vm_name);
+  g_autofree char *prefix = waiting_prefix (spec);
+  guint before;
+
+  if (vm == NULL)
+    return TRUE;
+  before = vm->notes->len;
+  qpin_plan_vm_add_note (vm, "%s%s)", prefix, reason);
+  return vm->notes->len > before;
+}
+
+/* A thread placed at last waits no more. */
+static void
+forget_waiting (QpinPlanVm *vm, const QpinThreadSpec *spec)
+{
+  g_autofree char *prefix = waiting_prefix (spec);
+
+  for (guint i = vm->notes->len; i-- > 0;)
+    if (g_str_has_prefix (g_ptr_array_index (vm->notes, i), prefix))
+      g_ptr_array_remove_index (vm->notes, i);
+}
+
 /**
  * qpin_placer_add_thread:
  *
@@ -2756,6 +2799,7 @@ qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec
       g_array_set_size (vm->threads, vm->threads->len - 1);
       return FALSE;
     }
+  forget_waiting (vm, spec);
   finalize (p, vm);
   return TRUE;
 }
