@@ -1210,6 +1210,14 @@ shared_pool (const QpinPlacer *p, QpinCpuset *pool)
 static gboolean
 pool_is_empty (const QpinPlacer *p)
 {
+  if (!p->confined)
+    {
+      /* the ledger's counts cover exactly the usable CPUs then */
+      for (guint n = 0; n < p->topo->nodes->len; n++)
+        if (p->node_free[n] > 0)
+          return FALSE;
+      return TRUE;
+    }
   QPIN_CPUSET_FOREACH (cpu, host_usable (p))
     if (p->owner[cpu] < 0)
       return FALSE;
