@@ -13,6 +13,7 @@
 #define G_LOG_DOMAIN "qpin-policy"
 
 #include "qpin-placer.h"
+#include "qpin-pool.h"
 
 #include <string.h>
 
@@ -1180,16 +1181,7 @@ append_free (const QpinPlacer *p, const QpinPlanVm *vm, gboolean isolate, const 
   g_string_append (s, ")");
 }
 
-/* ---- the shared pool ----
- *
- * The one exclusivity rule: a CPU that a VM holds (a dedicated or manual
- * vCPU, an isolated emulator or iothread, the sibling an smt=isolate core
- * keeps empty) is never in the shared pool, and every thread that floats
- * (the vCPUs of cpus=shared and overcommitted VMs, the degraded vCPUs of
- * dedicated ones) floats inside it.  While anything floats, the pool keeps
- * at least one CPU: as the kubelet's CPU manager does, the request that
- * would take its last CPU is refused (or, with overcommit=share, floats
- * on the pool itself).  shared_pool() is the only place it is computed. */
+/* ---- the shared pool (the rule: qpin-pool.h) ---- */
 
 static const QpinCpuset *
 host_usable (const QpinPlacer *p)
@@ -1201,10 +1193,7 @@ host_usable (const QpinPlacer *p)
 static void
 shared_pool (const QpinPlacer *p, QpinCpuset *pool)
 {
-  qpin_cpuset_clear_all (pool);
-  QPIN_CPUSET_FOREACH (cpu, host_usable (p))
-    if (p->owner[cpu] < 0)
-      qpin_cpuset_add (pool, (guint) cpu);
+  qpin_pool_compute (host_usable (p), p->owner, pool);
 }
 
 static gboolean
@@ -1224,59 +1213,10 @@ pool_is_empty (const QpinPlacer *p)
   return TRUE;
 }
 
-/* Does @vm float on the pool, apart from its thread @skip? */
-static gboolean
-floats_on_pool (const QpinPlanVm *vm, gint skip)
-{
-  if (vm->floating)
-    return TRUE;
-  for (guint i = 0; i < vm->threads->len; i++)
-    {
-      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      if ((gint) i != skip && t->spec.role == QPIN_ROLE_VCPU && !t->exclusive)
-        return TRUE;
-    }
-  return FALSE;
-}
-
-static void
-add_user (GString *names, guint n, const char *name)
-{
-  if (names == NULL || n > 3)
-    return;
-  if (n > 0)
-    g_string_append (names, n == 3 ? ", ..." : ", ");
-  if (n < 3)
-    g_string_append_printf (names, "'%s'", name);
-}
-
-/* The VMs that float on the pool (their names into @names, nullable):
- * placed ones and those of the batch still to come; of @self only its
- * threads other than @self_t (-1: none of @self). */
 static guint
 pool_users (const QpinPlacer *p, const QpinPlanVm *self, gint self_t, GString *names)
 {
-  guint n = 0;
-
-  for (guint v = 0; v < p->plan->vms->len; v++)
-    {
-      const QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, v);
-      if (vm == self ? self_t >= 0 && floats_on_pool (vm, self_t) : floats_on_pool (vm, -1))
-        add_user (names, n++, vm->name);
-    }
-  for (guint v = 0; p->batch_pool && v < p->batch_pool->len; v++)
-    {
-      const QpinPlanVm *vm = g_ptr_array_index (p->batch_pool, v);
-      if (vm != self)
-        add_user (names, n++, vm->name);
-    }
-  if (n == 0 && p->batch_spills)
-    {
-      if (names)
-        g_string_append (names, "that overcommit (overcommit=share)");
-      n = 2;
-    }
-  return n;
+  return qpin_pool_users (p->plan, p->batch_pool, p->batch_spills, self, self_t, names);
 }
 
 /* Did what @vm just took (thread @self_t, -1: all of it) take the last
@@ -1303,8 +1243,7 @@ pool_refuse (const QpinPlacer *p, const QpinPlanVm *vm, const char *needs, gbool
   n = pool_users (p, vm, self_t, names);
   g_string_append_printf (s, "vm '%s': %s, ", vm->name, needs);
   append_free (p, vm, isolate, NULL, qpin_cpuset_count (&f), NULL, s);
-  g_string_append_printf (s, ", but 1 must stay in the shared pool for %s %s",
-                          n == 1 ? "vm" : "vms", names->str);
+  qpin_pool_append_refusal (s, n, names->str);
   g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT, s->str);
 }
 
@@ -1319,7 +1258,7 @@ append_holders (const QpinPlacer *p, GString *s)
     {
       const char *h = qpin_placer_holder (p, (guint) cpu);
       if (h && g_hash_table_add (seen, (gpointer) h))
-        add_user (s, n++, h);
+        qpin_pool_add_name (s, n++, h);
     }
 }
 
@@ -1894,36 +1833,6 @@ needs_global (const QpinPlanVm *vm)
   return FALSE;
 }
 
-/* Where floating threads go when the shared pool is empty, which only a
- * lost host CPU can cause (every request that would empty it is refused):
- * the reserved CPUs, else the VM's own held CPUs, else every usable CPU;
- * said in a note. */
-static void
-pool_fallback (const QpinPlacer *p, QpinPlanVm *vm, const QpinCpuset *live, QpinCpuset *pool)
-{
-  g_autofree char *l = NULL;
-
-  *pool = p->reserved;
-  qpin_cpuset_and (pool, live);
-  if (!qpin_cpuset_is_empty (pool))
-    {
-      l = qpin_cpuset_format (pool);
-      qpin_plan_vm_add_note (
-        vm, "degraded: the shared pool is empty, floats on the reserved cpus %s", l);
-      return;
-    }
-  *pool = vm->held;
-  if (!qpin_cpuset_is_empty (pool))
-    {
-      l = qpin_cpuset_format (pool);
-      qpin_plan_vm_add_note (vm, "degraded: the shared pool is empty, floats on its own cpus %s",
-                             l);
-      return;
-    }
-  *pool = p->usable;
-  qpin_plan_vm_add_note (vm, "degraded: the shared pool is empty, floats on cpus other vms hold");
-}
-
 /* Recomputes the floating cpusets and memory nodes: of every VM whose plan
  * depends on the others, plus @only (NULL: every VM). */
 static void
@@ -1974,7 +1883,7 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           if (qpin_cpuset_is_empty (&pool))
             pool = shared;
           if (qpin_cpuset_is_empty (&pool))
-            pool_fallback (p, vm, &live, &pool);
+            qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
           vcpus = pool;
           clamp (p, vm, &vcpus);
         }
@@ -1996,8 +1905,8 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
       qpin_cpuset_and (&pool, &shared);
       if (qpin_cpuset_is_empty (&pool))
         pool = shared;
-      if (qpin_cpuset_is_empty (&pool) && floats_on_pool (vm, -1))
-        pool_fallback (p, vm, &live, &pool);
+      if (qpin_cpuset_is_empty (&pool) && qpin_pool_vm_floats (vm, -1))
+        qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
       hk_local = hk;
       qpin_cpuset_and (&hk_local, &nodes_cpus);
       if (qpin_cpuset_is_empty (&hk_local))
@@ -2433,29 +2342,6 @@ vm_from_request (const QpinRequest *r, const QpinPolicy *policy)
   return vm;
 }
 
-/* Will some VMs of the batch float?  When the dedicated and manual ones
- * ask for more CPUs than the pool has and one may overcommit, the pool
- * must keep a CPU for it from the start. */
-static gboolean
-batch_spills (const QpinPlacer *p, GPtrArray *pending)
-{
-  QpinCpuset pool;
-  guint need = 0;
-  gboolean share = FALSE;
-
-  for (guint i = 0; i < pending->len; i++)
-    {
-      const QpinPlanVm *vm = g_ptr_array_index (pending, i);
-      if (vm->policy->cpus == QPIN_CPUS_SHARED)
-        continue;
-      share |= vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE;
-      for (guint t = 0; t < vm->threads->len; t++)
-        need += g_array_index (vm->threads, QpinPlanThread, t).spec.role == QPIN_ROLE_VCPU;
-    }
-  shared_pool (p, &pool);
-  return share && need > qpin_cpuset_count (&pool);
-}
-
 /**
  * qpin_placer_place:
  * @requests: (element-type QpinRequest): the VMs to add
@@ -2510,7 +2396,11 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
         g_ptr_array_add (batch_pool, vm);
     }
   p->batch_pool = batch_pool;
-  p->batch_spills = batch_spills (p, pending);
+  {
+    QpinCpuset pool;
+    shared_pool (p, &pool);
+    p->batch_spills = qpin_pool_batch_spills (pending, qpin_cpuset_count (&pool));
+  }
   /* manual first: their CPUs are fixed */
   for (guint i = 0; ok && i < pending->len; i++)
     {
@@ -2728,13 +2618,6 @@ wants_own_cpu (const QpinPlanVm *vm, const QpinThreadSpec *spec)
   return FALSE;
 }
 
-static char *
-waiting_prefix (const QpinThreadSpec *spec)
-{
-  return g_strdup_printf ("waiting: %s %u has no cpu (", qpin_thread_role_to_string (spec->role),
-                          spec->index);
-}
-
 /**
  * qpin_placer_note_waiting:
  * @reason: why qpin_placer_add_thread() refused the thread
@@ -2750,25 +2633,8 @@ qpin_placer_note_waiting (QpinPlacer *p, const char *vm_name, const QpinThreadSp
                           const char *reason)
 {
   QpinPlanVm *vm = qpin_plan_find_vm (p->plan, vm_name);
-  g_autofree char *prefix = waiting_prefix (spec);
-  guint before;
 
-  if (vm == NULL)
-    return TRUE;
-  before = vm->notes->len;
-  qpin_plan_vm_add_note (vm, "%s%s)", prefix, reason);
-  return vm->notes->len > before;
-}
-
-/* A thread placed at last waits no more. */
-static void
-forget_waiting (QpinPlanVm *vm, const QpinThreadSpec *spec)
-{
-  g_autofree char *prefix = waiting_prefix (spec);
-
-  for (guint i = vm->notes->len; i-- > 0;)
-    if (g_str_has_prefix (g_ptr_array_index (vm->notes, i), prefix))
-      g_ptr_array_remove_index (vm->notes, i);
+  return vm == NULL || qpin_pool_note_waiting (vm, spec, reason);
 }
 
 /**
@@ -2807,7 +2673,7 @@ qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec
       g_array_set_size (vm->threads, vm->threads->len - 1);
       return FALSE;
     }
-  forget_waiting (vm, spec);
+  qpin_pool_forget_waiting (vm, spec);
   finalize (p, vm);
   return TRUE;
 }
