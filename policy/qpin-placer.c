@@ -1849,7 +1849,9 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
     qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
   live = topo->online;
   qpin_cpuset_andnot (&live, &p->lost);
-  shared_pool (p, &shared);
+  qpin_cpuset_clear_all (&shared);
+  if (global) /* only then does anything float */
+    shared_pool (p, &shared);
   if (!qpin_cpuset_is_empty (&p->reserved))
     {
       hk = p->reserved;
