@@ -427,7 +427,7 @@ sync_plan (QpinVm *vm)
       if (qpin_placer_add_thread (registry->placer, vm->key, &spec, &error))
         g_message ("vm '%s': placed new %s %d (tid %d)", vm->key,
                    qpin_thread_role_to_string (t->role), t->index, t->tid);
-      else
+      else if (qpin_placer_note_waiting (registry->placer, vm->key, &spec, error->message))
         g_warning ("vm '%s': cannot place new %s %d: %s", vm->key,
                    qpin_thread_role_to_string (t->role), t->index, error->message);
       plan = plan_of (vm);

@@ -13,6 +13,7 @@
 #define G_LOG_DOMAIN "qpin-policy"
 
 #include "qpin-placer.h"
+#include "qpin-pool.h"
 
 #include <string.h>
 
@@ -55,6 +56,10 @@ struct _QpinPlacer {
   QpinCpuset reserved;
   QpinCpuset lost;
   QpinCpuset usable;
+  gboolean confined;      /* usable is narrowed to the cpuset of the VM being placed */
+  QpinCpuset unconfined;  /* usable of the whole host while confined */
+  GPtrArray *batch_pool;  /* QpinPlanVm * of the batch that will float, not yet placed */
+  gboolean batch_spills;  /* the batch asks for more than is free: overcommit=share ones float */
   gboolean have_isolated; /* some usable CPU is isolated or nohz_full */
   QpinCpuset isolated;    /* isolated or nohz_full */
   guint n_slots;
@@ -1115,13 +1120,12 @@ candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate, QpinNuma
 
 /* ---- placing one VM ---- */
 
+/* The free usable CPUs (whole free cores only with @isolate) of the
+ * nodes in @allowed (NULL: all). */
 static void
-where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GString *s)
+free_set (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, QpinCpuset *f)
 {
-  QpinCpuset f;
-  g_autofree char *l = NULL;
-
-  qpin_cpuset_clear_all (&f);
+  qpin_cpuset_clear_all (f);
   for (guint k = 0; k < p->n_cores; k++)
     {
       const QpinTopoCore *core = &g_array_index (p->topo->cores, QpinTopoCore, k);
@@ -1133,10 +1137,156 @@ where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GStr
         continue;
       for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
         if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
-          qpin_cpuset_add (&f, cpu);
+          qpin_cpuset_add (f, cpu);
     }
+}
+
+static void
+where_free (const QpinPlacer *p, gboolean isolate, const gboolean *allowed, GString *s)
+{
+  QpinCpuset f;
+  g_autofree char *l = NULL;
+
+  free_set (p, isolate, allowed, &f);
   l = qpin_cpuset_format (&f);
   g_string_append (s, *l ? l : "none");
+}
+
+static const char *
+unit_name (gboolean isolate, guint n)
+{
+  if (isolate)
+    return n == 1 ? "whole free core (smt=isolate)" : "whole free cores (smt=isolate)";
+  return n == 1 ? "dedicated cpu" : "dedicated cpus";
+}
+
+/* "N free on the host (cpus L)", or "inside its cpuset C" for a VM
+ * confined to one; @where (nullable) narrows it further. */
+static void
+append_free (const QpinPlacer *p, const QpinPlanVm *vm, gboolean isolate, const gboolean *allowed,
+             guint total, const char *where, GString *s)
+{
+  g_string_append_printf (s, "%u free", total);
+  if (where)
+    g_string_append (s, where);
+  if (vm->policy->cpuset)
+    {
+      g_autofree char *c = qpin_cpuset_format (vm->policy->cpuset);
+      g_string_append_printf (s, " inside its cpuset %s", c);
+    }
+  else if (where == NULL)
+    g_string_append (s, " on the host");
+  g_string_append (s, " (cpus ");
+  where_free (p, isolate, allowed, s);
+  g_string_append (s, ")");
+}
+
+/* ---- the shared pool (the rule: qpin-pool.h) ---- */
+
+static const QpinCpuset *
+host_usable (const QpinPlacer *p)
+{
+  return p->confined ? &p->unconfined : &p->usable;
+}
+
+/* The shared pool: usable CPUs of the whole host that no VM holds. */
+static void
+shared_pool (const QpinPlacer *p, QpinCpuset *pool)
+{
+  qpin_pool_compute (host_usable (p), p->owner, pool);
+}
+
+static gboolean
+pool_is_empty (const QpinPlacer *p)
+{
+  if (!p->confined)
+    {
+      /* the ledger's counts cover exactly the usable CPUs then */
+      for (guint n = 0; n < p->topo->nodes->len; n++)
+        if (p->node_free[n] > 0)
+          return FALSE;
+      return TRUE;
+    }
+  QPIN_CPUSET_FOREACH (cpu, host_usable (p))
+    if (p->owner[cpu] < 0)
+      return FALSE;
+  return TRUE;
+}
+
+static guint
+pool_users (const QpinPlacer *p, const QpinPlanVm *self, gint self_t, GString *names)
+{
+  return qpin_pool_users (p->plan, p->batch_pool, p->batch_spills, self, self_t, names);
+}
+
+/* Did what @vm just took (thread @self_t, -1: all of it) take the last
+ * CPU of the shared pool while something floats on it? */
+static gboolean
+pool_emptied (const QpinPlacer *p, const QpinPlanVm *vm, gint self_t)
+{
+  return pool_is_empty (p) && pool_users (p, vm, self_t, NULL) > 0;
+}
+
+/* The reason a request of @vm (@needs: "needs 2 dedicated cpus") is
+ * refused: it would empty the pool.  Call it once what was taken is
+ * given back. */
+static void
+pool_refuse (const QpinPlacer *p, const QpinPlanVm *vm, const char *needs, gboolean isolate,
+             gint self_t, GError **error)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autoptr (GString) names = g_string_new (NULL);
+  QpinCpuset f;
+  guint n;
+
+  free_set (p, isolate, NULL, &f);
+  n = pool_users (p, vm, self_t, names);
+  g_string_append_printf (s, "vm '%s': %s, ", vm->name, needs);
+  append_free (p, vm, isolate, NULL, qpin_cpuset_count (&f), NULL, s);
+  qpin_pool_append_refusal (s, n, names->str);
+  g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT, s->str);
+}
+
+/* The VMs holding the usable CPUs, for a message. */
+static void
+append_holders (const QpinPlacer *p, GString *s)
+{
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n = 0;
+
+  QPIN_CPUSET_FOREACH (cpu, &p->usable)
+    {
+      const char *h = qpin_placer_holder (p, (guint) cpu);
+      if (h && g_hash_table_add (seen, (gpointer) h))
+        qpin_pool_add_name (s, n++, h);
+    }
+}
+
+/* A floating VM needs a CPU of the pool inside its cpuset, if it has one. */
+static gboolean
+pool_check_free (const QpinPlacer *p, const QpinPlanVm *vm, GError **error)
+{
+  g_autoptr (GString) s = NULL;
+  QpinCpuset pool;
+
+  shared_pool (p, &pool);
+  qpin_cpuset_and (&pool, &p->usable);
+  if (!qpin_cpuset_is_empty (&pool))
+    return TRUE;
+  s = g_string_new (NULL);
+  g_string_append_printf (s, "vm '%s': the shared pool is empty: every usable cpu ", vm->name);
+  if (vm->policy->cpuset)
+    {
+      g_autofree char *c = qpin_cpuset_format (vm->policy->cpuset);
+      g_string_append_printf (s, "inside its cpuset %s ", c);
+    }
+  else
+    g_string_append (s, "on the host ");
+  g_string_append (s, "is held by a dedicated vm (");
+  append_holders (p, s);
+  g_string_append (s, ")");
+  g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT, s->str);
+  return FALSE;
 }
 
 static gboolean
@@ -1146,9 +1296,7 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
   g_autoptr (GString) s = g_string_new (NULL);
   guint n_nodes = p->topo->nodes->len;
   guint total = 0, best_node = 0, best = 0;
-  const char *unit = isolate ? (g->n_vcpus == 1 ? "whole free core (smt=isolate)"
-                                                : "whole free cores (smt=isolate)")
-                             : (g->n_vcpus == 1 ? "dedicated cpu" : "dedicated cpus");
+  const char *unit = unit_name (isolate, g->n_vcpus);
 
   for (guint n = 0; n < n_nodes; n++)
     if (allowed[n])
@@ -1180,11 +1328,9 @@ no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gbo
     }
   else
     {
-      g_string_append_printf (s, "needs %u %s, %u free%s (cpus ", g->n_vcpus, unit, total,
-                              n_groups > 1 ? " in host nodes not used by its other guest nodes"
-                                           : " on the host");
-      where_free (p, isolate, allowed, s);
-      g_string_append (s, ")");
+      g_string_append_printf (s, "needs %u %s, ", g->n_vcpus, unit);
+      append_free (p, vm, isolate, allowed, total,
+                   n_groups > 1 ? " in host nodes not used by its other guest nodes" : NULL, s);
     }
   g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT, s->str);
   return FALSE;
@@ -1243,6 +1389,33 @@ pick_single (QpinPlacer *p, gint slot, gint hint_core, gboolean isolate, gboolea
   return best;
 }
 
+/* An emulator or iothread that asked for isolate gets no CPU of its own
+ * (none free, or @pool: the last free one stays in the shared pool):
+ * refused, or it shares with a note (overcommit=share). */
+static gboolean
+aux_no_cpu (const QpinPlacer *p, QpinPlanVm *vm, const QpinPlanThread *t, gboolean pool,
+            GError **error)
+{
+  const char *role = qpin_thread_role_to_string (t->spec.role);
+  g_autofree char *needs
+    = g_strdup_printf ("%s=isolate needs 1 dedicated cpu for the %s",
+                       t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator", role);
+
+  if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
+    {
+      if (pool)
+        pool_refuse (p, vm, needs, FALSE, -1, error);
+      else
+        g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
+                     "vm '%s': %s, 0 free on the host", vm->name, needs);
+      return FALSE;
+    }
+  qpin_plan_vm_add_note (vm, "overcommitted: %s %u shares instead of isolate (%s)", role,
+                         t->spec.index,
+                         pool ? "the shared pool keeps its last cpu" : "no free cpu");
+  return TRUE;
+}
+
 /* Places auxiliary threads (emulator/other, iothreads) that asked for isolate. */
 static gboolean
 place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
@@ -1261,22 +1434,15 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
       if (mode != QPIN_AUX_ISOLATE || t->exclusive)
         continue;
       k = pick_single (p, slot, -1, FALSE, FALSE);
-      if (k < 0)
+      if (k >= 0)
         {
-          if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
-            {
-              g_set_error (
-                error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                "vm '%s': %s=isolate needs 1 dedicated cpu for the %s, 0 free on the host",
-                vm->name, t->spec.role == QPIN_ROLE_IOTHREAD ? "iothreads" : "emulator",
-                qpin_thread_role_to_string (t->spec.role));
-              return FALSE;
-            }
-          qpin_plan_vm_add_note (vm, "overcommitted: %s %u shares instead of isolate (no free cpu)",
-                                 qpin_thread_role_to_string (t->spec.role), t->spec.index);
-          continue;
+          take (p, slot, i, (guint) core_take (p, (guint) k), undo);
+          if (!pool_emptied (p, vm, -1))
+            continue;
+          rollback (p, vm, undo, undo->len - 1);
         }
-      take (p, slot, i, (guint) core_take (p, (guint) k), undo);
+      if (!aux_no_cpu (p, vm, t, k >= 0, error))
+        return FALSE;
     }
   return TRUE;
 }
@@ -1398,6 +1564,14 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
           qpin_cpuset_add (&used_nodes, (guint) p->topo->cpu_node[g_array_index (undo, guint, i)]);
       }
     }
+  if (pool_emptied (p, vm, -1))
+    {
+      g_autofree char *needs
+        = g_strdup_printf ("needs %u %s", idx->len, unit_name (isolate, idx->len));
+      rollback (p, vm, undo, 0);
+      pool_refuse (p, vm, needs, isolate, -1, error);
+      return FALSE;
+    }
   if (!place_aux (p, slot, undo, error))
     {
       rollback (p, vm, undo, 0);
@@ -1405,6 +1579,78 @@ place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options, gbool
     }
   tcpu_commit (p, vm);
   return TRUE;
+}
+
+/* Why cpumap cannot give @cpu to the VM in @slot, or NULL. */
+static char *
+manual_refusal (const QpinPlacer *p, gint slot, guint cpu)
+{
+  const QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
+
+  if (qpin_cpuset_has (&p->reserved, cpu))
+    return g_strdup ("which is reserved");
+  if (!qpin_cpuset_has (&p->usable, cpu))
+    return g_strdup ("which is not usable (offline or lost)");
+  if (p->owner[cpu] == slot && p->owner_thread[cpu] >= 0)
+    {
+      const QpinThreadSpec *o
+        = &g_array_index (vm->threads, QpinPlanThread, p->owner_thread[cpu]).spec;
+      return g_strdup_printf ("which it holds itself (%s %u)", qpin_thread_role_to_string (o->role),
+                              o->index);
+    }
+  if (p->owner[cpu] == slot)
+    return g_strdup ("which it holds itself");
+  if (p->owner[cpu] >= 0)
+    return g_strdup_printf ("which another vm holds ('%s')", qpin_placer_holder (p, cpu));
+  return NULL;
+}
+
+/* Holds the CPUs the cpumap gives vCPU thread @t of the VM in @slot (the
+ * one check for cpus=manual: first placement, hot-add, a lost CPU). */
+static gboolean
+manual_take (QpinPlacer *p, gint slot, guint t, GArray *undo, GError **error)
+{
+  QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
+  QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
+  const QpinManualPin *pin = NULL;
+
+  for (guint j = 0; j < vm->policy->cpumap->len; j++)
+    if (g_array_index (vm->policy->cpumap, QpinManualPin, j).vcpu == th->spec.index)
+      pin = &g_array_index (vm->policy->cpumap, QpinManualPin, j);
+  if (pin == NULL)
+    {
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                   "vm '%s': cpumap has no entry for vcpu %u", vm->name, th->spec.index);
+      return FALSE;
+    }
+  QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
+    {
+      g_autofree char *why = manual_refusal (p, slot, (guint) cpu);
+      if (why)
+        {
+          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                       "vm '%s': cpumap puts vcpu %u on cpu %d, %s", vm->name, th->spec.index, cpu,
+                       why);
+          return FALSE;
+        }
+    }
+  QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
+    {
+      guint c = (guint) cpu;
+      hold (p, c, slot, KIND_EXCLUSIVE, (gint) t);
+      g_array_append_val (undo, c);
+    }
+  th->cpus = pin->cpus;
+  th->exclusive = TRUE;
+  return TRUE;
+}
+
+/* "cpumap needs cpus 4-5" */
+static char *
+manual_needs (const QpinCpuset *cpus)
+{
+  g_autofree char *l = qpin_cpuset_format (cpus);
+  return g_strdup_printf ("cpumap needs cpu%s %s", qpin_cpuset_count (cpus) == 1 ? "" : "s", l);
 }
 
 static gboolean
@@ -1415,49 +1661,24 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
 
   tcpu_reset (p, vm);
   for (guint i = 0; i < vm->threads->len; i++)
+    if (g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU
+        && !manual_take (p, slot, i, undo, error))
+      {
+        rollback (p, vm, undo, 0);
+        return FALSE;
+      }
+  if (pool_emptied (p, vm, -1))
     {
-      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      const QpinManualPin *pin = NULL;
+      QpinCpuset took;
+      g_autofree char *needs = NULL;
 
-      if (t->spec.role != QPIN_ROLE_VCPU)
-        continue;
-      for (guint j = 0; j < vm->policy->cpumap->len; j++)
-        if (g_array_index (vm->policy->cpumap, QpinManualPin, j).vcpu == t->spec.index)
-          pin = &g_array_index (vm->policy->cpumap, QpinManualPin, j);
-      if (pin == NULL)
-        {
-          rollback (p, vm, undo, 0);
-          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                       "vm '%s': cpumap has no entry for vcpu %u", vm->name, t->spec.index);
-          return FALSE;
-        }
-      QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
-        {
-          const char *why = NULL;
-          if (qpin_cpuset_has (&p->reserved, (guint) cpu))
-            why = "which is reserved";
-          else if (!qpin_cpuset_has (&p->usable, (guint) cpu))
-            why = "which is not usable (offline or lost)";
-          else if (p->owner[cpu] >= 0)
-            why = "which another vm holds";
-          if (why)
-            {
-              const char *holder = qpin_placer_holder (p, (guint) cpu);
-              rollback (p, vm, undo, 0);
-              g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                           "vm '%s': cpumap puts vcpu %u on cpu %d, %s%s%s%s", vm->name,
-                           t->spec.index, cpu, why, holder ? " ('" : "", holder ? holder : "",
-                           holder ? "')" : "");
-              return FALSE;
-            }
-          {
-            guint c = (guint) cpu;
-            hold (p, c, slot, KIND_EXCLUSIVE, (gint) i);
-            g_array_append_val (undo, c);
-          }
-        }
-      t->cpus = pin->cpus;
-      t->exclusive = TRUE;
+      qpin_cpuset_clear_all (&took);
+      for (guint i = 0; i < undo->len; i++)
+        qpin_cpuset_add (&took, g_array_index (undo, guint, i));
+      needs = manual_needs (&took);
+      rollback (p, vm, undo, 0);
+      pool_refuse (p, vm, needs, FALSE, -1, error);
+      return FALSE;
     }
   if (!place_aux (p, slot, undo, error))
     {
@@ -1470,14 +1691,18 @@ place_manual (QpinPlacer *p, gint slot, GError **error)
 
 /* ---- floating sets, memory nodes ---- */
 
-static void
-choose_pool (QpinPlacer *p, QpinPlanVm *vm)
+/* Gives a floating VM the domain of the pool it floats on; fails when
+ * the pool (inside its cpuset, if it has one) is empty. */
+static gboolean
+choose_pool (QpinPlacer *p, QpinPlanVm *vm, GError **error)
 {
   const QpinTopology *topo = p->topo;
   QpinCpuset best_set;
   guint n_vcpus = 0;
   guint best_level = G_MAXUINT, best_load = G_MAXUINT;
 
+  if (!pool_check_free (p, vm, error))
+    return FALSE;
   qpin_cpuset_clear_all (&best_set);
   for (guint i = 0; i < vm->threads->len; i++)
     n_vcpus += g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
@@ -1515,6 +1740,7 @@ choose_pool (QpinPlacer *p, QpinPlanVm *vm)
     best_set = p->usable;
   vm->pool_domain = best_set;
   vm->floating = TRUE;
+  return TRUE;
 }
 
 static void
@@ -1540,6 +1766,8 @@ confine (QpinPlacer *p, const QpinPlanVm *vm, QpinCpuset *saved)
   if (vm->policy->cpuset == NULL)
     return FALSE;
   *saved = p->usable;
+  p->unconfined = p->usable;
+  p->confined = TRUE;
   qpin_cpuset_and (&p->usable, vm->policy->cpuset);
   recount (p);
   return TRUE;
@@ -1551,21 +1779,29 @@ unconfine (QpinPlacer *p, gboolean confined, const QpinCpuset *saved)
   if (!confined)
     return;
   p->usable = *saved;
+  p->confined = FALSE;
   recount (p);
 }
 
-/* @set inside the VM's cpuset; all of its usable part when they miss. */
+/* @set inside the VM's cpuset; when they miss, the usable part of the
+ * cpuset that no other VM holds (all of it only if nothing else is left). */
 static void
 clamp (const QpinPlacer *p, const QpinPlanVm *vm, QpinCpuset *set)
 {
+  QpinCpuset in;
+
   if (vm->policy->cpuset == NULL)
     return;
   qpin_cpuset_and (set, vm->policy->cpuset);
+  if (!qpin_cpuset_is_empty (set))
+    return;
+  in = *vm->policy->cpuset;
+  qpin_cpuset_and (&in, &p->usable);
+  QPIN_CPUSET_FOREACH (cpu, &in)
+    if (p->owner[cpu] < 0 || g_ptr_array_index (p->slots, p->owner[cpu]) == vm)
+      qpin_cpuset_add (set, (guint) cpu);
   if (qpin_cpuset_is_empty (set))
-    {
-      *set = *vm->policy->cpuset;
-      qpin_cpuset_and (set, &p->usable);
-    }
+    *set = in;
 }
 
 static void
@@ -1603,7 +1839,7 @@ static void
 finalize (QpinPlacer *p, const QpinPlanVm *only)
 {
   const QpinTopology *topo = p->topo;
-  QpinCpuset excl, hk, live;
+  QpinCpuset excl, hk, live, shared;
   gboolean global = FALSE;
 
   for (guint v = 0; v < p->plan->vms->len && !global; v++)
@@ -1613,6 +1849,9 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
     qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
   live = topo->online;
   qpin_cpuset_andnot (&live, &p->lost);
+  qpin_cpuset_clear_all (&shared);
+  if (global) /* only then does anything float */
+    shared_pool (p, &shared);
   if (!qpin_cpuset_is_empty (&p->reserved))
     {
       hk = p->reserved;
@@ -1642,15 +1881,11 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
       if (vm->floating)
         {
           pool = vm->pool_domain;
-          qpin_cpuset_and (&pool, &p->usable);
-          qpin_cpuset_andnot (&pool, &excl);
+          qpin_cpuset_and (&pool, &shared);
           if (qpin_cpuset_is_empty (&pool))
-            {
-              pool = p->usable;
-              qpin_cpuset_andnot (&pool, &excl);
-            }
+            pool = shared;
           if (qpin_cpuset_is_empty (&pool))
-            pool = p->usable;
+            qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
           vcpus = pool;
           clamp (p, vm, &vcpus);
         }
@@ -1669,15 +1904,11 @@ finalize (QpinPlacer *p, const QpinPlanVm *only)
           &nodes_cpus,
           &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
       pool = nodes_cpus;
-      qpin_cpuset_and (&pool, &p->usable);
-      qpin_cpuset_andnot (&pool, &excl);
+      qpin_cpuset_and (&pool, &shared);
       if (qpin_cpuset_is_empty (&pool))
-        {
-          pool = p->usable;
-          qpin_cpuset_andnot (&pool, &excl);
-          if (qpin_cpuset_is_empty (&pool))
-            pool = p->usable;
-        }
+        pool = shared;
+      if (qpin_cpuset_is_empty (&pool) && qpin_pool_vm_floats (vm, -1))
+        qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
       hk_local = hk;
       qpin_cpuset_and (&hk_local, &nodes_cpus);
       if (qpin_cpuset_is_empty (&hk_local))
@@ -1797,12 +2028,23 @@ place_job_inside (QpinPlacer *p, Job *job, guint option, gboolean diverse, guint
     return TRUE;
   if (job->vm->policy->overcommit == QPIN_OVERCOMMIT_SHARE)
     {
+      g_autoptr (GError) none = NULL;
+
       release_vm (p, job->vm);
-      qpin_plan_vm_add_note (job->vm, "overcommitted: shared pool (%s)", local->message);
-      choose_pool (p, job->vm);
-      if (n_options)
-        *n_options = 1;
-      return TRUE;
+      if (choose_pool (p, job->vm, &none))
+        {
+          qpin_plan_vm_add_note (job->vm, "overcommitted: shared pool (%s)", local->message);
+          if (n_options)
+            *n_options = 1;
+          return TRUE;
+        }
+      {
+        GError *both
+          = g_error_new (QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
+                         "%s, and the shared pool is empty (overcommit=share)", local->message);
+        g_clear_error (&local);
+        local = both;
+      }
     }
   plan_unlink (p, job->vm);
   slot_free (p, job->vm);
@@ -2121,6 +2363,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
   g_autoptr (GPtrArray) added = g_ptr_array_new (); /* QpinPlanVm * now in the plan */
   g_autoptr (GPtrArray) pending
     = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
+  g_autoptr (GPtrArray) batch_pool = g_ptr_array_new (); /* borrowed from pending */
   gboolean ok = TRUE;
 
   g_return_val_if_fail (requests->len == policies->len, FALSE);
@@ -2147,6 +2390,19 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
         return FALSE;
       g_ptr_array_add (pending, vm_from_request (r, pol));
     }
+  /* the shared VMs of this batch float on the pool the others must leave */
+  for (guint i = 0; i < pending->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (pending, i);
+      if (vm->policy->cpus == QPIN_CPUS_SHARED)
+        g_ptr_array_add (batch_pool, vm);
+    }
+  p->batch_pool = batch_pool;
+  {
+    QpinCpuset pool;
+    shared_pool (p, &pool);
+    p->batch_spills = qpin_pool_batch_spills (pending, qpin_cpuset_count (&pool));
+  }
   /* manual first: their CPUs are fixed */
   for (guint i = 0; ok && i < pending->len; i++)
     {
@@ -2192,6 +2448,8 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
           g_ptr_array_add (added, vm);
         }
     }
+  p->batch_pool = NULL;
+  p->batch_spills = FALSE;
   /* shared: pools */
   for (guint i = 0; ok && i < pending->len; i++)
     {
@@ -2205,7 +2463,7 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       {
         QpinCpuset saved;
         gboolean confined = confine (p, vm, &saved);
-        choose_pool (p, vm);
+        ok = choose_pool (p, vm, error);
         unconfine (p, confined, &saved);
       }
     }
@@ -2267,72 +2525,74 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
   return -1;
 }
 
-/* Gives thread t of a placed VM its own CPU (vCPU of a dedicated VM, or an
- * isolated emulator/iothread); degrades to floating with a note if none. */
+static void release_thread (QpinPlacer *p, QpinPlanVm *vm, guint t);
+
+/* Takes one CPU for thread t of a placed VM: its cpumap entry, else the
+ * best single CPU (core @k). */
 static gboolean
-place_one_inside (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
+one_take (QpinPlacer *p, QpinPlanVm *vm, guint t, gint k, gboolean isolate, GError **error)
 {
   gint slot = slot_of (p, vm);
   QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
-  gboolean vcpu = th->spec.role == QPIN_ROLE_VCPU;
-  gboolean isolate = vcpu && vm->policy->smt == QPIN_SMT_ISOLATE;
-  gint k;
+  g_autoptr (GArray) undo = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint cpu;
 
-  if (vcpu && vm->policy->cpus == QPIN_CPUS_MANUAL)
+  th->changed = TRUE;
+  if (th->spec.role == QPIN_ROLE_VCPU && vm->policy->cpus == QPIN_CPUS_MANUAL)
+    return manual_take (p, slot, t, undo, error);
+  cpu = (guint) core_take (p, (guint) k);
+  hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
+  qpin_cpuset_clear_all (&th->cpus);
+  qpin_cpuset_add (&th->cpus, cpu);
+  th->exclusive = TRUE;
+  if (isolate)
+    hold_siblings (p, slot, (guint) k, undo);
+  return TRUE;
+}
+
+/* Gives thread t of a placed VM its own CPU (vCPU of a dedicated or manual
+ * VM, or an isolated emulator/iothread); degrades to floating with a note
+ * if none is free or it would take the shared pool's last CPU. */
+static gboolean
+place_one_inside (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
+{
+  QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
+  gboolean vcpu = th->spec.role == QPIN_ROLE_VCPU;
+  gboolean manual = vcpu && vm->policy->cpus == QPIN_CPUS_MANUAL;
+  gboolean isolate = vcpu && vm->policy->smt == QPIN_SMT_ISOLATE;
+  const char *role = qpin_thread_role_to_string (th->spec.role);
+  g_autofree char *needs = NULL;
+  g_autoptr (GError) local = NULL;
+  gint k = manual ? 0 : pick_single (p, slot_of (p, vm), sibling_core (p, vm, t), isolate, vcpu);
+
+  if (k >= 0)
     {
-      for (guint j = 0; j < vm->policy->cpumap->len; j++)
-        {
-          const QpinManualPin *pin = &g_array_index (vm->policy->cpumap, QpinManualPin, j);
-          if (pin->vcpu != th->spec.index)
-            continue;
-          QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
-            if (p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, (guint) cpu))
-              {
-                g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                             "vm '%s': cpumap puts vcpu %u on cpu %d, which is not free", vm->name,
-                             th->spec.index, cpu);
-                return FALSE;
-              }
-          QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
-            hold (p, (guint) cpu, slot, KIND_EXCLUSIVE, (gint) t);
-          th->cpus = pin->cpus;
-          th->exclusive = TRUE;
-          th->changed = TRUE;
-          return TRUE;
-        }
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                   "vm '%s': cpumap has no entry for vcpu %u", vm->name, th->spec.index);
+      if (!one_take (p, vm, t, k, isolate, error))
+        return FALSE;
+      if (!pool_emptied (p, vm, (gint) t))
+        return TRUE;
+      needs = manual ? manual_needs (&th->cpus)
+                     : g_strdup_printf ("%s %u needs 1 %s", role, th->spec.index,
+                                        unit_name (isolate, 1));
+      release_thread (p, vm, t);
+      pool_refuse (p, vm, needs, isolate, (gint) t, &local);
+    }
+  else
+    {
+      g_autoptr (GString) s = g_string_new (NULL);
+      needs = g_strdup_printf ("%s %u needs 1 %s", role, th->spec.index, unit_name (isolate, 1));
+      g_string_append_printf (s, "vm '%s': %s, ", vm->name, needs);
+      append_free (p, vm, isolate, NULL, 0, NULL, s);
+      local = g_error_new_literal (QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT, s->str);
+    }
+  if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  k = pick_single (p, slot, sibling_core (p, vm, t), isolate, vcpu);
-  if (k < 0)
-    {
-      if (vm->policy->overcommit == QPIN_OVERCOMMIT_REFUSE)
-        {
-          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT,
-                       "vm '%s': %s %u needs 1 %s, 0 free on the host", vm->name,
-                       qpin_thread_role_to_string (th->spec.role), th->spec.index,
-                       isolate ? "whole free core (smt=isolate)" : "dedicated cpu");
-          return FALSE;
-        }
-      qpin_plan_vm_add_note (vm, "overcommitted: %s %u floats on a shared pool",
-                             qpin_thread_role_to_string (th->spec.role), th->spec.index);
-      th->exclusive = FALSE;
-      return TRUE;
-    }
-  {
-    guint cpu = (guint) core_take (p, (guint) k);
-    hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
-    qpin_cpuset_clear_all (&th->cpus);
-    qpin_cpuset_add (&th->cpus, cpu);
-    th->exclusive = TRUE;
-    th->changed = TRUE;
-    if (isolate)
-      {
-        g_autoptr (GArray) undo = g_array_new (FALSE, FALSE, sizeof (guint));
-        hold_siblings (p, slot, (guint) k, undo);
-      }
-  }
+  qpin_plan_vm_add_note (vm, "overcommitted: %s %u floats on a shared pool (%s)", role,
+                         th->spec.index, local->message);
+  th->exclusive = FALSE;
   return TRUE;
 }
 
@@ -2358,6 +2618,25 @@ wants_own_cpu (const QpinPlanVm *vm, const QpinThreadSpec *spec)
   if (spec->role == QPIN_ROLE_IOTHREAD)
     return vm->policy->iothreads == QPIN_AUX_ISOLATE;
   return FALSE;
+}
+
+/**
+ * qpin_placer_note_waiting:
+ * @reason: why qpin_placer_add_thread() refused the thread
+ *
+ * Says in the VM's notes that a thread which runs but was refused a
+ * place waits for one ("waiting: vcpu 1 has no cpu (...)"), until
+ * qpin_placer_add_thread() places it.
+ *
+ * Returns: %TRUE if that is news (not noted already with this reason).
+ */
+gboolean
+qpin_placer_note_waiting (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec,
+                          const char *reason)
+{
+  QpinPlanVm *vm = qpin_plan_find_vm (p->plan, vm_name);
+
+  return vm == NULL || qpin_pool_note_waiting (vm, spec, reason);
 }
 
 /**
@@ -2396,6 +2675,7 @@ qpin_placer_add_thread (QpinPlacer *p, const char *vm_name, const QpinThreadSpec
       g_array_set_size (vm->threads, vm->threads->len - 1);
       return FALSE;
     }
+  qpin_pool_forget_waiting (vm, spec);
   finalize (p, vm);
   return TRUE;
 }
@@ -2606,8 +2886,24 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
           if (p->owner[cpu] < 0)
             hold (p, (guint) cpu, slot, KIND_EXCLUSIVE, (gint) i);
     }
-  if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain))
-    choose_pool (p, copy);
+  if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain) && !choose_pool (p, copy, error))
+    {
+      drop_vm (p, copy);
+      return FALSE;
+    }
+  if (pool_is_empty (p))
+    {
+      g_autoptr (GString) names = g_string_new (NULL);
+      guint n = pool_users (p, NULL, -1, names);
+      if (n > 0)
+        {
+          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                       "vm '%s': its pins leave the shared pool empty, and %s %s float%s on it",
+                       vm->name, n == 1 ? "vm" : "vms", names->str, n == 1 ? "s" : "");
+          drop_vm (p, copy);
+          return FALSE;
+        }
+    }
   finalize (p, NULL);
   return TRUE;
 }

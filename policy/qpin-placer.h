@@ -56,6 +56,8 @@ gboolean qpin_placer_place (QpinPlacer *placer, GPtrArray *requests, GPtrArray *
 gboolean qpin_placer_adopt (QpinPlacer *placer, const QpinPlanVm *vm, GError **error);
 gboolean qpin_placer_add_thread (QpinPlacer *placer, const char *vm_name,
                                  const QpinThreadSpec *spec, GError **error);
+gboolean qpin_placer_note_waiting (QpinPlacer *placer, const char *vm_name,
+                                   const QpinThreadSpec *spec, const char *reason);
 gboolean qpin_placer_remove_thread (QpinPlacer *placer, const char *vm_name, QpinThreadRole role,
                                     guint index, GError **error);
 gboolean qpin_placer_remove_vm (QpinPlacer *placer, const char *vm_name, GError **error);

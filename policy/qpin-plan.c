@@ -136,16 +136,25 @@ qpin_plan_vm_find_thread (QpinPlanVm *vm, QpinThreadRole role, guint index)
 /**
  * qpin_plan_vm_add_note:
  *
- * Appends a printf-formatted note to @vm.
+ * Appends a printf-formatted note to @vm, unless @vm already has it
+ * (re-planning says the same thing again).
  */
 void
 qpin_plan_vm_add_note (QpinPlanVm *vm, const char *format, ...)
 {
   va_list args;
+  char *note;
 
   va_start (args, format);
-  g_ptr_array_add (vm->notes, g_strdup_vprintf (format, args));
+  note = g_strdup_vprintf (format, args);
   va_end (args);
+  for (guint i = 0; i < vm->notes->len; i++)
+    if (strcmp (g_ptr_array_index (vm->notes, i), note) == 0)
+      {
+        g_free (note);
+        return;
+      }
+  g_ptr_array_add (vm->notes, note);
 }
 
 /* "0" or "0,1" for the nodes / LLC groups / cores a cpuset touches */

@@ -190,8 +190,8 @@ test_cgroup_cpuset (void)
     g_autofree char *out = NULL, *err2 = NULL;
     g_autofree char *why = g_strdup_printf (
       "inside its cgroup cpuset: the new policy does not fit (vm 'pid-%d': needs %s dedicated "
-      "cpus, 1 free on the host (cpus %s)); kept the previous placement",
-      qemu->pid, smp, allowed);
+      "cpus, 1 free inside its cpuset %s (cpus %s)); kept the previous placement",
+      qemu->pid, smp, allowed, allowed);
     const char *first;
 
     g_assert_cmpint (qpin_test_run_qpin (args, &out, &err2), ==, 1);

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "qpin-fake-peer.h"
+#include "qpin-qmp-client.h"
+#include "qpin-qmp-types.h"
 #include "qpin-test-qemu.h"
 
 typedef struct {
@@ -456,6 +458,170 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   qpin_test_cgroup_free (cgroup);
 }
 
+/* A listen-mode QEMU with room for a hot-added vCPU; its own -qmp socket
+ * (qemu->qmp_path) serves a foreign client. */
+static QpinTestQemu *
+start_listen_vm_hotplug (Fixture *f, const char *name)
+{
+  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
+  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
+  const char *args[] = { "-smp",     "1,maxcpus=2", "-name", vm_name,
+                         "-chardev", chardev,       "-mon",  "chardev=qpin,mode=control",
+                         NULL };
+  return qpin_test_qemu_start (NULL, args, TRUE);
+}
+
+/* device_add of the first free vCPU slot, as a script would do it. */
+static void
+device_add_one (const char *monitor)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL;
+  g_autoptr (GPtrArray) slots = NULL;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
+  g_assert_no_error (error);
+  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < slots->len; i++)
+    {
+      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
+      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonNode) ok = NULL;
+
+      if (slot->qom_path)
+        continue;
+      json_object_set_string_member (args, "driver", slot->type);
+      json_object_set_string_member (args, "id", "foreign-cpu");
+      json_object_set_int_member (args, "socket-id", slot->socket_id);
+      json_object_set_int_member (args, "core-id", slot->core_id);
+      json_object_set_int_member (args, "thread-id", slot->thread);
+      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+      g_assert_no_error (error);
+      break;
+    }
+  qpin_qmp_client_close (client);
+}
+
+typedef struct {
+  GPid pid;
+  guint n;
+  char *affinities; /* "0 1": the vCPUs' affinities in TID order */
+} VcpuWait;
+
+static gboolean
+vcpus_pinned (gpointer data)
+{
+  VcpuWait *w = data;
+  g_autoptr (GArray) tids = qpin_test_vcpu_tids (w->pid);
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  if (tids->len != w->n)
+    return FALSE;
+  for (guint i = 0; i < tids->len; i++)
+    {
+      g_autofree char *a = qpin_test_affinity_of (g_array_index (tids, GPid, i));
+      g_string_append_printf (s, "%s%s", i ? " " : "", a);
+    }
+  g_free (w->affinities);
+  w->affinities = g_strdup (s->str);
+  return TRUE;
+}
+
+/* 2 CPUs: dedicated 'ded' holds one, shared 'sh' floats on the other.  A
+ * foreign hot-add gives ded a second vCPU; taking sh's CPU would empty the
+ * shared pool, so the daemon refuses it and status says which VM waits
+ * for what, while sh stays on its CPU.  Once sh exits, the waiting vCPU
+ * gets that CPU and the note goes. */
+static void
+test_shared_pool_kept (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) ded = NULL;
+  QpinTestQemu *sh = NULL;
+  g_autofree char *conf = g_build_filename (f->dir, "qpin.conf", NULL);
+  const char *extra[] = { "--config", conf, NULL };
+  g_autofree char *cpu_ded = NULL, *cpu_sh = NULL, *note = NULL, *line = NULL;
+  VcpuWait w = { 0 };
+
+  if (sysconf (_SC_NPROCESSORS_ONLN) != 2)
+    {
+      g_test_skip ("needs a host with exactly 2 online CPUs");
+      return;
+    }
+  g_assert_true (
+    g_file_set_contents (conf, "[vm:ded]\ncpus = dedicated\n[vm:sh]\ncpus = shared\n", -1, NULL));
+  start_daemon (f, extra);
+  ded = start_listen_vm_hotplug (f, "ded");
+  wait_vm (f, ded->pid, "pinned");
+  sh = start_listen_vm (f, "sh");
+  wait_vm (f, sh->pid, "pinned");
+  cpu_ded = vcpu_affinity (ded);
+  cpu_sh = vcpu_affinity (sh);
+  g_assert_null (strpbrk (cpu_ded, ",-"));
+  g_assert_null (strpbrk (cpu_sh, ",-"));
+  g_assert_cmpstr (cpu_ded, !=, cpu_sh);
+
+  device_add_one (ded->qmp_path);
+  note = g_strdup_printf ("waiting: vcpu 1 has no cpu (vm 'ded': vcpu 1 needs 1 dedicated cpu, 1 "
+                          "free on the host (cpus %s), but 1 must stay in the shared pool for vm "
+                          "'sh')",
+                          cpu_sh);
+  wait_vm_note (f, ded->pid, "degraded", note);
+  {
+    const char *args[] = { "status", "--control", f->control, NULL };
+    g_autofree char *out = NULL, *err = NULL;
+
+    line = g_strdup_printf ("%-16s %7d note: %s\n", "ded", ded->pid, note);
+    g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
+    g_assert_nonnull (strstr (out, line));
+  }
+  /* the shared VM never lands on the dedicated CPU, the kernel says */
+  {
+    g_autoptr (GArray) tids = qpin_test_list_tasks (sh->pid);
+    for (guint i = 0; i < tids->len; i++)
+      {
+        g_autofree char *a = qpin_test_affinity_of (g_array_index (tids, GPid, i));
+        g_assert_cmpstr (a, ==, cpu_sh);
+      }
+  }
+  {
+    g_autofree char *still = vcpu_affinity (sh);
+    g_assert_cmpstr (still, ==, cpu_sh);
+  }
+
+  /* sh exits: the pool has no user left, the waiting vCPU takes the CPU */
+  w.pid = ded->pid;
+  w.n = 2;
+  qpin_test_qemu_free (sh);
+  {
+    g_autofree char *want = g_strdup_printf ("%s %s", cpu_ded, cpu_sh);
+    g_autofree char *log = NULL;
+    gboolean ok = FALSE;
+    for (guint tries = 0; tries < 150 && !ok; tries++)
+      {
+        ok = vcpus_pinned (&w) && g_str_equal (w.affinities, want);
+        if (!ok)
+          g_usleep (100000);
+      }
+    if (!ok)
+      {
+        log = qpin_test_qpin_log (f->daemon);
+        g_test_message ("daemon log:\n%s\nvcpus: %s", log, w.affinities);
+      }
+    g_assert_true (ok);
+  }
+  {
+    g_autoptr (JsonNode) status = qpin_test_status (f->control);
+    JsonObject *vm = qpin_test_find_vm (status, ded->pid);
+    g_assert_nonnull (vm);
+    g_assert_false (qpin_test_vm_has_note (vm, note));
+  }
+  g_free (w.affinities);
+  g_unlink (conf);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -463,6 +629,8 @@ main (int argc, char **argv)
   g_test_add ("/daemon/listen-exclusive-and-release", Fixture, NULL, fixture_set_up,
               test_listen_exclusive_and_release, fixture_tear_down);
   g_test_add ("/daemon/churn", Fixture, NULL, fixture_set_up, test_churn, fixture_tear_down);
+  g_test_add ("/daemon/shared-pool-kept", Fixture, NULL, fixture_set_up, test_shared_pool_kept,
+              fixture_tear_down);
   g_test_add ("/daemon/cgroup-moves-vm", Fixture, NULL, fixture_set_up, test_cgroup_moves_vm,
               fixture_tear_down);
   g_test_add ("/daemon/restart-adopts", Fixture, NULL, fixture_set_up, test_restart_adopts,

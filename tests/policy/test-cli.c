@@ -150,6 +150,36 @@ test_plan_errors (void)
   g_assert_cmpint (system (rm), ==, 0);
 }
 
+/* The finding, through `qpin plan`: on a 2-CPU host with cpu 0 reserved,
+ * dedicated a would take cpu 1, which shared b floats on: exit 1 with the
+ * reason, nothing on stdout; and a cpumap that maps two of a VM's own
+ * vCPUs to one CPU says "itself", not "another vm". */
+static void
+test_plan_exclusive (void)
+{
+  g_autofree char *two = fixture ("1n-2c");
+  g_autofree char *dir = g_dir_make_tmp ("qpin-cli-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename (dir, "two.conf", NULL);
+  g_autofree char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
+
+  g_assert_true (g_file_set_contents (
+    conf, "[defaults]\nreserved = 0\n[vm:a]\ncpus = dedicated\n[vm:b]\ncpus = shared\n", -1, NULL));
+  g_assert_cmpint (run (&out, &err, "plan", "--config", conf, "--topology", two, "--vm", "a:1",
+                        "--vm", "b:2", NULL),
+                   ==, 1);
+  g_assert_cmpstr (err, ==,
+                   "qpin plan: vm 'a': needs 1 dedicated cpu, 1 free on the host (cpus 1), but 1 "
+                   "must stay in the shared pool for vm 'b'\n");
+  g_assert_cmpstr (out, ==, "");
+  g_assert_cmpint (run (&out2, &err2, "plan", "--topology", two, "--vm", "a:2", "--policy",
+                        "cpus=manual", "--policy", "cpumap=0=0,1=0", NULL),
+                   ==, 1);
+  g_assert_cmpstr (
+    err2, ==, "qpin plan: vm 'a': cpumap puts vcpu 1 on cpu 0, which it holds itself (vcpu 0)\n");
+  g_assert_cmpint (g_unlink (conf), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -157,5 +187,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/topology", test_topology);
   g_test_add_func ("/cli/plan-json", test_plan_json);
   g_test_add_func ("/cli/plan-errors", test_plan_errors);
+  g_test_add_func ("/cli/plan-exclusive", test_plan_exclusive);
   return g_test_run ();
 }

@@ -74,6 +74,7 @@ render (const char *fixture, const char *policy, const char *vms)
       g_autofree char *score = NULL;
       QpinScore s;
 
+      assert_exclusive (placer); /* every golden plan obeys the exclusivity rule */
       qpin_placer_score (placer, &s);
       score = qpin_score_to_text (&s);
       g_string_append_printf (out, "%s\nscore:\n%s", table, score);

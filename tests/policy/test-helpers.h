@@ -115,3 +115,28 @@ count_domains (const QpinTopology *topo, const QpinCpuset *cpus, gboolean llc)
                                          : qpin_topology_cpu_node (topo, (guint) cpu)));
   return qpin_cpuset_count (&seen);
 }
+
+/* The exclusivity rule, checked on the whole plan: no thread that floats
+ * runs on a CPU another VM holds, and what floats finds a CPU. */
+static inline void
+assert_exclusive (const QpinPlacer *placer)
+{
+  const QpinPlan *plan = qpin_placer_get_plan (placer);
+
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      for (guint i = 0; i < vm->threads->len; i++)
+        {
+          const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          g_assert_false (qpin_cpuset_is_empty (&t->cpus));
+          QPIN_CPUSET_FOREACH (cpu, &t->cpus)
+            {
+              const char *holder = qpin_placer_holder (placer, (guint) cpu);
+              if (holder && strcmp (holder, vm->name) != 0)
+                g_error ("vm '%s' %s %u runs on cpu %d, which '%s' holds", vm->name,
+                         qpin_thread_role_to_string (t->spec.role), t->spec.index, cpu, holder);
+            }
+        }
+    }
+}

@@ -638,7 +638,10 @@ test_cpuset (void)
    * though the host has many free CPUs outside it */
   g_assert_false (place_vms (placer, config, "big:4", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
-  g_assert_nonnull (strstr (error->message, "vm 'big': needs 4 dedicated cpus, 3 free"));
+  /* the message names the cpuset: the host has more free CPUs outside */
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'big': needs 4 dedicated cpus, 3 free inside its cpuset 9-12,25-28 "
+                   "(cpus 12,27-28)");
   g_clear_error (&error);
   g_assert_true (place_vms (placer, config, "e:20", &error));
   g_assert_no_error (error);
@@ -655,6 +658,244 @@ test_cpuset (void)
     g_assert_cmpstr (error->message, ==,
                      "vm 'x': cpuset=2-3,40-47 holds no online, unreserved cpu (those are 4-31)");
   }
+}
+
+static QpinConfig *
+config_text (const char *text)
+{
+  QpinConfig *config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (qpin_config_load_data (config, text, "qpin.conf", &error));
+  g_assert_no_error (error);
+  return config;
+}
+
+/* The finding's repro: on a 2-CPU host with cpu 0 reserved, a dedicated
+ * vCPU would take cpu 1, the only CPU a shared VM can float on: refused,
+ * with the reason; with overcommit=share a floats beside b instead. */
+static void
+test_pool_first_plan (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-2c");
+  const char *text = "[defaults]\nreserved = 0\n[vm:a]\ncpus = dedicated\n[vm:b]\ncpus = shared\n";
+  g_autoptr (QpinConfig) config = config_text (text);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinConfig) share = config_text (text);
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, share);
+  g_autoptr (GError) error = NULL;
+  QpinPlanVm *a;
+
+  g_assert_false (place_vms (placer, config, "a:1 b:2", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'a': needs 1 dedicated cpu, 1 free on the host (cpus 1), but 1 must stay "
+                   "in the shared pool for vm 'b'");
+  g_assert_null (qpin_placer_holder (placer, 1));
+  g_assert_cmpuint (qpin_placer_get_plan (placer)->vms->len, ==, 0);
+  g_clear_error (&error);
+  /* alone, a may take the last CPU: nothing floats */
+  g_assert_true (place_vms (placer, config, "a:1", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (qpin_placer_holder (placer, 1), ==, "a");
+  /* then b, arriving later, has no pool: refused, naming who holds it */
+  g_assert_false (place_vms (placer, config, "b:2", &error));
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'b': the shared pool is empty: every usable cpu on the host is held by a "
+                   "dedicated vm ('a')");
+  g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (placer), "b"));
+
+  g_assert_true (qpin_config_add_override (share, "overcommit=share", NULL));
+  g_assert_true (place_vms (p2, share, "a:1 b:2", NULL));
+  a = qpin_plan_find_vm (qpin_placer_get_plan (p2), "a");
+  g_assert_true (a->floating);
+  g_assert_cmpuint (a->notes->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (a->notes, 0), ==,
+                   "overcommitted: shared pool (vm 'a': needs 1 dedicated cpu, 1 free on the host "
+                   "(cpus 1), but 1 must stay in the shared pool for vm 'b')");
+  assert_exclusive (p2);
+}
+
+/* A hot-added vCPU of a dedicated VM may not take the CPU a shared VM
+ * floats on: refused with the reason (b keeps cpu 1), or with
+ * overcommit=share it floats there itself, said in a note. */
+static void
+test_pool_hot_add (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-2c");
+  g_autoptr (QpinConfig) config = config_text ("[vm:b]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinConfig) share = config_text ("[vm:b]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) p2 = NULL;
+  g_autoptr (GError) error = NULL;
+  QpinThreadSpec v1 = qpin_thread_spec_vcpu (1);
+  g_autofree char *a0 = NULL, *b0 = NULL, *b0_after = NULL;
+
+  g_assert_true (place_vms (placer, config, "a:1 b:1", NULL));
+  a0 = cpus_of (placer, "a", QPIN_ROLE_VCPU, 0);
+  b0 = cpus_of (placer, "b", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpstr (a0, ==, "0");
+  g_assert_cmpstr (b0, ==, "1");
+  g_assert_false (qpin_placer_add_thread (placer, "a", &v1, &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'a': vcpu 1 needs 1 dedicated cpu, 1 free on the host (cpus 1), but 1 must "
+                   "stay in the shared pool for vm 'b'");
+  g_assert_null (thread_of (placer, "a", QPIN_ROLE_VCPU, 1));
+  g_assert_null (qpin_placer_holder (placer, 1));
+  b0_after = cpus_of (placer, "b", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpstr (b0_after, ==, "1");
+  assert_exclusive (placer);
+
+  g_assert_true (qpin_config_add_override (share, "overcommit=share", NULL));
+  p2 = placer_for (topo, share);
+  g_assert_true (place_vms (p2, share, "a:1 b:1", NULL));
+  g_assert_true (qpin_placer_add_thread (p2, "a", &v1, NULL));
+  {
+    g_autofree char *a1 = cpus_of (p2, "a", QPIN_ROLE_VCPU, 1);
+    QpinPlanVm *a = qpin_plan_find_vm (qpin_placer_get_plan (p2), "a");
+    g_assert_cmpstr (a1, ==, "1");
+    g_assert_false (thread_of (p2, "a", QPIN_ROLE_VCPU, 1)->exclusive);
+    g_assert_cmpstr (g_ptr_array_index (a->notes, a->notes->len - 1), ==,
+                     "overcommitted: vcpu 1 floats on a shared pool (vm 'a': vcpu 1 needs 1 "
+                     "dedicated cpu, 1 free on the host (cpus 1), but 1 must stay in the shared "
+                     "pool for vm 'b')");
+  }
+  assert_exclusive (p2);
+}
+
+/* The 512-CPU host: one shared VM leaves room for 511 dedicated CPUs,
+ * not 512, through a first plan and through a hot-add; a batch that asks
+ * for more than the host has and may overcommit keeps the pool too. */
+static void
+test_pool_big_host (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("8n-512");
+  g_autoptr (QpinConfig) config = config_text ("[vm:s]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinConfig) share = config_text ("[defaults]\novercommit = share\n");
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, share);
+  g_autoptr (GError) error = NULL;
+  QpinThreadSpec v511 = qpin_thread_spec_vcpu (511);
+  g_autofree char *s0 = NULL;
+
+  g_assert_false (place_vms (placer, config, "s:4 d:512", &error));
+  g_assert_true (g_str_has_prefix (error->message, "vm 'd': needs 512 dedicated cpus, 512 free on "
+                                                   "the host (cpus 0-511), but 1 must stay"));
+  g_clear_error (&error);
+  g_assert_true (place_vms (placer, config, "s:4 d:511:sockets=1,cores=511,threads=1", &error));
+  g_assert_no_error (error);
+  s0 = cpus_of (placer, "s", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpuint (qpin_cpuset_count (&thread_of (placer, "s", QPIN_ROLE_VCPU, 0)->cpus), ==, 1);
+  g_assert_false (qpin_placer_add_thread (placer, "d", &v511, &error));
+  g_assert_nonnull (strstr (error->message, "but 1 must stay in the shared pool for vm 's'"));
+  assert_exclusive (placer);
+
+  /* 3 x 200 vCPUs on 512 CPUs: two fit, the third floats on what is left */
+  g_assert_true (place_vms (p2, share, "a:200 b:200 c:200", NULL));
+  assert_exclusive (p2);
+}
+
+/* A lost host CPU: the vCPU that held it may not take the shared pool's
+ * last CPU (it degrades and floats there with b); when the pool's own
+ * CPU goes, b floats on the reserved CPU, never on a's. */
+static void
+test_pool_lose_cpu (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("lab-1n4c");
+  g_autoptr (QpinConfig) config = config_text ("[vm:b]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (QpinConfig) reserved
+    = config_text ("[defaults]\nreserved = 0\n[vm:b]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) p2 = placer_for (topo, reserved);
+  QpinPlanVm *a, *b;
+  const QpinPlanThread *t;
+
+  g_assert_true (place_vms (placer, config, "a:3 b:1", NULL));
+  t = thread_of (placer, "a", QPIN_ROLE_VCPU, 0);
+  g_assert_cmpint (qpin_cpuset_first (&t->cpus), ==, 0);
+  g_assert_true (qpin_placer_lose_cpu (placer, 0, NULL));
+  t = thread_of (placer, "a", QPIN_ROLE_VCPU, 0);
+  g_assert_false (t->exclusive);
+  a = qpin_plan_find_vm (qpin_placer_get_plan (placer), "a");
+  g_assert_cmpstr (g_ptr_array_index (a->notes, a->notes->len - 1), ==,
+                   "degraded: vcpu 0 floats after losing cpu 0 (vm 'a': vcpu 0 needs 1 dedicated "
+                   "cpu, 1 free on the host (cpus 3), but 1 must stay in the shared pool for vm "
+                   "'b')");
+  assert_exclusive (placer);
+
+  g_assert_true (place_vms (p2, reserved, "a:2 b:1", NULL));
+  g_assert_true (qpin_placer_lose_cpu (p2, 3, NULL));
+  b = qpin_plan_find_vm (qpin_placer_get_plan (p2), "b");
+  {
+    g_autofree char *b0 = cpus_of (p2, "b", QPIN_ROLE_VCPU, 0);
+    g_assert_cmpstr (b0, ==, "0");
+  }
+  g_assert_cmpuint (b->notes->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (b->notes, 0), ==,
+                   "degraded: the shared pool is empty, floats on the reserved cpus 0");
+  assert_exclusive (p2);
+}
+
+/* Adoption after a restart obeys the rule too: pins that would take the
+ * last CPU a floating VM has are not adopted. */
+static void
+test_pool_adopt (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-2c");
+  g_autoptr (QpinConfig) config = config_text ("[vm:b]\ncpus = shared\n");
+  g_autoptr (QpinPlacer) first = placer_for (topo, config);
+  g_autoptr (QpinPlacer) again = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinPlanVm) a = NULL;
+  QpinThreadSpec v1 = qpin_thread_spec_vcpu (1);
+
+  g_assert_true (place_vms (first, config, "a:2", NULL));
+  g_assert_true (place_vms (again, config, "b:1", NULL));
+  a = qpin_plan_vm_copy (qpin_plan_find_vm (qpin_placer_get_plan (first), "a"));
+  g_assert_false (qpin_placer_adopt (again, a, &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT);
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'a': its pins leave the shared pool empty, and vm 'b' floats on it");
+  g_assert_null (qpin_plan_find_vm (qpin_placer_get_plan (again), "a"));
+  g_assert_null (qpin_placer_holder (again, 0));
+  g_assert_null (qpin_placer_holder (again, 1));
+  /* with one vCPU less it fits beside b */
+  g_assert_true (qpin_placer_remove_thread (first, "a", QPIN_ROLE_VCPU, 1, NULL));
+  g_clear_pointer (&a, qpin_plan_vm_free);
+  a = qpin_plan_vm_copy (qpin_plan_find_vm (qpin_placer_get_plan (first), "a"));
+  g_assert_true (qpin_placer_adopt (again, a, NULL));
+  assert_exclusive (again);
+  g_assert_false (qpin_placer_add_thread (again, "a", &v1, NULL));
+}
+
+/* cpus=manual: one check for the first plan and for a hot-add, one
+ * message; a VM mapping two of its vCPUs to one CPU is told so. */
+static void
+test_manual_messages (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("1n-4c8t");
+  g_autoptr (QpinConfig) config = config_text ("[vm:a]\ncpus = manual\ncpumap = 0=0,1=0\n"
+                                               "[vm:m]\ncpus = manual\ncpumap = 0=5,1=6\n"
+                                               "[vm:x]\ncpus = manual\ncpumap = 0=6\n");
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  g_autoptr (GError) error = NULL;
+  QpinThreadSpec v1 = qpin_thread_spec_vcpu (1);
+
+  g_assert_false (place_vms (placer, config, "a:2", &error));
+  g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT);
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'a': cpumap puts vcpu 1 on cpu 0, which it holds itself (vcpu 0)");
+  g_clear_error (&error);
+  g_assert_true (place_vms (placer, config, "m:1 x:1", NULL));
+  g_assert_false (qpin_placer_add_thread (placer, "m", &v1, &error));
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'm': cpumap puts vcpu 1 on cpu 6, which another vm holds ('x')");
+  g_clear_error (&error);
+  g_assert_true (qpin_placer_remove_vm (placer, "m", NULL));
+  g_assert_false (place_vms (placer, config, "m:2", &error));
+  g_assert_cmpstr (error->message, ==,
+                   "vm 'm': cpumap puts vcpu 1 on cpu 6, which another vm holds ('x')");
 }
 
 int
@@ -682,5 +923,11 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/adopt", test_adopt);
   g_test_add_func ("/placer/lose-cpu-floating", test_lose_cpu_floating);
   g_test_add_func ("/placer/cpuset", test_cpuset);
+  g_test_add_func ("/placer/pool-first-plan", test_pool_first_plan);
+  g_test_add_func ("/placer/pool-hot-add", test_pool_hot_add);
+  g_test_add_func ("/placer/pool-big-host", test_pool_big_host);
+  g_test_add_func ("/placer/pool-lose-cpu", test_pool_lose_cpu);
+  g_test_add_func ("/placer/pool-adopt", test_pool_adopt);
+  g_test_add_func ("/placer/manual-messages", test_manual_messages);
   return g_test_run ();
 }
