@@ -367,6 +367,28 @@ qpin_policy_set_cpuset (QpinPolicy *policy, const QpinCpuset *cpuset)
     policy->cpuset = g_memdup2 (cpuset, sizeof *cpuset);
 }
 
+/* A CPU the host can never have in reserved or cpuset is a typo (8191
+ * for 8-191?) or a config written for another host: refused, not ignored. */
+static gboolean
+check_possible (const char *who, const char *key, const QpinCpuset *set, const QpinTopology *topo,
+                GError **error)
+{
+  QpinCpuset beyond = *set;
+  g_autofree char *value = NULL, *b = NULL, *possible = NULL;
+
+  qpin_cpuset_andnot (&beyond, &topo->possible);
+  if (qpin_cpuset_is_empty (&beyond))
+    return TRUE;
+  value = qpin_cpuset_format (set);
+  b = qpin_cpuset_format (&beyond);
+  possible = qpin_cpuset_format (&topo->possible);
+  g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+               "%s%s=%s: %s %s %s beyond the host's possible cpus (%s)", who, key, value,
+               qpin_cpuset_count (&beyond) == 1 ? "cpu" : "cpus", b,
+               qpin_cpuset_count (&beyond) == 1 ? "is" : "are", possible);
+  return FALSE;
+}
+
 /**
  * qpin_policy_check:
  * @vm_name: (nullable): named in messages, NULL for [defaults]
@@ -389,6 +411,9 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const cha
                    "%ssmt=require but the host has no SMT (one thread per core)", who);
       return FALSE;
     }
+  if (!check_possible (who, "reserved", &policy->reserved, topo, error)
+      || (policy->cpuset && !check_possible (who, "cpuset", policy->cpuset, topo, error)))
+    return FALSE;
   qpin_cpuset_andnot (&left, &policy->reserved);
   if (qpin_cpuset_is_empty (&left))
     {

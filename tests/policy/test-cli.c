@@ -153,14 +153,14 @@ test_plan_errors (void)
   g_assert_cmpint (system (rm), ==, 0);
 }
 
-/* `qpin plan --config @conf` on the 1n-4c8t fixture (cpus 0-7) with
- * @policy (nullable) as --policy, killed after 20 s so that a qpin that
+/* `qpin plan --config @conf` on @topology (NULL: the 1n-4c8t fixture,
+ * cpus 0-7) with @policy (nullable) as --policy, killed after 20 s so that a qpin that
  * blocks (on a FIFO) fails the test instead of hanging it: timeout(1)
  * exits 124 then.  Returns the exit status. */
 static int
-run_plan_config (const char *conf, const char *policy, char **out, char **err)
+run_plan_config (const char *topology, const char *conf, const char *policy, char **out, char **err)
 {
-  g_autofree char *one = fixture ("1n-4c8t");
+  g_autofree char *one = topology ? g_strdup (topology) : fixture ("1n-4c8t");
   const char *argv[]
     = { "timeout", "-k",  "1",        "20", g_getenv ("QPIN_BIN"),      "plan", "--topology", one,
         "--vm",    "a:2", "--config", conf, policy ? "--policy" : NULL, policy, NULL };
@@ -215,16 +215,17 @@ test_config_files (void)
       g_autofree char *expected = g_strdup_printf ("qpin plan: %s%s", cases[i].path, cases[i].tail);
 
       g_test_message ("%s", cases[i].path);
-      g_assert_cmpint (run_plan_config (cases[i].path, NULL, &out, &err), ==, 1);
+      g_assert_cmpint (run_plan_config (NULL, cases[i].path, NULL, &out, &err), ==, 1);
       g_assert_cmpstr (err, ==, expected);
       g_assert_cmpstr (out, ==, "");
     }
   g_assert_cmpint (system (rm), ==, 0);
 }
 
-/* reserved / cpuset CPUs the host cannot have (the fixture's possible
- * cpus are its present ones, 0-7) are refused, from the file or --policy,
- * naming the key, the value and the possible range. */
+/* reserved / cpuset CPUs the host cannot have (the fixture has no
+ * cpu/possible file: its present cpus, 0-7) are refused, from the file or
+ * --policy, naming the key, the value and the possible range; a possible
+ * CPU that is not present (hotplug) is accepted. */
 static void
 test_config_beyond_host (void)
 {
@@ -237,15 +238,27 @@ test_config_beyond_host (void)
                                       "[defaults]\nreserved = 0,8191\n\n"
                                       "[vm:a]\ncpuset = 4-9\n",
                                       -1, NULL));
-  g_assert_cmpint (run_plan_config (conf, NULL, &out, &err), ==, 1);
+  g_assert_cmpint (run_plan_config (NULL, conf, NULL, &out, &err), ==, 1);
   g_assert_cmpstr (err, ==,
                    "qpin plan: reserved=0,8191: cpu 8191 is beyond the host's possible cpus "
                    "(0-7)\n");
   g_assert_true (g_file_set_contents (conf, "[vm:a]\ncpuset = 4-9\n", -1, NULL));
-  g_assert_cmpint (run_plan_config (conf, "reserved=1", &out2, &err2), ==, 1);
+  g_assert_cmpint (run_plan_config (NULL, conf, "reserved=1", &out2, &err2), ==, 1);
   g_assert_cmpstr (err2, ==,
                    "qpin plan: vm 'a': cpuset=4-9: cpus 8-9 are beyond the host's possible cpus "
                    "(0-7)\n");
+  {
+    g_autofree char *one = fixture ("1n-4c8t");
+    g_autofree char *copy = g_build_filename (dir, "hotplug", NULL);
+    g_autofree char *cp = g_strdup_printf ("cp -r '%s' '%s'", one, copy);
+    g_autofree char *possible = g_build_filename (copy, "sys/devices/system/cpu/possible", NULL);
+    g_autofree char *out3 = NULL, *err3 = NULL;
+
+    g_assert_cmpint (system (cp), ==, 0);
+    g_assert_true (g_file_set_contents (possible, "0-15\n", -1, NULL));
+    g_assert_cmpint (run_plan_config (copy, conf, "reserved=1,12", &out3, &err3), ==, 0);
+    g_assert_cmpstr (err3, ==, "");
+  }
   g_assert_cmpint (system (rm), ==, 0);
 }
 
