@@ -515,11 +515,11 @@ qpin_config_free (QpinConfig *config)
 {
   if (config == NULL)
     return;
+  g_hash_table_unref (config->by_vm); /* its keys and values point into settings */
+  g_ptr_array_unref (config->defaults);
   g_ptr_array_unref (config->settings);
   g_ptr_array_unref (config->overrides);
   g_ptr_array_unref (config->vm_names);
-  g_ptr_array_unref (config->defaults);
-  g_hash_table_unref (config->by_vm);
   g_free (config);
 }
 
