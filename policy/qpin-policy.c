@@ -617,7 +617,8 @@ syntax_error_line (const char *data)
  * qpin_policy_keys().  Nothing is kept on failure.
  *
  * Returns: %TRUE on success; otherwise %QPIN_POLICY_ERROR_PARSE naming the
- * file, group, key, value and the accepted values.
+ * file, group, key, value and the accepted values, or for a syntax error
+ * "FILE:LINE: " and GKeyFile's message.
  */
 gboolean
 qpin_config_load_data (QpinConfig *config, const char *data, const char *filename, GError **error)
