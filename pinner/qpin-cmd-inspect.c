@@ -11,6 +11,7 @@
 #include "qpin-proc.h"
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
+#include "qpin-text.h"
 #include "qpin-vm-threads.h"
 
 typedef struct {
@@ -226,11 +227,17 @@ topology_text (const QpinVmThread *t)
   return g_string_free (s, FALSE);
 }
 
+/* What the peer names (itself, its status, its threads) is escaped: it
+ * must not split or recolour the table. */
 static void
 print_table (const Snapshot *s)
 {
-  printf ("vm '%s' pid %d status %s%s%s%s\n", s->name ? s->name : "", s->pid, s->status,
-          s->qemu_version ? " qemu " : "", s->qemu_version ? s->qemu_version : "",
+  g_autofree char *vm_name = qpin_text_escape (s->name);
+  g_autofree char *status = qpin_text_escape (s->status);
+  g_autofree char *version = qpin_text_escape (s->qemu_version);
+
+  printf ("vm '%s' pid %d status %s%s%s%s\n", vm_name, s->pid, status,
+          s->qemu_version ? " qemu " : "", version,
           s->shared_vcpu_thread ? " (all vCPUs share one thread: single-threaded TCG)" : "");
   printf ("%-9s %5s %8s %4s %-16s %-16s %s\n", "ROLE", "INDEX", "TID", "CPU", "AFFINITY", "NAME",
           "GUEST TOPOLOGY");
@@ -240,12 +247,14 @@ print_table (const Snapshot *s)
       QpinTaskInfo *info = &g_array_index (s->tasks, QpinTaskInfo, i);
       g_autofree char *cpus = info->tid ? qpin_cpuset_format (&info->affinity) : g_strdup ("gone");
       g_autofree char *topo = topology_text (t);
+      g_autofree char *comm = qpin_text_escape (info->comm);
+      g_autofree char *id = qpin_text_escape (t->id);
       g_autofree char *name = NULL;
 
       if (t->role == QPIN_ROLE_IOTHREAD)
-        name = g_strdup_printf ("%s [%s]", info->comm, t->id);
+        name = g_strdup_printf ("%s [%s]", comm, id);
       else
-        name = g_strdup (info->comm);
+        name = g_steal_pointer (&comm);
       printf ("%-9s %5d %8d %4d %-16s %-16s %s\n", qpin_thread_role_to_string (t->role), t->index,
               t->tid, info->tid ? info->cpu : -1, cpus, name, topo);
     }

@@ -20,13 +20,7 @@ fail (const char *message)
 static gboolean
 load_config (QpinConfig *config, const char *path, GError **error)
 {
-  g_autofree char *data = NULL;
-
-  if (path == NULL)
-    return TRUE;
-  if (!g_file_get_contents (path, &data, NULL, error))
-    return FALSE;
-  return qpin_config_load_data (config, data, path, error);
+  return path == NULL || qpin_config_load_file (config, path, error);
 }
 
 /**

@@ -5,6 +5,7 @@
 
 #include "qpin-commands.h"
 #include "qpin-control.h"
+#include "qpin-text.h"
 
 static void
 print_status (JsonNode *reply)
@@ -17,17 +18,18 @@ print_status (JsonNode *reply)
     {
       JsonObject *vm = json_array_get_object_element (vms, i);
       JsonArray *threads = json_object_get_array_member (vm, "threads");
-      const char *key = json_object_get_string_member_with_default (vm, "key", "?");
+      g_autofree char *key
+        = qpin_text_escape (json_object_get_string_member_with_default (vm, "key", "?"));
       gint64 pid = json_object_get_int_member_with_default (vm, "pid", 0);
 
       for (guint j = 0; threads && j < json_array_get_length (threads); j++)
         {
           JsonObject *t = json_array_get_object_element (threads, j);
-          const char *state = json_object_get_boolean_member_with_default (t, "drift", FALSE)
-                                ? "drift"
-                              : json_object_get_boolean_member_with_default (t, "applied", FALSE)
-                                ? "pinned"
-                                : json_object_get_string_member_with_default (t, "error", "-");
+          g_autofree char *state = qpin_text_escape (
+            json_object_get_boolean_member_with_default (t, "drift", FALSE) ? "drift"
+            : json_object_get_boolean_member_with_default (t, "applied", FALSE)
+              ? "pinned"
+              : json_object_get_string_member_with_default (t, "error", "-"));
 
           printf ("%-16s %7" G_GINT64_FORMAT " %-9s %5" G_GINT64_FORMAT " %8" G_GINT64_FORMAT
                   " %-12s %-12s %4" G_GINT64_FORMAT " %-5s %s\n",
@@ -40,15 +42,20 @@ print_status (JsonNode *reply)
                   json_object_get_string_member_with_default (t, "node", "-"), state);
         }
       if (!json_object_get_null_member (vm, "error"))
-        printf ("%-16s %7" G_GINT64_FORMAT " %s: %s\n", key, pid,
-                json_object_get_string_member_with_default (vm, "state", "?"),
-                json_object_get_string_member_with_default (vm, "error", ""));
+        {
+          g_autofree char *error
+            = qpin_text_escape (json_object_get_string_member_with_default (vm, "error", ""));
+          printf ("%-16s %7" G_GINT64_FORMAT " %s: %s\n", key, pid,
+                  json_object_get_string_member_with_default (vm, "state", "?"), error);
+        }
       if (json_object_has_member (vm, "notes"))
         {
           JsonArray *notes = json_object_get_array_member (vm, "notes");
           for (guint j = 0; notes && j < json_array_get_length (notes); j++)
-            printf ("%-16s %7" G_GINT64_FORMAT " note: %s\n", key, pid,
-                    json_array_get_string_element (notes, j));
+            {
+              g_autofree char *note = qpin_text_escape (json_array_get_string_element (notes, j));
+              printf ("%-16s %7" G_GINT64_FORMAT " note: %s\n", key, pid, note);
+            }
         }
     }
 }

@@ -16,6 +16,7 @@
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
+#include "qpin-text.h"
 #include "qpin-topology-reader.h"
 #include "qpin-uevents.h"
 #include "qpin-vm-threads.h"
@@ -1318,6 +1319,9 @@ qpin_registry_to_json (QpinRegistry *registry)
 /**
  * qpin_registry_to_table:
  *
+ * Names, errors and notes are escaped (qpin_text_escape()): a VM names
+ * itself, and its name must not split or recolour the table.
+ *
  * Returns: (transfer full): VM, role, vCPU index, TID, host CPUs, node
  */
 char *
@@ -1330,6 +1334,7 @@ qpin_registry_to_table (QpinRegistry *registry)
   for (guint i = 0; i < registry->vms->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      g_autofree char *key = qpin_text_escape (vm->key);
       const QpinPlanVm *plan;
 
       for (guint j = 0; vm->threads && j < vm->threads->len; j++)
@@ -1338,25 +1343,30 @@ qpin_registry_to_table (QpinRegistry *registry)
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
+          g_autofree char *state = qpin_text_escape (st->applied ? (st->drift ? "drift" : "pinned")
+                                                                 : (st->error ? st->error : "-"));
           QpinCpuset planned, nodes;
-          const char *state
-            = st->applied ? (st->drift ? "drift" : "pinned") : (st->error ? st->error : "-");
 
           qpin_cpuset_unpack (&st->planned, &planned);
           cpus = qpin_cpuset_format (&planned);
           qpin_topology_nodes_of (registry->topo, &planned, &nodes);
           node_list = qpin_cpuset_format (&nodes);
-          g_string_append_printf (out, "%-16s %-9s %5d %8d %-14s %-6s %s\n", vm->key,
+          g_string_append_printf (out, "%-16s %-9s %5d %8d %-14s %-6s %s\n", key,
                                   qpin_thread_role_to_string (t->role), t->index, t->tid,
                                   *cpus ? cpus : "-", *node_list ? node_list : "-", state);
         }
       if (vm->error)
-        g_string_append_printf (out, "%-16s %s: %s\n", vm->key, qpin_vm_state_to_string (vm->state),
-                                vm->error);
+        {
+          g_autofree char *error = qpin_text_escape (vm->error);
+          g_string_append_printf (out, "%-16s %s: %s\n", key, qpin_vm_state_to_string (vm->state),
+                                  error);
+        }
       plan = vm->placed ? plan_of (vm) : NULL;
       for (guint j = 0; plan && j < plan->notes->len; j++)
-        g_string_append_printf (out, "%-16s note: %s\n", vm->key,
-                                (const char *) g_ptr_array_index (plan->notes, j));
+        {
+          g_autofree char *note = qpin_text_escape (g_ptr_array_index (plan->notes, j));
+          g_string_append_printf (out, "%-16s note: %s\n", key, note);
+        }
     }
   return g_string_free (out, FALSE);
 }

@@ -18,15 +18,12 @@ qpin_setup_load (const char *topology, const char *config_path, const char *cons
 {
   g_autoptr (QpinTopology) t = NULL;
   g_autoptr (QpinConfig) c = qpin_config_new ();
-  g_autofree char *data = NULL;
 
   t = qpin_topology_read (topology == NULL || g_str_equal (topology, "live") ? "/" : topology, NULL,
                           error);
   if (t == NULL)
     return FALSE;
-  if (config_path != NULL
-      && (!g_file_get_contents (config_path, &data, NULL, error)
-          || !qpin_config_load_data (c, data, config_path, error)))
+  if (config_path != NULL && !qpin_config_load_file (c, config_path, error))
     return FALSE;
   for (guint i = 0; overrides && overrides[i]; i++)
     if (!qpin_config_add_override (c, overrides[i], error))

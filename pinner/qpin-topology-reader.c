@@ -278,7 +278,7 @@ qpin_topology_read (const char *root, GPtrArray **captured, GError **error)
   g_autoptr (QpinTopology) topo = qpin_topology_new ();
   g_autoptr (GPtrArray) files = NULL;
   g_autofree char *node_online = NULL;
-  QpinCpuset present, online, isolated, nohz, node_ids;
+  QpinCpuset possible, present, online, isolated, nohz, node_ids;
   Reader r = { .root = root };
 
   if (captured)
@@ -286,12 +286,14 @@ qpin_topology_read (const char *root, GPtrArray **captured, GError **error)
   r.captured = files;
   r.libnuma = captured == NULL && g_strcmp0 (root, "/") == 0 && numa_available () >= 0;
 
-  if (!read_cpulist (&r, CPU_DIR "/present", FALSE, &present, error)
+  if (!read_cpulist (&r, CPU_DIR "/possible", TRUE, &possible, error)
+      || !read_cpulist (&r, CPU_DIR "/present", FALSE, &present, error)
       || !read_cpulist (&r, CPU_DIR "/online", FALSE, &online, error)
       || !read_cpulist (&r, CPU_DIR "/isolated", TRUE, &isolated, error)
       || !read_cpulist (&r, CPU_DIR "/nohz_full", TRUE, &nohz, error))
     return NULL;
   qpin_topology_set_cpus (topo, &present, &online, &isolated, &nohz);
+  qpin_topology_set_possible (topo, &possible);
   QPIN_CPUSET_FOREACH (cpu, &online)
     if (!read_cpu (&r, (guint) cpu, topo, error))
       return NULL;

@@ -5,6 +5,7 @@
  * these files, relative to the root (N = CPU number, M = node number,
  * K = cache index); this list is stable: fixtures and captures rely on it.
  *
+ *   sys/devices/system/cpu/possible                           optional, present if missing
  *   sys/devices/system/cpu/present                            required
  *   sys/devices/system/cpu/online                             required
  *   sys/devices/system/cpu/isolated                           optional, empty if missing

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "qpin-policy"
 
 #include "qpin-plan.h"
+#include "qpin-text.h"
 
 #include <string.h>
 
@@ -192,6 +193,7 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
       g_autofree char *mem = qpin_cpuset_format (&vm->mem_nodes);
+      g_autofree char *vm_name = qpin_text_escape (vm->name);
 
       for (guint i = 0; i < vm->threads->len; i++)
         {
@@ -206,7 +208,7 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
           g_autofree char *llcs = indexes_of (topo, &t->cpus, 1);
           g_autofree char *cores = indexes_of (topo, &t->cpus, 2);
 
-          g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n", vm->name, name, cpus,
+          g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n", vm_name, name, cpus,
                                   nodes, llcs, cores, t->exclusive ? "exclusive" : "shared");
         }
       {
@@ -222,13 +224,15 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
           {
             g_autofree char *h = qpin_cpuset_format (&extra);
             g_string_append_printf (s, "%-12s also holds   %s (idle siblings, smt=isolate)\n",
-                                    vm->name, h);
+                                    vm_name, h);
           }
       }
-      g_string_append_printf (s, "%-12s memory nodes %s\n", vm->name, *mem ? mem : "any");
+      g_string_append_printf (s, "%-12s memory nodes %s\n", vm_name, *mem ? mem : "any");
       for (guint i = 0; i < vm->notes->len; i++)
-        g_string_append_printf (s, "%-12s note: %s\n", vm->name,
-                                (const char *) g_ptr_array_index (vm->notes, i));
+        {
+          g_autofree char *note = qpin_text_escape (g_ptr_array_index (vm->notes, i));
+          g_string_append_printf (s, "%-12s note: %s\n", vm_name, note);
+        }
     }
   return g_string_free (s, FALSE);
 }

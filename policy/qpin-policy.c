@@ -367,6 +367,28 @@ qpin_policy_set_cpuset (QpinPolicy *policy, const QpinCpuset *cpuset)
     policy->cpuset = g_memdup2 (cpuset, sizeof *cpuset);
 }
 
+/* A CPU the host can never have in reserved or cpuset is a typo (8191
+ * for 8-191?) or a config written for another host: refused, not ignored. */
+static gboolean
+check_possible (const char *who, const char *key, const QpinCpuset *set, const QpinTopology *topo,
+                GError **error)
+{
+  QpinCpuset beyond = *set;
+  g_autofree char *value = NULL, *b = NULL, *possible = NULL;
+
+  qpin_cpuset_andnot (&beyond, &topo->possible);
+  if (qpin_cpuset_is_empty (&beyond))
+    return TRUE;
+  value = qpin_cpuset_format (set);
+  b = qpin_cpuset_format (&beyond);
+  possible = qpin_cpuset_format (&topo->possible);
+  g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+               "%s%s=%s: %s %s %s beyond the host's possible cpus (%s)", who, key, value,
+               qpin_cpuset_count (&beyond) == 1 ? "cpu" : "cpus", b,
+               qpin_cpuset_count (&beyond) == 1 ? "is" : "are", possible);
+  return FALSE;
+}
+
 /**
  * qpin_policy_check:
  * @vm_name: (nullable): named in messages, NULL for [defaults]
@@ -389,6 +411,9 @@ qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const cha
                    "%ssmt=require but the host has no SMT (one thread per core)", who);
       return FALSE;
     }
+  if (!check_possible (who, "reserved", &policy->reserved, topo, error)
+      || (policy->cpuset && !check_possible (who, "cpuset", policy->cpuset, topo, error)))
+    return FALSE;
   qpin_cpuset_andnot (&left, &policy->reserved);
   if (qpin_cpuset_is_empty (&left))
     {
@@ -438,12 +463,17 @@ typedef struct {
   char *vm;     /* NULL: [defaults] or an override */
   char *key;
   char *value;
+  guint seq; /* index in QpinConfig.settings */
 } Setting;
 
 struct _QpinConfig {
   GPtrArray *settings;  /* Setting, in the order they apply */
   GPtrArray *overrides; /* Setting, applied last */
   GPtrArray *vm_names;  /* char *, every [vm:NAME] seen */
+  /* the settings by whom they apply to, so that merging a VM's policy
+   * costs its own settings, not every VM's: */
+  GPtrArray *defaults; /* Setting (not owned) with vm NULL, in order */
+  GHashTable *by_vm;   /* VM name -> GPtrArray of its Setting (not owned), in order */
 };
 
 static void
@@ -470,6 +500,9 @@ qpin_config_new (void)
   config->settings = g_ptr_array_new_with_free_func (setting_free);
   config->overrides = g_ptr_array_new_with_free_func (setting_free);
   config->vm_names = g_ptr_array_new_with_free_func (g_free);
+  config->defaults = g_ptr_array_new ();
+  config->by_vm
+    = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
   return config;
 }
 
@@ -482,6 +515,8 @@ qpin_config_free (QpinConfig *config)
 {
   if (config == NULL)
     return;
+  g_hash_table_unref (config->by_vm); /* its keys and values point into settings */
+  g_ptr_array_unref (config->defaults);
   g_ptr_array_unref (config->settings);
   g_ptr_array_unref (config->overrides);
   g_ptr_array_unref (config->vm_names);
@@ -519,6 +554,60 @@ check_setting (const Setting *s, GError **error)
   return TRUE;
 }
 
+/* Adds @loaded (transfer full) to the settings and to the index. */
+static void
+add_settings (QpinConfig *config, GPtrArray *loaded)
+{
+  guint first = config->settings->len;
+
+  g_ptr_array_extend_and_steal (config->settings, loaded);
+  for (guint i = first; i < config->settings->len; i++)
+    {
+      Setting *s = g_ptr_array_index (config->settings, i);
+      GPtrArray *list = s->vm ? g_hash_table_lookup (config->by_vm, s->vm) : config->defaults;
+
+      s->seq = i;
+      if (list == NULL)
+        {
+          list = g_ptr_array_new ();
+          g_hash_table_insert (config->by_vm, s->vm, list);
+        }
+      g_ptr_array_add (list, s);
+    }
+}
+
+/* GKeyFile's syntax errors do not say where: the line at fault is the
+ * first line at which a prefix of @data stops parsing (parsing is line by
+ * line).  Binary search: a few parses, and only on an error. */
+static guint
+syntax_error_line (const char *data)
+{
+  g_autoptr (GArray) ends = g_array_new (FALSE, FALSE, sizeof (gsize));
+  gsize len = strlen (data);
+  guint lo = 1, hi;
+
+  for (const char *p = data; (p = strchr (p, '\n')) != NULL; p++)
+    {
+      gsize end = (gsize) (p - data) + 1;
+      g_array_append_val (ends, end);
+    }
+  if (len > 0 && data[len - 1] != '\n')
+    g_array_append_val (ends, len);
+  hi = MAX (ends->len, 1);
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      g_autoptr (GKeyFile) kf = g_key_file_new ();
+
+      if (g_key_file_load_from_data (kf, data, g_array_index (ends, gsize, mid - 1),
+                                     G_KEY_FILE_NONE, NULL))
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return lo;
+}
+
 /**
  * qpin_config_load_data:
  * @data: the text of a GKeyFile
@@ -528,7 +617,8 @@ check_setting (const Setting *s, GError **error)
  * qpin_policy_keys().  Nothing is kept on failure.
  *
  * Returns: %TRUE on success; otherwise %QPIN_POLICY_ERROR_PARSE naming the
- * file, group, key, value and the accepted values.
+ * file, group, key, value and the accepted values, or for a syntax error
+ * "FILE:LINE: " and GKeyFile's message.
  */
 gboolean
 qpin_config_load_data (QpinConfig *config, const char *data, const char *filename, GError **error)
@@ -541,8 +631,8 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
 
   if (!g_key_file_load_from_data (kf, data, (gsize) -1, G_KEY_FILE_NONE, &local))
     {
-      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE, "%s: %s", filename,
-                   local->message);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE, "%s:%u: %s", filename,
+                   syntax_error_line (data), local->message);
       return FALSE;
     }
   groups = g_key_file_get_groups (kf, NULL);
@@ -588,7 +678,7 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
               return FALSE;
           }
       }
-  g_ptr_array_extend_and_steal (config->settings, g_steal_pointer (&loaded));
+  add_settings (config, g_steal_pointer (&loaded));
   g_ptr_array_extend_and_steal (config->vm_names, g_steal_pointer (&names));
   return TRUE;
 }
@@ -627,16 +717,27 @@ qpin_config_add_override (QpinConfig *config, const char *key_value, GError **er
 }
 
 static void
-apply (QpinPolicy *policy, GPtrArray *settings, const char *vm_name)
+apply_one (QpinPolicy *policy, const Setting *s)
 {
-  for (guint i = 0; i < settings->len; i++)
+  gboolean ok = qpin_policy_set (policy, s->key, s->value, NULL);
+  g_assert (ok); /* checked when loaded */
+}
+
+/* Applies the defaults and @vm's settings in the order they were loaded:
+ * the two lists merged by their index. */
+static void
+apply (QpinPolicy *policy, GPtrArray *defaults, GPtrArray *vm)
+{
+  guint d = 0, v = 0;
+
+  while (d < defaults->len || v < vm->len)
     {
-      const Setting *s = g_ptr_array_index (settings, i);
-      if (s->vm == NULL || (vm_name && strcmp (s->vm, vm_name) == 0))
-        {
-          gboolean ok = qpin_policy_set (policy, s->key, s->value, NULL);
-          g_assert (ok); /* checked when loaded */
-        }
+      gboolean from_defaults = v == vm->len
+                               || (d < defaults->len
+                                   && ((const Setting *) defaults->pdata[d])->seq
+                                        < ((const Setting *) vm->pdata[v])->seq);
+
+      apply_one (policy, from_defaults ? defaults->pdata[d++] : vm->pdata[v++]);
     }
 }
 
@@ -650,9 +751,12 @@ QpinPolicy *
 qpin_config_policy_for (const QpinConfig *config, const char *vm_name, GError **error)
 {
   QpinPolicy *policy = qpin_policy_new ();
+  GPtrArray *vm = vm_name ? g_hash_table_lookup (config->by_vm, vm_name) : NULL;
+  g_autoptr (GPtrArray) none = g_ptr_array_new ();
 
-  apply (policy, config->settings, vm_name);
-  apply (policy, config->overrides, vm_name);
+  apply (policy, config->defaults, vm ? vm : none);
+  for (guint i = 0; i < config->overrides->len; i++)
+    apply_one (policy, g_ptr_array_index (config->overrides, i));
   return policy;
 }
 

@@ -58,10 +58,15 @@ gboolean qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, 
 
 typedef struct _QpinConfig QpinConfig;
 
+/* The largest config file read: far above any real one (a VM group is a
+ * few hundred bytes), far below what hurts to read. */
+#define QPIN_CONFIG_MAX_BYTES (4 * 1024 * 1024)
+
 QpinConfig *qpin_config_new (void);
 void qpin_config_free (QpinConfig *config);
 gboolean qpin_config_load_data (QpinConfig *config, const char *data, const char *filename,
                                 GError **error);
+gboolean qpin_config_load_file (QpinConfig *config, const char *path, GError **error);
 gboolean qpin_config_add_override (QpinConfig *config, const char *key_value, GError **error);
 QpinPolicy *qpin_config_policy_for (const QpinConfig *config, const char *vm_name, GError **error);
 gboolean qpin_config_check (const QpinConfig *config, const QpinTopology *topo, GError **error);

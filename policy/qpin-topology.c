@@ -75,6 +75,19 @@ qpin_topology_set_cpus (QpinTopology *topo, const QpinCpuset *present, const Qpi
 }
 
 /**
+ * qpin_topology_set_possible:
+ * @possible: the CPUs the kernel can ever bring up (sysfs cpu/possible)
+ *
+ * Optional before finish(); without it, or where it lacks a present CPU,
+ * the present CPUs are possible.
+ */
+void
+qpin_topology_set_possible (QpinTopology *topo, const QpinCpuset *possible)
+{
+  topo->possible = *possible;
+}
+
+/**
  * qpin_topology_add_cpu:
  *
  * Records what a source knows about one online CPU (copied).
@@ -416,6 +429,7 @@ qpin_topology_finish (QpinTopology *topo, GError **error)
     }
   topo->offline = topo->present;
   qpin_cpuset_andnot (&topo->offline, &topo->online);
+  qpin_cpuset_or (&topo->possible, &topo->present);
   qpin_cpuset_and (&topo->isolated, &topo->online);
   qpin_cpuset_and (&topo->nohz_full, &topo->online);
   if (!finish_nodes (topo, error))

@@ -61,6 +61,7 @@ typedef struct {
 
 typedef struct {
   QpinCpuset present;
+  QpinCpuset possible; /* every CPU the kernel can ever bring up (hotplug): contains present */
   QpinCpuset online;
   QpinCpuset offline; /* present and not online */
   QpinCpuset isolated;
@@ -92,6 +93,7 @@ void qpin_topology_free (QpinTopology *topo);
 void qpin_topology_set_cpus (QpinTopology *topo, const QpinCpuset *present,
                              const QpinCpuset *online, const QpinCpuset *isolated,
                              const QpinCpuset *nohz_full);
+void qpin_topology_set_possible (QpinTopology *topo, const QpinCpuset *possible);
 void qpin_topology_add_cpu (QpinTopology *topo, const QpinTopoCpuInfo *info);
 void qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus,
                              guint64 mem_total_kb, guint64 mem_free_kb, const guint *distances,

@@ -2,6 +2,7 @@
  * exclusivity and release checked through /proc */
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 
@@ -407,6 +408,18 @@ test_control_socket (Fixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (conf, "[defaults]\ncpus = sometimes\n", -1, NULL));
   g_assert_cmpint (qpin_test_run_qpin (bad, &out, &err), ==, 1);
   g_assert_nonnull (strstr (err, "sometimes"));
+  g_assert_true (qpin_test_wait_daemon (f->control, 0));
+  /* the config replaced by a FIFO: refused at once (it used to block the
+   * daemon in open(), waiting for a writer), the daemon keeps going */
+  g_unlink (conf);
+  g_assert_cmpint (mkfifo (conf, 0600), ==, 0);
+  {
+    g_autofree char *out2 = NULL, *err2 = NULL;
+    g_autofree char *expected
+      = g_strdup_printf ("qpin reload: %s: not a regular file (a FIFO): refused\n", conf);
+    g_assert_cmpint (qpin_test_run_qpin (bad, &out2, &err2), ==, 1);
+    g_assert_cmpstr (err2, ==, expected);
+  }
   g_assert_true (qpin_test_wait_daemon (f->control, 0));
   g_unlink (conf);
 }

@@ -1,5 +1,7 @@
 /* test-config.c: policy configuration, every bad input gives its exact message */
 #include <glib.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 
 #include "qpin-policy.h"
 #include "qpin-request.h"
@@ -101,7 +103,16 @@ test_bad_file (void)
       "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,0=5': vcpu 0 is mapped twice" },
     { "[vm:web]\ncpuset = 2-\n", "qpin.conf: [vm:web] key 'cpuset': invalid cpulist '2-': "
                                  "expected a CPU number at offset 2" },
-    { "cpus = shared\n", "qpin.conf: Key file does not start with a group" },
+    { "cpus = shared\n", "qpin.conf:1: Key file does not start with a group" },
+    /* a syntax error names the line, counting blank lines and comments */
+    { "[defaults]\nnuma = prefer\n\n# note\nthis is not a key\n[vm:a]\ncpus = shared\n",
+      "qpin.conf:5: Key file contains line “this is not a key” which is not a key-value pair, "
+      "group, or comment" },
+    { "[defaults]\nnuma = prefer\n[vm:a\n", "qpin.conf:3: Key file contains line “[vm:a” which "
+                                            "is not a key-value pair, group, or comment" },
+    /* the last line, without its newline */
+    { "[defaults]\nnuma = prefer\nbroken", "qpin.conf:3: Key file contains line “broken” which "
+                                           "is not a key-value pair, group, or comment" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -196,6 +207,100 @@ test_vm_shapes (void)
   g_assert_cmpuint (r->threads->len, ==, 9);
 }
 
+/* Settings apply in the order they were loaded, whichever VM they name:
+ * a second file's [defaults] overrides the first file's [vm:a]. */
+static void
+test_load_order (void)
+{
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinPolicy) a = NULL;
+  g_autoptr (QpinPolicy) b = NULL;
+
+  g_assert_true (
+    qpin_config_load_data (config, "[vm:a]\nsmt = isolate\nnuma = strict\n", "1.conf", &error));
+  g_assert_true (qpin_config_load_data (
+    config, "[defaults]\nsmt = require\n[vm:b]\ncpus = shared\n", "2.conf", &error));
+  g_assert_no_error (error);
+  a = qpin_config_policy_for (config, "a", NULL);
+  b = qpin_config_policy_for (config, "b", NULL);
+  g_assert_cmpint (a->smt, ==, QPIN_SMT_REQUIRE);
+  g_assert_cmpint (a->numa, ==, QPIN_NUMA_STRICT);
+  g_assert_cmpint (a->cpus, ==, QPIN_CPUS_DEDICATED);
+  g_assert_cmpint (b->smt, ==, QPIN_SMT_REQUIRE);
+  g_assert_cmpint (b->cpus, ==, QPIN_CPUS_SHARED);
+}
+
+static char *
+load_file_error (const char *path)
+{
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (qpin_config_load_file (config, path, &error));
+  g_assert_nonnull (error);
+  return g_strdup (error->message);
+}
+
+/* qpin_config_load_file() reads regular files only, and never blocks: a
+ * FIFO is refused at once (run in a subprocess with a timeout, so that
+ * the old blocking open fails the test instead of hanging it). */
+static void
+load_file_checks (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("qpin-config-XXXXXX", NULL);
+  g_autofree char *good = g_build_filename (dir, "good.conf", NULL);
+  g_autofree char *link = g_build_filename (dir, "link.conf", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "fifo.conf", NULL);
+  g_autofree char *missing = g_build_filename (dir, "missing.conf", NULL);
+  g_autofree char *msg = NULL, *expected = NULL;
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinPolicy) p = NULL;
+
+  g_assert_true (g_file_set_contents (good, "[vm:a]\ncpus = shared\n", -1, NULL));
+  g_assert_cmpint (symlink (good, link), ==, 0);
+  /* a symlink to a regular file is fine: /etc often holds links */
+  g_assert_true (qpin_config_load_file (config, link, &error));
+  g_assert_no_error (error);
+  p = qpin_config_policy_for (config, "a", NULL);
+  g_assert_cmpint (p->cpus, ==, QPIN_CPUS_SHARED);
+
+  msg = load_file_error (missing);
+  expected = g_strdup_printf ("%s: cannot open: No such file or directory", missing);
+  g_assert_cmpstr (msg, ==, expected);
+  g_clear_pointer (&msg, g_free);
+  g_clear_pointer (&expected, g_free);
+  msg = load_file_error (dir);
+  expected = g_strdup_printf ("%s: not a regular file (a directory): refused", dir);
+  g_assert_cmpstr (msg, ==, expected);
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_setenv ("QPIN_TEST_FIFO", fifo, TRUE);
+  g_test_trap_subprocess (NULL, 10 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  g_clear_pointer (&expected, g_free);
+  expected = g_strdup_printf ("%s: not a regular file (a FIFO): refused\n", fifo);
+  g_test_trap_assert_stdout (expected);
+  g_unsetenv ("QPIN_TEST_FIFO");
+  g_assert_cmpint (g_unlink (fifo), ==, 0);
+  g_assert_cmpint (g_unlink (link), ==, 0);
+  g_assert_cmpint (g_unlink (good), ==, 0);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+static void
+test_load_file (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *m = load_file_error (g_getenv ("QPIN_TEST_FIFO"));
+      g_print ("%s\n", m);
+      return;
+    }
+  load_file_checks ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -205,5 +310,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/bad-file", test_bad_file);
   g_test_add_func ("/config/bad-override", test_bad_override);
   g_test_add_func ("/config/vm-shapes", test_vm_shapes);
+  g_test_add_func ("/config/load-order", test_load_order);
+  g_test_add_func ("/config/load-file", test_load_file);
   return g_test_run ();
 }

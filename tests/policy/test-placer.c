@@ -651,12 +651,12 @@ test_cpuset (void)
     g_autoptr (QpinConfig) bad = qpin_config_new ();
     g_assert_true (qpin_config_load_data (bad,
                                           "[defaults]\nreserved = 0-3\n"
-                                          "[vm:x]\ncpuset = 2-3,40-47\n",
+                                          "[vm:x]\ncpuset = 2-3\n",
                                           "qpin.conf", NULL));
     g_assert_false (qpin_config_check (bad, topo, &error));
     g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT);
     g_assert_cmpstr (error->message, ==,
-                     "vm 'x': cpuset=2-3,40-47 holds no online, unreserved cpu (those are 4-31)");
+                     "vm 'x': cpuset=2-3 holds no online, unreserved cpu (those are 4-31)");
   }
 }
 
