@@ -84,6 +84,7 @@ static const char *const state_names[] = {
   [QPIN_VM_DEGRADED] = "degraded",
   [QPIN_VM_FAILED] = "failed",
   [QPIN_VM_GONE] = "gone",
+  [QPIN_VM_PLANNED] = "planned",
 };
 
 const char *
@@ -584,7 +585,7 @@ apply (QpinVm *vm)
 {
   QpinRegistry *registry = vm->registry;
   const QpinPlanVm *plan = plan_of (vm);
-  guint pinned = 0, failed = 0, moved = 0;
+  guint pinned = 0, failed = 0, moved = 0, changed = 0;
   gboolean replan = FALSE;
 
   for (guint i = 0; i < vm->threads->len; i++)
@@ -615,6 +616,15 @@ apply (QpinVm *vm)
           pinned++;
           continue;
         }
+      if (registry->options.dry_run)
+        {
+          /* nothing is pinned: the plan beside the kernel's affinity */
+          changed += !qpin_cpuset_packed_equal (&st->planned, &planned);
+          qpin_cpuset_pack (&st->planned, &planned);
+          st->applied = FALSE;
+          pinned++;
+          continue;
+        }
       was_pinned = st->applied && qpin_cpuset_packed_equal (&st->planned, &planned);
       qpin_cpuset_pack (&st->planned, &planned);
       st->applied = FALSE;
@@ -628,13 +638,6 @@ apply (QpinVm *vm)
       if (was_pinned && !handle_drift (vm, t, st, &planned))
         {
           st->applied = TRUE; /* pinned as planned once; left as found */
-          pinned++;
-          continue;
-        }
-      if (registry->options.dry_run)
-        {
-          qpin_cpuset_pack (&st->actual, &planned);
-          st->applied = TRUE;
           pinned++;
           continue;
         }
@@ -679,11 +682,19 @@ apply (QpinVm *vm)
         }
       g_warning ("vm '%s': %s", vm->key, error->message);
     }
-  if (!registry->options.dry_run)
-    failed += apply_effects (vm, plan);
+  if (registry->options.dry_run)
+    {
+      if (changed)
+        g_message ("vm '%s' (pid %d): planned %u of %u threads, pinned none [dry run]", vm->key,
+                   vm->pid, pinned, pinned + failed);
+      vm_set_error (vm, failed ? QPIN_VM_DEGRADED : QPIN_VM_PLANNED,
+                    failed ? "the plan has no CPU for some threads" : NULL);
+      return;
+    }
+  failed += apply_effects (vm, plan);
   if (moved)
-    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid, pinned,
-               pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
+    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)", vm->key, vm->pid, pinned,
+               pinned + failed, moved);
   if (failed)
     vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
   else
@@ -723,13 +734,6 @@ read_states (QpinVm *vm, GPtrArray *threads)
           if (prev->role != t->role || prev->index != t->index)
             continue;
           /* moved over: the old states are freed after */
-          if (vm->registry->options.dry_run)
-            {
-              /* the recorded pin, not the kernel's */
-              qpin_cpuset_packed_clear (&st->actual);
-              st->actual = ost->actual;
-              memset (&ost->actual, 0, sizeof ost->actual);
-            }
           st->planned = ost->planned;
           memset (&ost->planned, 0, sizeof ost->planned);
           st->applied = ost->applied;
@@ -1339,8 +1343,10 @@ qpin_registry_to_table (QpinRegistry *registry)
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
           QpinCpuset planned, nodes;
-          const char *state
-            = st->applied ? (st->drift ? "drift" : "pinned") : (st->error ? st->error : "-");
+          const char *state = st->applied                    ? (st->drift ? "drift" : "pinned")
+                              : st->error                    ? st->error
+                              : vm->state == QPIN_VM_PLANNED ? "planned"
+                                                             : "-";
 
           qpin_cpuset_unpack (&st->planned, &planned);
           cpus = qpin_cpuset_format (&planned);

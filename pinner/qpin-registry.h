@@ -38,6 +38,7 @@ typedef enum {
   QPIN_VM_DEGRADED,    /* placed, but some thread could not be pinned as planned */
   QPIN_VM_FAILED,      /* nothing pinned: no fit, untrusted peer, no permission */
   QPIN_VM_GONE,        /* the QEMU exited or its monitor closed */
+  QPIN_VM_PLANNED,     /* dry run: placed and planned, nothing pinned */
 } QpinVmState;
 
 typedef struct _QpinRegistry QpinRegistry;

@@ -419,6 +419,23 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   qpin_test_cgroup_free (cgroup);
 }
 
+/* A captured topology without --dry-run: the daemon refuses to start,
+ * with one line, instead of pinning live VMs on another machine's CPUs. */
+static void
+test_topology_needs_dry_run (Fixture *f, gconstpointer data)
+{
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fixtures", "2s-8c-2t-2n", NULL);
+  const char *args[] = { "daemon", "--no-listen", "--control", f->control, "--watch",
+                         f->watch, "--topology",  fixture,     NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *line = g_strdup_printf (
+    "qpin daemon: --topology '%s' is not this host: use it with --dry-run\n", fixture);
+
+  g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 2);
+  g_assert_cmpstr (err, ==, line);
+  g_assert_false (g_file_test (f->control, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -432,6 +449,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/daemon/hostile-peers", Fixture, NULL, fixture_set_up, test_hostile_peers,
               fixture_tear_down);
+  g_test_add ("/daemon/topology-needs-dry-run", Fixture, NULL, fixture_set_up,
+              test_topology_needs_dry_run, fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
               fixture_tear_down);
   return g_test_run ();
