@@ -70,6 +70,8 @@ struct _QpinRegistry {
   gboolean held;          /* placement deferred: see qpin_registry_hold() */
   QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
   QpinUevents *uevents;   /* host CPUs offline/online, if watched */
+  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
+  guint recheck, rechecks_left;
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -477,6 +479,14 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const QpinCpus
   qpin_cpuset_unpack (&st->actual, &actual);
   had = qpin_cpuset_format (&actual);
 
+  if (enforce == QPIN_ENFORCE_REPAIR && vm->registry->host_change)
+    {
+      g_message ("vm '%s': %s %d (tid %d) had '%s': the kernel changed it after %s; re-pinning "
+                 "to '%s'",
+                 vm->key, qpin_thread_role_to_string (t->role), t->index, t->tid, had,
+                 vm->registry->host_change, want);
+      return TRUE;
+    }
   if (enforce == QPIN_ENFORCE_REPAIR)
     {
       g_message ("vm '%s': drift: %s %d (tid %d) had '%s', repairing to '%s'", vm->key,
@@ -701,6 +711,23 @@ apply (QpinVm *vm)
     vm_set_error (vm, QPIN_VM_PINNED, NULL);
 }
 
+/* The kernel's affinity and last CPU of thread @t, now.  Returns TRUE
+ * when the affinity is not the one recorded in @st. */
+static gboolean
+read_kernel (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
+{
+  QpinCpuset actual;
+  gboolean same;
+
+  st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
+  if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
+    qpin_cpuset_clear_all (&actual);
+  same = qpin_cpuset_packed_equal (&st->actual, &actual);
+  if (!same)
+    qpin_cpuset_pack (&st->actual, &actual);
+  return !same;
+}
+
 /* Carry the last known plan and verification over to the new snapshot,
  * so a reconcile can tell drift from a first pin.  Only the affinity and
  * the last CPU are read for each thread: this runs on every change. */
@@ -720,12 +747,7 @@ read_states (QpinVm *vm, GPtrArray *threads)
       ThreadState *st = &g_array_index (states, ThreadState, i);
       guint j = GPOINTER_TO_UINT (g_hash_table_lookup (old, GINT_TO_POINTER (t->tid)));
 
-      QpinCpuset actual;
-
-      st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
-      if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
-        qpin_cpuset_clear_all (&actual);
-      qpin_cpuset_pack (&st->actual, &actual);
+      read_kernel (vm, t, st);
       if (j > 0)
         {
           const QpinVmThread *prev = g_ptr_array_index (vm->threads, j - 1);
@@ -959,6 +981,9 @@ qpin_registry_free (QpinRegistry *registry)
     return;
   if (registry->timer)
     g_source_remove (registry->timer);
+  if (registry->recheck)
+    g_source_remove (registry->recheck);
+  g_free (registry->host_change);
   registry->gone = NULL;
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
@@ -1006,22 +1031,75 @@ qpin_registry_watch_threads (QpinRegistry *registry, GError **error)
   return TRUE;
 }
 
-/* A CPU came back: plan on the host as it is now.  Every VM keeps its
- * placement (adopted as it runs; nothing moves back), the CPU is free for
- * what comes next.  A VM the new ledger cannot adopt is placed again. */
+/* Is @plan a dedicated VM with a vCPU that lost its own CPU (floats)? */
+static gboolean
+plan_degraded (const QpinPlanVm *plan)
+{
+  if (plan->floating || plan->policy->cpus != QPIN_CPUS_DEDICATED)
+    return FALSE;
+  for (guint i = 0; i < plan->threads->len; i++)
+    {
+      const QpinPlanThread *pt = &g_array_index (plan->threads, QpinPlanThread, i);
+      if (pt->spec.role == QPIN_ROLE_VCPU && !pt->exclusive)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A degraded VM is placed again as a whole now that the host has a CPU
+ * more; when it still does not fit it keeps its placement as it is. */
 static void
+make_whole (QpinVm *vm, guint cpu)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GError) error = NULL;
+  QpinPolicy *policy = policy_for_vm (vm, &error);
+
+  if (policy == NULL)
+    {
+      g_warning ("vm '%s': %s", vm->key, error->message);
+      return;
+    }
+  qpin_placer_remove_vm (registry->placer, vm->key, NULL);
+  g_ptr_array_add (requests, request_of (vm));
+  g_ptr_array_add (policies, policy);
+  if (!qpin_placer_place (registry->placer, requests, policies, &error))
+    {
+      qpin_placer_adopt (registry->placer, old, NULL);
+      g_info ("vm '%s': still degraded after host CPU %u came back: %s", vm->key, cpu,
+              error->message);
+      return;
+    }
+  g_message ("vm '%s': whole again now that host CPU %u is back: placed again, every vCPU on a "
+             "CPU of its own",
+             vm->key, cpu);
+  note_confined (vm);
+}
+
+/* A CPU came back: plan on the host as it is now.  Every VM keeps its
+ * placement (adopted as it runs), except a degraded one, which is placed
+ * again to be whole; the CPU is free for what comes next.  A VM the new
+ * ledger cannot adopt is placed again.  Returns the VMs to re-place
+ * whole. */
+static GPtrArray *
 rebuild_placer (QpinRegistry *registry)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = qpin_topology_read ("/", NULL, &error);
   g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (registry->config, NULL, NULL);
   g_autoptr (GPtrArray) lost = g_ptr_array_new ();
+  GPtrArray *degraded = g_ptr_array_new ();
   QpinPlacer *placer;
 
   if (topo == NULL || defaults == NULL)
     {
       g_warning ("cannot re-read the host topology: %s", error ? error->message : "no policy");
-      return;
+      return degraded;
     }
   placer = qpin_placer_new (topo, &defaults->reserved);
   for (guint i = 0; i < registry->vms->len; i++)
@@ -1037,6 +1115,8 @@ rebuild_placer (QpinRegistry *registry)
           vm->placed = FALSE;
           g_ptr_array_add (lost, vm);
         }
+      else if (plan_degraded (plan_of (vm)))
+        g_ptr_array_add (degraded, vm);
     }
   qpin_placer_free (registry->placer);
   qpin_topology_free (registry->topo);
@@ -1044,6 +1124,41 @@ rebuild_placer (QpinRegistry *registry)
   registry->topo = g_steal_pointer (&topo);
   for (guint i = 0; i < lost->len; i++)
     vm_discover (g_ptr_array_index (lost, i));
+  return degraded;
+}
+
+/* After a host CPU hotplug the kernel rewrites affinities on its own
+ * (threads forced off an offline CPU, cpuset masks reset when one comes
+ * back), some of it after the event reaches us: every thread of every
+ * VM is looked at again now and a few times in the next seconds. */
+#define HOST_RECHECK_MS 250
+#define HOST_RECHECKS 4
+
+static gboolean
+on_host_recheck (gpointer user_data)
+{
+  QpinRegistry *registry = user_data;
+
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
+  if (--registry->rechecks_left > 0)
+    return G_SOURCE_CONTINUE;
+  registry->recheck = 0;
+  g_clear_pointer (&registry->host_change, g_free);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+recheck_host (QpinRegistry *registry, guint cpu, gboolean online)
+{
+  g_free (registry->host_change);
+  registry->host_change
+    = g_strdup_printf ("host CPU %u %s", cpu, online ? "came back online" : "went offline");
+  registry->rechecks_left = HOST_RECHECKS;
+  if (registry->recheck == 0)
+    registry->recheck = g_timeout_add (HOST_RECHECK_MS, on_host_recheck, registry);
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
 }
 
 static void
@@ -1054,16 +1169,22 @@ on_cpu_event (guint cpu, gboolean online, gpointer user_data)
 
   if (online)
     {
-      g_message ("host CPU %u is online: free for new placements, nothing moved back", cpu);
-      rebuild_placer (registry);
+      g_autoptr (GPtrArray) degraded = NULL;
+
+      g_message ("host CPU %u is online: free for new placements, degraded VMs placed again; "
+                 "re-verifying every pin",
+                 cpu);
+      degraded = rebuild_placer (registry);
+      for (guint i = 0; i < degraded->len; i++)
+        make_whole (g_ptr_array_index (degraded, i), cpu);
+      recheck_host (registry, cpu, TRUE);
       return;
     }
   g_message ("host CPU %u went offline: re-placing the threads that used it", cpu);
   if (!qpin_placer_lose_cpu (registry->placer, cpu, &error))
     g_info ("%s", error->message);
   /* the kernel has already moved threads off the CPU; look and re-pin */
-  for (guint i = 0; i < registry->vms->len; i++)
-    vm_discover (g_ptr_array_index (registry->vms, i));
+  recheck_host (registry, cpu, FALSE);
 }
 
 /**
@@ -1239,6 +1360,47 @@ qpin_registry_get_topology (QpinRegistry *registry)
   return registry->topo;
 }
 
+/* Is thread @i where its plan says, by the affinity last read? */
+static gboolean
+on_plan (QpinVm *vm, guint i)
+{
+  const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+  const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+  QpinCpuset planned;
+
+  if (vm->holding_main && t->role == QPIN_ROLE_EMULATOR)
+    return TRUE; /* qpin hotplug moved it there on purpose */
+  qpin_cpuset_unpack (&st->planned, &planned);
+  return qpin_cpuset_packed_equal (&st->actual, &planned);
+}
+
+/* Status answers with the kernel's affinity at the moment it answers.  A
+ * thread the kernel (or someone) moved off its verified pin since the
+ * last look makes the VM degraded, says so, and is looked at again (and
+ * repaired, with enforce=repair) at once. */
+static void
+verify_now (QpinVm *vm)
+{
+  guint off = 0;
+
+  for (guint i = 0; vm->threads && i < vm->threads->len; i++)
+    {
+      ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+
+      read_kernel (vm, g_ptr_array_index (vm->threads, i), st);
+      off += st->applied && !st->drift && !on_plan (vm, i);
+    }
+  if (off == 0 || vm->registry->options.dry_run || vm->registry->options.enforce == QPIN_ENFORCE_OFF
+      || vm->state != QPIN_VM_PINNED)
+    return;
+  {
+    g_autofree char *message
+      = g_strdup_printf ("%u thread(s) found off their verified pins: looking again", off);
+    vm_set_error (vm, QPIN_VM_DEGRADED, message);
+  }
+  vm_discover (vm);
+}
+
 static void
 vm_to_json (QpinVm *vm, JsonBuilder *b)
 {
@@ -1286,7 +1448,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
       json_builder_set_member_name (b, "cpu");
       json_builder_add_int_value (b, st->cpu);
       json_builder_set_member_name (b, "applied");
-      json_builder_add_boolean_value (b, st->applied);
+      json_builder_add_boolean_value (b, st->applied && on_plan (vm, i));
       json_builder_set_member_name (b, "drift");
       json_builder_add_boolean_value (b, st->drift);
       if (st->error)
@@ -1299,6 +1461,10 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
 
 /**
  * qpin_registry_to_json:
+ *
+ * Reads every thread's affinity and last CPU from the kernel first, so
+ * "actual" and "cpu" are as of now ("applied": "actual" is the verified
+ * plan); a VM found moved is looked at again (see verify_now()).
  *
  * Returns: (transfer full): every VM and thread in the shared shape:
  *   {"vms":[{"name","pid","state","threads":[{"role","index","tid",
@@ -1313,7 +1479,10 @@ qpin_registry_to_json (QpinRegistry *registry)
   json_builder_set_member_name (b, "vms");
   json_builder_begin_array (b);
   for (guint i = 0; i < registry->vms->len; i++)
-    vm_to_json (g_ptr_array_index (registry->vms, i), b);
+    {
+      verify_now (g_ptr_array_index (registry->vms, i));
+      vm_to_json (g_ptr_array_index (registry->vms, i), b);
+    }
   json_builder_end_array (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);
