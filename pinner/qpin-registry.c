@@ -294,14 +294,37 @@ request_of (QpinVm *vm)
   return request;
 }
 
+static void make_whole (QpinVm *vm, const char *why);
+
+/* A vCPU found on one CPU no other vCPU of the VM uses is taken over as
+ * its own; any other (several CPUs, or one it shares: degraded when qpin
+ * stopped) floats, and the VM is degraded.  FALSE: not a running pin. */
+static gboolean
+adopt_vcpu (QpinPlanThread *pt, QpinCpuset *seen, GString *floats)
+{
+  if (qpin_cpuset_count (&pt->cpus) == 1 && !qpin_cpuset_intersects (&pt->cpus, seen))
+    {
+      qpin_cpuset_or (seen, &pt->cpus);
+      pt->exclusive = TRUE;
+      return TRUE;
+    }
+  g_string_append_printf (floats, "%s%s %u", floats->len ? ", " : "",
+                          qpin_thread_role_to_string (pt->spec.role), pt->spec.index);
+  return FALSE;
+}
+
 /* After a qpin restart the VM's vCPUs are still pinned, one CPU each:
- * take that over as it is when the ledger agrees, so nothing moves. */
+ * take that over as it is when the ledger agrees, so nothing moves.  A
+ * VM that was degraded (a vCPU floating beside the others after a lost
+ * CPU) keeps the CPUs it holds and stays degraded, unless it fits whole
+ * now. */
 static gboolean
 try_adopt (QpinVm *vm, const QpinPolicy *policy)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPlanVm) pv = NULL;
   g_autoptr (GError) error = NULL;
+  g_autoptr (GString) floats = g_string_new (NULL);
   QpinCpuset seen, nodes;
   guint vcpus = 0;
 
@@ -320,13 +343,7 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
         continue;
       qpin_cpuset_unpack (&st->actual, &pt.cpus);
       if (t->role == QPIN_ROLE_VCPU)
-        {
-          if (qpin_cpuset_count (actual) != 1 || qpin_cpuset_intersects (actual, &seen))
-            return FALSE;
-          qpin_cpuset_or (&seen, actual);
-          pt.exclusive = TRUE;
-          vcpus++;
-        }
+        vcpus += adopt_vcpu (&pt, &seen, floats);
       else if (qpin_cpuset_count (actual) == 1
                && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
                     == QPIN_AUX_ISOLATE)
@@ -345,12 +362,19 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
   qpin_topology_nodes_of (registry->topo, &seen, &nodes);
   pv->mem_nodes = nodes;
   qpin_plan_vm_add_note (pv, "adopted from the running pins");
+  if (floats->len)
+    qpin_plan_vm_add_note (pv, "degraded: %s not on a cpu of its own when qpin started: floats",
+                           floats->str);
   if (!qpin_placer_adopt (registry->placer, pv, &error))
     {
-      g_info ("vm '%s': not adopting its current pins: %s", vm->key, error->message);
+      g_message ("vm '%s' (pid %d): not adopting its running pins: %s; placing it again", vm->key,
+                 vm->pid, error->message);
       return FALSE;
     }
-  g_message ("vm '%s' (pid %d): adopted its running pins", vm->key, vm->pid);
+  g_message ("vm '%s' (pid %d): adopted its running pins%s%s", vm->key, vm->pid,
+             floats->len ? ", degraded: " : "", floats->len ? floats->str : "");
+  if (floats->len)
+    make_whole (vm, "at qpin start");
   return TRUE;
 }
 
@@ -1046,10 +1070,10 @@ plan_degraded (const QpinPlanVm *plan)
   return FALSE;
 }
 
-/* A degraded VM is placed again as a whole now that the host has a CPU
- * more; when it still does not fit it keeps its placement as it is. */
+/* A degraded VM is placed again as a whole (@why: what changed); when it
+ * still does not fit it keeps its placement as it is. */
 static void
-make_whole (QpinVm *vm, guint cpu)
+make_whole (QpinVm *vm, const char *why)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
@@ -1071,13 +1095,10 @@ make_whole (QpinVm *vm, guint cpu)
   if (!qpin_placer_place (registry->placer, requests, policies, &error))
     {
       qpin_placer_adopt (registry->placer, old, NULL);
-      g_info ("vm '%s': still degraded after host CPU %u came back: %s", vm->key, cpu,
-              error->message);
+      g_info ("vm '%s': still degraded %s: %s", vm->key, why, error->message);
       return;
     }
-  g_message ("vm '%s': whole again now that host CPU %u is back: placed again, every vCPU on a "
-             "CPU of its own",
-             vm->key, cpu);
+  g_message ("vm '%s': whole again %s: placed again, every vCPU on a CPU of its own", vm->key, why);
   note_confined (vm);
 }
 
@@ -1170,20 +1191,22 @@ on_cpu_event (guint cpu, gboolean online, gpointer user_data)
   if (online)
     {
       g_autoptr (GPtrArray) degraded = NULL;
+      g_autofree char *why = g_strdup_printf ("now that host CPU %u is back", cpu);
 
       g_message ("host CPU %u is online: free for new placements, degraded VMs placed again; "
                  "re-verifying every pin",
                  cpu);
       degraded = rebuild_placer (registry);
       for (guint i = 0; i < degraded->len; i++)
-        make_whole (g_ptr_array_index (degraded, i), cpu);
+        make_whole (g_ptr_array_index (degraded, i), why);
       recheck_host (registry, cpu, TRUE);
       return;
     }
   g_message ("host CPU %u went offline: re-placing the threads that used it", cpu);
   if (!qpin_placer_lose_cpu (registry->placer, cpu, &error))
     g_info ("%s", error->message);
-  /* the kernel has already moved threads off the CPU; look and re-pin */
+  /* the kernel has moved threads off the CPU (widening their masks); look
+   * and re-pin */
   recheck_host (registry, cpu, FALSE);
 }
 

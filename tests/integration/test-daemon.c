@@ -647,6 +647,12 @@ test_restart_keeps_degraded (Fixture *f, gconstpointer data)
     g_assert_cmpstr (c0, ==, "0");
     g_assert_cmpstr (c1, ==, "1");
   }
+  {
+    g_autofree char *log = qpin_test_qpin_log (f->daemon);
+    g_test_message ("daemon log:\n%s", log);
+    g_assert_nonnull (strstr (log, "adopted its running pins, degraded: vcpu 1"));
+    g_assert_nonnull (strstr (log, "vm 'x': whole again now that host CPU 1 is back"));
+  }
 }
 
 int
