@@ -39,7 +39,10 @@ print_result (QpinRegistry *registry, gboolean json)
     }
   else
     {
-      g_autofree char *table = qpin_registry_to_table (registry);
+      g_autofree char *table = NULL;
+
+      qpin_registry_verify (registry); /* the kernel's view as of now */
+      table = qpin_registry_to_table (registry);
       fputs (table, stdout);
     }
   fflush (stdout);

@@ -1424,6 +1424,20 @@ verify_now (QpinVm *vm)
   vm_discover (vm);
 }
 
+/**
+ * qpin_registry_verify:
+ *
+ * Reads the kernel's affinity and last CPU of every thread now, for an
+ * answer that is true as it is given; a VM found off its verified pins
+ * is degraded and looked at again.  qpin_registry_to_json() does this.
+ */
+void
+qpin_registry_verify (QpinRegistry *registry)
+{
+  for (guint i = 0; i < registry->vms->len; i++)
+    verify_now (g_ptr_array_index (registry->vms, i));
+}
+
 static void
 vm_to_json (QpinVm *vm, JsonBuilder *b)
 {
@@ -1501,11 +1515,9 @@ qpin_registry_to_json (QpinRegistry *registry)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "vms");
   json_builder_begin_array (b);
+  qpin_registry_verify (registry);
   for (guint i = 0; i < registry->vms->len; i++)
-    {
-      verify_now (g_ptr_array_index (registry->vms, i));
-      vm_to_json (g_ptr_array_index (registry->vms, i), b);
-    }
+    vm_to_json (g_ptr_array_index (registry->vms, i), b);
   json_builder_end_array (b);
   json_builder_end_object (b);
   return json_builder_get_root (b);

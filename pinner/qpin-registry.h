@@ -62,6 +62,7 @@ void qpin_registry_hold (QpinRegistry *registry);
 void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);
 guint qpin_registry_n_vms (QpinRegistry *registry);
+void qpin_registry_verify (QpinRegistry *registry);
 JsonNode *qpin_registry_to_json (QpinRegistry *registry);
 char *qpin_registry_to_table (QpinRegistry *registry);
 const QpinTopology *qpin_registry_get_topology (QpinRegistry *registry);
