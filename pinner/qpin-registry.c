@@ -727,8 +727,9 @@ apply (QpinVm *vm)
     }
   failed += apply_effects (vm, plan);
   if (moved)
-    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)", vm->key, vm->pid, pinned,
-               pinned + failed, moved);
+    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved%s%s)", vm->key, vm->pid, pinned,
+               pinned + failed, moved, registry->host_change ? " after " : "",
+               registry->host_change ? registry->host_change : "");
   if (failed)
     vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
   else
