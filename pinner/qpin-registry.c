@@ -12,6 +12,7 @@
 
 #include "qpin-effects.h"
 #include "qpin-json.h"
+#include "qpin-ledger-file.h"
 #include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
@@ -66,11 +67,14 @@ struct _QpinRegistry {
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
-  GPtrArray *vms;         /* QpinVm, live ones */
-  gboolean held;          /* placement deferred: see qpin_registry_hold() */
-  QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
-  QpinUevents *uevents;   /* host CPUs offline/online, if watched */
-  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
+  GPtrArray *vms;               /* QpinVm, live ones */
+  gboolean held;                /* placement deferred: see qpin_registry_hold() */
+  QpinProcEvents *events;       /* thread creation/exit in the VMs, if available */
+  QpinUevents *uevents;         /* host CPUs offline/online, if watched */
+  char *host_change;            /* the last CPU hotplug, while its aftermath is re-verified */
+  char *ledger_path;            /* where the held CPUs are kept for a restart, or NULL */
+  char *ledger_saved;           /* what was written there last */
+  QpinLedgerFile *ledger_found; /* what the previous run left there */
   guint recheck, rechecks_left;
   guint timer;
   QpinRegistryHook settled, gone;
@@ -188,6 +192,8 @@ update_watched_pids (QpinRegistry *registry)
     g_warning ("%s; new threads are found by the reconcile timer only", error->message);
 }
 
+static void save_ledger (QpinRegistry *registry);
+
 /* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
  * once, tell the owner, forget it.  Its pins stay as they are. */
 static void
@@ -212,6 +218,8 @@ vm_gone (QpinVm *vm, const char *why)
     registry->gone (registry, vm, registry->hook_data);
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
   update_watched_pids (registry);
+  if (why)
+    save_ledger (registry); /* not when qpin lets go: a restart adopts them */
 }
 
 static void
@@ -296,13 +304,82 @@ request_of (QpinVm *vm)
 
 static void make_whole (QpinVm *vm, const char *why);
 
+/* The previous run's ledger says @cpu was another VM's, which still runs:
+ * this VM's vCPU only floated there (degraded). */
+static gboolean
+held_by_another (QpinVm *vm, guint cpu)
+{
+  const QpinLedgerEntry *owner = qpin_ledger_file_owner (vm->registry->ledger_found, cpu);
+  g_autofree char *proc = NULL;
+
+  if (owner == NULL || owner->pid == vm->pid)
+    return FALSE;
+  proc = g_strdup_printf ("/proc/%d", owner->pid);
+  return g_file_test (proc, G_FILE_TEST_EXISTS);
+}
+
+/* Did the previous run place this VM? */
+static gboolean
+in_ledger (QpinVm *vm)
+{
+  const QpinLedgerFile *ledger = vm->registry->ledger_found;
+
+  for (guint i = 0; ledger && i < ledger->entries->len; i++)
+    if (((const QpinLedgerEntry *) g_ptr_array_index (ledger->entries, i))->pid == vm->pid)
+      return TRUE;
+  return FALSE;
+}
+
+/* Keeps the CPUs each VM's vCPUs hold for themselves in the ledger file,
+ * when they changed.  Not while held: the previous run's file is still
+ * to be read back by the adoptions. */
+static void
+save_ledger (QpinRegistry *registry)
+{
+  g_autoptr (QpinLedgerFile) ledger = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *data = NULL;
+  const QpinPlan *plan;
+
+  if (registry->ledger_path == NULL || registry->held || registry->options.dry_run)
+    return;
+  ledger = qpin_ledger_file_new ();
+  plan = qpin_placer_get_plan (registry->placer);
+  for (guint i = 0; i < plan->vms->len; i++)
+    {
+      const QpinPlanVm *pv = g_ptr_array_index (plan->vms, i);
+      QpinCpuset cpus;
+
+      qpin_cpuset_clear_all (&cpus);
+      for (guint j = 0; j < pv->threads->len; j++)
+        {
+          const QpinPlanThread *pt = &g_array_index (pv->threads, QpinPlanThread, j);
+          if (pt->exclusive && pt->spec.role == QPIN_ROLE_VCPU)
+            qpin_cpuset_or (&cpus, &pt->cpus);
+        }
+      qpin_ledger_file_add (ledger, (GPid) pv->pid, pv->name, &cpus);
+    }
+  data = qpin_ledger_file_to_data (ledger);
+  if (g_strcmp0 (data, registry->ledger_saved) == 0)
+    return;
+  if (!g_file_set_contents_full (registry->ledger_path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0600, &error))
+    {
+      g_warning ("cannot keep the held CPUs for a restart: %s", error->message);
+      return;
+    }
+  g_free (registry->ledger_saved);
+  registry->ledger_saved = g_steal_pointer (&data);
+}
+
 /* A vCPU found on one CPU no other vCPU of the VM uses is taken over as
  * its own; any other (several CPUs, or one it shares: degraded when qpin
  * stopped) floats, and the VM is degraded.  FALSE: not a running pin. */
 static gboolean
-adopt_vcpu (QpinPlanThread *pt, QpinCpuset *seen, GString *floats)
+adopt_vcpu (QpinVm *vm, QpinPlanThread *pt, QpinCpuset *seen, GString *floats)
 {
-  if (qpin_cpuset_count (&pt->cpus) == 1 && !qpin_cpuset_intersects (&pt->cpus, seen))
+  if (qpin_cpuset_count (&pt->cpus) == 1 && !qpin_cpuset_intersects (&pt->cpus, seen)
+      && !held_by_another (vm, (guint) qpin_cpuset_first (&pt->cpus)))
     {
       qpin_cpuset_or (seen, &pt->cpus);
       pt->exclusive = TRUE;
@@ -325,13 +402,14 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
   g_autoptr (QpinPlanVm) pv = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GString) floats = g_string_new (NULL);
-  QpinCpuset seen, nodes;
+  QpinCpuset seen, nodes, floating;
   guint vcpus = 0;
 
   if (policy->cpus != QPIN_CPUS_DEDICATED || vm->shared_vcpu_thread)
     return FALSE;
   pv = qpin_plan_vm_new (vm->key, vm->pid, policy);
   qpin_cpuset_clear_all (&seen);
+  qpin_cpuset_clear_all (&floating);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
@@ -342,8 +420,10 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
       if (t->role == QPIN_ROLE_OTHER)
         continue;
       qpin_cpuset_unpack (&st->actual, &pt.cpus);
-      if (t->role == QPIN_ROLE_VCPU)
-        vcpus += adopt_vcpu (&pt, &seen, floats);
+      if (t->role == QPIN_ROLE_VCPU && !adopt_vcpu (vm, &pt, &seen, floats))
+        qpin_cpuset_or (&floating, actual);
+      else if (t->role == QPIN_ROLE_VCPU)
+        vcpus++;
       else if (qpin_cpuset_count (actual) == 1
                && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
                     == QPIN_AUX_ISOLATE)
@@ -356,10 +436,12 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
         }
       g_array_append_val (pv->threads, pt);
     }
-  if (vcpus == 0)
+  /* no vCPU on a CPU of its own: a VM never pinned, unless the ledger
+   * knew it (degraded, every vCPU floating) */
+  if (vcpus == 0 && !in_ledger (vm))
     return FALSE;
   pv->held = seen;
-  qpin_topology_nodes_of (registry->topo, &seen, &nodes);
+  qpin_topology_nodes_of (registry->topo, vcpus ? &seen : &floating, &nodes);
   pv->mem_nodes = nodes;
   qpin_plan_vm_add_note (pv, "adopted from the running pins");
   if (floats->len)
@@ -734,6 +816,7 @@ apply (QpinVm *vm)
     vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
   else
     vm_set_error (vm, QPIN_VM_PINNED, NULL);
+  save_ledger (registry);
 }
 
 /* The kernel's affinity and last CPU of thread @t, now.  Returns TRUE
@@ -1009,6 +1092,9 @@ qpin_registry_free (QpinRegistry *registry)
   if (registry->recheck)
     g_source_remove (registry->recheck);
   g_free (registry->host_change);
+  g_free (registry->ledger_path);
+  g_free (registry->ledger_saved);
+  qpin_ledger_file_free (registry->ledger_found);
   registry->gone = NULL;
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
@@ -1228,6 +1314,25 @@ qpin_registry_watch_host (QpinRegistry *registry, GError **error)
 }
 
 /**
+ * qpin_registry_keep_ledger:
+ * @path: the file that keeps the CPUs each VM holds across restarts
+ *
+ * Reads what the previous run left in @path (for the adoptions) and
+ * keeps it up to date from now on.  A file that cannot be read or parsed
+ * is reported in @error and replaced; the adoptions then go by the
+ * kernel's affinities alone.
+ */
+gboolean
+qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **error)
+{
+  g_free (registry->ledger_path);
+  registry->ledger_path = g_strdup (path);
+  qpin_ledger_file_free (registry->ledger_found);
+  registry->ledger_found = qpin_ledger_file_load (path, error);
+  return registry->ledger_found != NULL;
+}
+
+/**
  * qpin_registry_hold:
  *
  * Defers placing new VMs until qpin_registry_release().  A daemon that
@@ -1303,6 +1408,7 @@ qpin_registry_release (QpinRegistry *registry)
         }
       notify_settled (registry, vm);
     }
+  save_ledger (registry);
 }
 
 /**

@@ -30,7 +30,10 @@ fixture_set_up (Fixture *f, gconstpointer data)
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
+  g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
+
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_unlink (ledger);
   g_rmdir (f->watch);
   g_unlink (f->listen);
   g_unlink (f->control);
@@ -655,6 +658,63 @@ test_restart_keeps_degraded (Fixture *f, gconstpointer data)
   }
 }
 
+/* Two one-vCPU VMs fill the host; CPU 1 goes offline and the VM on it
+ * floats on CPU 0 beside the other's vCPU: both run on CPU 0 alone, and
+ * the kernel cannot tell whose it is.  After kill -9 and a restart the
+ * daemon's ledger file does: the owner keeps CPU 0 (pinned, whole), the
+ * other is adopted degraded; when CPU 1 is back it is whole again there. */
+static void
+test_restart_keeps_owner (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *log = NULL;
+  const char *grace[] = { "--grace", "1500", "--interval", "0", NULL };
+  QpinTestQemu *owner, *floater;
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  owner = g_str_equal (cpu_a, "0") ? a : b;
+  floater = owner == a ? b : a;
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, floater->pid));
+  g_assert_false (vm_degraded_note (f, owner->pid));
+
+  g_subprocess_send_signal (f->daemon->process, SIGKILL);
+  qpin_test_qpin_wait (f->daemon);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  start_daemon (f, grace);
+  g_usleep (2000 * 1000); /* the grace */
+  wait_vm (f, owner->pid, "pinned");
+  wait_vm (f, floater->pid, "pinned");
+  wait_truth (f);
+  g_assert_false (vm_degraded_note (f, owner->pid));
+  g_assert_true (vm_degraded_note (f, floater->pid));
+
+  cpu1_set_online (TRUE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_false (vm_degraded_note (f, floater->pid));
+  {
+    g_autofree char *o = vcpu_affinity (owner);
+    g_autofree char *x = vcpu_affinity (floater);
+    g_assert_cmpstr (o, ==, "0");
+    g_assert_cmpstr (x, ==, "1");
+  }
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "adopted its running pins, degraded: vcpu 0"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -674,6 +734,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/daemon/restart-keeps-degraded", Fixture, NULL, fixture_set_up,
               test_restart_keeps_degraded, fixture_tear_down);
+  g_test_add ("/daemon/restart-keeps-owner", Fixture, NULL, fixture_set_up,
+              test_restart_keeps_owner, fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
               fixture_tear_down);
   return g_test_run ();
