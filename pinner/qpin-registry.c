@@ -455,8 +455,6 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
     }
   g_message ("vm '%s' (pid %d): adopted its running pins%s%s", vm->key, vm->pid,
              floats->len ? ", degraded: " : "", floats->len ? floats->str : "");
-  if (floats->len)
-    make_whole (vm, "at qpin start");
   return TRUE;
 }
 
@@ -1346,6 +1344,32 @@ qpin_registry_hold (QpinRegistry *registry)
   registry->held = TRUE;
 }
 
+/* Every VM is in the ledger now: a degraded one adopted is made whole
+ * when it fits (without taking what the others adopted), then each is
+ * pinned. */
+static void
+apply_released (QpinRegistry *registry, GPtrArray *waiting)
+{
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+
+      if (vm->registry && vm->placed && plan_degraded (plan_of (vm)))
+        make_whole (vm, "at qpin start");
+    }
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+
+      if (vm->registry == NULL)
+        continue;
+      if (vm->placed)
+        apply (vm);
+      notify_settled (registry, vm);
+    }
+  save_ledger (registry);
+}
+
 /**
  * qpin_registry_release:
  *
@@ -1397,18 +1421,14 @@ qpin_registry_release (QpinRegistry *registry)
       QpinVm *vm = g_ptr_array_index (waiting, i);
       g_autoptr (GError) local = NULL;
 
-      if (vm->registry == NULL)
+      if (vm->registry == NULL || vm->placed)
         continue;
-      if (!vm->placed && !place (vm, &local))
-        vm_set_error (vm, QPIN_VM_FAILED, local->message);
+      if (place (vm, &local))
+        vm->placed = TRUE;
       else
-        {
-          vm->placed = TRUE;
-          apply (vm);
-        }
-      notify_settled (registry, vm);
+        vm_set_error (vm, QPIN_VM_FAILED, local->message);
     }
-  save_ledger (registry);
+  apply_released (registry, waiting);
 }
 
 /**
