@@ -1,6 +1,7 @@
 /* test-daemon.c: `qpin daemon` with several real QEMUs, both modes;
  * exclusivity and release checked through /proc */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <glib/gstdio.h>
@@ -715,6 +716,93 @@ test_restart_keeps_owner (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (log, "adopted its running pins, degraded: vcpu 0"));
 }
 
+static void
+set_affinity (GPid tid, guint cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  g_assert_cmpint (sched_setaffinity (tid, sizeof set, &set), ==, 0);
+}
+
+/* With no reconcile timer, someone moves a pinned vCPU: the next status
+ * shows the kernel's affinity (not the one qpin remembers), calls the VM
+ * degraded with the reason, and the daemon looks and pins it back. */
+static void
+test_status_reads_kernel (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *pinned = NULL, *moved = NULL;
+  JsonObject *o;
+  JsonArray *threads;
+  guint other;
+
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  vm = start_watched_vm (f, "k");
+  wait_vm (f, vm->pid, "pinned");
+  vcpus = qpin_test_vcpu_tids (vm->pid);
+  pinned = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+  other = g_str_equal (pinned, "0") ? 1 : 0;
+  set_affinity (g_array_index (vcpus, GPid, 0), other);
+  moved = g_strdup_printf ("%u", other);
+
+  status = qpin_test_status (f->control);
+  o = qpin_test_find_vm (status, vm->pid);
+  g_assert_cmpstr (json_object_get_string_member (o, "state"), ==, "degraded");
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==,
+                   "1 thread(s) found off their verified pins: looking again");
+  threads = json_object_get_array_member (o, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      if (json_object_get_int_member (t, "tid") != g_array_index (vcpus, GPid, 0))
+        continue;
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, moved);
+      g_assert_cmpstr (json_object_get_string_member (t, "cpus"), ==, pinned);
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+    }
+  /* looked at again at once: pinned back, no timer needed */
+  wait_vm (f, vm->pid, "pinned");
+  wait_truth (f);
+  {
+    g_autofree char *now = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+    g_assert_cmpstr (now, ==, pinned);
+  }
+}
+
+/* The daemon's dry run: VMs are "planned", nothing applied, and status
+ * shows the kernel's untouched affinity. */
+static void
+test_dry_run_planned (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *online = NULL;
+  JsonArray *threads;
+
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
+  g_strstrip (online);
+  start_daemon (f, (const char *const[]){ "--dry-run", NULL });
+  vm = start_watched_vm (f, "dry");
+  wait_vm (f, vm->pid, "planned");
+  status = qpin_test_status (f->control);
+  threads = json_object_get_array_member (qpin_test_find_vm (status, vm->pid), "threads");
+  g_assert_cmpuint (json_array_get_length (threads), >, 0);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
+      g_assert_cmpstr (kernel, ==, online);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -736,6 +824,10 @@ main (int argc, char **argv)
               test_restart_keeps_degraded, fixture_tear_down);
   g_test_add ("/daemon/restart-keeps-owner", Fixture, NULL, fixture_set_up,
               test_restart_keeps_owner, fixture_tear_down);
+  g_test_add ("/daemon/status-reads-kernel", Fixture, NULL, fixture_set_up,
+              test_status_reads_kernel, fixture_tear_down);
+  g_test_add ("/daemon/dry-run-planned", Fixture, NULL, fixture_set_up, test_dry_run_planned,
+              fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
               fixture_tear_down);
   return g_test_run ();
