@@ -67,14 +67,14 @@ struct _QpinRegistry {
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
-  GPtrArray *vms;               /* QpinVm, live ones */
-  gboolean held;                /* placement deferred: see qpin_registry_hold() */
-  QpinProcEvents *events;       /* thread creation/exit in the VMs, if available */
-  QpinUevents *uevents;         /* host CPUs offline/online, if watched */
-  char *host_change;            /* the last CPU hotplug, while its aftermath is re-verified */
-  char *ledger_path;            /* where the held CPUs are kept for a restart, or NULL */
-  char *ledger_saved;           /* what was written there last */
-  QpinLedgerFile *ledger_found; /* what the previous run left there */
+  GPtrArray *vms;         /* QpinVm, live ones */
+  gboolean held;          /* placement deferred: see qpin_registry_hold() */
+  QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
+  QpinUevents *uevents;   /* host CPUs offline/online, if watched */
+  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
+  char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
+  char *ledger_saved;     /* what was written there last */
+  QpinLedgerFile *before; /* the ledger file the previous run left */
   guint recheck, rechecks_left;
   guint timer;
   QpinRegistryHook settled, gone;
@@ -309,7 +309,7 @@ static void make_whole (QpinVm *vm, const char *why);
 static gboolean
 held_by_another (QpinVm *vm, guint cpu)
 {
-  const QpinLedgerEntry *owner = qpin_ledger_file_owner (vm->registry->ledger_found, cpu);
+  const QpinLedgerEntry *owner = qpin_ledger_file_owner (vm->registry->before, cpu);
   g_autofree char *proc = NULL;
 
   if (owner == NULL || owner->pid == vm->pid)
@@ -322,7 +322,7 @@ held_by_another (QpinVm *vm, guint cpu)
 static gboolean
 in_ledger (QpinVm *vm)
 {
-  const QpinLedgerFile *ledger = vm->registry->ledger_found;
+  const QpinLedgerFile *ledger = vm->registry->before;
 
   for (guint i = 0; ledger && i < ledger->entries->len; i++)
     if (((const QpinLedgerEntry *) g_ptr_array_index (ledger->entries, i))->pid == vm->pid)
@@ -449,8 +449,12 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
                            floats->str);
   if (!qpin_placer_adopt (registry->placer, pv, &error))
     {
-      g_message ("vm '%s' (pid %d): not adopting its running pins: %s; placing it again", vm->key,
-                 vm->pid, error->message);
+      g_autofree char *why
+        = g_strdup_printf ("vm '%s' (pid %d): not adopting its running pins: %s; placing it again",
+                           vm->key, vm->pid, error->message);
+
+      if (g_hash_table_add (vm->logged, g_strdup (why)))
+        g_message ("%s", why);
       return FALSE;
     }
   g_message ("vm '%s' (pid %d): adopted its running pins%s%s", vm->key, vm->pid,
@@ -1092,7 +1096,7 @@ qpin_registry_free (QpinRegistry *registry)
   g_free (registry->host_change);
   g_free (registry->ledger_path);
   g_free (registry->ledger_saved);
-  qpin_ledger_file_free (registry->ledger_found);
+  qpin_ledger_file_free (registry->before);
   registry->gone = NULL;
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
@@ -1325,9 +1329,9 @@ qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **er
 {
   g_free (registry->ledger_path);
   registry->ledger_path = g_strdup (path);
-  qpin_ledger_file_free (registry->ledger_found);
-  registry->ledger_found = qpin_ledger_file_load (path, error);
-  return registry->ledger_found != NULL;
+  qpin_ledger_file_free (registry->before);
+  registry->before = qpin_ledger_file_load (path, error);
+  return registry->before != NULL;
 }
 
 /**
