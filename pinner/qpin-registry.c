@@ -193,6 +193,7 @@ update_watched_pids (QpinRegistry *registry)
 }
 
 static void save_ledger (QpinRegistry *registry);
+static void make_whole_all (QpinRegistry *registry, const char *why);
 
 /* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
  * once, tell the owner, forget it.  Its pins stay as they are. */
@@ -218,8 +219,10 @@ vm_gone (QpinVm *vm, const char *why)
     registry->gone (registry, vm, registry->hook_data);
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
   update_watched_pids (registry);
-  if (why)
-    save_ledger (registry); /* not when qpin lets go: a restart adopts them */
+  if (why == NULL)
+    return; /* qpin lets go: the ledger file stays for a restart to adopt them */
+  make_whole_all (registry, "now that a VM left its CPUs");
+  save_ledger (registry);
 }
 
 static void
@@ -302,7 +305,7 @@ request_of (QpinVm *vm)
   return request;
 }
 
-static void make_whole (QpinVm *vm, const char *why);
+static gboolean make_whole (QpinVm *vm, const char *why);
 
 /* The previous run's ledger says @cpu was another VM's, which still runs:
  * this VM's vCPU only floated there (degraded). */
@@ -1161,7 +1164,7 @@ plan_degraded (const QpinPlanVm *plan)
 
 /* A degraded VM is placed again as a whole (@why: what changed); when it
  * still does not fit it keeps its placement as it is. */
-static void
+static gboolean
 make_whole (QpinVm *vm, const char *why)
 {
   QpinRegistry *registry = vm->registry;
@@ -1176,7 +1179,7 @@ make_whole (QpinVm *vm, const char *why)
   if (policy == NULL)
     {
       g_warning ("vm '%s': %s", vm->key, error->message);
-      return;
+      return FALSE;
     }
   qpin_placer_remove_vm (registry->placer, vm->key, NULL);
   g_ptr_array_add (requests, request_of (vm));
@@ -1185,10 +1188,27 @@ make_whole (QpinVm *vm, const char *why)
     {
       qpin_placer_adopt (registry->placer, old, NULL);
       g_info ("vm '%s': still degraded %s: %s", vm->key, why, error->message);
-      return;
+      return FALSE;
     }
   g_message ("vm '%s': whole again %s: placed again, every vCPU on a CPU of its own", vm->key, why);
   note_confined (vm);
+  return TRUE;
+}
+
+/* Every degraded VM is placed whole again if it fits now (@why), and
+ * looked at to be pinned so. */
+static void
+make_whole_all (QpinRegistry *registry, const char *why)
+{
+  if (registry->held)
+    return;
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+
+      if (vm->placed && plan_degraded (plan_of (vm)) && make_whole (vm, why))
+        vm_discover (vm);
+    }
 }
 
 /* A CPU came back: plan on the host as it is now.  Every VM keeps its

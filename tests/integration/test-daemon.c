@@ -803,6 +803,52 @@ test_dry_run_planned (Fixture *f, gconstpointer data)
     }
 }
 
+static gboolean
+degraded_note_gone (gpointer data)
+{
+  VmWait *w = data;
+  return !vm_degraded_note (w->f, w->pid);
+}
+
+/* CPU 1 goes offline: the VM on it floats beside the other on CPU 0
+ * (degraded).  The other VM exits: its CPU is free, and the degraded VM
+ * is whole again on it at once, its note gone. */
+static void
+test_degraded_whole_when_vm_leaves (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *log = NULL;
+  QpinTestQemu **owner, **floater;
+  VmWait w = { f };
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  owner = g_str_equal (cpu_a, "0") ? &a : &b;
+  floater = owner == &a ? &b : &a;
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, (*floater)->pid));
+
+  g_clear_pointer (owner, qpin_test_qemu_free);
+  w.pid = (*floater)->pid;
+  g_assert_true (qpin_test_wait_for (degraded_note_gone, &w, 15000));
+  wait_vm (f, (*floater)->pid, "pinned");
+  wait_truth (f);
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "whole again now that a VM left its CPUs"));
+  cpu1_set_online (TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -828,6 +874,8 @@ main (int argc, char **argv)
               test_status_reads_kernel, fixture_tear_down);
   g_test_add ("/daemon/dry-run-planned", Fixture, NULL, fixture_set_up, test_dry_run_planned,
               fixture_tear_down);
+  g_test_add ("/daemon/degraded-whole-when-vm-leaves", Fixture, NULL, fixture_set_up,
+              test_degraded_whole_when_vm_leaves, fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
               fixture_tear_down);
   return g_test_run ();
