@@ -2,8 +2,8 @@
  *
  * Discovers the threads, plans on the live (or a given) topology, pins,
  * verifies and prints the result.  With --once or --dry-run it exits
- * then; otherwise it stays attached, keeps the pins true (hot-added vCPUs, drift) and
- * exits 0 when QEMU exits.
+ * then; otherwise it stays attached, keeps the pins true (hot-added
+ * vCPUs, drift) and exits 0 when QEMU exits.
  */
 #define G_LOG_DOMAIN "qpin"
 
