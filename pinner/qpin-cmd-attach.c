@@ -1,9 +1,9 @@
 /* qpin-cmd-attach.c: `qpin attach SOCKET`: pin one running QEMU
  *
  * Discovers the threads, plans on the live (or a given) topology, pins,
- * verifies and prints the result.  With --once it exits then; otherwise
- * it stays attached, keeps the pins true (hot-added vCPUs, drift) and
- * exits 0 when QEMU exits.
+ * verifies and prints the result.  With --once or --dry-run it exits
+ * then; otherwise it stays attached, keeps the pins true (hot-added
+ * vCPUs, drift) and exits 0 when QEMU exits.
  */
 #define G_LOG_DOMAIN "qpin"
 
@@ -22,6 +22,7 @@ typedef struct {
   GMainLoop *loop;
   const char *socket;
   gboolean once;
+  gboolean dry_run;
   gboolean json;
   gboolean printed;
   int status;
@@ -38,7 +39,10 @@ print_result (QpinRegistry *registry, gboolean json)
     }
   else
     {
-      g_autofree char *table = qpin_registry_to_table (registry);
+      g_autofree char *table = NULL;
+
+      qpin_registry_verify (registry); /* the kernel's view as of now */
+      table = qpin_registry_to_table (registry);
       fputs (table, stdout);
     }
   fflush (stdout);
@@ -54,14 +58,15 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
     return;
   a->printed = TRUE;
   print_result (registry, a->json);
-  if (state != QPIN_VM_PINNED)
+  if (state != (a->dry_run ? QPIN_VM_PLANNED : QPIN_VM_PINNED))
     {
       /* the registry has logged the reason */
       a->status = 1;
       g_main_loop_quit (a->loop);
       return;
     }
-  if (a->once)
+  /* a dry run keeps nothing pinned, so there is nothing to stay for */
+  if (a->once || a->dry_run)
     g_main_loop_quit (a->loop);
 }
 
@@ -126,8 +131,7 @@ qpin_cmd_attach (int argc, char **argv)
     { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "Override a policy key", "KEY=VALUE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
-      "Plan on a captured topology (implies nothing about pinning; use with --dry-run)",
-      "DIR|live" },
+      "Plan on a captured topology (only with --dry-run)", "DIR|live" },
     { "pid", 0, 0, G_OPTION_ARG_INT64, &pid, "QEMU's pid, for tcp: monitors", "PID" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "QMP timeout (5000)", "MS" },
     { "interval", 0, 0, G_OPTION_ARG_INT, &interval_ms,
@@ -166,7 +170,8 @@ qpin_cmd_attach (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = once ? 0 : (guint) interval_ms;
-  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error))
+  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error)
+      || !qpin_setup_check_topology (topology, dry_run, &error))
     {
       fprintf (stderr, "qpin attach: %s\n", error->message);
       return 2;
@@ -190,6 +195,7 @@ qpin_cmd_attach (int argc, char **argv)
   a.loop = loop;
   a.socket = argv[1];
   a.once = once;
+  a.dry_run = dry_run;
   a.json = json;
   qpin_setup_watch (registry, topology);
   qpin_registry_set_hooks (registry, on_settled, on_gone, &a);

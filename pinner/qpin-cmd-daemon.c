@@ -97,7 +97,8 @@ qpin_cmd_daemon (int argc, char **argv)
     { "grace", 0, 0, G_OPTION_ARG_INT, &grace_ms,
       "At start, let running VMs reconnect for MS before placing (1500)", "MS" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "QMP timeout (5000)", "MS" },
-    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology, "Plan on a captured topology", "DIR" },
+    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
+      "Plan on a captured topology (only with --dry-run)", "DIR" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and record, never pin", NULL },
     { NULL },
   };
@@ -129,7 +130,8 @@ qpin_cmd_daemon (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = (guint) interval_ms;
-  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error))
+  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error)
+      || !qpin_setup_check_topology (topology, dry_run, &error))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 2;

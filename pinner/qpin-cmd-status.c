@@ -21,6 +21,8 @@ print_status (JsonNode *reply)
       g_autofree char *key
         = qpin_text_escape (json_object_get_string_member_with_default (vm, "key", "?"));
       gint64 pid = json_object_get_int_member_with_default (vm, "pid", 0);
+      gboolean planned
+        = g_strcmp0 (json_object_get_string_member_with_default (vm, "state", ""), "planned") == 0;
 
       for (guint j = 0; threads && j < json_array_get_length (threads); j++)
         {
@@ -29,7 +31,7 @@ print_status (JsonNode *reply)
             json_object_get_boolean_member_with_default (t, "drift", FALSE) ? "drift"
             : json_object_get_boolean_member_with_default (t, "applied", FALSE)
               ? "pinned"
-              : json_object_get_string_member_with_default (t, "error", "-"));
+              : json_object_get_string_member_with_default (t, "error", planned ? "planned" : "-"));
 
           printf ("%-16s %7" G_GINT64_FORMAT " %-9s %5" G_GINT64_FORMAT " %8" G_GINT64_FORMAT
                   " %-12s %-12s %4" G_GINT64_FORMAT " %-5s %s\n",

@@ -18,6 +18,7 @@
 
 #include "qpin-control.h"
 #include "qpin-listener.h"
+#include "qpin-ledger-file.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-json.h"
 #include "qpin-setup.h"
@@ -589,6 +590,15 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
   daemon->watched
     = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) watched_free);
 
+  if (daemon->control_path)
+    {
+      g_autofree char *dir = g_path_get_dirname (daemon->control_path);
+      g_autofree char *ledger = g_build_filename (dir, QPIN_LEDGER_FILE_NAME, NULL);
+      g_autoptr (GError) local = NULL;
+
+      if (!qpin_registry_keep_ledger (registry, ledger, &local))
+        g_warning ("%s; adopting running VMs by their affinities alone", local->message);
+    }
   if (options->grace_ms > 0)
     {
       qpin_registry_hold (registry);

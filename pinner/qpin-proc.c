@@ -108,33 +108,58 @@ qpin_proc_tgid_of (GPid tid)
   return tgid > 0 ? tgid : 0;
 }
 
+/* "Cpus_allowed_list:\t0-3,8\n" in /proc/TID/status. */
+static gboolean
+parse_allowed_list (GPid tid, const char *text, QpinCpuset *out, GError **error)
+{
+  static const char key[] = "\nCpus_allowed_list:";
+  const char *line = strstr (text, key);
+  g_autofree char *value = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (line == NULL)
+    {
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                   "/proc/%d/status has no Cpus_allowed_list", tid);
+      return FALSE;
+    }
+  line += strlen (key);
+  value = g_strndup (line, strcspn (line, "\n"));
+  if (!qpin_cpuset_parse (g_strstrip (value), out, &local))
+    {
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                   "/proc/%d/status: Cpus_allowed_list: %s", tid, local->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * qpin_proc_get_affinity:
  * @out: (out): the thread's CPU affinity
+ *
+ * The kernel's whole mask, offline CPUs included: sched_getaffinity()
+ * hides them, and a mask the kernel widened to "0-1" while CPU 1 is
+ * offline would read as "0" until the CPU comes back and the thread runs
+ * there.
  */
 gboolean
 qpin_proc_get_affinity (GPid tid, QpinCpuset *out, GError **error)
 {
-  cpu_set_t *mask = CPU_ALLOC (QPIN_CPUSET_MAX);
-  gsize size = CPU_ALLOC_SIZE (QPIN_CPUSET_MAX);
-  QpinCpuset set;
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", tid);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) local = NULL;
 
-  if (sched_getaffinity (tid, size, mask) != 0)
+  if (!g_file_get_contents (path, &text, NULL, &local))
     {
-      int saved = errno;
-      CPU_FREE (mask);
       g_set_error (error, QPIN_PINNER_ERROR,
-                   saved == ESRCH ? QPIN_PINNER_ERROR_GONE : QPIN_PINNER_ERROR_FAILED,
-                   "cannot read the affinity of thread %d: %s", tid, g_strerror (saved));
+                   g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                     ? QPIN_PINNER_ERROR_GONE
+                     : QPIN_PINNER_ERROR_FAILED,
+                   "cannot read the affinity of thread %d: %s", tid, local->message);
       return FALSE;
     }
-  qpin_cpuset_clear_all (&set);
-  for (guint c = 0; c < QPIN_CPUSET_MAX; c++)
-    if (CPU_ISSET_S (c, size, mask))
-      qpin_cpuset_add (&set, c);
-  CPU_FREE (mask);
-  *out = set;
-  return TRUE;
+  return parse_allowed_list (tid, text, out, error);
 }
 
 /* /proc/PID/task/TID/stat: "tid (comm) state ppid ..."; comm may hold

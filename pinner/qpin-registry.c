@@ -12,6 +12,7 @@
 
 #include "qpin-effects.h"
 #include "qpin-json.h"
+#include "qpin-ledger-file.h"
 #include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
@@ -71,6 +72,11 @@ struct _QpinRegistry {
   gboolean held;          /* placement deferred: see qpin_registry_hold() */
   QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
   QpinUevents *uevents;   /* host CPUs offline/online, if watched */
+  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
+  char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
+  char *ledger_saved;     /* what was written there last */
+  QpinLedgerFile *before; /* the ledger file the previous run left */
+  guint recheck, rechecks_left;
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -85,6 +91,7 @@ static const char *const state_names[] = {
   [QPIN_VM_DEGRADED] = "degraded",
   [QPIN_VM_FAILED] = "failed",
   [QPIN_VM_GONE] = "gone",
+  [QPIN_VM_PLANNED] = "planned",
 };
 
 const char *
@@ -186,6 +193,9 @@ update_watched_pids (QpinRegistry *registry)
     g_warning ("%s; new threads are found by the reconcile timer only", error->message);
 }
 
+static void save_ledger (QpinRegistry *registry);
+static void make_whole_all (QpinRegistry *registry, const char *why);
+
 /* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
  * once, tell the owner, forget it.  Its pins stay as they are. */
 static void
@@ -210,6 +220,10 @@ vm_gone (QpinVm *vm, const char *why)
     registry->gone (registry, vm, registry->hook_data);
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
   update_watched_pids (registry);
+  if (why == NULL)
+    return; /* qpin lets go: the ledger file stays for a restart to adopt them */
+  make_whole_all (registry, "now that a VM left its CPUs");
+  save_ledger (registry);
 }
 
 static void
@@ -292,21 +306,114 @@ request_of (QpinVm *vm)
   return request;
 }
 
+static gboolean make_whole (QpinVm *vm, const char *why);
+
+/* The previous run's ledger says @cpu was another VM's, which still runs:
+ * this VM's vCPU only floated there (degraded). */
+static gboolean
+held_by_another (QpinVm *vm, guint cpu)
+{
+  const QpinLedgerEntry *owner = qpin_ledger_file_owner (vm->registry->before, cpu);
+  g_autofree char *proc = NULL;
+
+  if (owner == NULL || owner->pid == vm->pid)
+    return FALSE;
+  proc = g_strdup_printf ("/proc/%d", owner->pid);
+  return g_file_test (proc, G_FILE_TEST_EXISTS);
+}
+
+/* Did the previous run place this VM? */
+static gboolean
+in_ledger (QpinVm *vm)
+{
+  const QpinLedgerFile *ledger = vm->registry->before;
+
+  for (guint i = 0; ledger && i < ledger->entries->len; i++)
+    if (((const QpinLedgerEntry *) g_ptr_array_index (ledger->entries, i))->pid == vm->pid)
+      return TRUE;
+  return FALSE;
+}
+
+/* Keeps the CPUs each VM's vCPUs hold for themselves in the ledger file,
+ * when they changed.  Not while held: the previous run's file is still
+ * to be read back by the adoptions. */
+static void
+save_ledger (QpinRegistry *registry)
+{
+  g_autoptr (QpinLedgerFile) ledger = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *data = NULL;
+  const QpinPlan *plan;
+
+  if (registry->ledger_path == NULL || registry->held || registry->options.dry_run)
+    return;
+  ledger = qpin_ledger_file_new ();
+  plan = qpin_placer_get_plan (registry->placer);
+  for (guint i = 0; i < plan->vms->len; i++)
+    {
+      const QpinPlanVm *pv = g_ptr_array_index (plan->vms, i);
+      QpinCpuset cpus;
+
+      qpin_cpuset_clear_all (&cpus);
+      for (guint j = 0; j < pv->threads->len; j++)
+        {
+          const QpinPlanThread *pt = &g_array_index (pv->threads, QpinPlanThread, j);
+          if (pt->exclusive && pt->spec.role == QPIN_ROLE_VCPU)
+            qpin_cpuset_or (&cpus, &pt->cpus);
+        }
+      qpin_ledger_file_add (ledger, (GPid) pv->pid, pv->name, &cpus);
+    }
+  data = qpin_ledger_file_to_data (ledger);
+  if (g_strcmp0 (data, registry->ledger_saved) == 0)
+    return;
+  if (!g_file_set_contents_full (registry->ledger_path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                 0600, &error))
+    {
+      g_warning ("cannot keep the held CPUs for a restart: %s", error->message);
+      return;
+    }
+  g_free (registry->ledger_saved);
+  registry->ledger_saved = g_steal_pointer (&data);
+}
+
+/* A vCPU found on one CPU no other vCPU of the VM uses is taken over as
+ * its own; any other (several CPUs, or one it shares: degraded when qpin
+ * stopped) floats, and the VM is degraded.  FALSE: not a running pin. */
+static gboolean
+adopt_vcpu (QpinVm *vm, QpinPlanThread *pt, QpinCpuset *seen, GString *floats)
+{
+  if (qpin_cpuset_count (&pt->cpus) == 1 && !qpin_cpuset_intersects (&pt->cpus, seen)
+      && !held_by_another (vm, (guint) qpin_cpuset_first (&pt->cpus)))
+    {
+      qpin_cpuset_or (seen, &pt->cpus);
+      pt->exclusive = TRUE;
+      return TRUE;
+    }
+  g_string_append_printf (floats, "%s%s %u", floats->len ? ", " : "",
+                          qpin_thread_role_to_string (pt->spec.role), pt->spec.index);
+  return FALSE;
+}
+
 /* After a qpin restart the VM's vCPUs are still pinned, one CPU each:
- * take that over as it is when the ledger agrees, so nothing moves. */
+ * take that over as it is when the ledger agrees, so nothing moves.  A
+ * VM that was degraded (a vCPU floating beside the others after a lost
+ * CPU) keeps the CPUs it holds and stays degraded, unless it fits whole
+ * now. */
 static gboolean
 try_adopt (QpinVm *vm, const QpinPolicy *policy)
 {
   QpinRegistry *registry = vm->registry;
   g_autoptr (QpinPlanVm) pv = NULL;
   g_autoptr (GError) error = NULL;
-  QpinCpuset seen, nodes;
+  g_autoptr (GString) floats = g_string_new (NULL);
+  QpinCpuset seen, nodes, floating;
   guint vcpus = 0;
 
   if (policy->cpus != QPIN_CPUS_DEDICATED || vm->shared_vcpu_thread)
     return FALSE;
   pv = qpin_plan_vm_new (vm->key, vm->pid, policy);
   qpin_cpuset_clear_all (&seen);
+  qpin_cpuset_clear_all (&floating);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
@@ -317,14 +424,10 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
       if (t->role == QPIN_ROLE_OTHER)
         continue;
       qpin_cpuset_unpack (&st->actual, &pt.cpus);
-      if (t->role == QPIN_ROLE_VCPU)
-        {
-          if (qpin_cpuset_count (actual) != 1 || qpin_cpuset_intersects (actual, &seen))
-            return FALSE;
-          qpin_cpuset_or (&seen, actual);
-          pt.exclusive = TRUE;
-          vcpus++;
-        }
+      if (t->role == QPIN_ROLE_VCPU && !adopt_vcpu (vm, &pt, &seen, floats))
+        qpin_cpuset_or (&floating, actual);
+      else if (t->role == QPIN_ROLE_VCPU)
+        vcpus++;
       else if (qpin_cpuset_count (actual) == 1
                && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
                     == QPIN_AUX_ISOLATE)
@@ -337,18 +440,29 @@ try_adopt (QpinVm *vm, const QpinPolicy *policy)
         }
       g_array_append_val (pv->threads, pt);
     }
-  if (vcpus == 0)
+  /* no vCPU on a CPU of its own: a VM never pinned, unless the ledger
+   * knew it (degraded, every vCPU floating) */
+  if (vcpus == 0 && !in_ledger (vm))
     return FALSE;
   pv->held = seen;
-  qpin_topology_nodes_of (registry->topo, &seen, &nodes);
+  qpin_topology_nodes_of (registry->topo, vcpus ? &seen : &floating, &nodes);
   pv->mem_nodes = nodes;
   qpin_plan_vm_add_note (pv, "adopted from the running pins");
+  if (floats->len)
+    qpin_plan_vm_add_note (pv, "degraded: %s not on a cpu of its own when qpin started: floats",
+                           floats->str);
   if (!qpin_placer_adopt (registry->placer, pv, &error))
     {
-      g_info ("vm '%s': not adopting its current pins: %s", vm->key, error->message);
+      g_autofree char *why
+        = g_strdup_printf ("vm '%s' (pid %d): not adopting its running pins: %s; placing it again",
+                           vm->key, vm->pid, error->message);
+
+      if (g_hash_table_add (vm->logged, g_strdup (why)))
+        g_message ("%s", why);
       return FALSE;
     }
-  g_message ("vm '%s' (pid %d): adopted its running pins", vm->key, vm->pid);
+  g_message ("vm '%s' (pid %d): adopted its running pins%s%s", vm->key, vm->pid,
+             floats->len ? ", degraded: " : "", floats->len ? floats->str : "");
   return TRUE;
 }
 
@@ -477,6 +591,14 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const QpinCpus
   qpin_cpuset_unpack (&st->actual, &actual);
   had = qpin_cpuset_format (&actual);
 
+  if (enforce == QPIN_ENFORCE_REPAIR && vm->registry->host_change)
+    {
+      g_message ("vm '%s': %s %d (tid %d) had '%s': the kernel changed it after %s; re-pinning "
+                 "to '%s'",
+                 vm->key, qpin_thread_role_to_string (t->role), t->index, t->tid, had,
+                 vm->registry->host_change, want);
+      return TRUE;
+    }
   if (enforce == QPIN_ENFORCE_REPAIR)
     {
       g_message ("vm '%s': drift: %s %d (tid %d) had '%s', repairing to '%s'", vm->key,
@@ -585,7 +707,7 @@ apply (QpinVm *vm)
 {
   QpinRegistry *registry = vm->registry;
   const QpinPlanVm *plan = plan_of (vm);
-  guint pinned = 0, failed = 0, moved = 0;
+  guint pinned = 0, failed = 0, moved = 0, changed = 0;
   gboolean replan = FALSE;
 
   for (guint i = 0; i < vm->threads->len; i++)
@@ -616,6 +738,15 @@ apply (QpinVm *vm)
           pinned++;
           continue;
         }
+      if (registry->options.dry_run)
+        {
+          /* nothing is pinned: the plan beside the kernel's affinity */
+          changed += !qpin_cpuset_packed_equal (&st->planned, &planned);
+          qpin_cpuset_pack (&st->planned, &planned);
+          st->applied = FALSE;
+          pinned++;
+          continue;
+        }
       was_pinned = st->applied && qpin_cpuset_packed_equal (&st->planned, &planned);
       qpin_cpuset_pack (&st->planned, &planned);
       st->applied = FALSE;
@@ -629,13 +760,6 @@ apply (QpinVm *vm)
       if (was_pinned && !handle_drift (vm, t, st, &planned))
         {
           st->applied = TRUE; /* pinned as planned once; left as found */
-          pinned++;
-          continue;
-        }
-      if (registry->options.dry_run)
-        {
-          qpin_cpuset_pack (&st->actual, &planned);
-          st->applied = TRUE;
           pinned++;
           continue;
         }
@@ -680,15 +804,42 @@ apply (QpinVm *vm)
         }
       g_warning ("vm '%s': %s", vm->key, error->message);
     }
-  if (!registry->options.dry_run)
-    failed += apply_effects (vm, plan);
+  if (registry->options.dry_run)
+    {
+      if (changed)
+        g_message ("vm '%s' (pid %d): planned %u of %u threads, pinned none [dry run]", vm->key,
+                   vm->pid, pinned, pinned + failed);
+      vm_set_error (vm, failed ? QPIN_VM_DEGRADED : QPIN_VM_PLANNED,
+                    failed ? "the plan has no CPU for some threads" : NULL);
+      return;
+    }
+  failed += apply_effects (vm, plan);
   if (moved)
-    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved)%s", vm->key, vm->pid, pinned,
-               pinned + failed, moved, registry->options.dry_run ? " [dry run]" : "");
+    g_message ("vm '%s' (pid %d): pinned %u of %u threads (%u moved%s%s)", vm->key, vm->pid, pinned,
+               pinned + failed, moved, registry->host_change ? " after " : "",
+               registry->host_change ? registry->host_change : "");
   if (failed)
     vm_set_error (vm, QPIN_VM_DEGRADED, "some threads could not be pinned as planned");
   else
     vm_set_error (vm, QPIN_VM_PINNED, NULL);
+  save_ledger (registry);
+}
+
+/* The kernel's affinity and last CPU of thread @t, now.  Returns TRUE
+ * when the affinity is not the one recorded in @st. */
+static gboolean
+read_kernel (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
+{
+  QpinCpuset actual;
+  gboolean same;
+
+  st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
+  if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
+    qpin_cpuset_clear_all (&actual);
+  same = qpin_cpuset_packed_equal (&st->actual, &actual);
+  if (!same)
+    qpin_cpuset_pack (&st->actual, &actual);
+  return !same;
 }
 
 /* Carry the last known plan and verification over to the new snapshot,
@@ -710,12 +861,7 @@ read_states (QpinVm *vm, GPtrArray *threads)
       ThreadState *st = &g_array_index (states, ThreadState, i);
       guint j = GPOINTER_TO_UINT (g_hash_table_lookup (old, GINT_TO_POINTER (t->tid)));
 
-      QpinCpuset actual;
-
-      st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
-      if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
-        qpin_cpuset_clear_all (&actual);
-      qpin_cpuset_pack (&st->actual, &actual);
+      read_kernel (vm, t, st);
       if (j > 0)
         {
           const QpinVmThread *prev = g_ptr_array_index (vm->threads, j - 1);
@@ -724,13 +870,6 @@ read_states (QpinVm *vm, GPtrArray *threads)
           if (prev->role != t->role || prev->index != t->index)
             continue;
           /* moved over: the old states are freed after */
-          if (vm->registry->options.dry_run)
-            {
-              /* the recorded pin, not the kernel's */
-              qpin_cpuset_packed_clear (&st->actual);
-              st->actual = ost->actual;
-              memset (&ost->actual, 0, sizeof ost->actual);
-            }
           st->planned = ost->planned;
           memset (&ost->planned, 0, sizeof ost->planned);
           st->applied = ost->applied;
@@ -956,6 +1095,12 @@ qpin_registry_free (QpinRegistry *registry)
     return;
   if (registry->timer)
     g_source_remove (registry->timer);
+  if (registry->recheck)
+    g_source_remove (registry->recheck);
+  g_free (registry->host_change);
+  g_free (registry->ledger_path);
+  g_free (registry->ledger_saved);
+  qpin_ledger_file_free (registry->before);
   registry->gone = NULL;
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
@@ -1003,22 +1148,89 @@ qpin_registry_watch_threads (QpinRegistry *registry, GError **error)
   return TRUE;
 }
 
-/* A CPU came back: plan on the host as it is now.  Every VM keeps its
- * placement (adopted as it runs; nothing moves back), the CPU is free for
- * what comes next.  A VM the new ledger cannot adopt is placed again. */
+/* Is @plan a dedicated VM with a vCPU that lost its own CPU (floats)? */
+static gboolean
+plan_degraded (const QpinPlanVm *plan)
+{
+  if (plan->floating || plan->policy->cpus != QPIN_CPUS_DEDICATED)
+    return FALSE;
+  for (guint i = 0; i < plan->threads->len; i++)
+    {
+      const QpinPlanThread *pt = &g_array_index (plan->threads, QpinPlanThread, i);
+      if (pt->spec.role == QPIN_ROLE_VCPU && !pt->exclusive)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A degraded VM is placed again as a whole (@why: what changed); when it
+ * still does not fit it keeps its placement as it is. */
+static gboolean
+make_whole (QpinVm *vm, const char *why)
+{
+  QpinRegistry *registry = vm->registry;
+  g_autoptr (QpinPlanVm) old = qpin_plan_vm_copy (plan_of (vm));
+  g_autoptr (GPtrArray) requests
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_request_free);
+  g_autoptr (GPtrArray) policies
+    = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_policy_free);
+  g_autoptr (GError) error = NULL;
+  QpinPolicy *policy = policy_for_vm (vm, &error);
+
+  if (policy == NULL)
+    {
+      g_warning ("vm '%s': %s", vm->key, error->message);
+      return FALSE;
+    }
+  qpin_placer_remove_vm (registry->placer, vm->key, NULL);
+  g_ptr_array_add (requests, request_of (vm));
+  g_ptr_array_add (policies, policy);
+  if (!qpin_placer_place (registry->placer, requests, policies, &error))
+    {
+      qpin_placer_adopt (registry->placer, old, NULL);
+      g_info ("vm '%s': still degraded %s: %s", vm->key, why, error->message);
+      return FALSE;
+    }
+  g_message ("vm '%s': whole again %s: placed again, every vCPU on a CPU of its own", vm->key, why);
+  note_confined (vm);
+  return TRUE;
+}
+
+/* Every degraded VM is placed whole again if it fits now (@why), and
+ * looked at to be pinned so. */
 static void
+make_whole_all (QpinRegistry *registry, const char *why)
+{
+  if (registry->held)
+    return;
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+
+      if (vm->placed && plan_degraded (plan_of (vm)) && make_whole (vm, why))
+        vm_discover (vm);
+    }
+}
+
+/* A CPU came back: plan on the host as it is now.  Every VM keeps its
+ * placement (adopted as it runs), except a degraded one, which is placed
+ * again to be whole; the CPU is free for what comes next.  A VM the new
+ * ledger cannot adopt is placed again.  Returns the VMs to re-place
+ * whole. */
+static GPtrArray *
 rebuild_placer (QpinRegistry *registry)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = qpin_topology_read ("/", NULL, &error);
   g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (registry->config, NULL, NULL);
   g_autoptr (GPtrArray) lost = g_ptr_array_new ();
+  GPtrArray *degraded = g_ptr_array_new ();
   QpinPlacer *placer;
 
   if (topo == NULL || defaults == NULL)
     {
       g_warning ("cannot re-read the host topology: %s", error ? error->message : "no policy");
-      return;
+      return degraded;
     }
   placer = qpin_placer_new (topo, &defaults->reserved);
   for (guint i = 0; i < registry->vms->len; i++)
@@ -1034,6 +1246,8 @@ rebuild_placer (QpinRegistry *registry)
           vm->placed = FALSE;
           g_ptr_array_add (lost, vm);
         }
+      else if (plan_degraded (plan_of (vm)))
+        g_ptr_array_add (degraded, vm);
     }
   qpin_placer_free (registry->placer);
   qpin_topology_free (registry->topo);
@@ -1041,6 +1255,41 @@ rebuild_placer (QpinRegistry *registry)
   registry->topo = g_steal_pointer (&topo);
   for (guint i = 0; i < lost->len; i++)
     vm_discover (g_ptr_array_index (lost, i));
+  return degraded;
+}
+
+/* After a host CPU hotplug the kernel rewrites affinities on its own
+ * (threads forced off an offline CPU, cpuset masks reset when one comes
+ * back), some of it after the event reaches us: every thread of every
+ * VM is looked at again now and a few times in the next seconds. */
+#define HOST_RECHECK_MS 250
+#define HOST_RECHECKS 4
+
+static gboolean
+on_host_recheck (gpointer user_data)
+{
+  QpinRegistry *registry = user_data;
+
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
+  if (--registry->rechecks_left > 0)
+    return G_SOURCE_CONTINUE;
+  registry->recheck = 0;
+  g_clear_pointer (&registry->host_change, g_free);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+recheck_host (QpinRegistry *registry, guint cpu, gboolean online)
+{
+  g_free (registry->host_change);
+  registry->host_change
+    = g_strdup_printf ("host CPU %u %s", cpu, online ? "came back online" : "went offline");
+  registry->rechecks_left = HOST_RECHECKS;
+  if (registry->recheck == 0)
+    registry->recheck = g_timeout_add (HOST_RECHECK_MS, on_host_recheck, registry);
+  for (guint i = 0; i < registry->vms->len; i++)
+    vm_discover (g_ptr_array_index (registry->vms, i));
 }
 
 static void
@@ -1051,16 +1300,24 @@ on_cpu_event (guint cpu, gboolean online, gpointer user_data)
 
   if (online)
     {
-      g_message ("host CPU %u is online: free for new placements, nothing moved back", cpu);
-      rebuild_placer (registry);
+      g_autoptr (GPtrArray) degraded = NULL;
+      g_autofree char *why = g_strdup_printf ("now that host CPU %u is back", cpu);
+
+      g_message ("host CPU %u is online: free for new placements, degraded VMs placed again; "
+                 "re-verifying every pin",
+                 cpu);
+      degraded = rebuild_placer (registry);
+      for (guint i = 0; i < degraded->len; i++)
+        make_whole (g_ptr_array_index (degraded, i), why);
+      recheck_host (registry, cpu, TRUE);
       return;
     }
   g_message ("host CPU %u went offline: re-placing the threads that used it", cpu);
   if (!qpin_placer_lose_cpu (registry->placer, cpu, &error))
     g_info ("%s", error->message);
-  /* the kernel has already moved threads off the CPU; look and re-pin */
-  for (guint i = 0; i < registry->vms->len; i++)
-    vm_discover (g_ptr_array_index (registry->vms, i));
+  /* the kernel has moved threads off the CPU (widening their masks); look
+   * and re-pin */
+  recheck_host (registry, cpu, FALSE);
 }
 
 /**
@@ -1080,6 +1337,25 @@ qpin_registry_watch_host (QpinRegistry *registry, GError **error)
 }
 
 /**
+ * qpin_registry_keep_ledger:
+ * @path: the file that keeps the CPUs each VM holds across restarts
+ *
+ * Reads what the previous run left in @path (for the adoptions) and
+ * keeps it up to date from now on.  A file that cannot be read or parsed
+ * is reported in @error and replaced; the adoptions then go by the
+ * kernel's affinities alone.
+ */
+gboolean
+qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **error)
+{
+  g_free (registry->ledger_path);
+  registry->ledger_path = g_strdup (path);
+  qpin_ledger_file_free (registry->before);
+  registry->before = qpin_ledger_file_load (path, error);
+  return registry->before != NULL;
+}
+
+/**
  * qpin_registry_hold:
  *
  * Defers placing new VMs until qpin_registry_release().  A daemon that
@@ -1091,6 +1367,32 @@ void
 qpin_registry_hold (QpinRegistry *registry)
 {
   registry->held = TRUE;
+}
+
+/* Every VM is in the ledger now: a degraded one adopted is made whole
+ * when it fits (without taking what the others adopted), then each is
+ * pinned. */
+static void
+apply_released (QpinRegistry *registry, GPtrArray *waiting)
+{
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+
+      if (vm->registry && vm->placed && plan_degraded (plan_of (vm)))
+        make_whole (vm, "at qpin start");
+    }
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (waiting, i);
+
+      if (vm->registry == NULL)
+        continue;
+      if (vm->placed)
+        apply (vm);
+      notify_settled (registry, vm);
+    }
+  save_ledger (registry);
 }
 
 /**
@@ -1144,17 +1446,14 @@ qpin_registry_release (QpinRegistry *registry)
       QpinVm *vm = g_ptr_array_index (waiting, i);
       g_autoptr (GError) local = NULL;
 
-      if (vm->registry == NULL)
+      if (vm->registry == NULL || vm->placed)
         continue;
-      if (!vm->placed && !place (vm, &local))
-        vm_set_error (vm, QPIN_VM_FAILED, local->message);
+      if (place (vm, &local))
+        vm->placed = TRUE;
       else
-        {
-          vm->placed = TRUE;
-          apply (vm);
-        }
-      notify_settled (registry, vm);
+        vm_set_error (vm, QPIN_VM_FAILED, local->message);
     }
+  apply_released (registry, waiting);
 }
 
 /**
@@ -1236,6 +1535,61 @@ qpin_registry_get_topology (QpinRegistry *registry)
   return registry->topo;
 }
 
+/* Is thread @i where its plan says, by the affinity last read? */
+static gboolean
+on_plan (QpinVm *vm, guint i)
+{
+  const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
+  const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+  QpinCpuset planned;
+
+  if (vm->holding_main && t->role == QPIN_ROLE_EMULATOR)
+    return TRUE; /* qpin hotplug moved it there on purpose */
+  qpin_cpuset_unpack (&st->planned, &planned);
+  return qpin_cpuset_packed_equal (&st->actual, &planned);
+}
+
+/* Status answers with the kernel's affinity at the moment it answers.  A
+ * thread the kernel (or someone) moved off its verified pin since the
+ * last look makes the VM degraded, says so, and is looked at again (and
+ * repaired, with enforce=repair) at once. */
+static void
+verify_now (QpinVm *vm)
+{
+  guint off = 0;
+
+  for (guint i = 0; vm->threads && i < vm->threads->len; i++)
+    {
+      ThreadState *st = &g_array_index (vm->states, ThreadState, i);
+
+      read_kernel (vm, g_ptr_array_index (vm->threads, i), st);
+      off += st->applied && !st->drift && !on_plan (vm, i);
+    }
+  if (off == 0 || vm->registry->options.dry_run || vm->registry->options.enforce == QPIN_ENFORCE_OFF
+      || vm->state != QPIN_VM_PINNED)
+    return;
+  {
+    g_autofree char *message
+      = g_strdup_printf ("%u thread(s) found off their verified pins: looking again", off);
+    vm_set_error (vm, QPIN_VM_DEGRADED, message);
+  }
+  vm_discover (vm);
+}
+
+/**
+ * qpin_registry_verify:
+ *
+ * Reads the kernel's affinity and last CPU of every thread now, for an
+ * answer that is true as it is given; a VM found off its verified pins
+ * is degraded and looked at again.  qpin_registry_to_json() does this.
+ */
+void
+qpin_registry_verify (QpinRegistry *registry)
+{
+  for (guint i = 0; i < registry->vms->len; i++)
+    verify_now (g_ptr_array_index (registry->vms, i));
+}
+
 static void
 vm_to_json (QpinVm *vm, JsonBuilder *b)
 {
@@ -1283,7 +1637,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
       json_builder_set_member_name (b, "cpu");
       json_builder_add_int_value (b, st->cpu);
       json_builder_set_member_name (b, "applied");
-      json_builder_add_boolean_value (b, st->applied);
+      json_builder_add_boolean_value (b, st->applied && on_plan (vm, i));
       json_builder_set_member_name (b, "drift");
       json_builder_add_boolean_value (b, st->drift);
       if (st->error)
@@ -1297,6 +1651,10 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
 /**
  * qpin_registry_to_json:
  *
+ * Reads every thread's affinity and last CPU from the kernel first, so
+ * "actual" and "cpu" are as of now ("applied": "actual" is the verified
+ * plan); a VM found moved is looked at again (see verify_now()).
+ *
  * Returns: (transfer full): every VM and thread in the shared shape:
  *   {"vms":[{"name","pid","state","threads":[{"role","index","tid",
  *   "cpus" (planned),"node","actual","cpu","applied","drift"}]}]}
@@ -1309,6 +1667,7 @@ qpin_registry_to_json (QpinRegistry *registry)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "vms");
   json_builder_begin_array (b);
+  qpin_registry_verify (registry);
   for (guint i = 0; i < registry->vms->len; i++)
     vm_to_json (g_ptr_array_index (registry->vms, i), b);
   json_builder_end_array (b);
@@ -1343,8 +1702,11 @@ qpin_registry_to_table (QpinRegistry *registry)
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
-          g_autofree char *state = qpin_text_escape (st->applied ? (st->drift ? "drift" : "pinned")
-                                                                 : (st->error ? st->error : "-"));
+          g_autofree char *state = qpin_text_escape (
+            st->applied                    ? (st->drift ? "drift" : "pinned")
+            : st->error                    ? st->error
+            : vm->state == QPIN_VM_PLANNED ? "planned"
+                                           : "-");
           QpinCpuset planned, nodes;
 
           qpin_cpuset_unpack (&st->planned, &planned);

@@ -38,6 +38,7 @@ typedef enum {
   QPIN_VM_DEGRADED,    /* placed, but some thread could not be pinned as planned */
   QPIN_VM_FAILED,      /* nothing pinned: no fit, untrusted peer, no permission */
   QPIN_VM_GONE,        /* the QEMU exited or its monitor closed */
+  QPIN_VM_PLANNED,     /* dry run: placed and planned, nothing pinned */
 } QpinVmState;
 
 typedef struct _QpinRegistry QpinRegistry;
@@ -57,10 +58,12 @@ void qpin_registry_hotplug_async (QpinRegistry *registry, const char *name, gboo
                                   guint count, GAsyncReadyCallback callback, gpointer user_data);
 JsonNode *qpin_registry_hotplug_finish (GAsyncResult *result, GError **error);
 gboolean qpin_registry_watch_host (QpinRegistry *registry, GError **error);
+gboolean qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **error);
 void qpin_registry_hold (QpinRegistry *registry);
 void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);
 guint qpin_registry_n_vms (QpinRegistry *registry);
+void qpin_registry_verify (QpinRegistry *registry);
 JsonNode *qpin_registry_to_json (QpinRegistry *registry);
 char *qpin_registry_to_table (QpinRegistry *registry);
 const QpinTopology *qpin_registry_get_topology (QpinRegistry *registry);

@@ -36,6 +36,26 @@ qpin_setup_load (const char *topology, const char *config_path, const char *cons
 }
 
 /**
+ * qpin_setup_check_topology:
+ * @topology: (nullable): the --topology given, %NULL or "live" for this host
+ *
+ * A captured topology describes another machine: plan on it, never pin
+ * this host's threads by it.
+ *
+ * Returns: %FALSE, with the reason in @error, for a captured topology
+ *   without a dry run
+ */
+gboolean
+qpin_setup_check_topology (const char *topology, gboolean dry_run, GError **error)
+{
+  if (topology == NULL || g_str_equal (topology, "live") || dry_run)
+    return TRUE;
+  g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
+               "--topology '%s' is not this host: use it with --dry-run", topology);
+  return FALSE;
+}
+
+/**
  * qpin_setup_parse_enforce:
  * @text: (nullable): "repair" (the default when %NULL), "report" or "off"
  */

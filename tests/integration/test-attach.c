@@ -245,6 +245,81 @@ test_dry_run_fixture (void)
     }
 }
 
+static gboolean
+has_exited (gpointer data)
+{
+  return g_subprocess_get_identifier (((QpinTestQpin *) data)->process) == NULL;
+}
+
+/* A dry run on this host tells the truth: state "planned", nothing
+ * applied, "actual" the kernel's affinity (untouched: every online CPU);
+ * without --once it exits after printing instead of staying attached. */
+static void
+test_dry_run_live (void)
+{
+  const char *qargs[] = { "-smp", "2", "-name", "dry,debug-threads=on", NULL };
+  g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
+  const char *args[] = { "attach", "--once", "--json", "--dry-run", qemu->qmp_path, NULL };
+  const char *stay[] = { "attach", "--dry-run", qemu->qmp_path, NULL };
+  g_autoptr (GArray) before = qpin_test_list_tasks (qemu->pid);
+  g_autoptr (JsonNode) root = attach_json (args, 0, NULL);
+  JsonArray *threads = threads_of (root);
+  JsonObject *vm = json_array_get_object_element (
+    json_object_get_array_member (json_node_get_object (root), "vms"), 0);
+  g_autofree char *online = NULL;
+  g_autoptr (QpinTestQpin) q = NULL;
+
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
+  g_strstrip (online);
+  g_assert_cmpstr (json_object_get_string_member (vm, "state"), ==, "planned");
+  g_assert_cmpuint (json_array_get_length (threads), >, 0);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
+      g_assert_cmpstr (kernel, ==, online);
+    }
+  for (guint i = 0; i < before->len; i++)
+    {
+      g_autofree char *aff = qpin_test_affinity_of (g_array_index (before, GPid, i));
+      g_assert_cmpstr (aff, ==, online);
+    }
+  /* without --once: prints and exits 0, it does not stay attached */
+  q = qpin_test_qpin_spawn (stay);
+  g_assert_true (qpin_test_wait_for (has_exited, q, 20000));
+  g_assert_cmpint (qpin_test_qpin_wait (q), ==, 0);
+}
+
+/* A captured topology is another machine: pinning the live VM on it is
+ * refused with one line, before anything is touched. */
+static void
+test_topology_needs_dry_run (void)
+{
+  const char *qargs[] = { "-smp", "2", NULL };
+  g_autoptr (QpinTestQemu) qemu = qpin_test_qemu_start (NULL, qargs, TRUE);
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fixtures", "2s-8c-2t-2n", NULL);
+  const char *args[] = { "attach", "--once", "--topology", fixture, qemu->qmp_path, NULL };
+  g_autoptr (GArray) before = qpin_test_list_tasks (qemu->pid);
+  g_autofree char *out = NULL, *err = NULL, *online = NULL;
+  g_autofree char *line = g_strdup_printf (
+    "qpin attach: --topology '%s' is not this host: use it with --dry-run\n", fixture);
+
+  g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 2);
+  g_assert_cmpstr (err, ==, line);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
+  g_strstrip (online);
+  for (guint i = 0; i < before->len; i++)
+    {
+      g_autofree char *aff = qpin_test_affinity_of (g_array_index (before, GPid, i));
+      g_assert_cmpstr (aff, ==, online);
+    }
+}
+
 typedef struct {
   GPid tid;
   const char *want;
@@ -346,6 +421,8 @@ main (int argc, char **argv)
   g_test_add_func ("/attach/once-sched", test_once_sched);
   g_test_add_func ("/attach/refuse-overcommit", test_refuse_overcommit);
   g_test_add_func ("/attach/dry-run-fixture", test_dry_run_fixture);
+  g_test_add_func ("/attach/dry-run-live", test_dry_run_live);
+  g_test_add_func ("/attach/topology-needs-dry-run", test_topology_needs_dry_run);
   g_test_add_func ("/attach/stays-and-repairs", test_stays_and_repairs);
   g_test_add_func ("/attach/hostile-peer", test_hostile_peer);
   return g_test_run ();

@@ -1,5 +1,7 @@
 /* test-daemon.c: `qpin daemon` with several real QEMUs, both modes;
  * exclusivity and release checked through /proc */
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,7 +34,10 @@ fixture_set_up (Fixture *f, gconstpointer data)
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
+  g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
+
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_unlink (ledger);
   g_rmdir (f->watch);
   g_unlink (f->listen);
   g_unlink (f->control);
@@ -635,6 +640,431 @@ test_shared_pool_kept (Fixture *f, gconstpointer data)
   g_unlink (conf);
 }
 
+/* A captured topology without --dry-run: the daemon refuses to start,
+ * with one line, instead of pinning live VMs on another machine's CPUs. */
+static void
+test_topology_needs_dry_run (Fixture *f, gconstpointer data)
+{
+  g_autofree char *fixture = g_test_build_filename (G_TEST_DIST, "fixtures", "2s-8c-2t-2n", NULL);
+  const char *args[] = { "daemon", "--no-listen", "--control", f->control, "--watch",
+                         f->watch, "--topology",  fixture,     NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *line = g_strdup_printf (
+    "qpin daemon: --topology '%s' is not this host: use it with --dry-run\n", fixture);
+
+  g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 2);
+  g_assert_cmpstr (err, ==, line);
+  g_assert_false (g_file_test (f->control, G_FILE_TEST_EXISTS));
+}
+
+/* Host CPU hotplug in a test: CPU 1 is taken offline and always put back,
+ * also when an assertion aborts the test or meson's timeout ends it. */
+#define HOTPLUG_CPU_PATH "/sys/devices/system/cpu/cpu1/online"
+
+static void
+cpu1_set_online (gboolean online)
+{
+  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, online ? "1" : "0", 1), ==, 1);
+  close (fd);
+}
+
+static void
+restore_cpu1 (int sig)
+{
+  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
+
+  if (fd >= 0)
+    {
+      (void) !write (fd, "1", 1);
+      close (fd);
+    }
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
+static gboolean
+can_hotplug_cpu1 (void)
+{
+  if (access (HOTPLUG_CPU_PATH, W_OK) != 0)
+    {
+      g_test_skip ("needs root and a hot-pluggable CPU 1");
+      return FALSE;
+    }
+  signal (SIGABRT, restore_cpu1);
+  signal (SIGTERM, restore_cpu1);
+  return TRUE;
+}
+
+/* Every thread of every placed VM in status: "actual" is what the
+ * kernel has, and it is the plan. */
+static gboolean
+status_is_truth (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr (JsonNode) status = qpin_test_status (f->control);
+  JsonArray *vms;
+
+  if (status == NULL)
+    return FALSE;
+  vms = json_object_get_array_member (json_node_get_object (status), "vms");
+  for (guint i = 0; i < json_array_get_length (vms); i++)
+    {
+      JsonObject *vm = json_array_get_object_element (vms, i);
+      JsonArray *threads = json_object_get_array_member (vm, "threads");
+
+      if (g_str_equal (json_object_get_string_member (vm, "state"), "failed"))
+        continue; /* nothing planned */
+      for (guint j = 0; j < json_array_get_length (threads); j++)
+        {
+          JsonObject *t = json_array_get_object_element (threads, j);
+          g_autofree char *kernel
+            = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+          if (!g_str_equal (kernel, json_object_get_string_member (t, "actual"))
+              || !g_str_equal (kernel, json_object_get_string_member (t, "cpus"))
+              || !json_object_get_boolean_member (t, "applied"))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static void
+wait_truth (Fixture *f)
+{
+  g_autofree char *log = NULL;
+
+  if (qpin_test_wait_for (status_is_truth, f, 15000))
+    return;
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_not_reached ();
+}
+
+/* Does the VM carry a note starting with "degraded:"? */
+static gboolean
+vm_degraded_note (Fixture *f, GPid pid)
+{
+  g_autoptr (JsonNode) status = qpin_test_status (f->control);
+  JsonObject *vm = qpin_test_find_vm (status, pid);
+  JsonArray *notes = json_object_get_array_member (vm, "notes");
+
+  for (guint i = 0; notes && i < json_array_get_length (notes); i++)
+    if (g_str_has_prefix (json_array_get_string_element (notes, i), "degraded:"))
+      return TRUE;
+  return FALSE;
+}
+
+/* Two VMs fill the host; CPU 1 goes offline and comes back, with no
+ * reconcile timer (--interval 0).  The kernel changes the affinity of the
+ * threads it moved, some time after the event; status must show the
+ * kernel's affinity and the daemon must re-pin to it, both ways.  Once
+ * CPU 1 is back the VM that lost it is whole again on it, its degraded
+ * note gone, and the log says what moved and why. */
+static void
+test_cpu_offline_online (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *cpu_b = NULL, *log = NULL;
+  QpinTestQemu *on1;
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  cpu_b = vcpu_affinity (b);
+  on1 = g_str_equal (cpu_a, "1") ? a : b;
+  g_assert_cmpstr (g_str_equal (cpu_a, "1") ? cpu_b : cpu_a, ==, "0");
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000); /* the kernel's own moves come after the event */
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, on1->pid));
+
+  cpu1_set_online (TRUE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  wait_vm (f, on1->pid, "pinned");
+  g_assert_false (vm_degraded_note (f, on1->pid));
+  {
+    g_autofree char *now_a = vcpu_affinity (a);
+    g_autofree char *now_b = vcpu_affinity (b);
+    g_assert_cmpstr (now_a, ==, cpu_a);
+    g_assert_cmpstr (now_b, ==, cpu_b);
+  }
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "host CPU 1 went offline: re-placing the threads that used it"));
+  g_assert_nonnull (strstr (log, "host CPU 1 is online:"));
+  g_assert_null (strstr (log, "nothing moved back"));
+  g_assert_nonnull (strstr (log, "whole again"));
+}
+
+/* A VM degraded by a lost CPU (vCPU 1 floats beside vCPU 0) survives a
+ * kill -9 and restart of the daemon: it keeps the CPU it holds (another
+ * VM cannot take it) and says it is degraded; when the CPU comes back it
+ * is whole again. */
+static void
+test_restart_keeps_degraded (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) x = NULL;
+  g_autoptr (QpinTestQemu) z = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  g_autofree char *vcpu0 = NULL;
+  g_autofree char *qmp = NULL;
+  const char *grace[] = { "--grace", "1500", "--interval", "0", NULL };
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  qmp = g_strdup_printf ("unix:%s/x.sock,server=on,wait=off", f->watch);
+  x = qpin_test_qemu_start (
+    NULL, (const char *const[]){ "-smp", "2", "-name", "x,debug-threads=on", "-qmp", qmp, NULL },
+    FALSE);
+  wait_vm (f, x->pid, "pinned");
+  vcpus = qpin_test_vcpu_tids (x->pid);
+  g_assert_cmpuint (vcpus->len, ==, 2);
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, x->pid));
+  vcpu0 = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+  g_assert_cmpstr (vcpu0, ==, "0");
+
+  g_subprocess_send_signal (f->daemon->process, SIGKILL);
+  qpin_test_qpin_wait (f->daemon);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  start_daemon (f, grace);
+  g_usleep (2000 * 1000); /* the grace */
+  wait_truth (f);
+  wait_vm (f, x->pid, "pinned");
+  g_assert_true (vm_degraded_note (f, x->pid));
+  {
+    g_autofree char *after = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+    g_assert_cmpstr (after, ==, "0");
+  }
+  /* CPU 0 is still x's: a newcomer does not get it */
+  z = start_watched_vm (f, "z");
+  wait_vm (f, z->pid, "failed");
+
+  cpu1_set_online (TRUE);
+  g_usleep (1500 * 1000);
+  wait_vm (f, x->pid, "pinned");
+  wait_truth (f);
+  g_assert_false (vm_degraded_note (f, x->pid));
+  {
+    g_autofree char *c0 = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+    g_autofree char *c1 = qpin_test_affinity_of (g_array_index (vcpus, GPid, 1));
+    g_assert_cmpstr (c0, ==, "0");
+    g_assert_cmpstr (c1, ==, "1");
+  }
+  {
+    g_autofree char *log = qpin_test_qpin_log (f->daemon);
+    g_test_message ("daemon log:\n%s", log);
+    g_assert_nonnull (strstr (log, "adopted its running pins, degraded: vcpu 1"));
+    g_assert_nonnull (strstr (log, "vm 'x': whole again now that host CPU 1 is back"));
+  }
+}
+
+/* Two one-vCPU VMs fill the host; CPU 1 goes offline and the VM on it
+ * floats on CPU 0 beside the other's vCPU: both run on CPU 0 alone, and
+ * the kernel cannot tell whose it is.  After kill -9 and a restart the
+ * daemon's ledger file does: the owner keeps CPU 0 (pinned, whole), the
+ * other is adopted degraded; when CPU 1 is back it is whole again there. */
+static void
+test_restart_keeps_owner (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *log = NULL;
+  const char *grace[] = { "--grace", "1500", "--interval", "0", NULL };
+  QpinTestQemu *owner, *floater;
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  owner = g_str_equal (cpu_a, "0") ? a : b;
+  floater = owner == a ? b : a;
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, floater->pid));
+  g_assert_false (vm_degraded_note (f, owner->pid));
+
+  g_subprocess_send_signal (f->daemon->process, SIGKILL);
+  qpin_test_qpin_wait (f->daemon);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  start_daemon (f, grace);
+  g_usleep (2000 * 1000); /* the grace */
+  wait_vm (f, owner->pid, "pinned");
+  wait_vm (f, floater->pid, "pinned");
+  wait_truth (f);
+  g_assert_false (vm_degraded_note (f, owner->pid));
+  g_assert_true (vm_degraded_note (f, floater->pid));
+
+  cpu1_set_online (TRUE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_false (vm_degraded_note (f, floater->pid));
+  {
+    g_autofree char *o = vcpu_affinity (owner);
+    g_autofree char *x = vcpu_affinity (floater);
+    g_assert_cmpstr (o, ==, "0");
+    g_assert_cmpstr (x, ==, "1");
+  }
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "adopted its running pins, degraded: vcpu 0"));
+}
+
+static void
+set_affinity (GPid tid, guint cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  g_assert_cmpint (sched_setaffinity (tid, sizeof set, &set), ==, 0);
+}
+
+/* With no reconcile timer, someone moves a pinned vCPU: the next status
+ * shows the kernel's affinity (not the one qpin remembers), calls the VM
+ * degraded with the reason, and the daemon looks and pins it back. */
+static void
+test_status_reads_kernel (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *pinned = NULL, *moved = NULL;
+  JsonObject *o;
+  JsonArray *threads;
+  guint other;
+
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  vm = start_watched_vm (f, "k");
+  wait_vm (f, vm->pid, "pinned");
+  vcpus = qpin_test_vcpu_tids (vm->pid);
+  pinned = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+  other = g_str_equal (pinned, "0") ? 1 : 0;
+  set_affinity (g_array_index (vcpus, GPid, 0), other);
+  moved = g_strdup_printf ("%u", other);
+
+  status = qpin_test_status (f->control);
+  o = qpin_test_find_vm (status, vm->pid);
+  g_assert_cmpstr (json_object_get_string_member (o, "state"), ==, "degraded");
+  g_assert_cmpstr (json_object_get_string_member (o, "error"), ==,
+                   "1 thread(s) found off their verified pins: looking again");
+  threads = json_object_get_array_member (o, "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      if (json_object_get_int_member (t, "tid") != g_array_index (vcpus, GPid, 0))
+        continue;
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, moved);
+      g_assert_cmpstr (json_object_get_string_member (t, "cpus"), ==, pinned);
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+    }
+  /* looked at again at once: pinned back, no timer needed */
+  wait_vm (f, vm->pid, "pinned");
+  wait_truth (f);
+  {
+    g_autofree char *now = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+    g_assert_cmpstr (now, ==, pinned);
+  }
+}
+
+/* The daemon's dry run: VMs are "planned", nothing applied, and status
+ * shows the kernel's untouched affinity. */
+static void
+test_dry_run_planned (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) vm = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *online = NULL;
+  JsonArray *threads;
+
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
+  g_strstrip (online);
+  start_daemon (f, (const char *const[]){ "--dry-run", NULL });
+  vm = start_watched_vm (f, "dry");
+  wait_vm (f, vm->pid, "planned");
+  status = qpin_test_status (f->control);
+  threads = json_object_get_array_member (qpin_test_find_vm (status, vm->pid), "threads");
+  g_assert_cmpuint (json_array_get_length (threads), >, 0);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
+      g_assert_cmpstr (kernel, ==, online);
+    }
+}
+
+static gboolean
+degraded_note_gone (gpointer data)
+{
+  VmWait *w = data;
+  return !vm_degraded_note (w->f, w->pid);
+}
+
+/* CPU 1 goes offline: the VM on it floats beside the other on CPU 0
+ * (degraded).  The other VM exits: its CPU is free, and the degraded VM
+ * is whole again on it at once, its note gone. */
+static void
+test_degraded_whole_when_vm_leaves (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *log = NULL;
+  QpinTestQemu **owner, **floater;
+  VmWait w = { f };
+
+  if (!can_hotplug_cpu1 ())
+    return;
+  start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  owner = g_str_equal (cpu_a, "0") ? &a : &b;
+  floater = owner == &a ? &b : &a;
+
+  cpu1_set_online (FALSE);
+  g_usleep (1500 * 1000);
+  wait_truth (f);
+  g_assert_true (vm_degraded_note (f, (*floater)->pid));
+
+  g_clear_pointer (owner, qpin_test_qemu_free);
+  w.pid = (*floater)->pid;
+  g_assert_true (qpin_test_wait_for (degraded_note_gone, &w, 15000));
+  wait_vm (f, (*floater)->pid, "pinned");
+  wait_truth (f);
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "whole again now that a VM left its CPUs"));
+  cpu1_set_online (TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -650,6 +1080,20 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/daemon/hostile-peers", Fixture, NULL, fixture_set_up, test_hostile_peers,
               fixture_tear_down);
+  g_test_add ("/daemon/topology-needs-dry-run", Fixture, NULL, fixture_set_up,
+              test_topology_needs_dry_run, fixture_tear_down);
+  g_test_add ("/daemon/cpu-offline-online", Fixture, NULL, fixture_set_up, test_cpu_offline_online,
+              fixture_tear_down);
+  g_test_add ("/daemon/restart-keeps-degraded", Fixture, NULL, fixture_set_up,
+              test_restart_keeps_degraded, fixture_tear_down);
+  g_test_add ("/daemon/restart-keeps-owner", Fixture, NULL, fixture_set_up,
+              test_restart_keeps_owner, fixture_tear_down);
+  g_test_add ("/daemon/status-reads-kernel", Fixture, NULL, fixture_set_up,
+              test_status_reads_kernel, fixture_tear_down);
+  g_test_add ("/daemon/dry-run-planned", Fixture, NULL, fixture_set_up, test_dry_run_planned,
+              fixture_tear_down);
+  g_test_add ("/daemon/degraded-whole-when-vm-leaves", Fixture, NULL, fixture_set_up,
+              test_degraded_whole_when_vm_leaves, fixture_tear_down);
   g_test_add ("/daemon/control-socket", Fixture, NULL, fixture_set_up, test_control_socket,
               fixture_tear_down);
   g_test_add ("/daemon/hidden-nesting", Fixture, NULL, fixture_set_up, test_hidden_nesting,

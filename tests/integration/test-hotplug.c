@@ -54,9 +54,11 @@ fixture_tear_down (Fixture *f, gconstpointer data)
 {
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
   g_autofree char *listen = g_build_filename (f->dir, "qmp.sock", NULL);
+  g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
   g_rmdir (f->watch);
   g_unlink (f->control);
   g_unlink (listen);
+  g_unlink (ledger);
   g_rmdir (f->dir);
   g_free (f->dir);
   g_free (f->control);
