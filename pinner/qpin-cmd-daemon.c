@@ -128,6 +128,7 @@ qpin_cmd_daemon (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = (guint) interval_ms;
+  options.check_owner = TRUE;
   if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);

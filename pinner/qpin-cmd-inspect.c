@@ -229,7 +229,11 @@ topology_text (const QpinVmThread *t)
 static void
 print_table (const Snapshot *s)
 {
-  printf ("vm '%s' pid %d status %s%s%s%s\n", s->name ? s->name : "", s->pid, s->status,
+  g_autofree char *key
+    = s->name && *s->name ? g_strdup (s->name) : g_strdup_printf ("pid-%d", s->pid);
+
+  /* an unnamed VM is called by its key, as the daemon calls it */
+  printf ("vm '%s' pid %d status %s%s%s%s\n", key, s->pid, s->status,
           s->qemu_version ? " qemu " : "", s->qemu_version ? s->qemu_version : "",
           s->shared_vcpu_thread ? " (all vCPUs share one thread: single-threaded TCG)" : "");
   printf ("%-9s %5s %8s %4s %-16s %-16s %s\n", "ROLE", "INDEX", "TID", "CPU", "AFFINITY", "NAME",
