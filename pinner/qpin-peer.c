@@ -249,14 +249,14 @@ qpin_peer_is_current (const QpinPeer *peer, GError **error)
   if (peer->pidfd >= 0 && pidfd_pid (peer->pidfd) != peer->pid)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "the process that opened the monitor (pid %d) has exited", peer->pid);
+                   "the process that opened the socket (pid %d) has exited", peer->pid);
       return FALSE;
     }
   if (peer->start_time != 0
       && (!read_start_time (peer->pid, &start, NULL) || start != peer->start_time))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "pid %d is no longer the process that opened the monitor (pid reused)",
+                   "pid %d is no longer the process that opened the socket (pid reused)",
                    peer->pid);
       return FALSE;
     }
