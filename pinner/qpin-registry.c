@@ -1634,6 +1634,9 @@ qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error
     }
   qpin_config_free (registry->config);
   registry->config = g_steal_pointer (&owned);
+  /* the allow list may have changed: refused peers are asked again when
+   * they reconnect */
+  qpin_standby_drop_refused (registry->standby);
   for (guint i = 0; i < registry->vms->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (registry->vms, i);

@@ -110,12 +110,15 @@ qpin_standby_take (QpinStandby *standby, const QpinPeer *peer)
 }
 
 /**
- * qpin_standby_count:
+ * qpin_standby_drop_refused:
  *
- * Returns: how many monitors are held
+ * Closes every refused monitor held, so that its peer reconnects (listen
+ * mode) or is connected to again (watch mode) and is judged anew.
  */
-guint
-qpin_standby_count (QpinStandby *standby)
+void
+qpin_standby_drop_refused (QpinStandby *standby)
 {
-  return standby->held->len;
+  for (guint i = standby->held->len; i > 0; i--)
+    if (((Held *) g_ptr_array_index (standby->held, i - 1))->peer == NULL)
+      g_ptr_array_remove_index (standby->held, i - 1);
 }

@@ -19,7 +19,7 @@ QpinStandby *qpin_standby_new (void);
 void qpin_standby_free (QpinStandby *standby);
 void qpin_standby_hold (QpinStandby *standby, QpinQmpClient *client, QpinPeer *peer);
 QpinQmpClient *qpin_standby_take (QpinStandby *standby, const QpinPeer *peer);
-guint qpin_standby_count (QpinStandby *standby);
+void qpin_standby_drop_refused (QpinStandby *standby);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinStandby, qpin_standby_free)
 

@@ -5,7 +5,7 @@
  *                     [--fork-exit] [--name NAME] [--tid-file FILE]
  *                     [--fake-tids N] [--flood]
  *
- * --listen binds PATH and serves one client; --connect connects to PATH
+ * --listen binds PATH and serves one client (--accept N: N in turn); --connect connects to PATH
  * (a daemon's listen socket) and serves it.  --uid drops to UID (all of
  * real, effective and saved, groups too) after listen() or before
  * connect().  --fork-exit: the process that listened exits at once and a
@@ -36,7 +36,8 @@
   "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"
 
 static char *listen_path, *connect_path, *name, *tid_file;
-static gint uid = -1, fake_tids;
+static gint uid = -1, fake_tids, accepts = 1;
+static int listen_fd = -1;
 static gboolean fork_exit, flood;
 static guint next_fake = 3000000, queries;
 static volatile gint vcpu_tid;
@@ -117,16 +118,21 @@ open_socket (void)
       if (child != 0)
         _exit (child < 0);
     }
-  {
-    int client = accept4 (fd, NULL, NULL, SOCK_CLOEXEC);
-    if (client < 0)
-      {
-        perror ("qpin-hostile-peer: accept");
-        exit (1);
-      }
-    close (fd);
-    return client;
-  }
+  listen_fd = fd;
+  return -1;
+}
+
+static int
+accept_one (void)
+{
+  int client = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+  if (client < 0)
+    {
+      perror ("qpin-hostile-peer: accept");
+      exit (1);
+    }
+  return client;
 }
 
 static char *
@@ -226,6 +232,7 @@ main (int argc, char **argv)
     { "tid-file", 0, 0, G_OPTION_ARG_FILENAME, &tid_file, "The vCPU TID", "FILE" },
     { "fake-tids", 0, 0, G_OPTION_ARG_INT, &fake_tids, "New fake TIDs per query", "N" },
     { "flood", 0, 0, G_OPTION_ARG_NONE, &flood, "Send events without pause", NULL },
+    { "accept", 0, 0, G_OPTION_ARG_INT, &accepts, "Serve N clients in turn (1)", "N" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
@@ -238,8 +245,12 @@ main (int argc, char **argv)
   g_thread_unref (g_thread_new ("CPU 0/TCG", vcpu_thread, NULL));
   while (g_atomic_int_get (&vcpu_tid) == 0)
     g_usleep (1000);
-  serve (fd);
-  close (fd);
+  for (gint i = 0; i < (fd >= 0 ? 1 : accepts); i++)
+    {
+      int client = fd >= 0 ? fd : accept_one ();
+      serve (client);
+      close (client);
+    }
   printf ("queries %u\n", queries);
   return 0;
 }

@@ -452,22 +452,28 @@ test_foreign_uid_listen (Fixture *f, gconstpointer data)
   check_refused_then_root_vm (f, peer, label);
 }
 
-/* With the peer's uid in allow_users it is managed like root's. */
+/* Refused, then allowed by a reload: the refused monitor is let go, the
+ * daemon connects again and manages the peer like root's. */
 static void
 test_allow_users (Fixture *f, gconstpointer data)
 {
   g_autofree char *conf = g_build_filename (f->dir, "qpin.conf", NULL);
   g_autofree char *path = g_build_filename (f->watch, "nobody.sock", NULL);
-  const char *args[] = { "--listen", path, "--uid", G_STRINGIFY (NOBODY), NULL };
+  const char *args[] = { "--listen", path, "--uid", G_STRINGIFY (NOBODY), "--accept", "2", NULL };
+  const char *reload[] = { "reload", "--control", f->control, NULL };
   g_autoptr (GSubprocess) peer = NULL;
+  g_autofree char *out = NULL, *err = NULL;
 
+  g_assert_true (g_file_set_contents (conf, "[defaults]\ncpus = shared\n", -1, NULL));
+  start_daemon (f, (const char *const[]){ "--config", conf, NULL });
+  peer = spawn_peer (args);
+  wait_log (f, "which qpin does not manage");
   g_assert_true (g_file_set_contents (
     conf, "[defaults]\ncpus = shared\n[daemon]\nallow_users = " G_STRINGIFY (NOBODY) "\n", -1,
     NULL));
-  start_daemon (f, (const char *const[]){ "--config", conf, NULL });
-  peer = spawn_peer (args);
+  g_assert_cmpint (qpin_test_run_qpin (reload, &out, &err), ==, 0);
   wait_vm (f, pid_of (peer), "pinned");
-  g_assert_cmpuint (log_count (f, "refused '"), ==, 0);
+  g_assert_cmpuint (log_count (f, "refused '"), ==, 1);
 }
 
 /* ---- names ---- */
