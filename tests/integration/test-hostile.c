@@ -366,7 +366,8 @@ test_pid_reuse (Fixture *f, gconstpointer data)
   qemu = spawn_qemu_as (pid, "reused");
   if (qemu < 0)
     {
-      g_test_skip_printf ("clone3 set_tid %d: %s", pid, g_strerror (-qemu));
+      g_autofree char *why = g_strdup_printf ("clone3 set_tid %d: %s", pid, g_strerror (-qemu));
+      g_test_skip (why);
       return;
     }
   g_assert_cmpint (qemu, ==, pid);
@@ -656,8 +657,6 @@ test_resources (Fixture *f, gconstpointer data)
   rss_after = proc_status_kb (f->daemon->pid, "VmRSS:");
   g_test_message ("daemon RSS: %u kB before, %u kB peak, %u kB after; fds: %u before, %u after",
                   rss_before, rss_peak, rss_after, fds_before, fds_after);
-  printf ("# daemon RSS: %u kB before, %u kB peak, %u kB after; fds: %u before, %u after\n",
-          rss_before, rss_peak, rss_after, fds_before, fds_after);
   g_assert_cmpuint (fds_after, ==, fds_before);
   g_assert_cmpuint (rss_after, <=, rss_before + 1024);
 }
