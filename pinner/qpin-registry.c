@@ -85,6 +85,7 @@ struct _QpinRegistry {
   QpinRegistryOptions options;
   GPtrArray *vms;         /* QpinVm, live ones */
   QpinStandby *standby;   /* monitors held but not managed: second ones, refused ones */
+  QpinLogLimit *refusals; /* the lines refused monitors cause, all of them together */
   gboolean held;          /* placement deferred: see qpin_registry_hold() */
   QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
   QpinUevents *uevents;   /* host CPUs offline/online, if watched */
@@ -1051,6 +1052,8 @@ qpin_registry_new (QpinTopology *topo, QpinConfig *config, const QpinRegistryOpt
   registry->options = *options;
   registry->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
   registry->standby = qpin_standby_new ();
+  registry->refusals = qpin_log_limit_new ();
+  qpin_log_limit_set_who (registry->refusals, "refused monitors");
   if (options->interval_ms > 0)
     registry->timer = g_timeout_add (options->interval_ms, on_reconcile, registry);
   return registry;
@@ -1068,6 +1071,7 @@ qpin_registry_free (QpinRegistry *registry)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
   g_ptr_array_unref (registry->vms);
   qpin_standby_free (registry->standby);
+  qpin_log_limit_free (registry->refusals);
   qpin_proc_events_free (registry->events);
   qpin_uevents_free (registry->uevents);
   qpin_placer_free (registry->placer);
@@ -1352,17 +1356,19 @@ admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
     return TRUE;
   if (*peer == NULL)
     {
-      g_warning ("refused '%s': %s", label, error->message);
+      if (qpin_log_limit_allow (registry->refusals))
+        g_warning ("refused '%s': %s", label, error->message);
       qpin_standby_hold (registry->standby, client, NULL);
       return FALSE;
     }
   qpin_config_get_allowed (registry->config, &uids, &gids);
   if (registry->options.check_owner && !qpin_peer_is_allowed (*peer, uids, gids))
     {
-      g_warning ("refused '%s' (pid %d): its QEMU runs as uid %u (effective %u), which qpin does "
-                 "not manage (allowed: root, uid %u, [daemon] allow_users, allow_groups)",
-                 label, (*peer)->pid, (guint) (*peer)->uid, (guint) (*peer)->euid,
-                 (guint) geteuid ());
+      if (qpin_log_limit_allow (registry->refusals))
+        g_warning ("refused '%s' (pid %d): its QEMU runs as uid %u (effective %u), which qpin does "
+                   "not manage (allowed: root, uid %u, [daemon] allow_users, allow_groups)",
+                   label, (*peer)->pid, (guint) (*peer)->uid, (guint) (*peer)->euid,
+                   (guint) geteuid ());
       qpin_standby_hold (registry->standby, client, NULL);
       g_clear_pointer (peer, qpin_peer_free);
       return FALSE;

@@ -10,6 +10,10 @@ typedef struct {
   gulong closed_id;
 } Held;
 
+/* Each held monitor is an fd: a peer that connects again and again must
+ * not exhaust them.  Past this many, a monitor is closed instead. */
+#define HELD_MAX 64
+
 struct _QpinStandby {
   GPtrArray *held; /* Held */
 };
@@ -66,12 +70,22 @@ on_closed (QpinQmpClient *client, const GError *error, gpointer user_data)
  * @client: (transfer none): a monitor not managed
  * @peer: (transfer full) (nullable): its process, or %NULL for a refused
  *   monitor that never takes over
+ *
+ * Holds @client open until its peer hangs up; closes it at once when
+ * HELD_MAX monitors are held already.
  */
 void
 qpin_standby_hold (QpinStandby *standby, QpinQmpClient *client, QpinPeer *peer)
 {
-  Held *h = g_new0 (Held, 1);
+  Held *h;
 
+  if (standby->held->len >= HELD_MAX)
+    {
+      qpin_peer_free (peer);
+      qpin_qmp_client_close (client);
+      return;
+    }
+  h = g_new0 (Held, 1);
   h->owner = standby;
   h->client = g_object_ref (client);
   h->peer = peer;

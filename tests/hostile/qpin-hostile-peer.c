@@ -5,14 +5,14 @@
  *                     [--fork-exit] [--name NAME] [--tid-file FILE]
  *                     [--fake-tids N] [--flood]
  *
- * --listen binds PATH and serves one client (--accept N: N in turn); --connect connects to PATH
- * (a daemon's listen socket) and serves it.  --uid drops to UID (all of
- * real, effective and saved, groups too) after listen() or before
- * connect().  --fork-exit: the process that listened exits at once and a
- * child serves the socket, so SO_PEERCRED names a pid that is free for
- * reuse.  Answers: query-name with NAME (or no name), query-cpus-fast
- * with one vCPU whose thread is the TID in FILE (or a thread of the
- * peer's own, started after the socket is open), plus N fake TIDs never reported before
+ * --listen binds PATH and serves one client (--accept N: N in turn;
+ * with --connect, N connections at once, each silent after the handshake); --connect connects to
+ * PATH (a daemon's listen socket) and serves it.  --uid drops to UID (all of real, effective and
+ * saved, groups too) after listen() or before connect().  --fork-exit: the process that listened
+ * exits at once and a child serves the socket, so SO_PEERCRED names a pid that is free for reuse.
+ * Answers: query-name with NAME (or no name), query-cpus-fast with one vCPU whose thread is the TID
+ * in FILE (or a thread of the peer's own, started after the socket is open), plus N fake TIDs never
+ * reported before
  * (--fake-tids), and query-iothreads with none.  --flood sends DEVICE_DELETED events without pause.
  * On hang-up it prints "queries N" (how many query-cpus-fast it answered) and exits 0.
  */
@@ -34,6 +34,8 @@
 #define EVENT                                                                                      \
   "{\"event\": \"DEVICE_DELETED\", \"data\": {\"path\": \"/machine/peripheral/x\"}, "              \
   "\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\r\n"
+
+#define CAPS_REPLY "{\"return\": {}, \"id\": 1}\r\n"
 
 static char *listen_path, *connect_path, *name, *tid_file;
 static gint uid = -1, fake_tids, accepts = 1;
@@ -120,6 +122,37 @@ open_socket (void)
     }
   listen_fd = fd;
   return -1;
+}
+
+/* --connect with --accept N: N monitors at once, each through the
+ * handshake and then left open, silent, until the peer is killed. */
+static void
+connect_many (int first)
+{
+  for (gint i = 0; i < accepts; i++)
+    {
+      struct sockaddr_un addr = { .sun_family = AF_UNIX };
+      int fd = first;
+      char buf[4096];
+
+      if (i > 0)
+        {
+          fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+          g_strlcpy (addr.sun_path, connect_path, sizeof addr.sun_path);
+          if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+            {
+              perror ("qpin-hostile-peer: connect");
+              exit (1);
+            }
+        }
+      if (!send_all (fd, GREETING, strlen (GREETING)) || recv (fd, buf, sizeof buf, 0) <= 0
+          || !send_all (fd, CAPS_REPLY, strlen (CAPS_REPLY)))
+        continue; /* the daemon closed it: fine */
+    }
+  printf ("connected %d\n", accepts);
+  fflush (stdout);
+  for (;;)
+    pause ();
 }
 
 static int
@@ -242,6 +275,8 @@ main (int argc, char **argv)
   if (!g_option_context_parse (ctx, &argc, &argv, NULL) || !listen_path == !connect_path)
     return 2;
   fd = open_socket ();
+  if (connect_path && accepts > 1)
+    connect_many (fd);
   g_thread_unref (g_thread_new ("CPU 0/TCG", vcpu_thread, NULL));
   while (g_atomic_int_get (&vcpu_tid) == 0)
     g_usleep (1000);

@@ -223,6 +223,37 @@ planned_vcpu (Fixture *f, GPid pid)
   g_assert_not_reached ();
 }
 
+static guint
+count_fds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  while (dir && g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+/* The fd count once it has held still for half a second (the last
+ * status query's connection closes a moment after its reply). */
+static guint
+settled_fds (GPid pid)
+{
+  guint n = count_fds (pid), same = 0;
+
+  for (guint i = 0; i < 200 && same < 10; i++)
+    {
+      guint now;
+
+      g_usleep (50000);
+      now = count_fds (pid);
+      same = now == n ? same + 1 : 0;
+      n = now;
+    }
+  return n;
+}
+
 /* ---- one QEMU, two monitors ---- */
 
 /* The VM's pins are repaired only if something moves them: with two
@@ -477,6 +508,40 @@ test_allow_users (Fixture *f, gconstpointer data)
   g_assert_cmpuint (log_count (f, "refused '"), ==, 1);
 }
 
+/* A uid-65534 peer opens 200 monitors on the listen socket: 10 refusal
+ * lines and one summary, at most 64 monitors held open (fds), and every
+ * fd back once the peer is gone. */
+static void
+test_refused_flood (Fixture *f, gconstpointer data)
+{
+  const char *args[]
+    = { "--connect", f->listen, "--uid", G_STRINGIFY (NOBODY), "--accept", "200", NULL };
+  g_autoptr (GSubprocess) peer = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  guint fds_before, fds_held, fds_after;
+
+  start_daemon (f, NULL);
+  g_assert_cmpint (g_chmod (f->listen, 0666), ==, 0);
+  g_assert_cmpint (g_chmod (f->dir, 0755), ==, 0);
+  fds_before = settled_fds (f->daemon->pid);
+  peer = spawn_peer (args);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
+  line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, NULL);
+  g_assert_cmpstr (line, ==, "connected 200");
+  fds_held = settled_fds (f->daemon->pid);
+  g_assert_cmpuint (log_count (f, "refused '"), ==, 10);
+  g_subprocess_force_exit (peer);
+  g_subprocess_wait (peer, NULL, NULL);
+  fds_after = settled_fds (f->daemon->pid);
+  g_test_message ("daemon fds: %u before, %u with 200 refused monitors, %u after", fds_before,
+                  fds_held, fds_after);
+  g_assert_cmpuint (fds_held, <=, fds_before + 64);
+  g_assert_cmpuint (fds_after, ==, fds_before);
+  wait_log (f, "refused monitors: suppressed 190 similar lines in the last 10 s");
+  g_assert_true (qpin_test_wait_daemon (f->control, 0));
+}
+
 /* ---- names ---- */
 
 /* A peer that calls itself "pid-N" after a real unnamed QEMU N: its name
@@ -526,37 +591,6 @@ proc_status_kb (GPid pid, const char *field)
   line = strstr (text, field);
   g_assert_nonnull (line);
   return (guint) g_ascii_strtoull (line + strlen (field), NULL, 10);
-}
-
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  while (dir && g_dir_read_name (dir))
-    n++;
-  return n;
-}
-
-/* The fd count once it has held still for half a second (the last
- * status query's connection closes a moment after its reply). */
-static guint
-settled_fds (GPid pid)
-{
-  guint n = count_fds (pid), same = 0;
-
-  for (guint i = 0; i < 200 && same < 10; i++)
-    {
-      guint now;
-
-      g_usleep (50000);
-      now = count_fds (pid);
-      same = now == n ? same + 1 : 0;
-      n = now;
-    }
-  return n;
 }
 
 /* utime + stime of @pid, in clock ticks */
@@ -674,6 +708,8 @@ main (int argc, char **argv)
   g_test_add ("/hostile/foreign-uid-watch", Fixture, NULL, fixture_set_up, test_foreign_uid_watch,
               fixture_tear_down);
   g_test_add ("/hostile/foreign-uid-listen", Fixture, NULL, fixture_set_up, test_foreign_uid_listen,
+              fixture_tear_down);
+  g_test_add ("/hostile/refused-flood", Fixture, NULL, fixture_set_up, test_refused_flood,
               fixture_tear_down);
   g_test_add ("/hostile/allow-users", Fixture, NULL, fixture_set_up, test_allow_users,
               fixture_tear_down);
