@@ -633,6 +633,13 @@ apply (QpinVm *vm)
   guint pinned = 0, failed = 0, moved = 0;
   gboolean replan = FALSE;
 
+  /* only threads of the process instance the VM is: settle() ends a VM
+   * whose pid was reused, so look again before pinning anything */
+  if (vm->peer && !qpin_peer_is_current (vm->peer, NULL))
+    {
+      vm_discover_soon (vm);
+      return;
+    }
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
