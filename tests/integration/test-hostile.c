@@ -55,10 +55,32 @@ remove_all (const char *dir)
   g_rmdir (dir);
 }
 
+/* The daemon stops cleanly on SIGTERM, and a sanitizer build found
+ * nothing in it (its reports go to the daemon's log). */
+static void
+stop_daemon (Fixture *f)
+{
+  g_autofree char *log = NULL;
+  int status;
+
+  if (f->daemon == NULL)
+    return;
+  g_subprocess_send_signal (f->daemon->process, SIGTERM);
+  status = qpin_test_qpin_wait (f->daemon);
+  log = qpin_test_qpin_log (f->daemon);
+  if (strstr (log, "Sanitizer") || strstr (log, "runtime error"))
+    {
+      g_test_message ("daemon log:\n%s", log);
+      g_assert_not_reached ();
+    }
+  g_assert_cmpint (status, ==, 0);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+}
+
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  stop_daemon (f);
   remove_all (f->dir);
   g_free (f->dir);
   g_free (f->listen);
@@ -692,7 +714,11 @@ test_resources (Fixture *f, gconstpointer data)
   g_test_message ("daemon RSS: %u kB before, %u kB peak, %u kB after; fds: %u before, %u after",
                   rss_before, rss_peak, rss_after, fds_before, fds_after);
   g_assert_cmpuint (fds_after, ==, fds_before);
+#if defined(__SANITIZE_ADDRESS__)
+  g_test_message ("RSS not bounded under ASan (its quarantine keeps freed memory)");
+#else
   g_assert_cmpuint (rss_after, <=, rss_before + 1024);
+#endif
 }
 
 int
