@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "qpin-policy.h"
 #include "qpin-proc.h"
 
 #ifndef SO_PEERPIDFD
@@ -337,4 +338,53 @@ qpin_peer_has_key_form (const char *name)
   if (g_str_has_prefix (name, "pid-") && all_digits (name + 4))
     return TRUE;
   return at != NULL && all_digits (at + 1);
+}
+
+/**
+ * qpin_peer_new_for_client:
+ * @pid: the QEMU's pid when known otherwise (a tcp: monitor, attach
+ *   --pid), or 0
+ *
+ * The process behind @client: the socket's peer, held by its pidfd, or
+ * @pid when given.
+ *
+ * Returns: (transfer full): the peer, or %NULL with @error set
+ */
+QpinPeer *
+qpin_peer_new_for_client (QpinQmpClient *client, GPid pid, GError **error)
+{
+  GSocket *socket = qpin_qmp_client_get_socket (client);
+
+  if (pid <= 0 && socket && g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX)
+    return qpin_peer_new_from_socket (socket, error);
+  if (pid <= 0)
+    pid = qpin_qmp_client_get_peer_pid (client);
+  if (pid <= 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no process behind the monitor");
+      return NULL;
+    }
+  return qpin_peer_new_for_pid (pid, error);
+}
+
+/**
+ * qpin_peer_check_owner:
+ * @config: its [daemon] allow_users and allow_groups
+ *
+ * Returns: %TRUE if the daemon may manage @peer; otherwise %FALSE with
+ *   @error saying who it runs as and who is allowed
+ */
+gboolean
+qpin_peer_check_owner (const QpinPeer *peer, const QpinConfig *config, GError **error)
+{
+  const GArray *uids, *gids;
+
+  qpin_config_get_allowed (config, &uids, &gids);
+  if (qpin_peer_is_allowed (peer, uids, gids))
+    return TRUE;
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+               "its QEMU runs as uid %u (effective %u), which qpin does not manage (allowed: "
+               "root, uid %u, [daemon] allow_users, allow_groups)",
+               (guint) peer->uid, (guint) peer->euid, (guint) geteuid ());
+  return FALSE;
 }

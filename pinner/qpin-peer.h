@@ -12,6 +12,9 @@
 #include <gio/gio.h>
 #include <sys/types.h>
 
+#include "qpin-policy.h"
+#include "qpin-qmp-client.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -26,10 +29,12 @@ typedef struct {
 
 QpinPeer *qpin_peer_new_from_socket (GSocket *socket, GError **error);
 QpinPeer *qpin_peer_new_for_pid (GPid pid, GError **error);
+QpinPeer *qpin_peer_new_for_client (QpinQmpClient *client, GPid pid, GError **error);
 void qpin_peer_free (QpinPeer *peer);
 gboolean qpin_peer_is_current (const QpinPeer *peer, GError **error);
 gboolean qpin_peer_same_process (const QpinPeer *a, const QpinPeer *b);
 gboolean qpin_peer_is_allowed (const QpinPeer *peer, const GArray *uids, const GArray *gids);
+gboolean qpin_peer_check_owner (const QpinPeer *peer, const QpinConfig *config, GError **error);
 gboolean qpin_peer_has_key_form (const char *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinPeer, qpin_peer_free)

@@ -1313,25 +1313,6 @@ unique_key (QpinRegistry *registry, const char *wanted, GPid pid)
   return g_strdup (wanted);
 }
 
-/* The process behind @client: the socket's peer, held by a pidfd, or
- * @pid when given (a tcp: monitor, attach --pid). */
-static QpinPeer *
-peer_of (QpinQmpClient *client, GPid pid, GError **error)
-{
-  GSocket *socket = qpin_qmp_client_get_socket (client);
-
-  if (pid <= 0 && socket && g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX)
-    return qpin_peer_new_from_socket (socket, error);
-  if (pid <= 0)
-    pid = qpin_qmp_client_get_peer_pid (client);
-  if (pid <= 0)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no process behind the monitor");
-      return NULL;
-    }
-  return qpin_peer_new_for_pid (pid, error);
-}
-
 static QpinVm *
 find_process (QpinRegistry *registry, const QpinPeer *peer)
 {
@@ -1355,10 +1336,9 @@ admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
 {
   g_autoptr (GError) error = NULL;
   const char *label = qpin_qmp_client_get_label (client);
-  const GArray *uids, *gids;
   QpinVm *twin;
 
-  *peer = peer_of (client, pid, &error);
+  *peer = qpin_peer_new_for_client (client, pid, &error);
   if (*peer == NULL && !registry->options.check_owner)
     return TRUE;
   if (*peer == NULL)
@@ -1368,14 +1348,10 @@ admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
       qpin_standby_hold (registry->standby, client, NULL);
       return FALSE;
     }
-  qpin_config_get_allowed (registry->config, &uids, &gids);
-  if (registry->options.check_owner && !qpin_peer_is_allowed (*peer, uids, gids))
+  if (registry->options.check_owner && !qpin_peer_check_owner (*peer, registry->config, &error))
     {
       if (qpin_log_limit_allow (registry->refusals))
-        g_warning ("refused '%s' (pid %d): its QEMU runs as uid %u (effective %u), which qpin does "
-                   "not manage (allowed: root, uid %u, [daemon] allow_users, allow_groups)",
-                   label, (*peer)->pid, (guint) (*peer)->uid, (guint) (*peer)->euid,
-                   (guint) geteuid ());
+        g_warning ("refused '%s' (pid %d): %s", label, (*peer)->pid, error->message);
       qpin_standby_hold (registry->standby, client, NULL);
       g_clear_pointer (peer, qpin_peer_free);
       return FALSE;
