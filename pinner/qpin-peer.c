@@ -90,8 +90,9 @@ read_status (QpinPeer *peer, GError **error)
   return TRUE;
 }
 
-/* Field 22 of /proc/PID/stat, counted after the comm field, which may
- * hold spaces and parentheses: the last ')' ends it. */
+/* Field 22 of /proc/PID/stat (the start time), counted after the comm
+ * field, which may hold spaces and parentheses: the last ')' ends it.
+ * A zombie has no start time worth the name: it has exited. */
 static gboolean
 read_start_time (GPid pid, guint64 *out, GError **error)
 {
@@ -111,6 +112,11 @@ read_start_time (GPid pid, guint64 *out, GError **error)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no start time in field 22",
                    path);
+      return FALSE;
+    }
+  if (g_str_equal (fields[0], "Z") || g_str_equal (fields[0], "X"))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "process %d has exited", pid);
       return FALSE;
     }
   return TRUE;
@@ -253,8 +259,13 @@ qpin_peer_is_current (const QpinPeer *peer, GError **error)
                    "the process that opened the socket (pid %d) has exited", peer->pid);
       return FALSE;
     }
-  if (peer->start_time != 0
-      && (!read_start_time (peer->pid, &start, NULL) || start != peer->start_time))
+  if (peer->start_time != 0 && !read_start_time (peer->pid, &start, NULL))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "the process that opened the socket (pid %d) has exited", peer->pid);
+      return FALSE;
+    }
+  if (peer->start_time != 0 && start != peer->start_time)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                    "pid %d is no longer the process that opened the socket (pid reused)",

@@ -44,6 +44,9 @@ test_exited (void)
   g_assert_no_error (error);
   g_assert_true (qpin_peer_is_current (peer, NULL));
   kill (child, SIGKILL);
+  /* a zombie, not reaped yet: exited already */
+  g_assert_true (waitid (P_PID, (id_t) child, NULL, WEXITED | WNOWAIT) == 0);
+  g_assert_false (qpin_peer_is_current (peer, NULL));
   waitpid (child, NULL, 0);
   g_assert_false (qpin_peer_is_current (peer, &error));
   expected = g_strdup_printf ("the process that opened the socket (pid %d) has exited", child);
