@@ -130,6 +130,7 @@ qpin_cmd_daemon (int argc, char **argv)
   options.dry_run = dry_run;
   options.timeout_ms = (guint) timeout_ms;
   options.interval_ms = (guint) interval_ms;
+  options.check_owner = TRUE;
   if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error)
       || !qpin_setup_check_topology (topology, dry_run, &error))
     {

@@ -10,14 +10,19 @@
 
 #include "qpin-registry.h"
 
+#include <malloc.h>
+
 #include "qpin-effects.h"
 #include "qpin-json.h"
 #include "qpin-ledger-file.h"
+#include "qpin-log-limit.h"
+#include "qpin-peer.h"
 #include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
 #include "qpin-text.h"
+#include "qpin-standby.h"
 #include "qpin-topology-reader.h"
 #include "qpin-uevents.h"
 #include "qpin-vm-threads.h"
@@ -61,7 +66,19 @@ struct _QpinVm {
   GPtrArray *threads; /* QpinVmThread */
   GArray *states;     /* ThreadState, parallel to threads */
   GHashTable *logged; /* refusal messages already logged */
+
+  QpinPeer *peer;          /* the process instance; NULL if it could not be pinned down */
+  QpinLogLimit *log_limit; /* the lines this peer may cause */
+  gint64 discovered_us;    /* when the last discovery started */
+  guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
 };
+
+/* Refusal messages remembered per VM, so each is said once: a peer that
+ * invents new ones forever is bounded by this and the log limit. */
+#define LOGGED_MAX 256
+/* Events and thread churn a peer causes at will start at most one
+ * discovery per this many ms; the rest coalesce into it. */
+#define DISCOVER_GAP_MS 100
 
 struct _QpinRegistry {
   QpinTopology *topo;
@@ -69,6 +86,8 @@ struct _QpinRegistry {
   QpinPlacer *placer;
   QpinRegistryOptions options;
   GPtrArray *vms;         /* QpinVm, live ones */
+  QpinStandby *standby;   /* monitors held but not managed: second ones, refused ones */
+  QpinLogLimit *refusals; /* the lines refused monitors cause, all of them together */
   gboolean held;          /* placement deferred: see qpin_registry_hold() */
   QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
   QpinUevents *uevents;   /* host CPUs offline/online, if watched */
@@ -83,6 +102,7 @@ struct _QpinRegistry {
 };
 
 static void vm_discover (QpinVm *vm);
+static void vm_discover_soon (QpinVm *vm);
 static char *unique_key (QpinRegistry *registry, const char *wanted, GPid pid);
 
 static const char *const state_names[] = {
@@ -156,6 +176,8 @@ vm_unref (QpinVm *vm)
   clear_states (vm->states);
   g_clear_pointer (&vm->states, g_array_unref);
   g_clear_pointer (&vm->logged, g_hash_table_unref);
+  g_clear_pointer (&vm->peer, qpin_peer_free);
+  g_clear_pointer (&vm->log_limit, qpin_log_limit_free);
   g_free (vm);
 }
 
@@ -169,6 +191,8 @@ vm_set_error (QpinVm *vm, QpinVmState state, const char *message)
     {
       g_free (vm->error);
       vm->error = g_strdup (message);
+      if (message && !qpin_log_limit_allow (vm->log_limit))
+        return;
       /* the placer's reasons already name the VM */
       if (message && g_str_has_prefix (message, "vm '"))
         g_warning ("%s (pid %d)", message, vm->pid);
@@ -196,6 +220,21 @@ update_watched_pids (QpinRegistry *registry)
 static void save_ledger (QpinRegistry *registry);
 static void make_whole_all (QpinRegistry *registry, const char *why);
 
+/* The monitor of @vm closed: a second monitor of the same, still
+ * running QEMU carries on as the VM. */
+static void
+take_over (QpinRegistry *registry, QpinVm *vm)
+{
+  g_autoptr (QpinQmpClient) client = NULL;
+
+  if (vm->peer == NULL || !qpin_peer_is_current (vm->peer, NULL)
+      || !(client = qpin_standby_take (registry->standby, vm->peer)))
+    return;
+  g_message ("vm '%s' (pid %d): its standby monitor '%s' takes over", vm->key, vm->pid,
+             qpin_qmp_client_get_label (client));
+  qpin_registry_add (registry, client, 0);
+}
+
 /* The VM left (@why), or qpin lets go of it (%NULL): free its CPUs at
  * once, tell the owner, forget it.  Its pins stay as they are. */
 static void
@@ -208,6 +247,9 @@ vm_gone (QpinVm *vm, const char *why)
     return;
   if (why)
     g_message ("vm '%s' (pid %d) is gone: %s", vm->key, vm->pid, why);
+  if (vm->soon_id)
+    g_source_remove (vm->soon_id);
+  vm->soon_id = 0;
   if (vm->placed && !qpin_placer_remove_vm (registry->placer, vm->key, &error))
     g_warning ("vm '%s': %s", vm->key, error->message);
   vm->placed = FALSE;
@@ -221,9 +263,16 @@ vm_gone (QpinVm *vm, const char *why)
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
   update_watched_pids (registry);
   if (why == NULL)
-    return; /* qpin lets go: the ledger file stays for a restart to adopt them */
+    {
+      /* qpin lets go: the ledger file stays for a restart to adopt them */
+      malloc_trim (0);
+      return;
+    }
+  take_over (registry, vm);
   make_whole_all (registry, "now that a VM left its CPUs");
   save_ledger (registry);
+  /* what a peer made qpin allocate goes back to the system, not just to malloc */
+  malloc_trim (0);
 }
 
 static void
@@ -244,7 +293,7 @@ on_event (QpinQmpClient *client, const char *name, JsonObject *data, gpointer us
   /* 7.2 emits DEVICE_DELETED only for .../cpuN/lapic after a CPU unplug:
    * any device removal may have been a vCPU, so look again */
   if (g_str_equal (name, "DEVICE_DELETED") || g_str_equal (name, "ACPI_DEVICE_OST"))
-    vm_discover (vm);
+    vm_discover_soon (vm);
 }
 
 static const QpinPlanVm *
@@ -710,6 +759,13 @@ apply (QpinVm *vm)
   guint pinned = 0, failed = 0, moved = 0, changed = 0;
   gboolean replan = FALSE;
 
+  /* only threads of the process instance the VM is: settle() ends a VM
+   * whose pid was reused, so look again before pinning anything */
+  if (vm->peer && !qpin_peer_is_current (vm->peer, NULL))
+    {
+      vm_discover_soon (vm);
+      return;
+    }
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
@@ -888,6 +944,11 @@ settle (QpinVm *vm)
   g_autoptr (GPtrArray) refused = NULL;
   g_autoptr (GPtrArray) threads = NULL;
 
+  if (vm->peer && !qpin_peer_is_current (vm->peer, &error))
+    {
+      vm_gone (vm, error->message);
+      return;
+    }
   if (vm->untouchable)
     return;
   if (vm->query_error)
@@ -908,7 +969,9 @@ settle (QpinVm *vm)
     {
       /* a peer that lies about its threads is trusted with nothing */
       for (guint i = 0; i < refused->len; i++)
-        if (g_hash_table_add (vm->logged, g_strdup (g_ptr_array_index (refused, i))))
+        if (g_hash_table_size (vm->logged) < LOGGED_MAX
+            && g_hash_table_add (vm->logged, g_strdup (g_ptr_array_index (refused, i)))
+            && qpin_log_limit_allow (vm->log_limit))
           g_warning ("vm '%s' (pid %d): refused: %s", vm->key, vm->pid,
                      (const char *) g_ptr_array_index (refused, i));
       vm_set_error (vm, QPIN_VM_FAILED,
@@ -967,8 +1030,32 @@ finish_discovery (QpinVm *vm)
   if (vm->again && vm->registry)
     {
       vm->again = FALSE;
-      vm_discover (vm);
+      vm_discover_soon (vm);
     }
+}
+
+/* The summary of held-back lines names the VM by its key. */
+static void
+log_limit_name (QpinVm *vm)
+{
+  g_autofree char *who = g_strdup_printf ("vm '%s' (pid %d)", vm->key, vm->pid);
+
+  qpin_log_limit_set_who (vm->log_limit, who);
+}
+
+/* "pid-N" and "NAME@PID" are qpin's own keys: a QEMU named so could take
+ * another VM's key (and its place in the ledger).  Such a name, and an
+ * empty one, count as no name. */
+static void
+check_name (QpinVm *vm, char **name)
+{
+  if (*name == NULL || (**name != '\0' && !qpin_peer_has_key_form (*name)))
+    return;
+  if (**name != '\0' && qpin_log_limit_allow (vm->log_limit))
+    g_warning ("vm '%s' (pid %d): the QMP name '%s' has the form of qpin's own keys (pid-N, "
+               "NAME@PID); ignored",
+               vm->key, vm->pid, *name);
+  g_clear_pointer (name, g_free);
 }
 
 typedef enum { QUERY_NAME, QUERY_CPUS, QUERY_IOTHREADS } QueryKind;
@@ -995,6 +1082,7 @@ on_query (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *name = NULL;
           if (qpin_qmp_parse_name (ret, &name, &error) && vm->registry)
             {
+              check_name (vm, &name);
               /* unique_key() reads every VM's key, this one's too: free it after */
               char *key = unique_key (vm->registry, name, vm->pid);
 
@@ -1002,6 +1090,7 @@ on_query (GObject *source, GAsyncResult *result, gpointer user_data)
               vm->named = TRUE;
               g_free (vm->key);
               vm->key = key;
+              log_limit_name (vm);
             }
           break;
         }
@@ -1040,11 +1129,40 @@ vm_discover (QpinVm *vm)
       vm->again = TRUE;
       return;
     }
+  vm->discovered_us = g_get_monotonic_time ();
   /* the replies come back in this order; settle() runs after the last */
   if (!vm->named)
     query (vm, "query-name", QUERY_NAME);
   query (vm, "query-cpus-fast", QUERY_CPUS);
   query (vm, "query-iothreads", QUERY_IOTHREADS);
+}
+
+static gboolean
+on_discover_soon (gpointer user_data)
+{
+  QpinVm *vm = user_data;
+
+  vm->soon_id = 0;
+  vm_discover (vm);
+  return G_SOURCE_REMOVE;
+}
+
+/* A discovery for what a peer can cause at will (events, thread churn,
+ * a discovery asked for while one ran): now if the last one started
+ * DISCOVER_GAP_MS ago, otherwise one timer for all of them. */
+static void
+vm_discover_soon (QpinVm *vm)
+{
+  gint64 since_ms = (g_get_monotonic_time () - vm->discovered_us) / 1000;
+
+  if (vm->registry == NULL || vm->soon_id)
+    return;
+  if (since_ms >= DISCOVER_GAP_MS)
+    {
+      vm_discover (vm);
+      return;
+    }
+  vm->soon_id = g_timeout_add ((guint) (DISCOVER_GAP_MS - since_ms), on_discover_soon, vm);
 }
 
 static gboolean
@@ -1083,6 +1201,9 @@ qpin_registry_new (QpinTopology *topo, QpinConfig *config, const QpinRegistryOpt
   registry->placer = qpin_placer_new (registry->topo, &defaults->reserved);
   registry->options = *options;
   registry->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
+  registry->standby = qpin_standby_new ();
+  registry->refusals = qpin_log_limit_new ();
+  qpin_log_limit_set_who (registry->refusals, "refused monitors");
   if (options->interval_ms > 0)
     registry->timer = g_timeout_add (options->interval_ms, on_reconcile, registry);
   return registry;
@@ -1105,6 +1226,8 @@ qpin_registry_free (QpinRegistry *registry)
   while (registry->vms->len > 0)
     vm_gone (g_ptr_array_index (registry->vms, 0), NULL);
   g_ptr_array_unref (registry->vms);
+  qpin_standby_free (registry->standby);
+  qpin_log_limit_free (registry->refusals);
   qpin_proc_events_free (registry->events);
   qpin_uevents_free (registry->uevents);
   qpin_placer_free (registry->placer);
@@ -1124,7 +1247,7 @@ on_thread_event (GPid tgid, GPid tid, gboolean created, gpointer user_data)
       /* a new thread may be a hot-added vCPU (QEMU sends no event for
        * those); an exited one may have been an unplugged vCPU */
       if (tid == 0 || vm->pid == tgid)
-        vm_discover (vm);
+        vm_discover_soon (vm);
     }
 }
 
@@ -1448,6 +1571,11 @@ qpin_registry_release (QpinRegistry *registry)
 
       if (vm->registry == NULL || vm->placed)
         continue;
+      if (vm->peer && !qpin_peer_is_current (vm->peer, &local))
+        {
+          vm_gone (vm, local->message);
+          continue;
+        }
       if (place (vm, &local))
         vm->placed = TRUE;
       else
@@ -1488,28 +1616,93 @@ unique_key (QpinRegistry *registry, const char *wanted, GPid pid)
   return g_strdup (wanted);
 }
 
+static QpinVm *
+find_process (QpinRegistry *registry, const QpinPeer *peer)
+{
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      if (vm->peer && qpin_peer_same_process (vm->peer, peer))
+        return vm;
+    }
+  return NULL;
+}
+
+/* Whether @client becomes a VM; @peer gets its process.  The daemon
+ * refuses a monitor whose process it cannot pin down or whose owner is
+ * not allowed, and keeps a second monitor of a managed QEMU as a
+ * standby; each says so in one line and is held, not closed, so that it
+ * does not come back every second.  attach and run, told which QEMU to
+ * manage, go on without the pidfd when the kernel gives none. */
+static gboolean
+admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
+{
+  g_autoptr (GError) error = NULL;
+  const char *label = qpin_qmp_client_get_label (client);
+  QpinVm *twin;
+
+  *peer = qpin_peer_new_for_client (client, pid, &error);
+  if (*peer == NULL && !registry->options.check_owner)
+    return TRUE;
+  if (*peer == NULL)
+    {
+      if (qpin_log_limit_allow (registry->refusals))
+        g_warning ("refused '%s': %s", label, error->message);
+      qpin_standby_hold (registry->standby, client, NULL);
+      return FALSE;
+    }
+  if (registry->options.check_owner && !qpin_peer_check_owner (*peer, registry->config, &error))
+    {
+      if (qpin_log_limit_allow (registry->refusals))
+        g_warning ("refused '%s' (pid %d): %s", label, (*peer)->pid, error->message);
+      qpin_standby_hold (registry->standby, client, NULL);
+      g_clear_pointer (peer, qpin_peer_free);
+      return FALSE;
+    }
+  twin = find_process (registry, *peer);
+  if (twin != NULL)
+    {
+      g_message ("vm '%s' (pid %d): '%s' is a second monitor of the same QEMU; kept as a standby",
+                 twin->key, twin->pid, label);
+      qpin_standby_hold (registry->standby, client, g_steal_pointer (peer));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /**
  * qpin_registry_add:
  * @client: a ready QMP client of the VM; the registry keeps a reference
  * @pid: the QEMU process; 0 to take it from the socket peer
  *
  * Starts managing a VM: discovery, placement and pinning run from the
- * main loop.
+ * main loop.  The registry tells a VM by its process instance (pidfd and
+ * start time), not by its monitor: a second monitor of a managed QEMU is
+ * held as a standby that takes over if the first closes.  With
+ * check_owner, a QEMU whose owner is not allowed is refused.
  *
- * Returns: (transfer none): the VM, owned by the registry
+ * Returns: (transfer none) (nullable): the VM, owned by the registry;
+ *   %NULL when refused or kept as a standby (logged)
  */
 QpinVm *
 qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid)
 {
-  QpinVm *vm = g_new0 (QpinVm, 1);
+  g_autoptr (QpinPeer) peer = NULL;
+  QpinVm *vm;
 
+  if (!admit (registry, client, pid, &peer))
+    return NULL;
+  vm = g_new0 (QpinVm, 1);
   vm->ref = 1;
   vm->registry = registry;
   vm->client = g_object_ref (client);
   vm->pid = pid > 0 ? pid : qpin_qmp_client_get_peer_pid (client);
+  vm->peer = g_steal_pointer (&peer);
   vm->key = g_strdup_printf ("pid-%d", vm->pid);
   vm->state = QPIN_VM_DISCOVERING;
   vm->logged = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  vm->log_limit = qpin_log_limit_new ();
+  log_limit_name (vm);
   vm->closed_id = g_signal_connect (client, "closed", G_CALLBACK (on_closed), vm);
   vm->event_id = g_signal_connect (client, "event", G_CALLBACK (on_event), vm);
   g_ptr_array_add (registry->vms, vm);
@@ -1805,6 +1998,9 @@ qpin_registry_reload (QpinRegistry *registry, QpinConfig *config, GError **error
     }
   qpin_config_free (registry->config);
   registry->config = g_steal_pointer (&owned);
+  /* the allow list may have changed: refused peers are asked again when
+   * they reconnect */
+  qpin_standby_drop_refused (registry->standby);
   for (guint i = 0; i < registry->vms->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (registry->vms, i);

@@ -30,6 +30,7 @@ typedef struct {
   guint timeout_ms;  /* per QMP command */
   guint interval_ms; /* reconcile timer; 0: none */
   QpinEnforce enforce;
+  gboolean check_owner; /* the daemon: manage only allowed owners' QEMUs ([daemon] allow_*) */
 } QpinRegistryOptions;
 
 typedef enum {

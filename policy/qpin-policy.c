@@ -3,6 +3,8 @@
 
 #include "qpin-policy.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 
 typedef struct {
@@ -474,6 +476,8 @@ struct _QpinConfig {
    * costs its own settings, not every VM's: */
   GPtrArray *defaults; /* Setting (not owned) with vm NULL, in order */
   GHashTable *by_vm;   /* VM name -> GPtrArray of its Setting (not owned), in order */
+  GArray *allow_uids;   /* guint32: [daemon] allow_users */
+  GArray *allow_gids;   /* guint32: [daemon] allow_groups */
 };
 
 static void
@@ -503,6 +507,8 @@ qpin_config_new (void)
   config->defaults = g_ptr_array_new ();
   config->by_vm
     = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) g_ptr_array_unref);
+  config->allow_uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  config->allow_gids = g_array_new (FALSE, FALSE, sizeof (guint32));
   return config;
 }
 
@@ -520,6 +526,8 @@ qpin_config_free (QpinConfig *config)
   g_ptr_array_unref (config->settings);
   g_ptr_array_unref (config->overrides);
   g_ptr_array_unref (config->vm_names);
+  g_array_unref (config->allow_uids);
+  g_array_unref (config->allow_gids);
   g_free (config);
 }
 
@@ -608,13 +616,100 @@ syntax_error_line (const char *data)
   return lo;
 }
 
+/* One user or group, by name or number; the name is looked up now, so a
+ * typo is an error at load time rather than a refused VM later. */
+static gboolean
+parse_id (const char *word, gboolean group, guint32 *out)
+{
+  guint64 v;
+
+  if (g_ascii_string_to_unsigned (word, 10, 0, G_MAXUINT32 - 1, &v, NULL))
+    {
+      *out = (guint32) v;
+      return TRUE;
+    }
+  if (group)
+    {
+      struct group *gr = getgrnam (word);
+      if (gr != NULL)
+        *out = gr->gr_gid;
+      return gr != NULL;
+    }
+  {
+    struct passwd *pw = getpwnam (word);
+    if (pw != NULL)
+      *out = pw->pw_uid;
+    return pw != NULL;
+  }
+}
+
+/* [daemon] allow_users = NAME|UID,...  allow_groups = NAME|GID,... */
+static gboolean
+load_daemon_group (QpinConfig *config, GKeyFile *kf, const char *filename, GError **error)
+{
+  g_auto (GStrv) dkeys = g_key_file_get_keys (kf, "daemon", NULL, NULL);
+  g_autoptr (GArray) uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+  g_autoptr (GArray) gids = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+  for (guint k = 0; dkeys && dkeys[k]; k++)
+    {
+      gboolean group = strcmp (dkeys[k], "allow_groups") == 0;
+      g_autofree char *value = g_key_file_get_value (kf, "daemon", dkeys[k], NULL);
+      g_auto (GStrv) words = NULL;
+
+      if (!group && strcmp (dkeys[k], "allow_users") != 0)
+        {
+          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
+                       "%s: [daemon] unknown key '%s' (accepted: allow_users, allow_groups)",
+                       filename, dkeys[k]);
+          return FALSE;
+        }
+      words = g_strsplit_set (value ? value : "", ", ", -1);
+      for (guint i = 0; words[i]; i++)
+        {
+          guint32 id;
+
+          if (*words[i] == '\0')
+            continue;
+          if (!parse_id (words[i], group, &id))
+            {
+              g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
+                           "%s: [daemon] key '%s': unknown %s '%s' (accepted: %s names or "
+                           "numbers, separated by commas)",
+                           filename, dkeys[k], group ? "group" : "user", words[i],
+                           group ? "group" : "user");
+              return FALSE;
+            }
+          g_array_append_val (group ? gids : uids, id);
+        }
+    }
+  g_array_append_vals (config->allow_uids, uids->data, uids->len);
+  g_array_append_vals (config->allow_gids, gids->data, gids->len);
+  return TRUE;
+}
+
+/**
+ * qpin_config_get_allowed:
+ * @uids: (out) (transfer none): guint32, the users [daemon] allow_users adds
+ * @gids: (out) (transfer none): guint32, the groups of allow_groups
+ *
+ * Whose QEMUs the daemon manages besides root's and its own user's.
+ */
+void
+qpin_config_get_allowed (const QpinConfig *config, const GArray **uids, const GArray **gids)
+{
+  *uids = config->allow_uids;
+  *gids = config->allow_gids;
+}
+
 /**
  * qpin_config_load_data:
  * @data: the text of a GKeyFile
  * @filename: the file it came from, for messages
  *
- * Accepts the groups [defaults] and [vm:NAME] and the keys of
- * qpin_policy_keys().  Nothing is kept on failure.
+ * Accepts the groups [defaults] and [vm:NAME] with the keys of
+ * qpin_policy_keys(), and [daemon] with allow_users and allow_groups.
+ * Nothing is kept on failure.
  *
  * Returns: %TRUE on success; otherwise %QPIN_POLICY_ERROR_PARSE naming the
  * file, group, key, value and the accepted values, or for a syntax error
@@ -646,11 +741,13 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
         g_autofree char *origin = g_strdup_printf ("%s: [%s]", filename, group);
         g_auto (GStrv) gkeys = NULL;
 
+        if (strcmp (group, "daemon") == 0)
+          continue; /* after every other group parsed */
         if (!is_defaults && !g_str_has_prefix (group, "vm:"))
           {
             g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                         "%s: unknown group [%s] (accepted: [defaults], [vm:NAME])", filename,
-                         group);
+                         "%s: unknown group [%s] (accepted: [defaults], [vm:NAME], [daemon])",
+                         filename, group);
             return FALSE;
           }
         if (!is_defaults)
@@ -678,6 +775,8 @@ qpin_config_load_data (QpinConfig *config, const char *data, const char *filenam
               return FALSE;
           }
       }
+  if (!load_daemon_group (config, kf, filename, error))
+    return FALSE;
   add_settings (config, g_steal_pointer (&loaded));
   g_ptr_array_extend_and_steal (config->vm_names, g_steal_pointer (&names));
   return TRUE;

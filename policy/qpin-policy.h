@@ -70,6 +70,7 @@ gboolean qpin_config_load_file (QpinConfig *config, const char *path, GError **e
 gboolean qpin_config_add_override (QpinConfig *config, const char *key_value, GError **error);
 QpinPolicy *qpin_config_policy_for (const QpinConfig *config, const char *vm_name, GError **error);
 gboolean qpin_config_check (const QpinConfig *config, const QpinTopology *topo, GError **error);
+void qpin_config_get_allowed (const QpinConfig *config, const GArray **uids, const GArray **gids);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinPolicy, qpin_policy_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinConfig, qpin_config_free)

@@ -800,6 +800,20 @@ qpin_qmp_client_get_peer_pid (QpinQmpClient *client)
 }
 
 /**
+ * qpin_qmp_client_get_socket:
+ *
+ * Returns: (transfer none) (nullable): the connection's socket, for the
+ *   peer's credentials
+ */
+GSocket *
+qpin_qmp_client_get_socket (QpinQmpClient *client)
+{
+  if (client->connection == NULL)
+    return NULL;
+  return g_socket_connection_get_socket (client->connection);
+}
+
+/**
  * qpin_qmp_client_get_greeting:
  *
  * Returns: (transfer none) (nullable): the "QMP" object of the greeting

@@ -46,6 +46,7 @@ void qpin_qmp_client_close (QpinQmpClient *client);
 gboolean qpin_qmp_client_is_closed (QpinQmpClient *client);
 const char *qpin_qmp_client_get_label (QpinQmpClient *client);
 GPid qpin_qmp_client_get_peer_pid (QpinQmpClient *client);
+GSocket *qpin_qmp_client_get_socket (QpinQmpClient *client);
 JsonObject *qpin_qmp_client_get_greeting (QpinQmpClient *client);
 
 G_END_DECLS

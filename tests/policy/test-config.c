@@ -94,8 +94,16 @@ test_bad_file (void)
       "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
       "reserved, overcommit, memory, sched, cpumap, cpuset)" },
     { "[global]\ncpus = shared\n",
-      "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME])" },
+      "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME], [daemon])" },
     { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
+    { "[daemon]\nallow = 5\n",
+      "qpin.conf: [daemon] unknown key 'allow' (accepted: allow_users, allow_groups)" },
+    { "[daemon]\nallow_users = 0, qpin-no-such-user\n",
+      "qpin.conf: [daemon] key 'allow_users': unknown user 'qpin-no-such-user' (accepted: user "
+      "names or numbers, separated by commas)" },
+    { "[daemon]\nallow_groups = qpin-no-such-group\n[defaults]\ncpus = shared\n",
+      "qpin.conf: [daemon] key 'allow_groups': unknown group 'qpin-no-such-group' (accepted: group "
+      "names or numbers, separated by commas)" },
     { "[vm:m]\ncpumap = 0=4,x\n",
       "qpin.conf: [vm:m] key 'cpumap': invalid value '0=4,x' (accepted: VCPU=CPULIST items such as "
       "'0=4,1=5-6' or '0=4-5,7;1=6')" },
@@ -128,6 +136,27 @@ test_bad_file (void)
       p = qpin_config_policy_for (config, "web", NULL);
       g_assert_cmpint (p->cpus, ==, QPIN_CPUS_DEDICATED);
     }
+}
+
+/* [daemon] allow_users and allow_groups take names and numbers; root's
+ * name resolves to 0 on every system. */
+static void
+test_daemon_allow (void)
+{
+  g_autoptr (QpinConfig) config = qpin_config_new ();
+  g_autoptr (GError) error = NULL;
+  const GArray *uids, *gids;
+
+  g_assert_true (qpin_config_load_data (
+    config, "[daemon]\nallow_users = root, 1001\nallow_groups = 100,root\n", "qpin.conf", &error));
+  g_assert_no_error (error);
+  qpin_config_get_allowed (config, &uids, &gids);
+  g_assert_cmpuint (uids->len, ==, 2);
+  g_assert_cmpuint (g_array_index (uids, guint32, 0), ==, 0);
+  g_assert_cmpuint (g_array_index (uids, guint32, 1), ==, 1001);
+  g_assert_cmpuint (gids->len, ==, 2);
+  g_assert_cmpuint (g_array_index (gids, guint32, 0), ==, 100);
+  g_assert_cmpuint (g_array_index (gids, guint32, 1), ==, 0);
 }
 
 static void
@@ -308,6 +337,7 @@ main (int argc, char **argv)
   g_test_add_func ("/config/merge", test_merge);
   g_test_add_func ("/config/defaults", test_defaults);
   g_test_add_func ("/config/bad-file", test_bad_file);
+  g_test_add_func ("/config/daemon-allow", test_daemon_allow);
   g_test_add_func ("/config/bad-override", test_bad_override);
   g_test_add_func ("/config/vm-shapes", test_vm_shapes);
   g_test_add_func ("/config/load-order", test_load_order);
