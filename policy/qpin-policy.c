@@ -48,6 +48,20 @@ qpin_policy_keys (void)
   return keys;
 }
 
+static const char *const daemon_keys[] = { "allow_users", "allow_groups", NULL };
+
+/**
+ * qpin_config_daemon_keys:
+ *
+ * Returns: (transfer none): the keys of the config file's [daemon] group,
+ * NULL-terminated.
+ */
+const char *const *
+qpin_config_daemon_keys (void)
+{
+  return daemon_keys;
+}
+
 /**
  * qpin_policy_new:
  *
@@ -476,8 +490,8 @@ struct _QpinConfig {
    * costs its own settings, not every VM's: */
   GPtrArray *defaults; /* Setting (not owned) with vm NULL, in order */
   GHashTable *by_vm;   /* VM name -> GPtrArray of its Setting (not owned), in order */
-  GArray *allow_uids;   /* guint32: [daemon] allow_users */
-  GArray *allow_gids;   /* guint32: [daemon] allow_groups */
+  GArray *allow_uids;  /* guint32: [daemon] allow_users */
+  GArray *allow_gids;  /* guint32: [daemon] allow_groups */
 };
 
 static void
@@ -653,11 +667,11 @@ load_daemon_group (QpinConfig *config, GKeyFile *kf, const char *filename, GErro
 
   for (guint k = 0; dkeys && dkeys[k]; k++)
     {
-      gboolean group = strcmp (dkeys[k], "allow_groups") == 0;
+      gboolean group = strcmp (dkeys[k], daemon_keys[1]) == 0;
       g_autofree char *value = g_key_file_get_value (kf, "daemon", dkeys[k], NULL);
       g_auto (GStrv) words = NULL;
 
-      if (!group && strcmp (dkeys[k], "allow_users") != 0)
+      if (!group && strcmp (dkeys[k], daemon_keys[0]) != 0)
         {
           g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
                        "%s: [daemon] unknown key '%s' (accepted: allow_users, allow_groups)",

@@ -53,6 +53,7 @@ gboolean qpin_policy_set (QpinPolicy *policy, const char *key, const char *value
 void qpin_policy_set_cpuset (QpinPolicy *policy, const QpinCpuset *cpuset);
 char *qpin_policy_get (const QpinPolicy *policy, const char *key);
 const char *const *qpin_policy_keys (void);
+const char *const *qpin_config_daemon_keys (void);
 gboolean qpin_policy_check (const QpinPolicy *policy, const QpinTopology *topo, const char *vm_name,
                             GError **error);
 

@@ -1,6 +1,7 @@
 /* test-man.c: the man page, the README and the example config against the
  * code: every command of `qpin --help` (the table in qpin-main.c), every
- * long option of `qpin CMD --help`, every key of qpin_policy_keys().
+ * long option of `qpin CMD --help`, every key of qpin_policy_keys() and
+ * qpin_config_daemon_keys().
  * A name added to the code and not to the docs fails here, by name. */
 #include <glib.h>
 #include <string.h>
@@ -140,6 +141,8 @@ code_keys (void)
   GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (const char *const *k = qpin_policy_keys (); *k; k++)
+    g_hash_table_add (set, g_strdup (*k));
+  for (const char *const *k = qpin_config_daemon_keys (); *k; k++)
     g_hash_table_add (set, g_strdup (*k));
   return set;
 }
