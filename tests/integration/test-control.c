@@ -348,6 +348,24 @@ test_sockets_come_back (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_in_log (f, "was removed"), ==, 4);
 }
 
+/* `qpin reload` says what happened in words; --json gives the reply */
+static void
+test_reload_output (Fixture *f, gconstpointer data)
+{
+  const char *text[] = { "reload", "--control", f->control, NULL };
+  const char *json[] = { "reload", "--json", "--control", f->control, NULL };
+  g_autofree char *out = NULL, *err = NULL, *jout = NULL, *jerr = NULL;
+  g_autoptr (JsonNode) reply = NULL;
+
+  start_daemon (f, NULL);
+  g_assert_cmpint (qpin_test_run_qpin (text, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "the daemon reloaded its configuration\n");
+  g_assert_cmpint (qpin_test_run_qpin (json, &jout, &jerr), ==, 0);
+  reply = json_from_string (jout, NULL);
+  g_assert_nonnull (reply);
+  g_assert_true (json_object_get_boolean_member (json_node_get_object (reply), "ok"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -357,6 +375,8 @@ main (int argc, char **argv)
   g_test_add ("/control/silent-and-long-clients", Fixture, NULL, fixture_set_up,
               test_silent_and_long_clients, fixture_tear_down);
   g_test_add ("/control/sockets-come-back", Fixture, NULL, fixture_set_up, test_sockets_come_back,
+              fixture_tear_down);
+  g_test_add ("/control/reload-output", Fixture, NULL, fixture_set_up, test_reload_output,
               fixture_tear_down);
   return g_test_run ();
 }
