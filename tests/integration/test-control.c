@@ -205,7 +205,9 @@ status_ms (Fixture *f)
 /* A fake QEMU named with 400 kB of 'n': its status entry (name and key)
  * is 800 kB, four times what a unix socket buffers, so a client that
  * does not read its status reply leaves the daemon with most of it
- * unsent.  The fake names pid 1 as its vCPU: refused, it holds no CPU. */
+ * unsent.  The fake names pid 1 as its vCPU: refused, it holds no CPU.
+ * It stays 10 s after its last answer (the daemon, with --interval 0,
+ * asks nothing more), long enough for the status requests below. */
 static QpinFakePeer *
 start_big_peer (Fixture *f)
 {
@@ -217,7 +219,7 @@ start_big_peer (Fixture *f)
     "expect query-cpus-fast\nsend {\"return\": [{\"cpu-index\": 0, \"thread-id\": 1, "
     "\"qom-path\": \"/a\"}], \"id\": $ID}\n"
     "expect query-iothreads\nsend {\"return\": [], \"id\": $ID}\n"
-    "sleep 60000\nstall\n",
+    "stall\n",
     name);
 
   return qpin_fake_peer_new_at (path, script);
@@ -262,6 +264,9 @@ test_client_never_reads (Fixture *f, gconstpointer data)
   g_assert_cmpuint (got->len, <, 800 * 1024);
   g_assert_cmpuint (count_in_log (f, "did not read its reply"), ==, 1);
   g_assert_true (qpin_test_wait_daemon (f->control, 0));
+  /* the fake peer ends when the daemon hangs up */
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_assert_true (qpin_fake_peer_finish (big, NULL));
 }
 
 /* A client that connects and says nothing is dropped after the request
