@@ -16,6 +16,7 @@
 #define REQUEST_TIMEOUT_S 5
 #define REPLY_TIMEOUT_S 10
 #define MAX_LINE 4096
+#define MAX_CLIENTS 64
 
 typedef struct {
   char *dir;
@@ -309,6 +310,43 @@ test_silent_and_long_clients (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_in_log (f, "sent no request"), ==, 1);
 }
 
+/* 64 clients that say nothing hold every control slot: the next ones are
+ * closed at once, logged once, and the daemon answers again when the
+ * silent ones are dropped. */
+static void
+test_too_many_clients (Fixture *f, gconstpointer data)
+{
+  int silent[MAX_CLIENTS];
+  char byte;
+  ssize_t n;
+
+  start_daemon (f, NULL);
+  for (guint i = 0; i < MAX_CLIENTS; i++)
+    silent[i] = connect_control (f, "", 0);
+  for (guint i = 0; i < 2; i++)
+    {
+      const char *request = "{\"command\": \"status\"}\n";
+      int extra = connect_control (f, request, strlen (request));
+      gint64 start = g_get_monotonic_time ();
+
+      /* closed unanswered (reset: its request was never read), not
+       * left waiting */
+      n = recv (extra, &byte, 1, 0);
+      g_assert_true (n == 0 || (n < 0 && errno == ECONNRESET));
+      g_assert_cmpint ((g_get_monotonic_time () - start) / G_USEC_PER_SEC, <, REQUEST_TIMEOUT_S);
+      close (extra);
+    }
+  wait_log (f, "control: 64 clients at once; refusing more until some leave", 1000);
+  g_assert_cmpuint (count_in_log (f, "clients at once"), ==, 1);
+  for (guint i = 0; i < MAX_CLIENTS; i++)
+    {
+      g_assert_cmpint (recv (silent[i], &byte, 1, 0), ==, 0);
+      close (silent[i]);
+    }
+  g_assert_true (qpin_test_wait_daemon (f->control, 1000));
+  g_assert_cmpuint (count_in_log (f, "sent no request"), ==, MAX_CLIENTS);
+}
+
 static void
 run_rm_rf (const char *path)
 {
@@ -389,6 +427,8 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/control/silent-and-long-clients", Fixture, NULL, fixture_set_up,
               test_silent_and_long_clients, fixture_tear_down);
+  g_test_add ("/control/too-many-clients", Fixture, NULL, fixture_set_up, test_too_many_clients,
+              fixture_tear_down);
   g_test_add ("/control/sockets-come-back", Fixture, NULL, fixture_set_up, test_sockets_come_back,
               fixture_tear_down);
   g_test_add ("/control/reload-output", Fixture, NULL, fixture_set_up, test_reload_output,
