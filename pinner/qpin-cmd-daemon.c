@@ -40,6 +40,7 @@ on_hangup (gpointer user_data)
   if (!qpin_daemon_reload (d->daemon, &error))
     g_warning ("reload failed, keeping the running configuration: %s", error->message);
   qpin_daemon_rescan (d->daemon);
+  qpin_daemon_check_sockets (d->daemon);
   return G_SOURCE_CONTINUE;
 }
 

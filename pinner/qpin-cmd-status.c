@@ -62,6 +62,27 @@ print_status (JsonNode *reply)
     }
 }
 
+/* `qpin hotplug` without --json: one line per vCPU */
+static void
+print_hotplug (JsonNode *reply, gboolean add)
+{
+  JsonArray *vcpus = json_object_get_array_member (json_node_get_object (reply), "vcpus");
+
+  for (guint i = 0; vcpus && i < json_array_get_length (vcpus); i++)
+    {
+      JsonObject *v = json_array_get_object_element (vcpus, i);
+      gint64 index = json_object_get_int_member_with_default (v, "index", -1);
+      const char *device = json_object_get_string_member_with_default (v, "device", "?");
+
+      if (add)
+        printf ("added vcpu %" G_GINT64_FORMAT " (device '%s') on cpus %s\n", index, device,
+                json_object_get_string_member_with_default (v, "cpus", "?"));
+      else
+        printf ("asked the guest to unplug vcpu %" G_GINT64_FORMAT " (device '%s')\n", index,
+                device);
+    }
+}
+
 static int
 control_command (int argc, char **argv, const char *command)
 {
@@ -90,13 +111,15 @@ control_command (int argc, char **argv, const char *command)
       fprintf (stderr, "qpin %s: %s\n", command, error->message);
       return 1;
     }
-  if (json || !g_str_equal (command, "status"))
+  if (json)
     {
       g_autofree char *text = json_to_string (reply, TRUE);
       printf ("%s\n", text);
     }
-  else
+  else if (g_str_equal (command, "status"))
     print_status (reply);
+  else
+    printf ("the daemon reloaded its configuration\n");
   return 0;
 }
 
@@ -115,7 +138,8 @@ qpin_cmd_status (int argc, char **argv)
 /**
  * qpin_cmd_reload:
  *
- * `qpin reload [--control PATH]`: the daemon re-reads its configuration.
+ * `qpin reload [--json] [--control PATH]`: the daemon re-reads its
+ * configuration.
  */
 int
 qpin_cmd_reload (int argc, char **argv)
@@ -126,7 +150,7 @@ qpin_cmd_reload (int argc, char **argv)
 /**
  * qpin_cmd_hotplug:
  *
- * `qpin hotplug VM add [N] | remove [N] [--control PATH]`: the daemon adds
+ * `qpin hotplug VM add [N] | remove [N] [--json] [--control PATH]`: the daemon adds
  * vCPUs to VM, each started on its planned CPU, or asks the guest to
  * unplug hot-plugged ones.
  */
@@ -134,9 +158,11 @@ int
 qpin_cmd_hotplug (int argc, char **argv)
 {
   g_autofree char *control_path = NULL;
+  gboolean json = FALSE;
   GOptionEntry entries[] = {
     { "control", 0, 0, G_OPTION_ARG_FILENAME, &control_path,
       "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("VM add [N] | remove [N]");
@@ -167,6 +193,11 @@ qpin_cmd_hotplug (int argc, char **argv)
     {
       fprintf (stderr, "qpin hotplug: %s\n", error->message);
       return 1;
+    }
+  if (!json)
+    {
+      print_hotplug (reply, g_str_equal (argv[2], "add"));
+      return 0;
     }
   text = json_to_string (reply, TRUE);
   printf ("%s\n", text);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "qpin-control-server.h"
 #include "qpin-control.h"
 #include "qpin-listener.h"
 #include "qpin-ledger-file.h"
@@ -24,11 +25,11 @@
 #include "qpin-setup.h"
 #include "qpin-sockets.h"
 #include "qpin-unix-address.h"
+#include "qpin-socket-guard.h"
 
 #define WATCH_RETRIES 5
 #define WATCH_RETRY_MS 200
 #define WATCH_RECONNECT_MS 1000
-#define CONTROL_MAX_LINE 4096
 
 struct _QpinDaemon {
   QpinRegistry *registry;
@@ -39,7 +40,8 @@ struct _QpinDaemon {
   char *config_path;
   GStrv overrides;
   QpinListener *listener;
-  GSocketService *control_service;
+  QpinControlServer *control;
+  QpinSocketGuard *guard; /* binds removed sockets again */
   GFileMonitor *monitor;
   int watch_fd;        /* the watched directory, connected to by name */
   GHashTable *watched; /* path -> Watched */
@@ -381,153 +383,44 @@ listen_on (const char *path, GError **error)
   return g_steal_pointer (&service);
 }
 
-/* ---- control socket ---- */
+/* ---- binding (again, after the socket file was removed) ---- */
 
-typedef struct {
-  QpinDaemon *daemon;
-  GSocketConnection *connection;
-  GDataInputStream *in;
-} ControlRequest;
-
-static void
-control_request_free (ControlRequest *req)
-{
-  g_io_stream_close (G_IO_STREAM (req->connection), NULL, NULL);
-  g_object_unref (req->in);
-  g_object_unref (req->connection);
-  g_free (req);
-}
-
-static void
-control_reply (ControlRequest *req, JsonNode *reply)
-{
-  g_autofree char *text = json_to_string (reply, FALSE);
-  g_autofree char *line = g_strconcat (text, "\n", NULL);
-  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (req->connection));
-
-  /* the client waits for this one line; a small blocking write is fine */
-  g_output_stream_write_all (out, line, strlen (line), NULL, NULL, NULL);
-}
-
-static JsonNode *
-error_reply (const char *message)
-{
-  g_autoptr (JsonObject) obj = json_object_new ();
-
-  json_object_set_string_member (obj, "error", message);
-  return json_node_init_object (json_node_alloc (), obj);
-}
-
-static void
-on_hotplug_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ControlRequest *req = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) done = qpin_registry_hotplug_finish (result, &error);
-  g_autoptr (JsonNode) reply = NULL;
-
-  if (done == NULL)
-    reply = error_reply (error->message);
-  else
-    {
-      g_autoptr (JsonObject) obj = json_object_new ();
-      json_object_set_member (obj, "vcpus", g_steal_pointer (&done));
-      reply = json_node_init_object (json_node_alloc (), obj);
-    }
-  control_reply (req, reply);
-  control_request_free (req);
-}
-
-/* {"command":"hotplug","vm":NAME,"action":"add"|"remove","count":N}:
- * answered when done, so it returns NULL and replies itself */
-static JsonNode *
-start_hotplug (ControlRequest *req, JsonObject *request)
-{
-  const char *vm = json_object_get_string_member_with_default (request, "vm", NULL);
-  const char *action = json_object_get_string_member_with_default (request, "action", "");
-  gint64 count = json_object_get_int_member_with_default (request, "count", 1);
-
-  if (vm == NULL || (!g_str_equal (action, "add") && !g_str_equal (action, "remove")) || count < 1
-      || count > 1024)
-    return error_reply ("hotplug needs \"vm\", \"action\" add or remove, and a \"count\" of "
-                        "1 to 1024");
-  qpin_registry_hotplug_async (req->daemon->registry, vm, g_str_equal (action, "add"),
-                               (guint) count, on_hotplug_done, req);
-  return NULL;
-}
-
-static JsonNode *
-handle_command (ControlRequest *req, QpinDaemon *daemon, const char *line)
-{
-  g_autoptr (JsonNode) request = qpin_qmp_json_parse (line, -1, NULL);
-  const char *command;
-  g_autoptr (GError) error = NULL;
-
-  if (request == NULL || !JSON_NODE_HOLDS_OBJECT (request))
-    return error_reply ("a request is one JSON object on one line");
-  command
-    = json_object_get_string_member_with_default (json_node_get_object (request), "command", "");
-  if (g_str_equal (command, "status"))
-    return qpin_registry_to_json (daemon->registry);
-  if (g_str_equal (command, "hotplug"))
-    return start_hotplug (req, json_node_get_object (request));
-  if (g_str_equal (command, "reload"))
-    {
-      g_autoptr (JsonObject) ok = json_object_new ();
-      if (!qpin_daemon_reload (daemon, &error))
-        return error_reply (error->message);
-      json_object_set_boolean_member (ok, "ok", TRUE);
-      return json_node_init_object (json_node_alloc (), ok);
-    }
-  {
-    g_autofree char *message
-      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug", command);
-    return error_reply (message);
-  }
-}
-
-static void
-on_control_line (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  ControlRequest *req = user_data;
-  gsize len = 0;
-  g_autofree char *line
-    = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result, &len, NULL);
-  g_autoptr (JsonNode) reply = NULL;
-
-  if (line != NULL && !g_cancellable_is_cancelled (req->daemon->cancel))
-    {
-      reply = len > CONTROL_MAX_LINE ? error_reply ("request too long")
-                                     : handle_command (req, req->daemon, line);
-      if (reply == NULL)
-        return; /* answered later */
-      control_reply (req, reply);
-    }
-  control_request_free (req);
-}
-
+/* a QpinSocketGuardBind: the old listener (whose file is gone or was
+ * replaced) goes first, since freeing it removes the file at its path */
 static gboolean
-on_control_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
-                     gpointer user_data)
+bind_listen (gpointer user_data, GError **error)
 {
   QpinDaemon *daemon = user_data;
-  g_autoptr (GCredentials) creds
-    = g_socket_get_credentials (g_socket_connection_get_socket (connection), NULL);
-  uid_t uid = creds ? g_credentials_get_unix_user (creds, NULL) : (uid_t) -1;
-  ControlRequest *req;
 
-  if (uid != 0 && uid != geteuid ())
-    {
-      g_warning ("control: refused a client with uid %d", (int) uid);
-      return TRUE; /* dropping the connection closes it */
-    }
-  req = g_new0 (ControlRequest, 1);
-  req->daemon = daemon;
-  req->connection = g_object_ref (connection);
-  req->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
-  g_data_input_stream_read_line_async (req->in, G_PRIORITY_DEFAULT, daemon->cancel, on_control_line,
-                                       req);
+  g_clear_pointer (&daemon->listener, qpin_listener_free);
+  daemon->listener = qpin_listener_new (daemon->listen_path, on_listen_incoming, daemon, error);
+  return daemon->listener != NULL;
+}
+
+/* a QpinSocketGuardBind */
+static gboolean
+bind_control (gpointer user_data, GError **error)
+{
+  QpinDaemon *daemon = user_data;
+  GSocketService *service = listen_on (daemon->control_path, error);
+
+  if (service == NULL)
+    return FALSE;
+  qpin_control_server_listen (daemon->control, service);
   return TRUE;
+}
+
+/**
+ * qpin_daemon_check_sockets:
+ *
+ * Binds the listening and control sockets again if their files (or
+ * their directory) were removed; file events do this too, SIGHUP calls
+ * it in case an event was missed.
+ */
+void
+qpin_daemon_check_sockets (QpinDaemon *daemon)
+{
+  qpin_socket_guard_check (daemon->guard);
 }
 
 static gboolean
@@ -604,20 +497,22 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
       qpin_registry_hold (registry);
       daemon->grace_id = g_timeout_add (options->grace_ms, on_grace_over, daemon);
     }
+  daemon->guard = qpin_socket_guard_new ();
   if (daemon->control_path)
     {
-      daemon->control_service = listen_on (daemon->control_path, error);
-      if (daemon->control_service == NULL)
+      daemon->control = qpin_control_server_new (daemon, registry);
+      if (!bind_control (daemon, error))
         return NULL;
-      g_signal_connect (daemon->control_service, "incoming", G_CALLBACK (on_control_incoming),
-                        daemon);
+      qpin_socket_guard_add (daemon->guard, "control socket", daemon->control_path, bind_control,
+                             daemon);
     }
   if (daemon->listen_path)
     {
-      daemon->listener = qpin_listener_new (daemon->listen_path, on_listen_incoming, daemon, error);
-      if (daemon->listener == NULL)
+      if (!bind_listen (daemon, error))
         return NULL;
       g_message ("listening for QEMUs on '%s'", daemon->listen_path);
+      qpin_socket_guard_add (daemon->guard, "listening socket", daemon->listen_path, bind_listen,
+                             daemon);
     }
   if (daemon->watch_dir)
     {
@@ -649,6 +544,7 @@ qpin_daemon_free (QpinDaemon *daemon)
   if (daemon == NULL)
     return;
   daemon->closing = TRUE;
+  g_clear_pointer (&daemon->guard, qpin_socket_guard_free);
   g_cancellable_cancel (daemon->cancel);
   if (daemon->grace_id)
     g_source_remove (daemon->grace_id);
@@ -661,12 +557,10 @@ qpin_daemon_free (QpinDaemon *daemon)
   g_queue_clear (&daemon->waiting);
   if (daemon->watch_fd >= 0)
     close (daemon->watch_fd);
-  qpin_listener_free (daemon->listener);
-  if (daemon->control_service)
+  qpin_listener_free (daemon->listener); /* removes the socket file */
+  if (daemon->control)
     {
-      g_socket_service_stop (daemon->control_service);
-      g_socket_listener_close (G_SOCKET_LISTENER (daemon->control_service));
-      g_object_unref (daemon->control_service);
+      qpin_control_server_free (daemon->control);
       g_unlink (daemon->control_path);
     }
   g_object_unref (daemon->cancel);

@@ -32,6 +32,7 @@ QpinDaemon *qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *op
 void qpin_daemon_free (QpinDaemon *daemon);
 gboolean qpin_daemon_reload (QpinDaemon *daemon, GError **error);
 void qpin_daemon_rescan (QpinDaemon *daemon);
+void qpin_daemon_check_sockets (QpinDaemon *daemon);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinDaemon, qpin_daemon_free)
 
