@@ -2893,8 +2893,11 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
     }
   if (pool_is_empty (p))
     {
+      /* its own floating threads (a vCPU degraded by a lost CPU) float on
+       * its own CPUs then, as they did before the restart: only others
+       * would be left without a pool */
       g_autoptr (GString) names = g_string_new (NULL);
-      guint n = pool_users (p, NULL, -1, names);
+      guint n = pool_users (p, copy, -1, names);
       if (n > 0)
         {
           g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
