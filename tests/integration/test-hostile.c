@@ -122,10 +122,14 @@ spawn_peer (const char *const *args)
   return p;
 }
 
+/* Only while @p runs: GLib forgets the pid once the process is reaped. */
 static GPid
 pid_of (GSubprocess *p)
 {
-  return (GPid) atoi (g_subprocess_get_identifier (p));
+  const char *id = g_subprocess_get_identifier (p);
+
+  g_assert_nonnull (id);
+  return (GPid) atoi (id);
 }
 
 typedef struct {
@@ -453,10 +457,11 @@ test_pid_reuse (Fixture *f, gconstpointer data)
 static void
 check_refused_then_root_vm (Fixture *f, GSubprocess *peer, const char *label)
 {
+  GPid peer_pid = pid_of (peer);
   g_autofree char *refused = g_strdup_printf (
     "refused '%s' (pid %d): its QEMU runs as uid %d (effective %d), which qpin does not manage "
     "(allowed: root, uid %d, [daemon] allow_users, allow_groups)",
-    label, pid_of (peer), NOBODY, NOBODY, (int) geteuid ());
+    label, peer_pid, NOBODY, NOBODY, (int) geteuid ());
   g_autofree char *watched = g_strdup_printf ("unix:%s/root.sock,server=on,wait=off", f->watch);
   const char *args[] = { "-smp", "1", "-name", "root,debug-threads=on", "-qmp", watched, NULL };
   g_autoptr (QpinTestQemu) vm = NULL;
@@ -472,7 +477,7 @@ check_refused_then_root_vm (Fixture *f, GSubprocess *peer, const char *label)
   g_assert_null (strchr (cpu, '-'));
   g_usleep (G_USEC_PER_SEC);
   status = qpin_test_status (f->control);
-  g_assert_null (qpin_test_find_vm (status, pid_of (peer)));
+  g_assert_null (qpin_test_find_vm (status, peer_pid));
   g_assert_cmpuint (n_vms (f), ==, 1);
   g_assert_cmpuint (log_count (f, "refused '"), ==, 1);
 }
