@@ -1,0 +1,557 @@
+/* qpin-placer-fill.c: units and groups of vCPUs, filling a domain, and
+ * the candidate domains of a group with their costs
+ */
+#define G_LOG_DOMAIN "qpin-policy"
+#define QPIN_PLACER_ALLOW_PRIVATE
+
+#include "qpin-placer-private.h"
+
+static gint
+cmp_guest (const QpinThreadSpec *a, const QpinThreadSpec *b)
+{
+  const gint x[] = { a->node, a->socket, a->die, a->cluster, a->core, a->thread, (gint) a->index };
+  const gint y[] = { b->node, b->socket, b->die, b->cluster, b->core, b->thread, (gint) b->index };
+  for (guint i = 0; i < G_N_ELEMENTS (x); i++)
+    if (x[i] != y[i])
+      return x[i] < y[i] ? -1 : 1;
+  return 0;
+}
+
+static gint
+cmp_idx (gconstpointer a, gconstpointer b, gpointer specs)
+{
+  guint i = *(const guint *) a, j = *(const guint *) b;
+  return cmp_guest (&((const QpinThreadSpec *) specs)[i], &((const QpinThreadSpec *) specs)[j]);
+}
+
+static gint
+cmp_unit (gconstpointer a, gconstpointer b)
+{
+  const Unit *x = a, *y = b;
+  if (x->n != y->n)
+    return x->n > y->n ? -1 : 1;
+  return x->idx[0] < y->idx[0] ? -1 : x->idx[0] > y->idx[0];
+}
+
+static void
+group_clear (gpointer data)
+{
+  Group *g = data;
+  g_array_unref (g->units);
+}
+
+/* Splits the vCPUs (thread indexes @idx) of a VM into groups of units. */
+GArray *
+qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx, gboolean isolate)
+{
+  GArray *groups = g_array_new (FALSE, TRUE, sizeof (Group));
+  g_autofree QpinThreadSpec *specs = g_new (QpinThreadSpec, vm->threads->len);
+  guint host_threads = CLAMP (p->topo->max_threads, 1, MAX_UNIT);
+  gboolean guest_smt = FALSE;
+
+  g_array_set_clear_func (groups, group_clear);
+  for (guint i = 0; i < vm->threads->len; i++)
+    specs[i] = g_array_index (vm->threads, QpinPlanThread, i).spec;
+  for (guint i = 0; i < idx->len; i++)
+    if (specs[g_array_index (idx, guint, i)].thread > 0)
+      guest_smt = TRUE;
+  g_array_sort_with_data (idx, cmp_idx, specs);
+
+  for (guint i = 0; i < idx->len; i++)
+    {
+      guint t = g_array_index (idx, guint, i);
+      const QpinThreadSpec *s = &specs[t];
+      Group *g = groups->len ? &g_array_index (groups, Group, groups->len - 1) : NULL;
+      Unit *u;
+      gboolean same_core = FALSE;
+
+      if (g == NULL || g->node != s->node)
+        {
+          Group ng = { .node = s->node, .units = g_array_new (FALSE, TRUE, sizeof (Unit)) };
+          g_array_append_val (groups, ng);
+          g = &g_array_index (groups, Group, groups->len - 1);
+        }
+      g->n_vcpus++;
+      u = g->units->len ? &g_array_index (g->units, Unit, g->units->len - 1) : NULL;
+      if (u && !isolate)
+        {
+          const QpinThreadSpec *prev = &specs[u->idx[u->n - 1]];
+          if (guest_smt)
+            same_core = prev->socket == s->socket && prev->die == s->die
+                        && prev->cluster == s->cluster && prev->core == s->core;
+          else
+            same_core = TRUE; /* pack a non-SMT guest into whole host cores */
+        }
+      if (u == NULL || !same_core || u->n >= host_threads)
+        {
+          Unit nu = { 0 };
+          g_array_append_val (g->units, nu);
+          u = &g_array_index (g->units, Unit, g->units->len - 1);
+        }
+      u->idx[u->n++] = t;
+      u->guest_siblings = guest_smt && u->n > 1;
+    }
+  for (guint i = 0; i < groups->len; i++)
+    g_array_sort (g_array_index (groups, Group, i).units, cmp_unit);
+  return groups;
+}
+
+/* Places every unit of @g on cores of the cells in @cells (in that order
+ * of preference).  Holds as it goes; on failure the caller rolls back. */
+gboolean
+qpin_placer_fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells,
+                  gboolean isolate, GArray *undo)
+{
+  for (guint ui = 0; ui < g->units->len; ui++)
+    {
+      const Unit *u = &g_array_index (g->units, Unit, ui);
+      guint best_key[5] = { G_MAXUINT, 0, 0, 0, 0 };
+      gint best = -1;
+
+      for (guint ci = 0; ci < n_cells; ci++)
+        {
+          const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
+          if (p->cell_free[cells[ci]] == 0)
+            continue;
+          for (guint j = 0; j < cell->cores->len; j++)
+            {
+              guint k = g_array_index (cell->cores, guint, j);
+              guint key[5];
+
+              p->work++;
+              if (isolate ? !core_whole (p, k) : p->core_free[k] < u->n)
+                continue;
+              key[0] = core_iso_miss (p, k);
+              key[1] = core_has_other (p, k, slot);
+              key[2] = isolate ? 0 : p->core_free[k] - u->n;
+              if (p->pack_singles)
+                {
+                  /* best fit first: a partial unit completes a half-used core */
+                  guint tmp = key[1];
+                  key[1] = key[2];
+                  key[2] = tmp;
+                }
+              key[3] = ci;
+              key[4] = k;
+              if (best < 0 || key_less (key, best_key, 5))
+                {
+                  memcpy (best_key, key, sizeof key);
+                  best = (gint) k;
+                }
+            }
+        }
+      if (best >= 0)
+        {
+          for (guint i = 0; i < u->n; i++)
+            qpin_placer_take (p, slot, u->idx[i], (guint) core_take (p, (guint) best), undo);
+          if (isolate)
+            qpin_placer_hold_siblings (p, slot, (guint) best, undo);
+          continue;
+        }
+      if (isolate)
+        return FALSE;
+      /* no core fits the whole unit: split it, keeping pieces together */
+      for (guint i = 0; i < u->n; i++)
+        {
+          guint bk[5] = { G_MAXUINT, 0, 0, 0, 0 };
+          gint b = -1;
+          gint prev_core = i ? p->topo->cpu_core[TCPU (p, u->idx[i - 1])] : -1;
+
+          for (guint ci = 0; ci < n_cells; ci++)
+            {
+              const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
+              if (p->cell_free[cells[ci]] == 0)
+                continue;
+              for (guint j = 0; j < cell->cores->len; j++)
+                {
+                  guint k = g_array_index (cell->cores, guint, j);
+                  guint key[5];
+                  if (p->core_free[k] == 0)
+                    continue;
+                  key[0] = (gint) k == prev_core ? 0 : 1;
+                  key[1] = core_has_other (p, k, slot);
+                  key[2] = G_MAXUINT - MIN (p->core_free[k], u->n - i);
+                  key[3] = ci;
+                  key[4] = k;
+                  if (b < 0 || key_less (key, bk, 5))
+                    {
+                      memcpy (bk, key, sizeof key);
+                      b = (gint) k;
+                    }
+                }
+            }
+          if (b < 0)
+            return FALSE;
+          qpin_placer_take (p, slot, u->idx[i], (guint) core_take (p, (guint) b), undo);
+        }
+    }
+  return TRUE;
+}
+
+static void
+candidate_clear (gpointer data)
+{
+  Candidate *c = data;
+  if (c->cells)
+    g_array_unref (c->cells);
+  if (c->taken)
+    g_array_unref (c->taken);
+}
+
+/* Scores a fill that just happened (undo[from..] are its CPUs). */
+static void
+cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
+         const QpinCpuset *prev_nodes, guint domain_free, Cost *cost)
+{
+  const QpinTopology *topo = p->topo;
+  guint64 nodes = 0, llcs_small = 0;
+  guint n_llcs = 0;
+  guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
+  gint half = 0;
+  gboolean few_nodes = topo->nodes->len <= 64;
+
+  p->stamp++;
+  /* core_mark: stamp when seen, counts taken CPUs in the high bits */
+  for (guint i = from; i < undo->len; i++)
+    {
+      guint cpu = g_array_index (undo, guint, i);
+      guint k = (guint) topo->cpu_core[cpu];
+
+      p->work++;
+      if (p->kind[cpu] == KIND_EXCLUSIVE)
+        {
+          guint l = (guint) topo->cpu_llc[cpu];
+          if (few_nodes)
+            nodes |= G_GUINT64_CONSTANT (1) << topo->cpu_node[cpu];
+          if (l < 64)
+            llcs_small |= G_GUINT64_CONSTANT (1) << l;
+          else
+            n_llcs++; /* beyond 64 LLC groups: an upper bound is enough */
+          first = MIN (first, cpu);
+          if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
+            iso_miss++;
+        }
+      if (p->core_mark[k] != p->stamp)
+        {
+          guint taken = 0;
+          p->core_mark[k] = p->stamp;
+          for (guint j = from; j < undo->len; j++)
+            taken += (guint) topo->cpu_core[g_array_index (undo, guint, j)] == k;
+          if (core_has_other (p, k, slot))
+            shared++;
+          half += p->core_free[k] > 0 ? 1 : 0;
+          half
+            -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+        }
+    }
+  for (guint ui = 0; ui < g->units->len; ui++)
+    {
+      const Unit *u = &g_array_index (g->units, Unit, ui);
+      if (!u->guest_siblings)
+        continue;
+      for (guint a = 0; a < u->n; a++)
+        for (guint b = a + 1; b < u->n; b++)
+          if (topo->cpu_core[TCPU (p, u->idx[a])] != topo->cpu_core[TCPU (p, u->idx[b])])
+            sib++;
+    }
+  if (few_nodes)
+    {
+      guint64 all = nodes;
+      QPIN_CPUSET_FOREACH (n, prev_nodes)
+        if (n < 64)
+          all |= G_GUINT64_CONSTANT (1) << n;
+      for (guint a = 0; a < topo->nodes->len; a++)
+        for (guint b = a + 1; b < topo->nodes->len; b++)
+          if (((all >> a) & 1) && ((all >> b) & 1) && (((nodes >> a) & 1) || ((nodes >> b) & 1)))
+            dist += qpin_topology_distance (topo, a, b);
+    }
+  cost->v[0] = (guint) __builtin_popcountll (nodes);
+  cost->v[1] = dist;
+  cost->v[2] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
+  cost->v[3] = iso_miss;
+  cost->v[4] = shared;
+  cost->v[5] = sib;
+  cost->v[6] = (guint) (half + 100000);
+  cost->v[7] = domain_free;
+  cost->v[8] = first;
+  cost->v[9] = 0;
+}
+
+/* Tries one domain; on success appends a candidate. */
+static void
+try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean isolate,
+            const QpinCpuset *prev_nodes, GArray *undo, guint level, GArray *out)
+{
+  guint from = undo->len;
+  guint domain_free = 0;
+  QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
+
+  for (guint i = 0; i < cells->len; i++)
+    domain_free += p->cell_free[g_array_index (cells, guint, i)];
+  if (qpin_placer_fill (p, slot, g, (const guint *) cells->data, cells->len, isolate, undo))
+    {
+      guint n = undo->len - from;
+      gboolean same = FALSE;
+
+      for (guint i = 0; i < out->len && !same; i++)
+        {
+          const Candidate *o = &g_array_index (out, Candidate, i);
+          same = o->taken->len == n
+                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint))
+                      == 0;
+        }
+      if (!same)
+        {
+          Candidate c = { .cells = g_array_copy (cells),
+                          .level = level,
+                          .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
+          g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
+          cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
+          g_array_append_val (out, c);
+        }
+    }
+  qpin_placer_rollback (p, vm, undo, from);
+}
+
+typedef struct {
+  const QpinPlacer *p;
+  gboolean isolate;
+} CapOrder;
+
+static gint
+cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx > cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* The fewest cells of @nodes (node index mask) holding @need, largest
+ * first, the last one the best fit. */
+GArray *
+qpin_placer_pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *chosen = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint sum = 0;
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  {
+    CapOrder order = { p, isolate };
+    g_array_sort_with_data (all, cmp_cell_cap, &order);
+  }
+  for (guint i = 0; i < all->len && sum < need; i++)
+    {
+      guint c = g_array_index (all, guint, i);
+      guint cap = cap_cell (p, c, isolate);
+
+      /* best fit for the last cell: the smallest one that completes */
+      if (sum + cap >= need)
+        for (guint j = all->len; j-- > i + 1;)
+          {
+            guint d = g_array_index (all, guint, j);
+            if (sum + cap_cell (p, d, isolate) >= need)
+              {
+                c = d;
+                cap = cap_cell (p, d, isolate);
+                g_array_index (all, guint, j) = g_array_index (all, guint, i);
+                break;
+              }
+          }
+      g_array_append_val (chosen, c);
+      sum += cap;
+    }
+  /* the remaining cells of these nodes come last, for split units */
+  for (guint i = 0; i < all->len; i++)
+    {
+      guint c = g_array_index (all, guint, i);
+      gboolean seen = FALSE;
+      for (guint j = 0; j < chosen->len; j++)
+        seen |= g_array_index (chosen, guint, j) == c;
+      if (!seen)
+        g_array_append_val (chosen, c);
+    }
+  g_array_unref (all);
+  return chosen;
+}
+
+static gint
+cmp_cell_cap_small (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx < cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Every cell of @nodes, smallest first: uses up the small cells and keeps
+ * the large ones whole for the VMs still to come. */
+static GArray *
+pick_cells_small_first (const QpinPlacer *p, const gboolean *in_node, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  CapOrder order = { p, isolate };
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  g_array_sort_with_data (all, cmp_cell_cap_small, &order);
+  return all;
+}
+
+static gint
+cmp_candidate (gconstpointer a, gconstpointer b)
+{
+  const Candidate *x = a, *y = b;
+  for (guint i = 0; i < N_COST; i++)
+    if (x->cost.v[i] != y->cost.v[i])
+      return x->cost.v[i] < y->cost.v[i] ? -1 : 1;
+  return 0;
+}
+
+/* Candidate domains for group @g, best first.  @allowed: node index mask.
+ * Greedy placement only needs the first level that fits; the search
+ * (@diverse) also wants the wider levels, because giving one VM a wider
+ * domain can let another stay whole: the best of each level then comes
+ * right after the overall best. */
+GArray *
+qpin_placer_candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate,
+                        QpinNumaMode numa, const gboolean *allowed, const QpinCpuset *prev_nodes,
+                        gboolean diverse, GArray *undo)
+{
+  const QpinTopology *topo = p->topo;
+  guint n_nodes = topo->nodes->len;
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (Candidate));
+  g_autoptr (GArray) cells = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autofree gboolean *mask = g_new0 (gboolean, n_nodes);
+  guint need = g->n_vcpus;
+
+  g_array_set_clear_func (out, candidate_clear);
+  /* 1. one cell */
+  for (guint c = 0; c < p->cells->len; c++)
+    if (allowed[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) >= need)
+      {
+        g_array_set_size (cells, 0);
+        g_array_append_val (cells, c);
+        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, 0, out);
+      }
+  /* 2. one node, fewest cells */
+  if (out->len == 0 || diverse)
+    for (guint n = 0; n < n_nodes; n++)
+      if (allowed[n] && cap_node (p, n, isolate) >= need)
+        {
+          g_autoptr (GArray) pc = NULL;
+          memset (mask, 0, sizeof (gboolean) * n_nodes);
+          mask[n] = TRUE;
+          pc = qpin_placer_pick_cells (p, mask, need, isolate);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
+          if (diverse)
+            {
+              g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+              try_domain (p, slot, g, small, isolate, prev_nodes, undo, 1, out);
+            }
+        }
+  /* 3. several nodes, grown from each seed by distance; the search also
+   * tries every second node, not only the nearest */
+  if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
+    for (guint seed = 0; seed < n_nodes; seed++)
+      for (gint second = diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
+        {
+          g_autoptr (GArray) pc = NULL;
+          guint sum;
+
+          if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
+            break;
+          if (second >= 0
+              && ((guint) second == seed || !allowed[second]
+                  || cap_node (p, (guint) second, isolate) == 0))
+            continue;
+          memset (mask, 0, sizeof (gboolean) * n_nodes);
+          mask[seed] = TRUE;
+          sum = cap_node (p, seed, isolate);
+          if (second >= 0)
+            {
+              mask[second] = TRUE;
+              sum += cap_node (p, (guint) second, isolate);
+            }
+          while (sum < need)
+            {
+              gint best = -1;
+              guint bd = 0;
+              for (guint n = 0; n < n_nodes; n++)
+                {
+                  guint d = 0;
+                  if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
+                    continue;
+                  for (guint m = 0; m < n_nodes; m++)
+                    if (mask[m])
+                      d += qpin_topology_distance (topo, n, m);
+                  if (best < 0 || d < bd
+                      || (d == bd
+                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+                    {
+                      best = (gint) n;
+                      bd = d;
+                    }
+                }
+              if (best < 0)
+                break;
+              mask[best] = TRUE;
+              sum += cap_node (p, (guint) best, isolate);
+            }
+          if (sum < need)
+            break;
+          pc = qpin_placer_pick_cells (p, mask, need, isolate);
+          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
+          if (diverse)
+            {
+              /* also: fill the seed node first, the others after; this
+               * spans more LLC groups but leaves another node whole */
+              g_autoptr (GArray) first = NULL;
+              g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
+              g_autofree gboolean *only = g_new0 (gboolean, n_nodes);
+
+              only[seed] = TRUE;
+              first = qpin_placer_pick_cells (p, only, need, isolate);
+              g_array_append_vals (seeded, first->data, first->len);
+              for (guint i = 0; i < pc->len; i++)
+                if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
+                  g_array_append_val (seeded, g_array_index (pc, guint, i));
+              try_domain (p, slot, g, seeded, isolate, prev_nodes, undo, 2, out);
+              {
+                g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
+                try_domain (p, slot, g, small, isolate, prev_nodes, undo, 2, out);
+              }
+            }
+        }
+  g_array_sort (out, cmp_candidate);
+  if (diverse && out->len > 2)
+    {
+      /* the best of every other level right after the best */
+      guint next = 1;
+      for (guint level = 0; level < 3; level++)
+        for (guint i = next; i < out->len; i++)
+          {
+            Candidate *c = &g_array_index (out, Candidate, i);
+            if (c->level != level || level == g_array_index (out, Candidate, 0).level)
+              continue;
+            if (i != next)
+              {
+                Candidate tmp = *c;
+                memmove (&g_array_index (out, Candidate, next + 1),
+                         &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
+                g_array_index (out, Candidate, next) = tmp;
+              }
+            next++;
+            break;
+          }
+    }
+  return out;
+}
