@@ -96,95 +96,118 @@ qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx
   return groups;
 }
 
-/* Places every unit of @g on cores of the cells in @cells (in that order
- * of preference).  Holds as it goes; on failure the caller rolls back. */
-gboolean
-qpin_placer_fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells, guint n_cells,
-                  gboolean isolate, GArray *undo)
+/* The best core of @cells for a whole unit of @n vCPUs, or -1. */
+static gint
+best_core_whole (QpinPlacer *p, const Placing *pl, guint n, const guint *cells, guint n_cells)
 {
-  for (guint ui = 0; ui < g->units->len; ui++)
+  guint best_key[5] = { G_MAXUINT, 0, 0, 0, 0 };
+  gint best = -1;
+
+  for (guint ci = 0; ci < n_cells; ci++)
     {
-      const Unit *u = &g_array_index (g->units, Unit, ui);
-      guint best_key[5] = { G_MAXUINT, 0, 0, 0, 0 };
-      gint best = -1;
-
-      for (guint ci = 0; ci < n_cells; ci++)
+      const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
+      if (p->cell_free[cells[ci]] == 0)
+        continue;
+      for (guint j = 0; j < cell->cores->len; j++)
         {
-          const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
-          if (p->cell_free[cells[ci]] == 0)
+          guint k = g_array_index (cell->cores, guint, j);
+          guint key[5];
+
+          p->work++;
+          if (pl->isolate ? !core_whole (p, k) : p->core_free[k] < n)
             continue;
-          for (guint j = 0; j < cell->cores->len; j++)
+          key[0] = core_iso_miss (p, k);
+          key[1] = core_has_other (p, k, pl->slot);
+          key[2] = pl->isolate ? 0 : p->core_free[k] - n;
+          if (p->pack_singles)
             {
-              guint k = g_array_index (cell->cores, guint, j);
-              guint key[5];
-
-              p->work++;
-              if (isolate ? !core_whole (p, k) : p->core_free[k] < u->n)
-                continue;
-              key[0] = core_iso_miss (p, k);
-              key[1] = core_has_other (p, k, slot);
-              key[2] = isolate ? 0 : p->core_free[k] - u->n;
-              if (p->pack_singles)
-                {
-                  /* best fit first: a partial unit completes a half-used core */
-                  guint tmp = key[1];
-                  key[1] = key[2];
-                  key[2] = tmp;
-                }
-              key[3] = ci;
-              key[4] = k;
-              if (best < 0 || key_less (key, best_key, 5))
-                {
-                  memcpy (best_key, key, sizeof key);
-                  best = (gint) k;
-                }
+              /* best fit first: a partial unit completes a half-used core */
+              guint tmp = key[1];
+              key[1] = key[2];
+              key[2] = tmp;
             }
-        }
-      if (best >= 0)
-        {
-          for (guint i = 0; i < u->n; i++)
-            qpin_placer_take (p, slot, u->idx[i], (guint) core_take (p, (guint) best), undo);
-          if (isolate)
-            qpin_placer_hold_siblings (p, slot, (guint) best, undo);
-          continue;
-        }
-      if (isolate)
-        return FALSE;
-      /* no core fits the whole unit: split it, keeping pieces together */
-      for (guint i = 0; i < u->n; i++)
-        {
-          guint bk[5] = { G_MAXUINT, 0, 0, 0, 0 };
-          gint b = -1;
-          gint prev_core = i ? p->topo->cpu_core[TCPU (p, u->idx[i - 1])] : -1;
-
-          for (guint ci = 0; ci < n_cells; ci++)
+          key[3] = ci;
+          key[4] = k;
+          if (best < 0 || key_less (key, best_key, 5))
             {
-              const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
-              if (p->cell_free[cells[ci]] == 0)
-                continue;
-              for (guint j = 0; j < cell->cores->len; j++)
-                {
-                  guint k = g_array_index (cell->cores, guint, j);
-                  guint key[5];
-                  if (p->core_free[k] == 0)
-                    continue;
-                  key[0] = (gint) k == prev_core ? 0 : 1;
-                  key[1] = core_has_other (p, k, slot);
-                  key[2] = G_MAXUINT - MIN (p->core_free[k], u->n - i);
-                  key[3] = ci;
-                  key[4] = k;
-                  if (b < 0 || key_less (key, bk, 5))
-                    {
-                      memcpy (bk, key, sizeof key);
-                      b = (gint) k;
-                    }
-                }
+              memcpy (best_key, key, sizeof key);
+              best = (gint) k;
             }
-          if (b < 0)
-            return FALSE;
-          qpin_placer_take (p, slot, u->idx[i], (guint) core_take (p, (guint) b), undo);
         }
     }
+  return best;
+}
+
+/* The best core of @cells for vCPU @i of unit @u, which no core takes
+ * whole: beside the unit's previous piece, then the most free. */
+static gint
+best_core_split (const QpinPlacer *p, const Placing *pl, const Unit *u, guint i, const guint *cells,
+                 guint n_cells)
+{
+  guint bk[5] = { G_MAXUINT, 0, 0, 0, 0 };
+  gint b = -1;
+  gint prev_core = i ? p->topo->cpu_core[TCPU (p, u->idx[i - 1])] : -1;
+
+  for (guint ci = 0; ci < n_cells; ci++)
+    {
+      const Cell *cell = &g_array_index (p->cells, Cell, cells[ci]);
+      if (p->cell_free[cells[ci]] == 0)
+        continue;
+      for (guint j = 0; j < cell->cores->len; j++)
+        {
+          guint k = g_array_index (cell->cores, guint, j);
+          guint key[5];
+          if (p->core_free[k] == 0)
+            continue;
+          key[0] = (gint) k == prev_core ? 0 : 1;
+          key[1] = core_has_other (p, k, pl->slot);
+          key[2] = G_MAXUINT - MIN (p->core_free[k], u->n - i);
+          key[3] = ci;
+          key[4] = k;
+          if (b < 0 || key_less (key, bk, 5))
+            {
+              memcpy (bk, key, sizeof key);
+              b = (gint) k;
+            }
+        }
+    }
+  return b;
+}
+
+/* Places unit @u on one core of @cells, else (not with smt=isolate) split
+ * over several, keeping pieces together. */
+static gboolean
+fill_unit (QpinPlacer *p, const Placing *pl, const Unit *u, const guint *cells, guint n_cells)
+{
+  gint best = best_core_whole (p, pl, u->n, cells, n_cells);
+
+  if (best >= 0)
+    {
+      for (guint i = 0; i < u->n; i++)
+        if (!qpin_placer_take (p, pl->slot, u->idx[i], core_take (p, (guint) best), pl->undo, NULL))
+          return FALSE;
+      return !pl->isolate || qpin_placer_hold_siblings (p, pl->slot, (guint) best, pl->undo, NULL);
+    }
+  if (pl->isolate)
+    return FALSE;
+  for (guint i = 0; i < u->n; i++)
+    {
+      gint b = best_core_split (p, pl, u, i, cells, n_cells);
+      if (b < 0
+          || !qpin_placer_take (p, pl->slot, u->idx[i], core_take (p, (guint) b), pl->undo, NULL))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Places every unit of the group on cores of the cells in @cells (in that
+ * order of preference).  Holds as it goes; on failure the caller rolls back. */
+gboolean
+qpin_placer_fill (QpinPlacer *p, const Placing *pl, const guint *cells, guint n_cells)
+{
+  for (guint ui = 0; ui < pl->g->units->len; ui++)
+    if (!fill_unit (p, pl, &g_array_index (pl->g->units, Unit, ui), cells, n_cells))
+      return FALSE;
   return TRUE;
 }
 
@@ -200,10 +223,12 @@ candidate_clear (gpointer data)
 
 /* Scores a fill that just happened (undo[from..] are its CPUs). */
 static void
-cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
-         const QpinCpuset *prev_nodes, guint domain_free, Cost *cost)
+cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *cost)
 {
   const QpinTopology *topo = p->topo;
+  const Group *g = pl->g;
+  GArray *undo = pl->undo;
+  gint slot = pl->slot;
   guint64 nodes = 0, llcs_small = 0;
   guint n_llcs = 0;
   guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
@@ -257,7 +282,7 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
   if (few_nodes)
     {
       guint64 all = nodes;
-      QPIN_CPUSET_FOREACH (n, prev_nodes)
+      QPIN_CPUSET_FOREACH (n, pl->prev_nodes)
         if (n < 64)
           all |= G_GUINT64_CONSTANT (1) << n;
       for (guint a = 0; a < topo->nodes->len; a++)
@@ -279,16 +304,16 @@ cost_of (QpinPlacer *p, gint slot, const Group *g, GArray *undo, guint from,
 
 /* Tries one domain; on success appends a candidate. */
 static void
-try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean isolate,
-            const QpinCpuset *prev_nodes, GArray *undo, guint level, GArray *out)
+try_domain (QpinPlacer *p, const Placing *pl, GArray *cells, guint level, GArray *out)
 {
+  GArray *undo = pl->undo;
   guint from = undo->len;
   guint domain_free = 0;
-  QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
+  QpinPlanVm *vm = g_ptr_array_index (p->slots, pl->slot);
 
   for (guint i = 0; i < cells->len; i++)
     domain_free += p->cell_free[g_array_index (cells, guint, i)];
-  if (qpin_placer_fill (p, slot, g, (const guint *) cells->data, cells->len, isolate, undo))
+  if (qpin_placer_fill (p, pl, (const guint *) cells->data, cells->len))
     {
       guint n = undo->len - from;
       gboolean same = FALSE;
@@ -306,7 +331,7 @@ try_domain (QpinPlacer *p, gint slot, const Group *g, GArray *cells, gboolean is
                           .level = level,
                           .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
           g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
-          cost_of (p, slot, g, undo, from, prev_nodes, domain_free, &c.cost);
+          cost_of (p, pl, from, domain_free, &c.cost);
           g_array_append_val (out, c);
         }
     }
@@ -416,142 +441,184 @@ cmp_candidate (gconstpointer a, gconstpointer b)
   return 0;
 }
 
-/* Candidate domains for group @g, best first.  @allowed: node index mask.
- * Greedy placement only needs the first level that fits; the search
- * (@diverse) also wants the wider levels, because giving one VM a wider
- * domain can let another stay whole: the best of each level then comes
- * right after the overall best. */
-GArray *
-qpin_placer_candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate,
-                        QpinNumaMode numa, const gboolean *allowed, const QpinCpuset *prev_nodes,
-                        gboolean diverse, GArray *undo)
+/* 1. one cell */
+static void
+domains_one_cell (QpinPlacer *p, const Placing *pl, GArray *out)
 {
-  const QpinTopology *topo = p->topo;
-  guint n_nodes = topo->nodes->len;
-  GArray *out = g_array_new (FALSE, TRUE, sizeof (Candidate));
   g_autoptr (GArray) cells = g_array_new (FALSE, FALSE, sizeof (guint));
-  g_autofree gboolean *mask = g_new0 (gboolean, n_nodes);
-  guint need = g->n_vcpus;
 
-  g_array_set_clear_func (out, candidate_clear);
-  /* 1. one cell */
   for (guint c = 0; c < p->cells->len; c++)
-    if (allowed[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) >= need)
+    if (pl->allowed[g_array_index (p->cells, Cell, c).node]
+        && cap_cell (p, c, pl->isolate) >= pl->g->n_vcpus)
       {
         g_array_set_size (cells, 0);
         g_array_append_val (cells, c);
-        try_domain (p, slot, g, cells, isolate, prev_nodes, undo, 0, out);
+        try_domain (p, pl, cells, 0, out);
       }
-  /* 2. one node, fewest cells */
-  if (out->len == 0 || diverse)
-    for (guint n = 0; n < n_nodes; n++)
-      if (allowed[n] && cap_node (p, n, isolate) >= need)
-        {
-          g_autoptr (GArray) pc = NULL;
-          memset (mask, 0, sizeof (gboolean) * n_nodes);
-          mask[n] = TRUE;
-          pc = qpin_placer_pick_cells (p, mask, need, isolate);
-          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 1, out);
-          if (diverse)
-            {
-              g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
-              try_domain (p, slot, g, small, isolate, prev_nodes, undo, 1, out);
-            }
-        }
-  /* 3. several nodes, grown from each seed by distance; the search also
-   * tries every second node, not only the nearest */
-  if ((out->len == 0 || diverse) && numa != QPIN_NUMA_STRICT)
-    for (guint seed = 0; seed < n_nodes; seed++)
-      for (gint second = diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
-        {
-          g_autoptr (GArray) pc = NULL;
-          guint sum;
+}
 
-          if (!allowed[seed] || cap_node (p, seed, isolate) == 0)
-            break;
-          if (second >= 0
-              && ((guint) second == seed || !allowed[second]
-                  || cap_node (p, (guint) second, isolate) == 0))
-            continue;
-          memset (mask, 0, sizeof (gboolean) * n_nodes);
-          mask[seed] = TRUE;
-          sum = cap_node (p, seed, isolate);
-          if (second >= 0)
-            {
-              mask[second] = TRUE;
-              sum += cap_node (p, (guint) second, isolate);
-            }
-          while (sum < need)
-            {
-              gint best = -1;
-              guint bd = 0;
-              for (guint n = 0; n < n_nodes; n++)
-                {
-                  guint d = 0;
-                  if (mask[n] || !allowed[n] || cap_node (p, n, isolate) == 0)
-                    continue;
-                  for (guint m = 0; m < n_nodes; m++)
-                    if (mask[m])
-                      d += qpin_topology_distance (topo, n, m);
-                  if (best < 0 || d < bd
-                      || (d == bd
-                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                    {
-                      best = (gint) n;
-                      bd = d;
-                    }
-                }
-              if (best < 0)
-                break;
-              mask[best] = TRUE;
-              sum += cap_node (p, (guint) best, isolate);
-            }
-          if (sum < need)
-            break;
-          pc = qpin_placer_pick_cells (p, mask, need, isolate);
-          try_domain (p, slot, g, pc, isolate, prev_nodes, undo, 2, out);
-          if (diverse)
-            {
-              /* also: fill the seed node first, the others after; this
-               * spans more LLC groups but leaves another node whole */
-              g_autoptr (GArray) first = NULL;
-              g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
-              g_autofree gboolean *only = g_new0 (gboolean, n_nodes);
+/* 2. one node, fewest cells (the search also: small cells first) */
+static void
+domains_one_node (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
+{
+  guint n_nodes = p->topo->nodes->len;
+  guint need = pl->g->n_vcpus;
 
-              only[seed] = TRUE;
-              first = qpin_placer_pick_cells (p, only, need, isolate);
-              g_array_append_vals (seeded, first->data, first->len);
-              for (guint i = 0; i < pc->len; i++)
-                if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
-                  g_array_append_val (seeded, g_array_index (pc, guint, i));
-              try_domain (p, slot, g, seeded, isolate, prev_nodes, undo, 2, out);
-              {
-                g_autoptr (GArray) small = pick_cells_small_first (p, mask, isolate);
-                try_domain (p, slot, g, small, isolate, prev_nodes, undo, 2, out);
-              }
-            }
-        }
-  g_array_sort (out, cmp_candidate);
-  if (diverse && out->len > 2)
-    {
-      /* the best of every other level right after the best */
-      guint next = 1;
-      for (guint level = 0; level < 3; level++)
-        for (guint i = next; i < out->len; i++)
+  for (guint n = 0; n < n_nodes; n++)
+    if (pl->allowed[n] && cap_node (p, n, pl->isolate) >= need)
+      {
+        g_autoptr (GArray) pc = NULL;
+        memset (mask, 0, sizeof (gboolean) * n_nodes);
+        mask[n] = TRUE;
+        pc = qpin_placer_pick_cells (p, mask, need, pl->isolate);
+        try_domain (p, pl, pc, 1, out);
+        if (pl->diverse)
           {
-            Candidate *c = &g_array_index (out, Candidate, i);
-            if (c->level != level || level == g_array_index (out, Candidate, 0).level)
-              continue;
-            if (i != next)
-              {
-                Candidate tmp = *c;
-                memmove (&g_array_index (out, Candidate, next + 1),
-                         &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
-                g_array_index (out, Candidate, next) = tmp;
-              }
-            next++;
-            break;
+            g_autoptr (GArray) small = pick_cells_small_first (p, mask, pl->isolate);
+            try_domain (p, pl, small, 1, out);
           }
+      }
+}
+
+/* Adds the nearest allowed nodes (by summed distance to those in @mask,
+ * then the most free) until they hold the group.  Returns their capacity. */
+static guint
+grow_nodes (const QpinPlacer *p, const Placing *pl, gboolean *mask, guint sum)
+{
+  const QpinTopology *topo = p->topo;
+  guint n_nodes = topo->nodes->len;
+  gboolean isolate = pl->isolate;
+
+  while (sum < pl->g->n_vcpus)
+    {
+      gint best = -1;
+      guint bd = 0;
+      for (guint n = 0; n < n_nodes; n++)
+        {
+          guint d = 0;
+          if (mask[n] || !pl->allowed[n] || cap_node (p, n, isolate) == 0)
+            continue;
+          for (guint m = 0; m < n_nodes; m++)
+            if (mask[m])
+              d += qpin_topology_distance (topo, n, m);
+          if (best < 0 || d < bd
+              || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+            {
+              best = (gint) n;
+              bd = d;
+            }
+        }
+      if (best < 0)
+        break;
+      mask[best] = TRUE;
+      sum += cap_node (p, (guint) best, isolate);
     }
+  return sum;
+}
+
+/* The search's extra domains over the nodes of @mask: the seed node's
+ * cells first, the others after (spans more LLC groups but leaves another
+ * node whole), and small cells first. */
+static void
+domains_seeded (QpinPlacer *p, const Placing *pl, const gboolean *mask, guint seed, GArray *pc,
+                GArray *out)
+{
+  g_autoptr (GArray) first = NULL;
+  g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) small = NULL;
+  g_autofree gboolean *only = g_new0 (gboolean, p->topo->nodes->len);
+
+  only[seed] = TRUE;
+  first = qpin_placer_pick_cells (p, only, pl->g->n_vcpus, pl->isolate);
+  g_array_append_vals (seeded, first->data, first->len);
+  for (guint i = 0; i < pc->len; i++)
+    if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
+      g_array_append_val (seeded, g_array_index (pc, guint, i));
+  try_domain (p, pl, seeded, 2, out);
+  small = pick_cells_small_first (p, mask, pl->isolate);
+  try_domain (p, pl, small, 2, out);
+}
+
+/* 3. several nodes, grown from each seed by distance; the search also
+ * tries every second node, not only the nearest */
+static void
+domains_several_nodes (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
+{
+  guint n_nodes = p->topo->nodes->len;
+  gboolean isolate = pl->isolate;
+
+  for (guint seed = 0; seed < n_nodes; seed++)
+    for (gint second = pl->diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
+      {
+        g_autoptr (GArray) pc = NULL;
+        guint sum;
+
+        if (!pl->allowed[seed] || cap_node (p, seed, isolate) == 0)
+          break;
+        if (second >= 0
+            && ((guint) second == seed || !pl->allowed[second]
+                || cap_node (p, (guint) second, isolate) == 0))
+          continue;
+        memset (mask, 0, sizeof (gboolean) * n_nodes);
+        mask[seed] = TRUE;
+        sum = cap_node (p, seed, isolate);
+        if (second >= 0)
+          {
+            mask[second] = TRUE;
+            sum += cap_node (p, (guint) second, isolate);
+          }
+        if (grow_nodes (p, pl, mask, sum) < pl->g->n_vcpus)
+          break;
+        pc = qpin_placer_pick_cells (p, mask, pl->g->n_vcpus, isolate);
+        try_domain (p, pl, pc, 2, out);
+        if (pl->diverse)
+          domains_seeded (p, pl, mask, seed, pc, out);
+      }
+}
+
+/* The best of every other level right after the overall best. */
+static void
+promote_levels (GArray *out)
+{
+  guint next = 1;
+
+  for (guint level = 0; level < 3; level++)
+    for (guint i = next; i < out->len; i++)
+      {
+        Candidate *c = &g_array_index (out, Candidate, i);
+        if (c->level != level || level == g_array_index (out, Candidate, 0).level)
+          continue;
+        if (i != next)
+          {
+            Candidate tmp = *c;
+            memmove (&g_array_index (out, Candidate, next + 1),
+                     &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
+            g_array_index (out, Candidate, next) = tmp;
+          }
+        next++;
+        break;
+      }
+}
+
+/* Candidate domains for the group of @pl, best first.  Greedy placement
+ * only needs the first level that fits; the search (@pl->diverse) also
+ * wants the wider levels, because giving one VM a wider domain can let
+ * another stay whole: the best of each level then comes right after the
+ * overall best. */
+GArray *
+qpin_placer_candidates (QpinPlacer *p, const Placing *pl)
+{
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (Candidate));
+  g_autofree gboolean *mask = g_new0 (gboolean, p->topo->nodes->len);
+
+  g_array_set_clear_func (out, candidate_clear);
+  domains_one_cell (p, pl, out);
+  if (out->len == 0 || pl->diverse)
+    domains_one_node (p, pl, mask, out);
+  if ((out->len == 0 || pl->diverse) && pl->numa != QPIN_NUMA_STRICT)
+    domains_several_nodes (p, pl, mask, out);
+  g_array_sort (out, cmp_candidate);
+  if (pl->diverse && out->len > 2)
+    promote_levels (out);
   return out;
 }

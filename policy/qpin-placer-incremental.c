@@ -50,12 +50,16 @@ one_take (QpinPlacer *p, QpinPlanVm *vm, guint t, gint k, gboolean isolate, GErr
   if (th->spec.role == QPIN_ROLE_VCPU && vm->policy->cpus == QPIN_CPUS_MANUAL)
     return qpin_placer_manual_take (p, slot, t, undo, error);
   cpu = (guint) core_take (p, (guint) k);
-  qpin_placer_hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
+  if (!qpin_placer_hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t, error))
+    return FALSE;
   qpin_cpuset_clear_all (&th->cpus);
   qpin_cpuset_add (&th->cpus, cpu);
   th->exclusive = TRUE;
-  if (isolate)
-    qpin_placer_hold_siblings (p, slot, (guint) k, undo);
+  if (isolate && !qpin_placer_hold_siblings (p, slot, (guint) k, undo, error))
+    {
+      qpin_placer_release_thread (p, vm, t);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -354,8 +358,12 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
       QpinPlanThread *t = &g_array_index (copy->threads, QpinPlanThread, i);
       if (t->exclusive)
         QPIN_CPUSET_FOREACH (cpu, &t->cpus)
-          if (p->owner[cpu] < 0)
-            qpin_placer_hold (p, (guint) cpu, slot, KIND_EXCLUSIVE, (gint) i);
+          if (p->owner[cpu] < 0
+              && !qpin_placer_hold (p, (guint) cpu, slot, KIND_EXCLUSIVE, (gint) i, error))
+            {
+              qpin_placer_drop_vm (p, copy);
+              return FALSE;
+            }
     }
   if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain)
       && !qpin_placer_choose_pool (p, copy, error))

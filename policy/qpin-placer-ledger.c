@@ -57,17 +57,29 @@ account (QpinPlacer *p, guint cpu, gint delta)
     }
 }
 
-void
-qpin_placer_hold (QpinPlacer *p, guint cpu, gint slot, guint8 kind, gint thread)
+/* Records @cpu as held by the VM in @slot.  The callers choose free
+ * usable CPUs, so a held or unusable one is a placer bug: refused with
+ * %QPIN_POLICY_ERROR_INTERNAL and nothing changed, never an abort. */
+gboolean
+qpin_placer_hold (QpinPlacer *p, guint cpu, gint slot, guint8 kind, gint thread, GError **error)
 {
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
 
-  g_assert (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu));
+  if (cpu >= p->n_slots || p->owner[cpu] >= 0 || !qpin_cpuset_has (&p->usable, cpu))
+    {
+      const char *holder = cpu < p->n_slots ? qpin_placer_holder (p, cpu) : NULL;
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_INTERNAL,
+                   "vm '%s': the placer tried to hold cpu %d, %s%s%s", vm->name, (gint) cpu,
+                   holder ? "which vm '" : "which is not usable", holder ? holder : "",
+                   holder ? "' holds" : "");
+      return FALSE;
+    }
   p->owner[cpu] = slot;
   p->kind[cpu] = kind;
   p->owner_thread[cpu] = thread;
   qpin_cpuset_add (&vm->held, cpu);
   account (p, cpu, -1);
+  return TRUE;
 }
 
 void
@@ -165,12 +177,16 @@ set_thread_cpu (QpinPlanVm *vm, guint t, guint cpu)
   th->exclusive = TRUE;
 }
 
-void
-qpin_placer_take (QpinPlacer *p, gint slot, guint t, guint cpu, GArray *undo)
+gboolean
+qpin_placer_take (QpinPlacer *p, gint slot, guint t, gint cpu, GArray *undo, GError **error)
 {
-  qpin_placer_hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t);
-  TCPU (p, t) = (gint) cpu;
-  g_array_append_val (undo, cpu);
+  guint c = (guint) cpu;
+
+  if (!qpin_placer_hold (p, c, slot, KIND_EXCLUSIVE, (gint) t, error))
+    return FALSE;
+  TCPU (p, t) = cpu;
+  g_array_append_val (undo, c);
+  return TRUE;
 }
 
 /* Starts placing the threads of vm: no thread has a CPU yet. */
@@ -191,16 +207,18 @@ qpin_placer_tcpu_commit (QpinPlacer *p, QpinPlanVm *vm)
       set_thread_cpu (vm, t, (guint) TCPU (p, t));
 }
 
-void
-qpin_placer_hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo)
+gboolean
+qpin_placer_hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo, GError **error)
 {
   for (guint _i = 0, cpu; _i < MAX_UNIT && (cpu = CORE_CPUS (p, k)[_i]) != G_MAXUINT; _i++)
     if (p->owner[cpu] < 0 && qpin_cpuset_has (&p->usable, cpu))
       {
         guint c = cpu;
-        qpin_placer_hold (p, c, slot, KIND_SIBLING, -1);
+        if (!qpin_placer_hold (p, c, slot, KIND_SIBLING, -1, error))
+          return FALSE;
         g_array_append_val (undo, c);
       }
+  return TRUE;
 }
 
 void

@@ -125,6 +125,19 @@ typedef struct {
   QpinScore score;
 } Recipe;
 
+/* One group of one VM being placed: what fill(), the candidate domains
+ * and the no-fit message need to know. */
+typedef struct {
+  gint slot;                    /* the VM */
+  const Group *g;               /* the group */
+  gboolean isolate;             /* smt=isolate: whole free cores */
+  QpinNumaMode numa;            /* the VM's numa= */
+  const gboolean *allowed;      /* per node index: may the group use it */
+  const QpinCpuset *prev_nodes; /* host node ids of the VM's groups placed before */
+  gboolean diverse;             /* for the search: also the wider levels */
+  GArray *undo;                 /* guint CPUs held so far, in order */
+} Placing;
+
 #define CORE_CPUS(p, k) (&(p)->core_cpu[MAX_UNIT * (k)])
 #define TCPU(p, t) g_array_index ((p)->tcpu, gint, (t))
 
@@ -207,7 +220,8 @@ key_less (const guint *a, const guint *b, guint n)
 
 /* qpin-placer-ledger.c */
 void qpin_placer_recount (QpinPlacer *p);
-void qpin_placer_hold (QpinPlacer *p, guint cpu, gint slot, guint8 kind, gint thread);
+gboolean qpin_placer_hold (QpinPlacer *p, guint cpu, gint slot, guint8 kind, gint thread,
+                           GError **error);
 void qpin_placer_release (QpinPlacer *p, guint cpu);
 gint qpin_placer_slot_add (QpinPlacer *p, QpinPlanVm *vm);
 gint qpin_placer_slot_of (const QpinPlacer *p, const QpinPlanVm *vm);
@@ -215,10 +229,12 @@ void qpin_placer_release_vm (QpinPlacer *p, QpinPlanVm *vm);
 void qpin_placer_plan_unlink (QpinPlacer *p, QpinPlanVm *vm);
 void qpin_placer_slot_free (QpinPlacer *p, QpinPlanVm *vm);
 void qpin_placer_drop_vm (QpinPlacer *p, QpinPlanVm *vm);
-void qpin_placer_take (QpinPlacer *p, gint slot, guint t, guint cpu, GArray *undo);
+gboolean qpin_placer_take (QpinPlacer *p, gint slot, guint t, gint cpu, GArray *undo,
+                           GError **error);
 void qpin_placer_tcpu_reset (QpinPlacer *p, const QpinPlanVm *vm);
 void qpin_placer_tcpu_commit (QpinPlacer *p, QpinPlanVm *vm);
-void qpin_placer_hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo);
+gboolean qpin_placer_hold_siblings (QpinPlacer *p, gint slot, guint k, GArray *undo,
+                                    GError **error);
 void qpin_placer_rollback (QpinPlacer *p, QpinPlanVm *vm, GArray *undo, guint from);
 void qpin_placer_clear_changed (QpinPlacer *p);
 gboolean qpin_placer_confine (QpinPlacer *p, const QpinPlanVm *vm, QpinCpuset *saved);
@@ -232,13 +248,10 @@ void qpin_placer_set_cpus (QpinPlanThread *t, const QpinCpuset *cpus);
 /* qpin-placer-fill.c */
 GArray *qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx,
                                   gboolean isolate);
-gboolean qpin_placer_fill (QpinPlacer *p, gint slot, const Group *g, const guint *cells,
-                           guint n_cells, gboolean isolate, GArray *undo);
+gboolean qpin_placer_fill (QpinPlacer *p, const Placing *pl, const guint *cells, guint n_cells);
 GArray *qpin_placer_pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need,
                                 gboolean isolate);
-GArray *qpin_placer_candidates (QpinPlacer *p, gint slot, const Group *g, gboolean isolate,
-                                QpinNumaMode numa, const gboolean *allowed,
-                                const QpinCpuset *prev_nodes, gboolean diverse, GArray *undo);
+GArray *qpin_placer_candidates (QpinPlacer *p, const Placing *pl);
 
 /* qpin-placer-vm.c */
 const char *qpin_placer_unit_name (gboolean isolate, guint n);
@@ -248,6 +261,8 @@ gint qpin_placer_pick_single (QpinPlacer *p, gint slot, gint hint_core, gboolean
                               gboolean vcpu);
 gboolean qpin_placer_place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_options,
                                       gboolean diverse, GError **error);
+gboolean qpin_placer_take_candidate (QpinPlacer *p, const Placing *pl, const Candidate *c,
+                                     QpinCpuset *used_nodes, GError **error);
 gboolean qpin_placer_manual_take (QpinPlacer *p, gint slot, guint t, GArray *undo, GError **error);
 char *qpin_placer_manual_needs (const QpinCpuset *cpus);
 gboolean qpin_placer_place_manual (QpinPlacer *p, gint slot, GError **error);

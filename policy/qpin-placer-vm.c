@@ -47,9 +47,13 @@ qpin_placer_append_free (const QpinPlacer *p, const QpinPlanVm *vm, gboolean iso
 }
 
 static gboolean
-no_fit (QpinPlacer *p, const QpinPlanVm *vm, const Group *g, guint n_groups, gboolean isolate,
-        QpinNumaMode numa, const gboolean *allowed, GError **error)
+no_fit (QpinPlacer *p, const Placing *pl, guint n_groups, GError **error)
 {
+  const QpinPlanVm *vm = g_ptr_array_index (p->slots, pl->slot);
+  const Group *g = pl->g;
+  gboolean isolate = pl->isolate;
+  QpinNumaMode numa = pl->numa;
+  const gboolean *allowed = pl->allowed;
   g_autoptr (GString) s = g_string_new (NULL);
   guint n_nodes = p->topo->nodes->len;
   guint total = 0, best_node = 0, best = 0;
@@ -194,7 +198,8 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
       k = qpin_placer_pick_single (p, slot, -1, FALSE, FALSE);
       if (k >= 0)
         {
-          qpin_placer_take (p, slot, i, (guint) core_take (p, (guint) k), undo);
+          if (!qpin_placer_take (p, slot, i, core_take (p, (guint) k), undo, error))
+            return FALSE;
           if (!qpin_placer_pool_emptied (p, vm, -1))
             continue;
           qpin_placer_rollback (p, vm, undo, undo->len - 1);
@@ -205,6 +210,160 @@ place_aux (QpinPlacer *p, gint slot, GArray *undo, GError **error)
   return TRUE;
 }
 
+/* One dedicated VM being placed, group after group. */
+typedef struct {
+  gint slot;
+  QpinPlanVm *vm;
+  GArray *groups;        /* Group */
+  gboolean *allowed;     /* per node index, for the current group */
+  QpinCpuset used_nodes; /* host node ids of the groups placed so far */
+  GArray *undo;          /* guint CPUs held so far */
+  guint option;          /* candidate of the first group */
+  guint *n_options;      /* (out) (nullable): how many the first group had */
+  gboolean diverse;      /* the search: wider candidates for the first group */
+} Dedicated;
+
+/* numa=spread: the node with the fewest of this VM's vCPUs
+ * (@spread_count), then the most free, that takes @n; else the one with
+ * the most free; -1 when all are full. */
+static gint
+spread_node (const QpinPlacer *p, guint n, gboolean isolate, const guint *spread_count)
+{
+  guint n_nodes = p->topo->nodes->len;
+  gint best = -1;
+
+  for (guint m = 0; m < n_nodes; m++)
+    {
+      if (cap_node (p, m, isolate) < n)
+        continue;
+      if (best < 0 || spread_count[m] < spread_count[best]
+          || (spread_count[m] == spread_count[best]
+              && cap_node (p, m, isolate) > cap_node (p, (guint) best, isolate)))
+        best = (gint) m;
+    }
+  if (best < 0)
+    for (guint m = 0; m < n_nodes; m++)
+      if (cap_node (p, m, isolate) > 0
+          && (best < 0 || cap_node (p, m, isolate) > cap_node (p, (guint) best, isolate)))
+        best = (gint) m;
+  return best;
+}
+
+/* numa=spread: unit @ui of the group on the node spread_node() names. */
+static gboolean
+place_unit_spread (QpinPlacer *p, const Placing *pl, guint ui, guint *spread_count, GError **error)
+{
+  guint n_nodes = p->topo->nodes->len;
+  const Unit *u = &g_array_index (pl->g->units, Unit, ui);
+  g_autoptr (GArray) units = g_array_new (FALSE, TRUE, sizeof (Unit));
+  Group one = { .node = pl->g->node, .units = units, .n_vcpus = u->n };
+  Placing one_pl = *pl;
+  g_autoptr (GArray) pc = NULL;
+  g_autofree gboolean *mask = g_new0 (gboolean, n_nodes);
+  g_autofree gboolean *all = g_new (gboolean, n_nodes);
+  gint best = spread_node (p, one.n_vcpus, pl->isolate, spread_count);
+  Placing whole = *pl;
+
+  g_array_append_vals (units, u, 1);
+  one_pl.g = &one;
+  if (best >= 0)
+    {
+      spread_count[best] += one.n_vcpus;
+      mask[best] = TRUE;
+      pc = qpin_placer_pick_cells (p, mask, one.n_vcpus, pl->isolate);
+      if (qpin_placer_fill (p, &one_pl, (const guint *) pc->data, pc->len))
+        return TRUE;
+    }
+  for (guint n = 0; n < n_nodes; n++)
+    all[n] = TRUE;
+  whole.allowed = all;
+  return no_fit (p, &whole, 1, error);
+}
+
+/* numa=spread: each unit on its own node, balancing the VM's vCPUs. */
+static gboolean
+place_group_spread (QpinPlacer *p, const Placing *pl, GError **error)
+{
+  g_autofree guint *spread_count = g_new0 (guint, p->topo->nodes->len);
+
+  for (guint ui = 0; ui < pl->g->units->len; ui++)
+    if (!place_unit_spread (p, pl, ui, spread_count, error))
+      return FALSE;
+  return TRUE;
+}
+
+/**
+ * qpin_placer_take_candidate:
+ * @used_nodes: (inout): gets the host node ids of the CPUs taken
+ *
+ * Holds the CPUs of candidate @c once more: candidates() filled it and
+ * gave everything back, and the fill is deterministic, so it succeeds as
+ * it did.  If it does not, that is a placer bug, refused with
+ * %QPIN_POLICY_ERROR_INTERNAL (the caller rolls back).
+ */
+gboolean
+qpin_placer_take_candidate (QpinPlacer *p, const Placing *pl, const Candidate *c,
+                            QpinCpuset *used_nodes, GError **error)
+{
+  guint from = pl->undo->len;
+
+  if (!qpin_placer_fill (p, pl, (const guint *) c->cells->data, c->cells->len))
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (p->slots, pl->slot);
+      g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_INTERNAL,
+                   "vm '%s': the placer could not take again the domain it chose", vm->name);
+      return FALSE;
+    }
+  for (guint i = from; i < pl->undo->len; i++)
+    qpin_cpuset_add (used_nodes, (guint) p->topo->cpu_node[g_array_index (pl->undo, guint, i)]);
+  return TRUE;
+}
+
+/* Group @gi of the VM: the best candidate domain (for the first group, the
+ * one @d->option picks) on host nodes its other groups do not use, else
+ * sharing one with a note (not with numa=strict). */
+static gboolean
+place_group (QpinPlacer *p, Dedicated *d, guint gi, GError **error)
+{
+  const QpinPolicy *pol = d->vm->policy;
+  guint n_nodes = p->topo->nodes->len;
+  Placing pl = { .slot = d->slot,
+                 .g = &g_array_index (d->groups, Group, gi),
+                 .isolate = pol->smt == QPIN_SMT_ISOLATE,
+                 .numa = pol->numa,
+                 .allowed = d->allowed,
+                 .prev_nodes = &d->used_nodes,
+                 .diverse = d->diverse && gi == 0,
+                 .undo = d->undo };
+  g_autoptr (GArray) cands = NULL;
+  guint pick;
+
+  for (guint n = 0; n < n_nodes; n++)
+    d->allowed[n] = d->groups->len == 1 || !qpin_cpuset_has (&d->used_nodes, n);
+  if (pol->numa == QPIN_NUMA_SPREAD)
+    return place_group_spread (p, &pl, error);
+  cands = qpin_placer_candidates (p, &pl);
+  if (cands->len == 0 && d->groups->len > 1 && pol->numa != QPIN_NUMA_STRICT)
+    {
+      /* not enough distinct host nodes: let guest nodes share */
+      g_array_unref (cands);
+      for (guint n = 0; n < n_nodes; n++)
+        d->allowed[n] = TRUE;
+      pl.diverse = FALSE;
+      cands = qpin_placer_candidates (p, &pl);
+      if (cands->len > 0)
+        qpin_plan_vm_add_note (d->vm, "guest node %d shares a host node with another guest node",
+                               pl.g->node);
+    }
+  if (cands->len == 0)
+    return no_fit (p, &pl, d->groups->len, error);
+  pick = gi == 0 ? MIN (d->option, cands->len - 1) : 0;
+  if (gi == 0 && d->n_options)
+    *d->n_options = cands->len;
+  return qpin_placer_take_candidate (p, &pl, &g_array_index (cands, Candidate, pick),
+                                     &d->used_nodes, error);
+}
+
 /* Places the vCPUs of a dedicated VM.  @option picks the candidate domain
  * of the first group (0 = best).  Returns the number of candidates that
  * group had via @n_options. */
@@ -213,14 +372,18 @@ qpin_placer_place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_op
                              gboolean diverse, GError **error)
 {
   QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
-  const QpinPolicy *pol = vm->policy;
-  gboolean isolate = pol->smt == QPIN_SMT_ISOLATE;
-  guint n_nodes = p->topo->nodes->len;
+  gboolean isolate = vm->policy->smt == QPIN_SMT_ISOLATE;
   g_autoptr (GArray) idx = g_array_new (FALSE, FALSE, sizeof (guint));
   g_autoptr (GArray) groups = NULL;
   g_autoptr (GArray) undo = g_array_new (FALSE, FALSE, sizeof (guint));
-  g_autofree gboolean *allowed = g_new (gboolean, n_nodes);
-  QpinCpuset used_nodes;
+  g_autofree gboolean *allowed = g_new (gboolean, p->topo->nodes->len);
+  Dedicated d = { .slot = slot,
+                  .vm = vm,
+                  .allowed = allowed,
+                  .undo = undo,
+                  .option = option,
+                  .n_options = n_options,
+                  .diverse = diverse };
 
   if (n_options)
     *n_options = 1;
@@ -229,101 +392,14 @@ qpin_placer_place_dedicated (QpinPlacer *p, gint slot, guint option, guint *n_op
     if (g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU)
       g_array_append_val (idx, i);
   groups = qpin_placer_build_groups (p, vm, idx, isolate);
-  qpin_cpuset_clear_all (&used_nodes);
-
+  d.groups = groups;
+  qpin_cpuset_clear_all (&d.used_nodes);
   for (guint gi = 0; gi < groups->len; gi++)
-    {
-      const Group *g = &g_array_index (groups, Group, gi);
-      g_autoptr (GArray) cands = NULL;
-      guint pick;
-
-      for (guint n = 0; n < n_nodes; n++)
-        allowed[n] = groups->len == 1 || !qpin_cpuset_has (&used_nodes, n);
-      if (pol->numa == QPIN_NUMA_SPREAD)
-        {
-          g_autofree guint *spread_count = g_new0 (guint, n_nodes);
-          /* each unit on the node with the most free capacity */
-          for (guint ui = 0; ui < g->units->len; ui++)
-            {
-              Group one = { .node = g->node, .n_vcpus = 0 };
-              g_autoptr (GArray) pc = NULL;
-              g_autofree gboolean *mask = g_new0 (gboolean, n_nodes);
-              gint best = -1;
-
-              one.units = g_array_new (FALSE, TRUE, sizeof (Unit));
-              g_array_append_vals (one.units, &g_array_index (g->units, Unit, ui), 1);
-              one.n_vcpus = g_array_index (g->units, Unit, ui).n;
-              /* the node with the fewest of this VM's vCPUs, then the most free */
-              for (guint n = 0; n < n_nodes; n++)
-                {
-                  if (cap_node (p, n, isolate) < one.n_vcpus)
-                    continue;
-                  if (best < 0 || spread_count[n] < spread_count[best]
-                      || (spread_count[n] == spread_count[best]
-                          && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                    best = (gint) n;
-                }
-              if (best < 0)
-                for (guint n = 0; n < n_nodes; n++)
-                  if (cap_node (p, n, isolate) > 0
-                      && (best < 0
-                          || cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
-                    best = (gint) n;
-              if (best >= 0)
-                spread_count[best] += one.n_vcpus;
-              if (best >= 0)
-                {
-                  mask[best] = TRUE;
-                  pc = qpin_placer_pick_cells (p, mask, one.n_vcpus, isolate);
-                }
-              if (best < 0
-                  || !qpin_placer_fill (p, slot, &one, (const guint *) pc->data, pc->len, isolate,
-                                        undo))
-                {
-                  g_array_unref (one.units);
-                  for (guint n = 0; n < n_nodes; n++)
-                    allowed[n] = TRUE;
-                  no_fit (p, vm, g, 1, isolate, pol->numa, allowed, error);
-                  qpin_placer_rollback (p, vm, undo, 0);
-                  return FALSE;
-                }
-              g_array_unref (one.units);
-            }
-          continue;
-        }
-      cands = qpin_placer_candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes,
-                                      diverse && gi == 0, undo);
-      if (cands->len == 0 && groups->len > 1 && pol->numa != QPIN_NUMA_STRICT)
-        {
-          /* not enough distinct host nodes: let guest nodes share */
-          g_array_unref (cands);
-          for (guint n = 0; n < n_nodes; n++)
-            allowed[n] = TRUE;
-          cands = qpin_placer_candidates (p, slot, g, isolate, pol->numa, allowed, &used_nodes,
-                                          FALSE, undo);
-          if (cands->len > 0)
-            qpin_plan_vm_add_note (vm, "guest node %d shares a host node with another guest node",
-                                   g->node);
-        }
-      if (cands->len == 0)
-        {
-          no_fit (p, vm, g, groups->len, isolate, pol->numa, allowed, error);
-          qpin_placer_rollback (p, vm, undo, 0);
-          return FALSE;
-        }
-      pick = gi == 0 ? MIN (option, cands->len - 1) : 0;
-      if (gi == 0 && n_options)
-        *n_options = cands->len;
+    if (!place_group (p, &d, gi, error))
       {
-        const Candidate *c = &g_array_index (cands, Candidate, pick);
-        guint from = undo->len;
-        gboolean ok = qpin_placer_fill (p, slot, g, (const guint *) c->cells->data, c->cells->len,
-                                        isolate, undo);
-        g_assert (ok);
-        for (guint i = from; i < undo->len; i++)
-          qpin_cpuset_add (&used_nodes, (guint) p->topo->cpu_node[g_array_index (undo, guint, i)]);
+        qpin_placer_rollback (p, vm, undo, 0);
+        return FALSE;
       }
-    }
   if (qpin_placer_pool_emptied (p, vm, -1))
     {
       g_autofree char *needs
@@ -397,7 +473,8 @@ qpin_placer_manual_take (QpinPlacer *p, gint slot, guint t, GArray *undo, GError
   QPIN_CPUSET_FOREACH (cpu, &pin->cpus)
     {
       guint c = (guint) cpu;
-      qpin_placer_hold (p, c, slot, KIND_EXCLUSIVE, (gint) t);
+      if (!qpin_placer_hold (p, c, slot, KIND_EXCLUSIVE, (gint) t, error))
+        return FALSE;
       g_array_append_val (undo, c);
     }
   th->cpus = pin->cpus;
