@@ -341,6 +341,182 @@ vm_from_request (const QpinRequest *r, const QpinPolicy *policy)
   return vm;
 }
 
+/* One call of qpin_placer_place(). */
+typedef struct {
+  GPtrArray *requests; /* QpinRequest */
+  GPtrArray *pending;  /* QpinPlanVm * not yet in the plan (owned), NULL once in it */
+  GPtrArray *added;    /* QpinPlanVm * now in the plan, in the order added */
+  GPtrArray *jobs;     /* Job * of the dedicated VMs */
+} Batch;
+
+/* The new VMs as plan VMs in @b->pending, once each name is checked. */
+static gboolean
+batch_check (QpinPlacer *p, Batch *b, GPtrArray *policies, GError **error)
+{
+  for (guint i = 0; i < b->requests->len; i++)
+    {
+      const QpinRequest *r = g_ptr_array_index (b->requests, i);
+      const QpinPolicy *pol = g_ptr_array_index (policies, i);
+
+      if (qpin_plan_find_vm (p->plan, r->name))
+        {
+          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                       "vm '%s' is already placed", r->name);
+          return FALSE;
+        }
+      for (guint j = 0; j < i; j++)
+        if (strcmp (((const QpinRequest *) g_ptr_array_index (b->requests, j))->name, r->name) == 0)
+          {
+            g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
+                         "vm '%s' is requested twice", r->name);
+            return FALSE;
+          }
+      if (!qpin_policy_check (pol, p->topo, r->name, error))
+        return FALSE;
+      g_ptr_array_add (b->pending, vm_from_request (r, pol));
+    }
+  return TRUE;
+}
+
+/* Moves pending VM @i into the plan. */
+static QpinPlanVm *
+batch_admit (QpinPlacer *p, Batch *b, guint i)
+{
+  QpinPlanVm *vm = g_ptr_array_index (b->pending, i);
+
+  g_ptr_array_add (p->plan->vms, vm);
+  b->pending->pdata[i] = NULL;
+  g_ptr_array_add (b->added, vm);
+  return vm;
+}
+
+/* Manual VMs first: their CPUs are fixed. */
+static gboolean
+batch_place_manual (QpinPlacer *p, Batch *b, GError **error)
+{
+  for (guint i = 0; i < b->pending->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (b->pending, i);
+      QpinCpuset saved;
+      gboolean confined, ok;
+
+      if (vm->policy->cpus != QPIN_CPUS_MANUAL)
+        continue;
+      batch_admit (p, b, i);
+      confined = qpin_placer_confine (p, vm, &saved);
+      ok = qpin_placer_place_manual (p, qpin_placer_slot_add (p, vm), error);
+      qpin_placer_unconfine (p, confined, &saved);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The dedicated VMs, as jobs ranked for the search. */
+static void
+batch_jobs (Batch *b)
+{
+  for (guint i = 0; i < b->pending->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (b->pending, i);
+      Job *job;
+
+      if (vm == NULL || vm->policy->cpus != QPIN_CPUS_DEDICATED)
+        continue;
+      job = g_new0 (Job, 1);
+      job->vm = vm;
+      job->n_vcpus = qpin_request_n_vcpus (g_ptr_array_index (b->requests, i));
+      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2)
+                  + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
+      job->signature = job_signature (vm);
+      g_ptr_array_add (b->jobs, job);
+    }
+  g_ptr_array_sort (b->jobs, cmp_job);
+}
+
+/* Dedicated VMs: the search; the jobs' VMs are in the plan after it. */
+static gboolean
+batch_place_dedicated (QpinPlacer *p, Batch *b, GError **error)
+{
+  batch_jobs (b);
+  if (!place_dedicated_batch (p, b->jobs, error))
+    return FALSE;
+  for (guint i = 0; i < b->jobs->len; i++)
+    {
+      QpinPlanVm *vm = ((Job *) g_ptr_array_index (b->jobs, i))->vm;
+      for (guint j = 0; j < b->pending->len; j++)
+        if (b->pending->pdata[j] == vm)
+          b->pending->pdata[j] = NULL;
+      g_ptr_array_add (b->added, vm);
+    }
+  return TRUE;
+}
+
+/* Shared VMs: a pool each. */
+static gboolean
+batch_place_shared (QpinPlacer *p, Batch *b, GError **error)
+{
+  for (guint i = 0; i < b->pending->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (b->pending, i);
+      QpinCpuset saved;
+      gboolean confined, ok;
+
+      if (vm == NULL)
+        continue;
+      batch_admit (p, b, i);
+      qpin_placer_slot_add (p, vm);
+      confined = qpin_placer_confine (p, vm, &saved);
+      ok = qpin_placer_choose_pool (p, vm, error);
+      qpin_placer_unconfine (p, confined, &saved);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Keeps the new VMs in request order for stable output. */
+static void
+batch_reorder (QpinPlacer *p, Batch *b)
+{
+  g_autoptr (GPtrArray) ordered = g_ptr_array_new ();
+
+  for (guint i = 0; i < b->requests->len; i++)
+    {
+      const QpinRequest *r = g_ptr_array_index (b->requests, i);
+      QpinPlanVm *vm = qpin_plan_find_vm (p->plan, r->name);
+      qpin_placer_plan_unlink (p, vm);
+      g_ptr_array_add (ordered, vm);
+    }
+  for (guint i = 0; i < ordered->len; i++)
+    g_ptr_array_add (p->plan->vms, g_ptr_array_index (ordered, i));
+}
+
+/* Manual, then dedicated, then shared VMs, with the shared VMs of the
+ * batch known to the pool rule while the others are placed. */
+static gboolean
+batch_place (QpinPlacer *p, Batch *b, GError **error)
+{
+  g_autoptr (GPtrArray) batch_pool = g_ptr_array_new (); /* borrowed from pending */
+  QpinCpuset pool;
+  gboolean ok;
+
+  /* the shared VMs of this batch float on the pool the others must leave */
+  for (guint i = 0; i < b->pending->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (b->pending, i);
+      if (vm->policy->cpus == QPIN_CPUS_SHARED)
+        g_ptr_array_add (batch_pool, vm);
+    }
+  p->batch_pool = batch_pool;
+  qpin_placer_shared_pool (p, &pool);
+  p->batch_spills = qpin_pool_batch_spills (b->pending, qpin_cpuset_count (&pool));
+  ok = batch_place_manual (p, b, error) && batch_place_dedicated (p, b, error);
+  p->batch_pool = NULL;
+  p->batch_spills = FALSE;
+  return ok && batch_place_shared (p, b, error);
+}
+
 /**
  * qpin_placer_place:
  * @requests: (element-type QpinRequest): the VMs to add
@@ -357,135 +533,22 @@ gboolean
 qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GError **error)
 {
   g_autoptr (GPtrArray) jobs = g_ptr_array_new_with_free_func (job_free);
-  g_autoptr (GPtrArray) added = g_ptr_array_new (); /* QpinPlanVm * now in the plan */
+  g_autoptr (GPtrArray) added = g_ptr_array_new ();
   g_autoptr (GPtrArray) pending
     = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_plan_vm_free);
-  g_autoptr (GPtrArray) batch_pool = g_ptr_array_new (); /* borrowed from pending */
-  gboolean ok = TRUE;
+  Batch b = { .requests = requests, .pending = pending, .added = added, .jobs = jobs };
 
   g_return_val_if_fail (requests->len == policies->len, FALSE);
   qpin_placer_clear_changed (p);
-  for (guint i = 0; i < requests->len; i++)
-    {
-      const QpinRequest *r = g_ptr_array_index (requests, i);
-      const QpinPolicy *pol = g_ptr_array_index (policies, i);
-
-      if (qpin_plan_find_vm (p->plan, r->name))
-        {
-          g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                       "vm '%s' is already placed", r->name);
-          return FALSE;
-        }
-      for (guint j = 0; j < i; j++)
-        if (strcmp (((const QpinRequest *) g_ptr_array_index (requests, j))->name, r->name) == 0)
-          {
-            g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT,
-                         "vm '%s' is requested twice", r->name);
-            return FALSE;
-          }
-      if (!qpin_policy_check (pol, p->topo, r->name, error))
-        return FALSE;
-      g_ptr_array_add (pending, vm_from_request (r, pol));
-    }
-  /* the shared VMs of this batch float on the pool the others must leave */
-  for (guint i = 0; i < pending->len; i++)
-    {
-      QpinPlanVm *vm = g_ptr_array_index (pending, i);
-      if (vm->policy->cpus == QPIN_CPUS_SHARED)
-        g_ptr_array_add (batch_pool, vm);
-    }
-  p->batch_pool = batch_pool;
-  {
-    QpinCpuset pool;
-    qpin_placer_shared_pool (p, &pool);
-    p->batch_spills = qpin_pool_batch_spills (pending, qpin_cpuset_count (&pool));
-  }
-  /* manual first: their CPUs are fixed */
-  for (guint i = 0; ok && i < pending->len; i++)
-    {
-      QpinPlanVm *vm = g_ptr_array_index (pending, i);
-      if (vm->policy->cpus != QPIN_CPUS_MANUAL)
-        continue;
-      g_ptr_array_add (p->plan->vms, vm);
-      pending->pdata[i] = NULL;
-      g_ptr_array_add (added, vm);
-      {
-        QpinCpuset saved;
-        gboolean confined = qpin_placer_confine (p, vm, &saved);
-        ok = qpin_placer_place_manual (p, qpin_placer_slot_add (p, vm), error);
-        qpin_placer_unconfine (p, confined, &saved);
-      }
-    }
-  /* dedicated: the search */
-  for (guint i = 0; ok && i < pending->len; i++)
-    {
-      QpinPlanVm *vm = g_ptr_array_index (pending, i);
-      Job *job;
-
-      if (vm == NULL || vm->policy->cpus != QPIN_CPUS_DEDICATED)
-        continue;
-      job = g_new0 (Job, 1);
-      job->vm = vm;
-      job->n_vcpus = qpin_request_n_vcpus (g_ptr_array_index (requests, i));
-      job->rank = (vm->policy->smt == QPIN_SMT_ISOLATE ? 0 : 2)
-                  + (vm->policy->numa == QPIN_NUMA_STRICT ? 0 : 1);
-      job->signature = job_signature (vm);
-      g_ptr_array_add (jobs, job);
-    }
-  g_ptr_array_sort (jobs, cmp_job);
-  if (ok)
-    {
-      ok = place_dedicated_batch (p, jobs, error);
-      for (guint i = 0; ok && i < jobs->len; i++)
-        {
-          QpinPlanVm *vm = ((Job *) g_ptr_array_index (jobs, i))->vm;
-          for (guint j = 0; j < pending->len; j++)
-            if (pending->pdata[j] == vm)
-              pending->pdata[j] = NULL;
-          g_ptr_array_add (added, vm);
-        }
-    }
-  p->batch_pool = NULL;
-  p->batch_spills = FALSE;
-  /* shared: pools */
-  for (guint i = 0; ok && i < pending->len; i++)
-    {
-      QpinPlanVm *vm = g_ptr_array_index (pending, i);
-      if (vm == NULL)
-        continue;
-      g_ptr_array_add (p->plan->vms, vm);
-      pending->pdata[i] = NULL;
-      g_ptr_array_add (added, vm);
-      qpin_placer_slot_add (p, vm);
-      {
-        QpinCpuset saved;
-        gboolean confined = qpin_placer_confine (p, vm, &saved);
-        ok = qpin_placer_choose_pool (p, vm, error);
-        qpin_placer_unconfine (p, confined, &saved);
-      }
-    }
-  if (!ok)
+  if (!batch_check (p, &b, policies, error))
+    return FALSE;
+  if (!batch_place (p, &b, error))
     {
       for (guint i = added->len; i-- > 0;)
-        {
-          QpinPlanVm *vm = g_ptr_array_index (added, i);
-          qpin_placer_drop_vm (p, vm); /* frees vm through plan->vms */
-        }
+        qpin_placer_drop_vm (p, g_ptr_array_index (added, i)); /* frees it through plan->vms */
       return FALSE;
     }
-  /* keep the new VMs in request order for stable output */
-  {
-    g_autoptr (GPtrArray) ordered = g_ptr_array_new ();
-    for (guint i = 0; i < requests->len; i++)
-      {
-        const QpinRequest *r = g_ptr_array_index (requests, i);
-        QpinPlanVm *vm = qpin_plan_find_vm (p->plan, r->name);
-        qpin_placer_plan_unlink (p, vm);
-        g_ptr_array_add (ordered, vm);
-      }
-    for (guint i = 0; i < ordered->len; i++)
-      g_ptr_array_add (p->plan->vms, g_ptr_array_index (ordered, i));
-  }
+  batch_reorder (p, &b);
   qpin_placer_finalize (p, NULL);
   return TRUE;
 }

@@ -214,13 +214,17 @@ needs_global (const QpinPlanVm *vm)
   return FALSE;
 }
 
-/* Recomputes the floating cpusets and memory nodes: of every VM whose plan
- * depends on the others, plus @only (NULL: every VM). */
-void
-qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only)
+/* What finalize() computes once for all VMs. */
+typedef struct {
+  QpinCpuset live;   /* online and not lost */
+  QpinCpuset shared; /* the shared pool; empty when nothing floats */
+  QpinCpuset hk;     /* housekeeping: reserved, else live minus isolated and held */
+} HostSets;
+
+static void
+host_sets (const QpinPlacer *p, HostSets *h)
 {
-  const QpinTopology *topo = p->topo;
-  QpinCpuset excl, hk, live, shared;
+  QpinCpuset excl;
   gboolean global = FALSE;
 
   for (guint v = 0; v < p->plan->vms->len && !global; v++)
@@ -228,134 +232,172 @@ qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only)
   qpin_cpuset_clear_all (&excl);
   for (guint v = 0; global && v < p->plan->vms->len; v++)
     qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
-  live = topo->online;
-  qpin_cpuset_andnot (&live, &p->lost);
-  qpin_cpuset_clear_all (&shared);
+  h->live = p->topo->online;
+  qpin_cpuset_andnot (&h->live, &p->lost);
+  qpin_cpuset_clear_all (&h->shared);
   if (global) /* only then does anything float */
-    qpin_placer_shared_pool (p, &shared);
+    qpin_placer_shared_pool (p, &h->shared);
   if (!qpin_cpuset_is_empty (&p->reserved))
     {
-      hk = p->reserved;
-      qpin_cpuset_and (&hk, &live);
+      h->hk = p->reserved;
+      qpin_cpuset_and (&h->hk, &h->live);
+      return;
+    }
+  h->hk = h->live;
+  qpin_cpuset_andnot (&h->hk, &p->isolated);
+  qpin_cpuset_andnot (&h->hk, &excl);
+  if (qpin_cpuset_is_empty (&h->hk))
+    {
+      h->hk = h->live;
+      qpin_cpuset_andnot (&h->hk, &excl);
+    }
+}
+
+/* The sets one VM's threads get. */
+typedef struct {
+  QpinCpuset vcpus;      /* its pool if it floats, else its exclusive vCPU CPUs */
+  QpinCpuset nodes_cpus; /* the CPUs of the nodes of @vcpus */
+  QpinCpuset pool;       /* where its degraded vCPUs float: the shared pool on those nodes */
+  QpinCpuset hk;         /* housekeeping, on those nodes if it can */
+} VmSets;
+
+static void
+vm_sets (const QpinPlacer *p, QpinPlanVm *vm, const HostSets *h, VmSets *s)
+{
+  const QpinTopology *topo = p->topo;
+  QpinCpuset node_ids;
+
+  qpin_cpuset_clear_all (&s->vcpus);
+  if (vm->floating)
+    {
+      s->pool = vm->pool_domain;
+      qpin_cpuset_and (&s->pool, &h->shared);
+      if (qpin_cpuset_is_empty (&s->pool))
+        s->pool = h->shared;
+      if (qpin_cpuset_is_empty (&s->pool))
+        qpin_pool_fallback (vm, &p->reserved, &h->live, &p->usable, &s->pool);
+      s->vcpus = s->pool;
+      clamp (p, vm, &s->vcpus);
     }
   else
+    for (guint i = 0; i < vm->threads->len; i++)
+      {
+        const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+        if (t->spec.role == QPIN_ROLE_VCPU && t->exclusive)
+          qpin_cpuset_or (&s->vcpus, &t->cpus);
+      }
+  /* degraded vCPUs of a dedicated VM float on its nodes */
+  qpin_cpuset_clear_all (&s->nodes_cpus);
+  qpin_topology_nodes_of (topo, &s->vcpus, &node_ids);
+  QPIN_CPUSET_FOREACH (id, &node_ids)
+    qpin_cpuset_or (
+      &s->nodes_cpus,
+      &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
+  s->pool = s->nodes_cpus;
+  qpin_cpuset_and (&s->pool, &h->shared);
+  if (qpin_cpuset_is_empty (&s->pool))
+    s->pool = h->shared;
+  if (qpin_cpuset_is_empty (&s->pool) && qpin_pool_vm_floats (vm, -1))
+    qpin_pool_fallback (vm, &p->reserved, &h->live, &p->usable, &s->pool);
+  s->hk = h->hk;
+  qpin_cpuset_and (&s->hk, &s->nodes_cpus);
+  if (qpin_cpuset_is_empty (&s->hk))
+    s->hk = h->hk;
+  if (qpin_cpuset_is_empty (&s->hk))
+    s->hk = s->vcpus;
+  /* a VM whose vCPUs all float (a lost CPU on a full host) shares their pool */
+  if (qpin_cpuset_is_empty (&s->hk))
+    s->hk = s->pool;
+}
+
+/* The floating threads: vCPUs, then emulator and iothreads by their mode,
+ * then the other QEMU workers, which follow the emulator thread. */
+static void
+vm_set_threads (const QpinPlacer *p, QpinPlanVm *vm, const VmSets *s)
+{
+  const QpinPlanThread *emu;
+
+  for (guint i = 0; i < vm->threads->len; i++)
     {
-      hk = live;
-      qpin_cpuset_andnot (&hk, &p->isolated);
-      qpin_cpuset_andnot (&hk, &excl);
-      if (qpin_cpuset_is_empty (&hk))
-        {
-          hk = live;
-          qpin_cpuset_andnot (&hk, &excl);
-        }
+      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      QpinAuxMode mode
+        = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
+
+      if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
+        continue;
+      if (t->spec.role == QPIN_ROLE_VCPU)
+        set_vm_cpus (p, vm, t, vm->floating ? &s->vcpus : &s->pool);
+      else if (mode == QPIN_AUX_HOUSEKEEPING)
+        set_vm_cpus (p, vm, t, &s->hk);
+      else
+        set_vm_cpus (p, vm, t, qpin_cpuset_is_empty (&s->vcpus) ? &s->hk : &s->vcpus);
     }
+  emu = qpin_plan_vm_find_thread (vm, QPIN_ROLE_EMULATOR, 0);
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      if (t->spec.role != QPIN_ROLE_OTHER)
+        continue;
+      if (emu)
+        qpin_placer_set_cpus (t, &emu->cpus);
+      else
+        set_vm_cpus (p, vm, t,
+                     vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &s->hk
+                     : qpin_cpuset_is_empty (&s->vcpus)            ? &s->hk
+                                                                   : &s->vcpus);
+    }
+}
+
+/* Memory: the nodes of the vCPUs that have memory, else the nearest one. */
+static void
+vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcpus)
+{
+  QpinCpuset node_ids;
+  gboolean mem_known = FALSE;
+  guint from;
+  gint best = -1;
+
+  qpin_topology_nodes_of (topo, vcpus, &node_ids);
+  qpin_cpuset_clear_all (&vm->mem_nodes);
+  for (guint n = 0; n < topo->nodes->len; n++)
+    mem_known |= qpin_topology_node (topo, n)->mem_total_kb > 0;
+  QPIN_CPUSET_FOREACH (id, &node_ids)
+    {
+      const QpinTopoNode *node
+        = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
+      if (!mem_known || node->mem_total_kb > 0)
+        qpin_cpuset_add (&vm->mem_nodes, (guint) id);
+    }
+  if (!qpin_cpuset_is_empty (&vm->mem_nodes) || qpin_cpuset_is_empty (&node_ids))
+    return;
+  from = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
+  for (guint n = 0; n < topo->nodes->len; n++)
+    if (qpin_topology_node (topo, n)->mem_total_kb > 0
+        && (best < 0
+            || qpin_topology_distance (topo, from, n)
+                 < qpin_topology_distance (topo, from, (guint) best)))
+      best = (gint) n;
+  if (best >= 0)
+    qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
+}
+
+/* Recomputes the floating cpusets and memory nodes: of every VM whose plan
+ * depends on the others, plus @only (NULL: every VM). */
+void
+qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only)
+{
+  HostSets h;
+
+  host_sets (p, &h);
   for (guint v = 0; v < p->plan->vms->len; v++)
     {
       QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, v);
-      QpinCpuset vcpus, pool, nodes_cpus, hk_local, node_ids;
-      gboolean mem_known = FALSE;
+      VmSets s;
 
       if (only && vm != only && !needs_global (vm))
         continue;
-
-      qpin_cpuset_clear_all (&vcpus);
-      if (vm->floating)
-        {
-          pool = vm->pool_domain;
-          qpin_cpuset_and (&pool, &shared);
-          if (qpin_cpuset_is_empty (&pool))
-            pool = shared;
-          if (qpin_cpuset_is_empty (&pool))
-            qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
-          vcpus = pool;
-          clamp (p, vm, &vcpus);
-        }
-      else
-        for (guint i = 0; i < vm->threads->len; i++)
-          {
-            QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-            if (t->spec.role == QPIN_ROLE_VCPU && t->exclusive)
-              qpin_cpuset_or (&vcpus, &t->cpus);
-          }
-      /* degraded vCPUs of a dedicated VM float on its nodes */
-      qpin_cpuset_clear_all (&nodes_cpus);
-      qpin_topology_nodes_of (topo, &vcpus, &node_ids);
-      QPIN_CPUSET_FOREACH (id, &node_ids)
-        qpin_cpuset_or (
-          &nodes_cpus,
-          &qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id))->cpus);
-      pool = nodes_cpus;
-      qpin_cpuset_and (&pool, &shared);
-      if (qpin_cpuset_is_empty (&pool))
-        pool = shared;
-      if (qpin_cpuset_is_empty (&pool) && qpin_pool_vm_floats (vm, -1))
-        qpin_pool_fallback (vm, &p->reserved, &live, &p->usable, &pool);
-      hk_local = hk;
-      qpin_cpuset_and (&hk_local, &nodes_cpus);
-      if (qpin_cpuset_is_empty (&hk_local))
-        hk_local = hk;
-      if (qpin_cpuset_is_empty (&hk_local))
-        hk_local = vcpus;
-      /* a VM whose vCPUs all float (a lost CPU on a full host) shares their pool */
-      if (qpin_cpuset_is_empty (&hk_local))
-        hk_local = pool;
-      for (guint i = 0; i < vm->threads->len; i++)
-        {
-          QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          QpinAuxMode mode
-            = t->spec.role == QPIN_ROLE_IOTHREAD ? vm->policy->iothreads : vm->policy->emulator;
-
-          if (t->exclusive || t->spec.role == QPIN_ROLE_OTHER)
-            continue;
-          if (t->spec.role == QPIN_ROLE_VCPU)
-            set_vm_cpus (p, vm, t, vm->floating ? &vcpus : &pool);
-          else if (mode == QPIN_AUX_HOUSEKEEPING)
-            set_vm_cpus (p, vm, t, &hk_local);
-          else
-            set_vm_cpus (p, vm, t, qpin_cpuset_is_empty (&vcpus) ? &hk_local : &vcpus);
-        }
-      /* other QEMU workers follow the emulator thread */
-      {
-        const QpinPlanThread *emu = qpin_plan_vm_find_thread (vm, QPIN_ROLE_EMULATOR, 0);
-        for (guint i = 0; i < vm->threads->len; i++)
-          {
-            QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-            if (t->spec.role != QPIN_ROLE_OTHER)
-              continue;
-            if (emu)
-              qpin_placer_set_cpus (t, &emu->cpus);
-            else
-              set_vm_cpus (p, vm, t,
-                           vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &hk_local
-                           : qpin_cpuset_is_empty (&vcpus)               ? &hk_local
-                                                                         : &vcpus);
-          }
-      }
-      /* memory: the nodes of the vCPUs that have memory, else the nearest one */
-      qpin_topology_nodes_of (topo, &vcpus, &node_ids);
-      qpin_cpuset_clear_all (&vm->mem_nodes);
-      for (guint n = 0; n < topo->nodes->len; n++)
-        mem_known |= qpin_topology_node (topo, n)->mem_total_kb > 0;
-      QPIN_CPUSET_FOREACH (id, &node_ids)
-        {
-          const QpinTopoNode *node
-            = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
-          if (!mem_known || node->mem_total_kb > 0)
-            qpin_cpuset_add (&vm->mem_nodes, (guint) id);
-        }
-      if (qpin_cpuset_is_empty (&vm->mem_nodes) && !qpin_cpuset_is_empty (&node_ids))
-        {
-          guint from
-            = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
-          gint best = -1;
-          for (guint n = 0; n < topo->nodes->len; n++)
-            if (qpin_topology_node (topo, n)->mem_total_kb > 0
-                && (best < 0
-                    || qpin_topology_distance (topo, from, n)
-                         < qpin_topology_distance (topo, from, (guint) best)))
-              best = (gint) n;
-          if (best >= 0)
-            qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
-        }
+      vm_sets (p, vm, &h, &s);
+      vm_set_threads (p, vm, &s);
+      vm_memory_nodes (p->topo, vm, &s.vcpus);
     }
 }
