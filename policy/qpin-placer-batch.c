@@ -250,30 +250,53 @@ plan_batch (QpinPlacer *p, GPtrArray *jobs, Recipe *r, GError **error)
   return TRUE;
 }
 
+/* A replay that fails: the search placed this very plan a moment ago, so
+ * that is a placer bug, reported as %QPIN_POLICY_ERROR_INTERNAL. */
 static void
-replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r)
+replay_failed (GError *cause, GError **error)
+{
+  g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_INTERNAL,
+               "the placer could not rebuild the plan it chose: %s",
+               cause ? cause->message : "no reason given");
+}
+
+/**
+ * qpin_placer_replay:
+ * @r: the recipe plan_batch() kept
+ *
+ * Places @jobs again as @r says.  On failure unplaces what it placed and
+ * returns %QPIN_POLICY_ERROR_INTERNAL: nothing changed.
+ */
+gboolean
+qpin_placer_replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r, GError **error)
 {
   guint n = jobs->len;
+  g_autofree guint *order = g_new (guint, MAX (n, 1));
+  g_autoptr (GError) cause = NULL;
+  guint placed = 0;
+  gboolean ok = TRUE;
 
   p->pack_singles = r->pack_singles;
   if (r->from_search)
-    for (guint i = 0; i < n; i++)
-      {
-        gboolean ok
-          = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, NULL);
-        g_assert (ok);
-      }
+    {
+      memcpy (order, r->vm, sizeof (guint) * n);
+      for (guint i = 0; ok && i < n; i++)
+        {
+          ok = place_job (p, g_ptr_array_index (jobs, r->vm[i]), r->opt[i], TRUE, NULL, &cause);
+          placed += ok ? 1 : 0;
+        }
+    }
   else
     {
-      g_autofree guint *order = g_new (guint, n);
-      guint placed = 0;
-      gboolean ok;
-
       order_of (n, r->order, order);
-      ok = place_in_order (p, jobs, order, &placed, NULL);
-      g_assert (ok);
+      ok = place_in_order (p, jobs, order, &placed, &cause);
     }
   p->pack_singles = FALSE;
+  if (ok)
+    return TRUE;
+  unplace_order (p, jobs, order, placed);
+  replay_failed (cause, error);
+  return FALSE;
 }
 
 /* Two fill strategies: avoid cores other VMs use (fewer shared cores now),
@@ -304,10 +327,8 @@ place_dedicated_batch (QpinPlacer *p, GPtrArray *jobs, GError **error)
       return FALSE;
     }
   if (ok[0] && (!ok[1] || qpin_score_compare (&r[0].score, &r[1].score) <= 0))
-    replay (p, jobs, &r[0]);
-  else
-    replay (p, jobs, &r[1]);
-  return TRUE;
+    return qpin_placer_replay (p, jobs, &r[0], error);
+  return qpin_placer_replay (p, jobs, &r[1], error);
 }
 
 static char *

@@ -267,6 +267,9 @@ gboolean qpin_placer_manual_take (QpinPlacer *p, gint slot, guint t, GArray *und
 char *qpin_placer_manual_needs (const QpinCpuset *cpus);
 gboolean qpin_placer_place_manual (QpinPlacer *p, gint slot, GError **error);
 
+/* qpin-placer-batch.c */
+gboolean qpin_placer_replay (QpinPlacer *p, GPtrArray *jobs, const Recipe *r, GError **error);
+
 /* qpin-placer-finalize.c */
 void qpin_placer_shared_pool (const QpinPlacer *p, QpinCpuset *pool);
 gboolean qpin_placer_pool_is_empty (const QpinPlacer *p);
