@@ -326,12 +326,7 @@ spec_of (const QpinVmThread *t)
 
   spec.role = t->role;
   spec.tid = t->tid;
-  spec.socket = (gint) t->socket_id;
-  spec.die = (gint) t->die_id;
-  spec.cluster = (gint) t->cluster_id;
-  spec.core = (gint) t->core_id;
-  spec.thread = (gint) t->thread;
-  spec.node = (gint) t->node_id;
+  spec.topo = t->topo;
   return spec;
 }
 
@@ -1895,11 +1890,10 @@ qpin_registry_to_table (QpinRegistry *registry)
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
-          g_autofree char *state = qpin_text_escape (
-            st->applied                    ? (st->drift ? "drift" : "pinned")
-            : st->error                    ? st->error
-            : vm->state == QPIN_VM_PLANNED ? "planned"
-                                           : "-");
+          g_autofree char *state = qpin_text_escape (st->applied ? (st->drift ? "drift" : "pinned")
+                                                     : st->error ? st->error
+                                                     : vm->state == QPIN_VM_PLANNED ? "planned"
+                                                                                    : "-");
           QpinCpuset planned, nodes;
 
           qpin_cpuset_unpack (&st->planned, &planned);
@@ -2073,8 +2067,10 @@ compare_slots (gconstpointer a, gconstpointer b)
 {
   const QpinQmpHotpluggableCpu *x = *(QpinQmpHotpluggableCpu *const *) a;
   const QpinQmpHotpluggableCpu *y = *(QpinQmpHotpluggableCpu *const *) b;
-  const gint64 kx[] = { x->socket_id, x->die_id, x->cluster_id, x->core_id, x->thread };
-  const gint64 ky[] = { y->socket_id, y->die_id, y->cluster_id, y->core_id, y->thread };
+  const gint64 kx[]
+    = { x->topo.socket, x->topo.die, x->topo.cluster, x->topo.core, x->topo.thread };
+  const gint64 ky[]
+    = { y->topo.socket, y->topo.die, y->topo.cluster, y->topo.core, y->topo.thread };
 
   for (guint i = 0; i < G_N_ELEMENTS (kx); i++)
     if (kx[i] != ky[i])
@@ -2090,9 +2086,9 @@ slot_arguments (const QpinQmpHotpluggableCpu *slot, const char *id)
     const char *name;
     gint64 value;
   } props[] = {
-    { "node-id", slot->node_id }, { "socket-id", slot->socket_id },
-    { "die-id", slot->die_id },   { "cluster-id", slot->cluster_id },
-    { "core-id", slot->core_id }, { "thread-id", slot->thread },
+    { "node-id", slot->topo.node }, { "socket-id", slot->topo.socket },
+    { "die-id", slot->topo.die },   { "cluster-id", slot->topo.cluster },
+    { "core-id", slot->topo.core }, { "thread-id", slot->topo.thread },
   };
 
   json_object_set_string_member (args, "driver", slot->type);
@@ -2185,12 +2181,7 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   spec = qpin_thread_spec_vcpu (h->index);
-  spec.socket = (gint) slot->socket_id;
-  spec.die = (gint) slot->die_id;
-  spec.cluster = (gint) slot->cluster_id;
-  spec.core = (gint) slot->core_id;
-  spec.thread = (gint) slot->thread;
-  spec.node = (gint) slot->node_id;
+  spec.topo = slot->topo;
   if (!qpin_placer_add_thread (vm->registry->placer, vm->key, &spec, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));

@@ -342,8 +342,8 @@ job_signature (const QpinPlanVm *vm)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinThreadSpec *t = &g_array_index (vm->threads, QpinPlanThread, i).spec;
-      g_string_append_printf (s, "%d.%d.%d.%d.%d.%d.%d;", t->role, t->socket, t->die, t->cluster,
-                              t->core, t->thread, t->node);
+      g_string_append_printf (s, "%d.%d.%d.%d.%d.%d.%d;", t->role, t->topo.socket, t->topo.die,
+                              t->topo.cluster, t->topo.core, t->topo.thread, t->topo.node);
     }
   return g_string_free (s, FALSE);
 }

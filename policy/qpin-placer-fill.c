@@ -9,8 +9,10 @@
 static gint
 cmp_guest (const QpinThreadSpec *a, const QpinThreadSpec *b)
 {
-  const gint x[] = { a->node, a->socket, a->die, a->cluster, a->core, a->thread, (gint) a->index };
-  const gint y[] = { b->node, b->socket, b->die, b->cluster, b->core, b->thread, (gint) b->index };
+  const gint x[] = { a->topo.node, a->topo.socket, a->topo.die,    a->topo.cluster,
+                     a->topo.core, a->topo.thread, (gint) a->index };
+  const gint y[] = { b->topo.node, b->topo.socket, b->topo.die,    b->topo.cluster,
+                     b->topo.core, b->topo.thread, (gint) b->index };
   for (guint i = 0; i < G_N_ELEMENTS (x); i++)
     if (x[i] != y[i])
       return x[i] < y[i] ? -1 : 1;
@@ -53,7 +55,7 @@ qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx
   for (guint i = 0; i < vm->threads->len; i++)
     specs[i] = g_array_index (vm->threads, QpinPlanThread, i).spec;
   for (guint i = 0; i < idx->len; i++)
-    if (specs[g_array_index (idx, guint, i)].thread > 0)
+    if (specs[g_array_index (idx, guint, i)].topo.thread > 0)
       guest_smt = TRUE;
   g_array_sort_with_data (idx, cmp_idx, specs);
 
@@ -65,9 +67,9 @@ qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx
       Unit *u;
       gboolean same_core = FALSE;
 
-      if (g == NULL || g->node != s->node)
+      if (g == NULL || g->node != s->topo.node)
         {
-          Group ng = { .node = s->node, .units = g_array_new (FALSE, TRUE, sizeof (Unit)) };
+          Group ng = { .node = s->topo.node, .units = g_array_new (FALSE, TRUE, sizeof (Unit)) };
           g_array_append_val (groups, ng);
           g = &g_array_index (groups, Group, groups->len - 1);
         }
@@ -77,8 +79,8 @@ qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx
         {
           const QpinThreadSpec *prev = &specs[u->idx[u->n - 1]];
           if (guest_smt)
-            same_core = prev->socket == s->socket && prev->die == s->die
-                        && prev->cluster == s->cluster && prev->core == s->core;
+            same_core = prev->topo.socket == s->topo.socket && prev->topo.die == s->topo.die
+                        && prev->topo.cluster == s->topo.cluster && prev->topo.core == s->topo.core;
           else
             same_core = TRUE; /* pack a non-SMT guest into whole host cores */
         }

@@ -22,14 +22,15 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
 {
   const QpinThreadSpec *s = &g_array_index (vm->threads, QpinPlanThread, t).spec;
 
-  if (s->role != QPIN_ROLE_VCPU || s->core < 0)
+  if (s->role != QPIN_ROLE_VCPU || s->topo.core < 0)
     return -1;
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinPlanThread *o = &g_array_index (vm->threads, QpinPlanThread, i);
-      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive || o->spec.socket != s->socket
-          || o->spec.die != s->die || o->spec.cluster != s->cluster || o->spec.core != s->core
-          || o->spec.node != s->node)
+      if (i == t || o->spec.role != QPIN_ROLE_VCPU || !o->exclusive
+          || o->spec.topo.socket != s->topo.socket || o->spec.topo.die != s->topo.die
+          || o->spec.topo.cluster != s->topo.cluster || o->spec.topo.core != s->topo.core
+          || o->spec.topo.node != s->topo.node)
         continue;
       return p->topo->cpu_core[qpin_cpuset_first (&o->cpus)];
     }

@@ -227,10 +227,10 @@ test_vm_shapes (void)
   /* vCPU 5: thread 1 of core 0 of socket 1, guest node 1 */
   {
     const QpinThreadSpec *s = &g_array_index (r->threads, QpinThreadSpec, 5);
-    g_assert_cmpint (s->thread, ==, 1);
-    g_assert_cmpint (s->core, ==, 0);
-    g_assert_cmpint (s->socket, ==, 1);
-    g_assert_cmpint (s->node, ==, 1);
+    g_assert_cmpint (s->topo.thread, ==, 1);
+    g_assert_cmpint (s->topo.core, ==, 0);
+    g_assert_cmpint (s->topo.socket, ==, 1);
+    g_assert_cmpint (s->topo.node, ==, 1);
   }
   g_assert_cmpuint (qpin_request_n_vcpus (r), ==, 8);
   g_assert_cmpuint (r->threads->len, ==, 9);

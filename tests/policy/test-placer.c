@@ -117,7 +117,7 @@ test_smt_prefer (void)
     {
       const QpinPlanThread *t0 = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
       const QpinPlanThread *t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, i + 1);
-      g_assert_cmpint (t0->spec.core, ==, t1->spec.core);
+      g_assert_cmpint (t0->spec.topo.core, ==, t1->spec.topo.core);
       g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t0->cpus)), ==,
                        qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t1->cpus)));
     }
@@ -177,7 +177,7 @@ test_guest_numa (void)
   for (guint i = 0; i < 4; i++)
     {
       const QpinPlanThread *t = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
-      qpin_cpuset_add (t->spec.node == 0 ? &n0 : &n1,
+      qpin_cpuset_add (t->spec.topo.node == 0 ? &n0 : &n1,
                        (guint) qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus)));
     }
   g_assert_cmpuint (qpin_cpuset_count (&n0), ==, 1);
@@ -318,11 +318,11 @@ test_hotplug (void)
 
   g_assert_true (place_vms (placer, config, "b:3 a:4:threads=2", NULL));
   before = qpin_plan_copy (qpin_placer_get_plan (placer));
-  s4.socket = s5.socket = 0;
-  s4.die = s5.die = s4.cluster = s5.cluster = 0;
-  s4.core = s5.core = 2;
-  s4.thread = 0;
-  s5.thread = 1;
+  s4.topo.socket = s5.topo.socket = 0;
+  s4.topo.die = s5.topo.die = s4.topo.cluster = s5.topo.cluster = 0;
+  s4.topo.core = s5.topo.core = 2;
+  s4.topo.thread = 0;
+  s5.topo.thread = 1;
   g_assert_true (qpin_placer_add_thread (placer, "a", &s4, &error));
   g_assert_no_error (error);
   g_assert_true (qpin_placer_add_thread (placer, "a", &s5, &error));
