@@ -311,7 +311,7 @@ planned_cpus (QpinVm *vm, const QpinPlanVm *plan, const QpinVmThread *t, QpinCpu
   guint index = t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread)
                   ? 0
                   : (guint) t->index;
-  QpinPlanThread *pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan, role, index);
+  const QpinPlanThread *pt = qpin_plan_vm_find_thread (plan, role, index);
 
   if (pt == NULL)
     return FALSE;
@@ -532,13 +532,13 @@ policy_for_vm (QpinVm *vm, GError **error)
 static void
 note_confined (QpinVm *vm)
 {
-  QpinPlanVm *plan = qpin_plan_find_vm (qpin_placer_get_plan (vm->registry->placer), vm->key);
   g_autofree char *cpus = NULL;
 
-  if (vm->confined == NULL || plan == NULL)
+  if (vm->confined == NULL)
     return;
   cpus = qpin_cpuset_format (vm->confined);
-  qpin_plan_vm_add_note (plan, "its cgroup cpuset allows only cpus %s: planned inside them", cpus);
+  qpin_placer_add_note (vm->registry->placer, vm->key,
+                        "its cgroup cpuset allows only cpus %s: planned inside them", cpus);
 }
 
 static gboolean
@@ -581,7 +581,7 @@ sync_plan (QpinVm *vm)
 
       if (t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread))
         continue;
-      if (qpin_plan_vm_find_thread ((QpinPlanVm *) plan, t->role, (guint) t->index))
+      if (qpin_plan_vm_find_thread (plan, t->role, (guint) t->index))
         continue;
       if (qpin_placer_add_thread (registry->placer, vm->key, &spec, &error))
         g_message ("vm '%s': placed new %s %d (tid %d)", vm->key,
@@ -2187,8 +2187,8 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan_of (vm), QPIN_ROLE_VCPU, h->index);
-  main_pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan_of (vm), QPIN_ROLE_EMULATOR, 0);
+  pt = qpin_plan_vm_find_thread (plan_of (vm), QPIN_ROLE_VCPU, h->index);
+  main_pt = qpin_plan_vm_find_thread (plan_of (vm), QPIN_ROLE_EMULATOR, 0);
   if (main_pt)
     {
       h->restore = main_pt->cpus;

@@ -505,7 +505,7 @@ batch_reorder (QpinPlacer *p, Batch *b)
   for (guint i = 0; i < b->requests->len; i++)
     {
       const QpinRequest *r = g_ptr_array_index (b->requests, i);
-      QpinPlanVm *vm = qpin_plan_find_vm (p->plan, r->name);
+      QpinPlanVm *vm = qpin_placer_vm (p, r->name);
       qpin_placer_plan_unlink (p, vm);
       g_ptr_array_add (ordered, vm);
     }

@@ -9,7 +9,7 @@
 static QpinPlanVm *
 find_vm (QpinPlacer *p, const char *name, GError **error)
 {
-  QpinPlanVm *vm = qpin_plan_find_vm (p->plan, name);
+  QpinPlanVm *vm = qpin_placer_vm (p, name);
   if (vm == NULL)
     g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' is not placed",
                  name);
@@ -151,9 +151,34 @@ gboolean
 qpin_placer_note_waiting (QpinPlacer *p, const char *vm_name, const QpinThreadSpec *spec,
                           const char *reason)
 {
-  QpinPlanVm *vm = qpin_plan_find_vm (p->plan, vm_name);
+  QpinPlanVm *vm = qpin_placer_vm (p, vm_name);
 
   return vm == NULL || qpin_pool_note_waiting (vm, spec, reason);
+}
+
+/**
+ * qpin_placer_add_note:
+ *
+ * Adds a note to a placed VM's plan, for what only the caller knows (the
+ * VM was adopted from running pins, its cgroup narrows it): the plan is
+ * the placer's, so notes go through it.
+ *
+ * Returns: %FALSE if @vm_name is not placed.
+ */
+gboolean
+qpin_placer_add_note (QpinPlacer *p, const char *vm_name, const char *format, ...)
+{
+  QpinPlanVm *vm = qpin_placer_vm (p, vm_name);
+  g_autofree char *note = NULL;
+  va_list args;
+
+  if (vm == NULL)
+    return FALSE;
+  va_start (args, format);
+  note = g_strdup_vprintf (format, args);
+  va_end (args);
+  qpin_plan_vm_add_note (vm, "%s", note);
+  return TRUE;
 }
 
 /**
@@ -209,20 +234,20 @@ qpin_placer_remove_thread (QpinPlacer *p, const char *vm_name, QpinThreadRole ro
                            GError **error)
 {
   QpinPlanVm *vm = find_vm (p, vm_name, error);
-  QpinPlanThread *th;
+  gint found;
   guint t;
 
   if (vm == NULL)
     return FALSE;
-  th = qpin_plan_vm_find_thread (vm, role, index);
-  if (th == NULL)
+  found = qpin_plan_vm_thread_position (vm, role, index);
+  if (found < 0)
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_CONFLICT, "vm '%s' has no %s %u",
                    vm_name, qpin_thread_role_to_string (role), index);
       return FALSE;
     }
   qpin_placer_clear_changed (p);
-  t = (guint) (th - &g_array_index (vm->threads, QpinPlanThread, 0));
+  t = (guint) found;
   qpin_placer_release_thread (p, vm, t);
   g_array_remove_index (vm->threads, t);
   qpin_placer_renumber (p, qpin_placer_slot_of (p, vm), t);

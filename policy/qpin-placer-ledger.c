@@ -138,6 +138,19 @@ qpin_placer_release_vm (QpinPlacer *p, QpinPlanVm *vm)
   g_ptr_array_set_size (vm->notes, 0);
 }
 
+/* The placed VM called @name, writable: the plan is the placer's. */
+QpinPlanVm *
+qpin_placer_vm (QpinPlacer *p, const char *name)
+{
+  for (guint i = 0; i < p->plan->vms->len; i++)
+    {
+      QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, i);
+      if (strcmp (vm->name, name) == 0)
+        return vm;
+    }
+  return NULL;
+}
+
 /* Takes vm out of the plan without freeing it. */
 void
 qpin_placer_plan_unlink (QpinPlacer *p, QpinPlanVm *vm)

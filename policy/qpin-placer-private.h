@@ -226,6 +226,7 @@ void qpin_placer_release (QpinPlacer *p, guint cpu);
 gint qpin_placer_slot_add (QpinPlacer *p, QpinPlanVm *vm);
 gint qpin_placer_slot_of (const QpinPlacer *p, const QpinPlanVm *vm);
 void qpin_placer_release_vm (QpinPlacer *p, QpinPlanVm *vm);
+QpinPlanVm *qpin_placer_vm (QpinPlacer *p, const char *name);
 void qpin_placer_plan_unlink (QpinPlacer *p, QpinPlanVm *vm);
 void qpin_placer_slot_free (QpinPlacer *p, QpinPlanVm *vm);
 void qpin_placer_drop_vm (QpinPlacer *p, QpinPlanVm *vm);
