@@ -6,7 +6,8 @@
  * (doc/design.md §4.1):
  *   qpin-placer.c              construction, the public getters
  *   qpin-placer-ledger.c       the ledger: hold/release, slots, undo, confinement
- *   qpin-placer-fill.c         units and groups, fill(), candidate domains
+ *   qpin-placer-fill.c         units and groups, filling a domain
+ *   qpin-placer-candidates.c   the candidate domains of a group, their costs
  *   qpin-placer-vm.c           placing one VM: dedicated, manual, isolated aux threads
  *   qpin-placer-finalize.c     the shared pool, floating sets, housekeeping, memory nodes
  *   qpin-placer-batch.c        qpin_placer_place(): the batch search
@@ -250,6 +251,8 @@ void qpin_placer_set_cpus (QpinPlanThread *t, const QpinCpuset *cpus);
 GArray *qpin_placer_build_groups (const QpinPlacer *p, const QpinPlanVm *vm, GArray *idx,
                                   gboolean isolate);
 gboolean qpin_placer_fill (QpinPlacer *p, const Placing *pl, const guint *cells, guint n_cells);
+
+/* qpin-placer-candidates.c */
 GArray *qpin_placer_pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need,
                                 gboolean isolate);
 GArray *qpin_placer_candidates (QpinPlacer *p, const Placing *pl);
