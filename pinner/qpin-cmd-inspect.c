@@ -232,14 +232,14 @@ topology_text (const QpinVmThread *t)
 static void
 print_table (const Snapshot *s)
 {
-  g_autofree char *key
-    = s->name && *s->name ? qpin_text_escape (s->name) : g_strdup_printf ("pid-%d", s->pid);
+  g_autofree char *key = s->name && *s->name ? qpin_text_escape (s->name)
+                                             : g_strdup_printf ("pid-%d", s->pid);
   g_autofree char *status = qpin_text_escape (s->status);
   g_autofree char *version = qpin_text_escape (s->qemu_version);
 
   /* an unnamed VM is called by its key, as the daemon calls it */
-  printf ("vm '%s' pid %d status %s%s%s%s\n", key, s->pid, status, s->qemu_version ? " qemu " : "",
-          version,
+  printf ("vm '%s' pid %d status %s%s%s%s\n", key, s->pid, status,
+          s->qemu_version ? " qemu " : "", version,
           s->shared_vcpu_thread ? " (all vCPUs share one thread: single-threaded TCG)" : "");
   printf ("%-9s %5s %8s %4s %-16s %-16s %s\n", "ROLE", "INDEX", "TID", "CPU", "AFFINITY", "NAME",
           "GUEST TOPOLOGY");

@@ -1890,10 +1890,11 @@ qpin_registry_to_table (QpinRegistry *registry)
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
-          g_autofree char *state = qpin_text_escape (st->applied ? (st->drift ? "drift" : "pinned")
-                                                     : st->error ? st->error
-                                                     : vm->state == QPIN_VM_PLANNED ? "planned"
-                                                                                    : "-");
+          g_autofree char *state = qpin_text_escape (
+            st->applied                    ? (st->drift ? "drift" : "pinned")
+            : st->error                    ? st->error
+            : vm->state == QPIN_VM_PLANNED ? "planned"
+                                           : "-");
           QpinCpuset planned, nodes;
 
           qpin_cpuset_unpack (&st->planned, &planned);
