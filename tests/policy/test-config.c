@@ -86,6 +86,14 @@ test_every_key_applies (void)
     }
 }
 
+/* the error domain's quark reads as its name (clang-format once turned
+ * G_DEFINE_QUARK's argument into "qpin - policy - error - quark") */
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (QPIN_POLICY_ERROR), ==, "qpin-policy-error-quark");
+}
+
 static void
 test_bad_file (void)
 {
@@ -365,6 +373,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/config/merge", test_merge);
   g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/error-quark", test_error_quark);
   g_test_add_func ("/config/every-key-applies", test_every_key_applies);
   g_test_add_func ("/config/bad-file", test_bad_file);
   g_test_add_func ("/config/daemon-allow", test_daemon_allow);

@@ -372,6 +372,13 @@ test_slot_vcpus_count (void)
                    "query-hotpluggable-cpus[0]: \"vcpus-count\" 4097 is out of range");
 }
 
+/* the error domain's quark reads as its name, not "qpin - qmp - error - quark" */
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (QPIN_QMP_ERROR), ==, "qpin-qmp-error-quark");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -389,5 +396,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/types/hotpluggable", test_hotpluggable);
   g_test_add_func ("/qmp/types/count-bounds", test_count_bounds);
   g_test_add_func ("/qmp/types/slot-vcpus-count", test_slot_vcpus_count);
+  g_test_add_func ("/qmp/message/error-quark", test_error_quark);
   return g_test_run ();
 }
