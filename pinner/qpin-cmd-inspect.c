@@ -181,12 +181,12 @@ print_json (const Snapshot *s)
         {
           json_builder_set_member_name (b, "props");
           json_builder_begin_object (b);
-          add_int_if_set (b, "node-id", t->node_id);
-          add_int_if_set (b, "socket-id", t->socket_id);
-          add_int_if_set (b, "die-id", t->die_id);
-          add_int_if_set (b, "cluster-id", t->cluster_id);
-          add_int_if_set (b, "core-id", t->core_id);
-          add_int_if_set (b, "thread-id", t->thread);
+          add_int_if_set (b, "node-id", t->topo.node);
+          add_int_if_set (b, "socket-id", t->topo.socket);
+          add_int_if_set (b, "die-id", t->topo.die);
+          add_int_if_set (b, "cluster-id", t->topo.cluster);
+          add_int_if_set (b, "core-id", t->topo.core);
+          add_int_if_set (b, "thread-id", t->topo.thread);
           json_builder_end_object (b);
         }
       json_builder_end_object (b);
@@ -216,8 +216,8 @@ topology_text (const QpinVmThread *t)
     const char *name;
     gint64 value;
   } parts[] = {
-    { "node", t->node_id },       { "socket", t->socket_id }, { "die", t->die_id },
-    { "cluster", t->cluster_id }, { "core", t->core_id },     { "thread", t->thread },
+    { "node", t->topo.node },       { "socket", t->topo.socket }, { "die", t->topo.die },
+    { "cluster", t->topo.cluster }, { "core", t->topo.core },     { "thread", t->topo.thread },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (parts); i++)

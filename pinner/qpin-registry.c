@@ -311,7 +311,7 @@ planned_cpus (QpinVm *vm, const QpinPlanVm *plan, const QpinVmThread *t, QpinCpu
   guint index = t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread)
                   ? 0
                   : (guint) t->index;
-  QpinPlanThread *pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan, role, index);
+  const QpinPlanThread *pt = qpin_plan_vm_find_thread (plan, role, index);
 
   if (pt == NULL)
     return FALSE;
@@ -326,12 +326,7 @@ spec_of (const QpinVmThread *t)
 
   spec.role = t->role;
   spec.tid = t->tid;
-  spec.socket = (gint) t->socket_id;
-  spec.die = (gint) t->die_id;
-  spec.cluster = (gint) t->cluster_id;
-  spec.core = (gint) t->core_id;
-  spec.thread = (gint) t->thread;
-  spec.node = (gint) t->node_id;
+  spec.topo = t->topo;
   return spec;
 }
 
@@ -537,13 +532,13 @@ policy_for_vm (QpinVm *vm, GError **error)
 static void
 note_confined (QpinVm *vm)
 {
-  QpinPlanVm *plan = qpin_plan_find_vm (qpin_placer_get_plan (vm->registry->placer), vm->key);
   g_autofree char *cpus = NULL;
 
-  if (vm->confined == NULL || plan == NULL)
+  if (vm->confined == NULL)
     return;
   cpus = qpin_cpuset_format (vm->confined);
-  qpin_plan_vm_add_note (plan, "its cgroup cpuset allows only cpus %s: planned inside them", cpus);
+  qpin_placer_add_note (vm->registry->placer, vm->key,
+                        "its cgroup cpuset allows only cpus %s: planned inside them", cpus);
 }
 
 static gboolean
@@ -586,7 +581,7 @@ sync_plan (QpinVm *vm)
 
       if (t->role == QPIN_ROLE_OTHER || (t->role == QPIN_ROLE_VCPU && vm->shared_vcpu_thread))
         continue;
-      if (qpin_plan_vm_find_thread ((QpinPlanVm *) plan, t->role, (guint) t->index))
+      if (qpin_plan_vm_find_thread (plan, t->role, (guint) t->index))
         continue;
       if (qpin_placer_add_thread (registry->placer, vm->key, &spec, &error))
         g_message ("vm '%s': placed new %s %d (tid %d)", vm->key,
@@ -2072,8 +2067,10 @@ compare_slots (gconstpointer a, gconstpointer b)
 {
   const QpinQmpHotpluggableCpu *x = *(QpinQmpHotpluggableCpu *const *) a;
   const QpinQmpHotpluggableCpu *y = *(QpinQmpHotpluggableCpu *const *) b;
-  const gint64 kx[] = { x->socket_id, x->die_id, x->cluster_id, x->core_id, x->thread };
-  const gint64 ky[] = { y->socket_id, y->die_id, y->cluster_id, y->core_id, y->thread };
+  const gint64 kx[]
+    = { x->topo.socket, x->topo.die, x->topo.cluster, x->topo.core, x->topo.thread };
+  const gint64 ky[]
+    = { y->topo.socket, y->topo.die, y->topo.cluster, y->topo.core, y->topo.thread };
 
   for (guint i = 0; i < G_N_ELEMENTS (kx); i++)
     if (kx[i] != ky[i])
@@ -2089,9 +2086,9 @@ slot_arguments (const QpinQmpHotpluggableCpu *slot, const char *id)
     const char *name;
     gint64 value;
   } props[] = {
-    { "node-id", slot->node_id }, { "socket-id", slot->socket_id },
-    { "die-id", slot->die_id },   { "cluster-id", slot->cluster_id },
-    { "core-id", slot->core_id }, { "thread-id", slot->thread },
+    { "node-id", slot->topo.node }, { "socket-id", slot->topo.socket },
+    { "die-id", slot->topo.die },   { "cluster-id", slot->topo.cluster },
+    { "core-id", slot->topo.core }, { "thread-id", slot->topo.thread },
   };
 
   json_object_set_string_member (args, "driver", slot->type);
@@ -2184,19 +2181,14 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   spec = qpin_thread_spec_vcpu (h->index);
-  spec.socket = (gint) slot->socket_id;
-  spec.die = (gint) slot->die_id;
-  spec.cluster = (gint) slot->cluster_id;
-  spec.core = (gint) slot->core_id;
-  spec.thread = (gint) slot->thread;
-  spec.node = (gint) slot->node_id;
+  spec.topo = slot->topo;
   if (!qpin_placer_add_thread (vm->registry->placer, vm->key, &spec, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan_of (vm), QPIN_ROLE_VCPU, h->index);
-  main_pt = qpin_plan_vm_find_thread ((QpinPlanVm *) plan_of (vm), QPIN_ROLE_EMULATOR, 0);
+  pt = qpin_plan_vm_find_thread (plan_of (vm), QPIN_ROLE_VCPU, h->index);
+  main_pt = qpin_plan_vm_find_thread (plan_of (vm), QPIN_ROLE_EMULATOR, 0);
   if (main_pt)
     {
       h->restore = main_pt->cpus;

@@ -22,7 +22,7 @@ thread_new (QpinThreadRole role, gint index, GPid tid)
   t->role = role;
   t->index = index;
   t->tid = tid;
-  t->node_id = t->socket_id = t->die_id = t->cluster_id = t->core_id = t->thread = -1;
+  t->topo = (QpinGuestTopo) QPIN_GUEST_TOPO_NONE;
   return t;
 }
 
@@ -96,12 +96,7 @@ qpin_vm_threads_classify (GPid pid, GPtrArray *cpus, GPtrArray *iothreads, GArra
         }
       t = thread_new (QPIN_ROLE_VCPU, (gint) cpu->cpu_index, (GPid) cpu->thread_id);
       t->id = g_strdup (cpu->qom_path);
-      t->node_id = cpu->node_id;
-      t->socket_id = cpu->socket_id;
-      t->die_id = cpu->die_id;
-      t->cluster_id = cpu->cluster_id;
-      t->core_id = cpu->core_id;
-      t->thread = cpu->thread;
+      t->topo = cpu->topo;
       g_ptr_array_add (threads, t);
       g_hash_table_add (named, GINT_TO_POINTER (t->tid));
     }

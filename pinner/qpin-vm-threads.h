@@ -15,13 +15,8 @@ typedef struct {
   QpinThreadRole role;
   gint index; /* vcpu: cpu-index; iothread: order by id; others: order by TID */
   GPid tid;
-  char *id;       /* iothread id or vCPU qom-path; NULL otherwise */
-  gint64 node_id; /* guest topology of a vCPU; -1 when absent or not a vCPU */
-  gint64 socket_id;
-  gint64 die_id;
-  gint64 cluster_id;
-  gint64 core_id;
-  gint64 thread;
+  char *id;           /* iothread id or vCPU qom-path; NULL otherwise */
+  QpinGuestTopo topo; /* guest topology of a vCPU; -1 when absent or not a vCPU */
 } QpinVmThread;
 
 void qpin_vm_thread_free (QpinVmThread *thread);

@@ -13,8 +13,6 @@
 #include <errno.h>
 #include <string.h>
 
-G_DEFINE_QUARK (qpin - policy - error - quark, qpin_policy_error)
-
 void
 qpin_cpuset_clear_all (QpinCpuset *set)
 {

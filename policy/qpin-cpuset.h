@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "qpin-policy-error.h"
+
 G_BEGIN_DECLS
 
 #define QPIN_CPUSET_MAX 8192
@@ -15,16 +17,6 @@ G_BEGIN_DECLS
 typedef struct {
   guint64 w[QPIN_CPUSET_WORDS];
 } QpinCpuset;
-
-#define QPIN_POLICY_ERROR (qpin_policy_error_quark ())
-GQuark qpin_policy_error_quark (void);
-
-typedef enum {
-  QPIN_POLICY_ERROR_PARSE,    /* malformed text: cpulist, config value */
-  QPIN_POLICY_ERROR_RANGE,    /* a number outside what is accepted */
-  QPIN_POLICY_ERROR_CONFLICT, /* contradictory settings */
-  QPIN_POLICY_ERROR_NO_FIT,   /* the request cannot be placed */
-} QpinPolicyError;
 
 void qpin_cpuset_clear_all (QpinCpuset *set);
 void qpin_cpuset_add (QpinCpuset *set, guint cpu);

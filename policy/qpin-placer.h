@@ -58,6 +58,8 @@ gboolean qpin_placer_add_thread (QpinPlacer *placer, const char *vm_name,
                                  const QpinThreadSpec *spec, GError **error);
 gboolean qpin_placer_note_waiting (QpinPlacer *placer, const char *vm_name,
                                    const QpinThreadSpec *spec, const char *reason);
+gboolean qpin_placer_add_note (QpinPlacer *placer, const char *vm_name, const char *format, ...)
+  G_GNUC_PRINTF (3, 4);
 gboolean qpin_placer_remove_thread (QpinPlacer *placer, const char *vm_name, QpinThreadRole role,
                                     guint index, GError **error);
 gboolean qpin_placer_remove_vm (QpinPlacer *placer, const char *vm_name, GError **error);

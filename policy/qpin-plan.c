@@ -105,12 +105,12 @@ qpin_plan_vm_copy (const QpinPlanVm *vm)
  *
  * Returns: (transfer none) (nullable): the VM called @name.
  */
-QpinPlanVm *
+const QpinPlanVm *
 qpin_plan_find_vm (const QpinPlan *plan, const char *name)
 {
   for (guint i = 0; i < plan->vms->len; i++)
     {
-      QpinPlanVm *vm = g_ptr_array_index (plan->vms, i);
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, i);
       if (strcmp (vm->name, name) == 0)
         return vm;
     }
@@ -118,20 +118,34 @@ qpin_plan_find_vm (const QpinPlan *plan, const char *name)
 }
 
 /**
+ * qpin_plan_vm_thread_position:
+ *
+ * Returns: the position in @vm->threads of the thread with @role and
+ * @index, or -1.
+ */
+gint
+qpin_plan_vm_thread_position (const QpinPlanVm *vm, QpinThreadRole role, guint index)
+{
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      if (t->spec.role == role && t->spec.index == index)
+        return (gint) i;
+    }
+  return -1;
+}
+
+/**
  * qpin_plan_vm_find_thread:
  *
  * Returns: (transfer none) (nullable): the thread with @role and @index.
  */
-QpinPlanThread *
-qpin_plan_vm_find_thread (QpinPlanVm *vm, QpinThreadRole role, guint index)
+const QpinPlanThread *
+qpin_plan_vm_find_thread (const QpinPlanVm *vm, QpinThreadRole role, guint index)
 {
-  for (guint i = 0; i < vm->threads->len; i++)
-    {
-      QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      if (t->spec.role == role && t->spec.index == index)
-        return t;
-    }
-  return NULL;
+  gint i = qpin_plan_vm_thread_position (vm, role, index);
+
+  return i < 0 ? NULL : &g_array_index (vm->threads, QpinPlanThread, (guint) i);
 }
 
 /**

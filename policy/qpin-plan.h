@@ -45,8 +45,10 @@ QpinPlan *qpin_plan_copy (const QpinPlan *plan);
 QpinPlanVm *qpin_plan_vm_new (const char *name, gint64 pid, const QpinPolicy *policy);
 void qpin_plan_vm_free (QpinPlanVm *vm);
 QpinPlanVm *qpin_plan_vm_copy (const QpinPlanVm *vm);
-QpinPlanVm *qpin_plan_find_vm (const QpinPlan *plan, const char *name);
-QpinPlanThread *qpin_plan_vm_find_thread (QpinPlanVm *vm, QpinThreadRole role, guint index);
+const QpinPlanVm *qpin_plan_find_vm (const QpinPlan *plan, const char *name);
+gint qpin_plan_vm_thread_position (const QpinPlanVm *vm, QpinThreadRole role, guint index);
+const QpinPlanThread *qpin_plan_vm_find_thread (const QpinPlanVm *vm, QpinThreadRole role,
+                                                guint index);
 void qpin_plan_vm_add_note (QpinPlanVm *vm, const char *format, ...) G_GNUC_PRINTF (2, 3);
 char *qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo);
 

@@ -479,7 +479,8 @@ typedef struct {
   char *vm;     /* NULL: [defaults] or an override */
   char *key;
   char *value;
-  guint seq; /* index in QpinConfig.settings */
+  guint seq;          /* index in QpinConfig.settings */
+  QpinPolicy *parsed; /* @value parsed when loaded (check_setting()): applying cannot fail */
 } Setting;
 
 struct _QpinConfig {
@@ -502,6 +503,7 @@ setting_free (gpointer p)
   g_free (s->vm);
   g_free (s->key);
   g_free (s->value);
+  g_clear_pointer (&s->parsed, qpin_policy_free);
   g_free (s);
 }
 
@@ -558,7 +560,7 @@ setting_new (const char *origin, const char *vm, const char *key, const char *va
 
 /* Applies one setting to a scratch policy: the value check at load time. */
 static gboolean
-check_setting (const Setting *s, GError **error)
+check_setting (Setting *s, GError **error)
 {
   g_autoptr (QpinPolicy) scratch = qpin_policy_new ();
 
@@ -573,6 +575,7 @@ check_setting (const Setting *s, GError **error)
       g_prefix_error (error, "%s ", s->origin);
       return FALSE;
     }
+  s->parsed = g_steal_pointer (&scratch);
   return TRUE;
 }
 
@@ -829,11 +832,46 @@ qpin_config_add_override (QpinConfig *config, const char *key_value, GError **er
   return TRUE;
 }
 
+/* Copies the value of @key, a known key, from @src to @dst. */
+static void
+copy_key (QpinPolicy *dst, const QpinPolicy *src, const char *key)
+{
+  if (strcmp (key, "cpus") == 0)
+    dst->cpus = src->cpus;
+  else if (strcmp (key, "numa") == 0)
+    dst->numa = src->numa;
+  else if (strcmp (key, "smt") == 0)
+    dst->smt = src->smt;
+  else if (strcmp (key, "emulator") == 0)
+    dst->emulator = src->emulator;
+  else if (strcmp (key, "iothreads") == 0)
+    dst->iothreads = src->iothreads;
+  else if (strcmp (key, "overcommit") == 0)
+    dst->overcommit = src->overcommit;
+  else if (strcmp (key, "memory") == 0)
+    dst->memory = src->memory;
+  else if (strcmp (key, "sched") == 0)
+    {
+      dst->sched = src->sched;
+      dst->sched_priority = src->sched_priority;
+    }
+  else if (strcmp (key, "reserved") == 0)
+    dst->reserved = src->reserved;
+  else if (strcmp (key, "cpuset") == 0)
+    qpin_policy_set_cpuset (dst, src->cpuset);
+  else if (strcmp (key, "cpumap") == 0)
+    {
+      g_clear_pointer (&dst->cpumap, g_array_unref);
+      dst->cpumap = src->cpumap ? g_array_copy (src->cpumap) : NULL;
+    }
+}
+
+/* Applies a setting: the value parsed when it was loaded, so nothing can
+ * fail here (a running daemon merges policies on every new VM). */
 static void
 apply_one (QpinPolicy *policy, const Setting *s)
 {
-  gboolean ok = qpin_policy_set (policy, s->key, s->value, NULL);
-  g_assert (ok); /* checked when loaded */
+  copy_key (policy, s->parsed, s->key);
 }
 
 /* Applies the defaults and @vm's settings in the order they were loaded:

@@ -69,14 +69,7 @@ qpin_request_add_thread (QpinRequest *request, const QpinThreadSpec *spec)
 QpinThreadSpec
 qpin_thread_spec_vcpu (guint index)
 {
-  QpinThreadSpec s = { .role = QPIN_ROLE_VCPU,
-                       .index = index,
-                       .socket = -1,
-                       .die = -1,
-                       .cluster = -1,
-                       .core = -1,
-                       .thread = -1,
-                       .node = -1 };
+  QpinThreadSpec s = { .role = QPIN_ROLE_VCPU, .index = index, .topo = QPIN_GUEST_TOPO_NONE };
   return s;
 }
 
@@ -159,35 +152,23 @@ qpin_request_new_from_shape (const char *name, const QpinGuestShape *shape, GErr
       QpinThreadSpec spec = qpin_thread_spec_vcpu (i);
       guint core_index = i / t;
 
-      spec.thread = (gint) (i % t);
-      spec.core = (gint) (core_index % c);
-      spec.socket = (gint) (i / (t * c));
-      spec.die = 0;
-      spec.cluster = 0;
+      spec.topo.thread = (gint) (i % t);
+      spec.topo.core = (gint) (core_index % c);
+      spec.topo.socket = (gint) (i / (t * c));
+      spec.topo.die = 0;
+      spec.topo.cluster = 0;
       if (shape->nodes)
-        spec.node = (gint) (s >= n ? (guint) spec.socket / (s / n) : core_index / (n_cores / n));
+        spec.topo.node
+          = (gint) (s >= n ? (guint) spec.topo.socket / (s / n) : core_index / (n_cores / n));
       qpin_request_add_thread (r, &spec);
     }
   {
-    QpinThreadSpec emu = { .role = QPIN_ROLE_EMULATOR,
-                           .socket = -1,
-                           .die = -1,
-                           .cluster = -1,
-                           .core = -1,
-                           .thread = -1,
-                           .node = -1 };
+    QpinThreadSpec emu = { .role = QPIN_ROLE_EMULATOR, .topo = QPIN_GUEST_TOPO_NONE };
     qpin_request_add_thread (r, &emu);
   }
   for (guint i = 0; i < shape->iothreads; i++)
     {
-      QpinThreadSpec io = { .role = QPIN_ROLE_IOTHREAD,
-                            .index = i,
-                            .socket = -1,
-                            .die = -1,
-                            .cluster = -1,
-                            .core = -1,
-                            .thread = -1,
-                            .node = -1 };
+      QpinThreadSpec io = { .role = QPIN_ROLE_IOTHREAD, .index = i, .topo = QPIN_GUEST_TOPO_NONE };
       qpin_request_add_thread (r, &io);
     }
   return g_steal_pointer (&r);

@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "qpin-guest-topo.h"
+
 G_BEGIN_DECLS
 
 typedef enum {
@@ -19,9 +21,9 @@ typedef enum {
 
 typedef struct {
   QpinThreadRole role;
-  guint index; /* vCPU cpu-index, iothread number; 0 for the emulator */
-  gint64 tid;  /* 0 when planning offline */
-  gint socket, die, cluster, core, thread, node;
+  guint index;        /* vCPU cpu-index, iothread number; 0 for the emulator */
+  gint64 tid;         /* 0 when planning offline */
+  QpinGuestTopo topo; /* vCPUs: the guest topology ids; all -1 for other roles */
 } QpinThreadSpec;
 
 typedef struct {

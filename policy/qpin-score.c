@@ -98,11 +98,12 @@ guest_node_collisions (const QpinTopology *topo, const QpinPlanVm *vm)
     {
       const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
       gint n;
-      if (t->spec.role != QPIN_ROLE_VCPU || !t->exclusive || t->spec.node < 0 || t->spec.node > 63)
+      if (t->spec.role != QPIN_ROLE_VCPU || !t->exclusive || t->spec.topo.node < 0
+          || t->spec.topo.node > 63)
         continue;
       n = qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus));
       if (n >= 0)
-        guests[n] |= G_GUINT64_CONSTANT (1) << t->spec.node;
+        guests[n] |= G_GUINT64_CONSTANT (1) << t->spec.topo.node;
     }
   for (guint n = 0; n < topo->nodes->len; n++)
     if (guests[n])
@@ -113,8 +114,9 @@ guest_node_collisions (const QpinTopology *topo, const QpinPlanVm *vm)
 static gboolean
 same_guest_core (const QpinThreadSpec *a, const QpinThreadSpec *b)
 {
-  return a->socket == b->socket && a->die == b->die && a->cluster == b->cluster
-         && a->core == b->core && a->node == b->node;
+  return a->topo.socket == b->topo.socket && a->topo.die == b->topo.die
+         && a->topo.cluster == b->topo.cluster && a->topo.core == b->topo.core
+         && a->topo.node == b->topo.node;
 }
 
 /* qpin_score_min_span() is a walk over every core: remember its answers
@@ -151,14 +153,14 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
       if (t->spec.role != QPIN_ROLE_VCPU)
         continue;
       n_vcpus++;
-      if (t->spec.thread > 0)
+      if (t->spec.topo.thread > 0)
         guest_smt = TRUE;
       if (vm->floating || !t->exclusive)
         continue;
       qpin_cpuset_or (&all, &t->cpus);
-      g_hash_table_insert (group_size, GINT_TO_POINTER (t->spec.node + 1),
+      g_hash_table_insert (group_size, GINT_TO_POINTER (t->spec.topo.node + 1),
                            GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (
-                                               group_size, GINT_TO_POINTER (t->spec.node + 1)))
+                                               group_size, GINT_TO_POINTER (t->spec.topo.node + 1)))
                                              + 1));
     }
   if (vm->floating)

@@ -251,13 +251,13 @@ info_of (const QpinTopology *topo, const gint *slot, guint cpu)
   return &g_array_index (topo->cpu_info, QpinTopoCpuInfo, slot[cpu]);
 }
 
+/* Checks the per-CPU information against the online set and indexes it:
+ * @slot[cpu] is its position in cpu_info.  Returns in @have_llc whether
+ * every CPU names its last level cache. */
 static gboolean
-finish_cpus (QpinTopology *topo, GError **error)
+index_cpu_info (QpinTopology *topo, guint n_slots, gint *slot, gboolean *have_llc, GError **error)
 {
-  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
-  g_autofree gint *slot = g_new (gint, n_slots);
-  gboolean have_llc = TRUE;
-
+  *have_llc = TRUE;
   for (guint c = 0; c < n_slots; c++)
     slot[c] = -1;
   for (guint i = 0; i < topo->cpu_info->len; i++)
@@ -273,23 +273,19 @@ finish_cpus (QpinTopology *topo, GError **error)
       qpin_cpuset_add (&info->siblings, info->cpu);
       qpin_cpuset_and (&info->llc, &topo->online);
       if (qpin_cpuset_is_empty (&info->llc))
-        have_llc = FALSE;
+        *have_llc = FALSE;
       else
         qpin_cpuset_add (&info->llc, info->cpu);
     }
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     if (slot[cpu] < 0)
       return fail (error, "cpu %d is online but has no topology information", cpu);
+  return TRUE;
+}
 
-  topo->n_slots = n_slots;
-  topo->cpu_core = g_new (gint, n_slots);
-  topo->cpu_llc = g_new (gint, n_slots);
-  topo->cpu_node = g_new (gint, n_slots);
-  topo->cpu_package = g_new (gint, n_slots);
-  for (guint c = 0; c < n_slots; c++)
-    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
-
-  /* packages */
+static void
+build_packages (QpinTopology *topo, const gint *slot)
+{
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
@@ -309,8 +305,12 @@ finish_cpus (QpinTopology *topo, GError **error)
   for (guint p = 0; p < topo->packages->len; p++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->packages, QpinTopoPackage, p).cpus)
       topo->cpu_package[cpu] = (gint) p;
+}
 
-  /* cores: the sibling sets must partition the online CPUs */
+/* Cores: the sibling sets must partition the online CPUs. */
+static gboolean
+build_cores (QpinTopology *topo, const gint *slot, GError **error)
+{
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
@@ -340,8 +340,35 @@ finish_cpus (QpinTopology *topo, GError **error)
       topo->max_threads = MAX (topo->max_threads, core.n_cpus);
     }
   g_array_sort (topo->cores, cmp_core);
+  return TRUE;
+}
 
-  /* LLC groups; without cache information, one per package */
+/* The LLC group of @cpu as sysfs names it: every member must name the same. */
+static gboolean
+check_llc (QpinTopology *topo, const gint *slot, gint cpu, GError **error)
+{
+  const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+  QPIN_CPUSET_FOREACH (m, &info->llc)
+    {
+      const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
+      if (!qpin_cpuset_equal (&other->llc, &info->llc))
+        {
+          g_autofree char *a = fmt (&info->llc);
+          g_autofree char *b = fmt (&other->llc);
+          return fail (error, "cpu %d shares its last level cache with %s but cpu %d with %s", cpu,
+                       a, m, b);
+        }
+    }
+  if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
+    return fail (error, "thread siblings of cpu %d are not in its last level cache", cpu);
+  return TRUE;
+}
+
+/* LLC groups; without cache information, one per package. */
+static gboolean
+build_llcs (QpinTopology *topo, const gint *slot, gboolean have_llc, GError **error)
+{
   topo->llc_derived = !have_llc;
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
@@ -358,20 +385,8 @@ finish_cpus (QpinTopology *topo, GError **error)
         }
       else
         {
-          QPIN_CPUSET_FOREACH (m, &info->llc)
-            {
-              const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
-              if (!qpin_cpuset_equal (&other->llc, &info->llc))
-                {
-                  g_autofree char *a = fmt (&info->llc);
-                  g_autofree char *b = fmt (&other->llc);
-                  return fail (error,
-                               "cpu %d shares its last level cache with %s but cpu %d with %s", cpu,
-                               a, m, b);
-                }
-            }
-          if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
-            return fail (error, "thread siblings of cpu %d are not in its last level cache", cpu);
+          if (!check_llc (topo, slot, cpu, error))
+            return FALSE;
           if (qpin_cpuset_first (&info->llc) != cpu)
             continue;
           llc.cpus = info->llc;
@@ -381,6 +396,13 @@ finish_cpus (QpinTopology *topo, GError **error)
       g_array_append_val (topo->llcs, llc);
     }
   g_array_sort (topo->llcs, cmp_llc);
+  return TRUE;
+}
+
+/* cpu_llc, cpu_core, cpu_node, and each core's LLC group and node. */
+static gboolean
+build_indexes (QpinTopology *topo, GError **error)
+{
   for (guint l = 0; l < topo->llcs->len; l++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->llcs, QpinTopoLlc, l).cpus)
       topo->cpu_llc[cpu] = (gint) l;
@@ -401,6 +423,27 @@ finish_cpus (QpinTopology *topo, GError **error)
           return fail (error, "thread siblings %d and %d are in different nodes", first, cpu);
     }
   return TRUE;
+}
+
+static gboolean
+finish_cpus (QpinTopology *topo, GError **error)
+{
+  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
+  g_autofree gint *slot = g_new (gint, n_slots);
+  gboolean have_llc;
+
+  if (!index_cpu_info (topo, n_slots, slot, &have_llc, error))
+    return FALSE;
+  topo->n_slots = n_slots;
+  topo->cpu_core = g_new (gint, n_slots);
+  topo->cpu_llc = g_new (gint, n_slots);
+  topo->cpu_node = g_new (gint, n_slots);
+  topo->cpu_package = g_new (gint, n_slots);
+  for (guint c = 0; c < n_slots; c++)
+    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
+  build_packages (topo, slot);
+  return build_cores (topo, slot, error) && build_llcs (topo, slot, have_llc, error)
+         && build_indexes (topo, error);
 }
 
 /**

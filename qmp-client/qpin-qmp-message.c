@@ -5,7 +5,12 @@
 #include "qpin-qmp-error.h"
 #include "qpin-qmp-json.h"
 
-G_DEFINE_QUARK (qpin - qmp - error - quark, qpin_qmp_error)
+/* spelt out: G_DEFINE_QUARK's first argument does not survive clang-format */
+GQuark
+qpin_qmp_error_quark (void)
+{
+  return g_quark_from_static_string ("qpin-qmp-error-quark");
+}
 
 static const char *const error_classes[] = {
   [QPIN_QMP_ERROR_GENERIC_ERROR] = "GenericError",

@@ -137,25 +137,31 @@ get_element (JsonArray *array, guint i, const char *what, GError **error)
 
 /* props: CpuInstanceProperties; every member optional */
 static gboolean
-parse_props (JsonObject *obj, gint64 *node_id, gint64 *socket_id, gint64 *die_id,
-             gint64 *cluster_id, gint64 *core_id, gint64 *thread, const char *what, guint i,
-             GError **error)
+parse_props (JsonObject *obj, QpinGuestTopo *topo, const char *what, guint i, GError **error)
 {
   JsonNode *node = json_object_get_member (obj, "props");
   JsonObject *props;
+  gint64 node_id = -1, socket_id = -1, die_id = -1, cluster_id = -1, core_id = -1, thread = -1;
 
-  *node_id = *socket_id = *die_id = *cluster_id = *core_id = *thread = -1;
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_OBJECT (node))
+  if (node != NULL && !JSON_NODE_HOLDS_OBJECT (node))
     return type_error (error, what, "\"props\" is not an object", i);
-  props = json_node_get_object (node);
-  return get_int (props, "node-id", 0, G_MAXINT, FALSE, node_id, what, i, error)
-         && get_int (props, "socket-id", 0, G_MAXINT, FALSE, socket_id, what, i, error)
-         && get_int (props, "die-id", 0, G_MAXINT, FALSE, die_id, what, i, error)
-         && get_int (props, "cluster-id", 0, G_MAXINT, FALSE, cluster_id, what, i, error)
-         && get_int (props, "core-id", 0, G_MAXINT, FALSE, core_id, what, i, error)
-         && get_int (props, "thread-id", 0, G_MAXINT, FALSE, thread, what, i, error);
+  props = node ? json_node_get_object (node) : NULL;
+  if (props
+      && !(get_int (props, "node-id", 0, G_MAXINT, FALSE, &node_id, what, i, error)
+           && get_int (props, "socket-id", 0, G_MAXINT, FALSE, &socket_id, what, i, error)
+           && get_int (props, "die-id", 0, G_MAXINT, FALSE, &die_id, what, i, error)
+           && get_int (props, "cluster-id", 0, G_MAXINT, FALSE, &cluster_id, what, i, error)
+           && get_int (props, "core-id", 0, G_MAXINT, FALSE, &core_id, what, i, error)
+           && get_int (props, "thread-id", 0, G_MAXINT, FALSE, &thread, what, i, error)))
+    return FALSE;
+  /* each is -1 or in 0..G_MAXINT: fits a gint */
+  topo->node = (gint) node_id;
+  topo->socket = (gint) socket_id;
+  topo->die = (gint) die_id;
+  topo->cluster = (gint) cluster_id;
+  topo->core = (gint) core_id;
+  topo->thread = (gint) thread;
+  return TRUE;
 }
 
 /**
@@ -187,8 +193,7 @@ qpin_qmp_parse_cpus_fast (JsonNode *ret, GError **error)
           || !get_int (obj, "thread-id", 1, TID_MAX, TRUE, &cpu->thread_id, what, i, error)
           || !get_string (obj, "qom-path", TRUE, &cpu->qom_path, what, i, error)
           || !get_string (obj, "target", FALSE, &cpu->target, what, i, error)
-          || !parse_props (obj, &cpu->node_id, &cpu->socket_id, &cpu->die_id, &cpu->cluster_id,
-                           &cpu->core_id, &cpu->thread, what, i, error))
+          || !parse_props (obj, &cpu->topo, what, i, error))
         return NULL;
       g_ptr_array_add (cpus, g_steal_pointer (&cpu));
     }
@@ -251,8 +256,7 @@ qpin_qmp_parse_hotpluggable_cpus (JsonNode *ret, GError **error)
           || !get_int (obj, "vcpus-count", 1, QPIN_QMP_MAX_VCPUS, TRUE, &slot->vcpus_count, what, i,
                        error)
           || !get_string (obj, "qom-path", FALSE, &slot->qom_path, what, i, error)
-          || !parse_props (obj, &slot->node_id, &slot->socket_id, &slot->die_id, &slot->cluster_id,
-                           &slot->core_id, &slot->thread, what, i, error))
+          || !parse_props (obj, &slot->topo, what, i, error))
         return NULL;
       g_ptr_array_add (slots, g_steal_pointer (&slot));
     }

@@ -7,6 +7,8 @@
 
 #include <json-glib/json-glib.h>
 
+#include "qpin-guest-topo.h"
+
 G_BEGIN_DECLS
 
 /* The most vCPUs any QEMU machine accepts: q35's max_cpus, 4096 since
@@ -19,18 +21,12 @@ G_BEGIN_DECLS
 #define QPIN_QMP_MAX_VCPUS 4096
 #define QPIN_QMP_MAX_IOTHREADS 4096
 
-/* Absent guest topology properties are -1. */
 typedef struct {
   gint64 cpu_index;
   gint64 thread_id; /* host TID of the vCPU thread */
   char *qom_path;
   char *target;
-  gint64 node_id;
-  gint64 socket_id;
-  gint64 die_id;
-  gint64 cluster_id;
-  gint64 core_id;
-  gint64 thread; /* props.thread-id: the SMT thread inside the core */
+  QpinGuestTopo topo; /* props; absent ones -1 */
 } QpinQmpCpu;
 
 typedef struct {
@@ -43,12 +39,7 @@ typedef struct {
   char *type;
   gint64 vcpus_count;
   char *qom_path;
-  gint64 node_id;
-  gint64 socket_id;
-  gint64 die_id;
-  gint64 cluster_id;
-  gint64 core_id;
-  gint64 thread;
+  QpinGuestTopo topo; /* props; absent ones -1 */
 } QpinQmpHotpluggableCpu;
 
 void qpin_qmp_cpu_free (QpinQmpCpu *cpu);

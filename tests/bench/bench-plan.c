@@ -180,9 +180,9 @@ bench_hotplug (const QpinTopology *topo)
       QpinThreadSpec spec = qpin_thread_spec_vcpu (N_VCPUS);
       gint64 t0, t1, t2;
 
-      spec.socket = 0;
-      spec.core = N_VCPUS;
-      spec.thread = 0;
+      spec.topo.socket = 0;
+      spec.topo.core = N_VCPUS;
+      spec.topo.thread = 0;
       t0 = g_get_monotonic_time ();
       if (!qpin_placer_add_thread (placer, "vm010", &spec, &error))
         g_error ("bench: %s", error->message);

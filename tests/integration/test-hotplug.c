@@ -140,9 +140,9 @@ device_add_free_slots (const char *monitor, guint count)
         continue;
       json_object_set_string_member (args, "driver", slot->type);
       json_object_set_string_member (args, "id", id);
-      json_object_set_int_member (args, "socket-id", slot->socket_id);
-      json_object_set_int_member (args, "core-id", slot->core_id);
-      json_object_set_int_member (args, "thread-id", slot->thread);
+      json_object_set_int_member (args, "socket-id", slot->topo.socket);
+      json_object_set_int_member (args, "core-id", slot->topo.core);
+      json_object_set_int_member (args, "thread-id", slot->topo.thread);
       ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
       g_assert_no_error (error);
       added++;

@@ -57,6 +57,43 @@ test_defaults (void)
     }
 }
 
+/* every key a config sets reaches the merged policy: the loader keeps each
+ * value as parsed, so merging cannot fail (it once re-parsed the text and
+ * g_assert()ed that it worked); a key it forgot to copy keeps its default */
+static void
+test_every_key_applies (void)
+{
+  const char *const *keys = qpin_policy_keys ();
+  const char *values[] = { "shared", "strict",  "isolate", "housekeeping", "isolate", "0-1",
+                           "share",  "migrate", "fifo:10", "0=4-5",        "2-3" };
+
+  g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (values));
+  for (guint i = 0; keys[i]; i++)
+    {
+      g_autoptr (QpinConfig) config = qpin_config_new ();
+      /* reserved is host-wide: only in [defaults] */
+      const char *group = strcmp (keys[i], "reserved") == 0 ? "defaults" : "vm:a";
+      g_autofree char *text = g_strdup_printf ("[%s]\n%s = %s\n", group, keys[i], values[i]);
+      g_autoptr (QpinPolicy) p = NULL;
+      g_autofree char *got = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (qpin_config_load_data (config, text, "qpin.conf", &error));
+      g_assert_no_error (error);
+      p = qpin_config_policy_for (config, "a", NULL);
+      got = qpin_policy_get (p, keys[i]);
+      g_assert_cmpstr (got, ==, values[i]);
+    }
+}
+
+/* the error domain's quark reads as its name (clang-format once turned
+ * G_DEFINE_QUARK's argument into "qpin - policy - error - quark") */
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (QPIN_POLICY_ERROR), ==, "qpin-policy-error-quark");
+}
+
 static void
 test_bad_file (void)
 {
@@ -227,10 +264,10 @@ test_vm_shapes (void)
   /* vCPU 5: thread 1 of core 0 of socket 1, guest node 1 */
   {
     const QpinThreadSpec *s = &g_array_index (r->threads, QpinThreadSpec, 5);
-    g_assert_cmpint (s->thread, ==, 1);
-    g_assert_cmpint (s->core, ==, 0);
-    g_assert_cmpint (s->socket, ==, 1);
-    g_assert_cmpint (s->node, ==, 1);
+    g_assert_cmpint (s->topo.thread, ==, 1);
+    g_assert_cmpint (s->topo.core, ==, 0);
+    g_assert_cmpint (s->topo.socket, ==, 1);
+    g_assert_cmpint (s->topo.node, ==, 1);
   }
   g_assert_cmpuint (qpin_request_n_vcpus (r), ==, 8);
   g_assert_cmpuint (r->threads->len, ==, 9);
@@ -336,6 +373,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/config/merge", test_merge);
   g_test_add_func ("/config/defaults", test_defaults);
+  g_test_add_func ("/config/error-quark", test_error_quark);
+  g_test_add_func ("/config/every-key-applies", test_every_key_applies);
   g_test_add_func ("/config/bad-file", test_bad_file);
   g_test_add_func ("/config/daemon-allow", test_daemon_allow);
   g_test_add_func ("/config/bad-override", test_bad_override);

@@ -74,7 +74,7 @@ placer_for (const QpinTopology *topo, QpinConfig *config)
 static inline const QpinPlanThread *
 thread_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint index)
 {
-  QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
+  const QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
   g_assert_nonnull (v);
   return qpin_plan_vm_find_thread (v, role, index);
 }
@@ -91,7 +91,7 @@ cpus_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint in
 static inline QpinCpuset
 vcpus_of (const QpinPlacer *placer, const char *vm)
 {
-  QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
+  const QpinPlanVm *v = qpin_plan_find_vm (qpin_placer_get_plan (placer), vm);
   QpinCpuset all;
 
   qpin_cpuset_clear_all (&all);

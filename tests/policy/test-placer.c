@@ -117,7 +117,7 @@ test_smt_prefer (void)
     {
       const QpinPlanThread *t0 = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
       const QpinPlanThread *t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, i + 1);
-      g_assert_cmpint (t0->spec.core, ==, t1->spec.core);
+      g_assert_cmpint (t0->spec.topo.core, ==, t1->spec.topo.core);
       g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t0->cpus)), ==,
                        qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t1->cpus)));
     }
@@ -177,7 +177,7 @@ test_guest_numa (void)
   for (guint i = 0; i < 4; i++)
     {
       const QpinPlanThread *t = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
-      qpin_cpuset_add (t->spec.node == 0 ? &n0 : &n1,
+      qpin_cpuset_add (t->spec.topo.node == 0 ? &n0 : &n1,
                        (guint) qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus)));
     }
   g_assert_cmpuint (qpin_cpuset_count (&n0), ==, 1);
@@ -274,7 +274,7 @@ test_overcommit (void)
   g_autoptr (QpinTopology) two = load_fixture ("2s-8c-2t-2n");
   g_autoptr (QpinPlacer) p3 = placer_for (two, strict);
   g_autoptr (GError) error = NULL;
-  QpinPlanVm *vm;
+  const QpinPlanVm *vm;
 
   g_assert_true (place_vms (p1, refuse, "a:6", NULL));
   g_assert_false (place_vms (p1, refuse, "b:4", &error));
@@ -318,11 +318,11 @@ test_hotplug (void)
 
   g_assert_true (place_vms (placer, config, "b:3 a:4:threads=2", NULL));
   before = qpin_plan_copy (qpin_placer_get_plan (placer));
-  s4.socket = s5.socket = 0;
-  s4.die = s5.die = s4.cluster = s5.cluster = 0;
-  s4.core = s5.core = 2;
-  s4.thread = 0;
-  s5.thread = 1;
+  s4.topo.socket = s5.topo.socket = 0;
+  s4.topo.die = s5.topo.die = s4.topo.cluster = s5.topo.cluster = 0;
+  s4.topo.core = s5.topo.core = 2;
+  s4.topo.thread = 0;
+  s5.topo.thread = 1;
   g_assert_true (qpin_placer_add_thread (placer, "a", &s4, &error));
   g_assert_no_error (error);
   g_assert_true (qpin_placer_add_thread (placer, "a", &s5, &error));
@@ -684,7 +684,7 @@ test_pool_first_plan (void)
   g_autoptr (QpinConfig) share = config_text (text);
   g_autoptr (QpinPlacer) p2 = placer_for (topo, share);
   g_autoptr (GError) error = NULL;
-  QpinPlanVm *a;
+  const QpinPlanVm *a;
 
   g_assert_false (place_vms (placer, config, "a:1 b:2", &error));
   g_assert_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_NO_FIT);
@@ -753,7 +753,7 @@ test_pool_hot_add (void)
   g_assert_true (qpin_placer_add_thread (p2, "a", &v1, NULL));
   {
     g_autofree char *a1 = cpus_of (p2, "a", QPIN_ROLE_VCPU, 1);
-    QpinPlanVm *a = qpin_plan_find_vm (qpin_placer_get_plan (p2), "a");
+    const QpinPlanVm *a = qpin_plan_find_vm (qpin_placer_get_plan (p2), "a");
     g_assert_cmpstr (a1, ==, "1");
     g_assert_false (thread_of (p2, "a", QPIN_ROLE_VCPU, 1)->exclusive);
     g_assert_cmpstr (g_ptr_array_index (a->notes, a->notes->len - 1), ==,
@@ -808,7 +808,7 @@ test_pool_lose_cpu (void)
   g_autoptr (QpinConfig) reserved
     = config_text ("[defaults]\nreserved = 0\n[vm:b]\ncpus = shared\n");
   g_autoptr (QpinPlacer) p2 = placer_for (topo, reserved);
-  QpinPlanVm *a, *b;
+  const QpinPlanVm *a, *b;
   const QpinPlanThread *t;
 
   g_assert_true (place_vms (placer, config, "a:3 b:1", NULL));
@@ -898,6 +898,25 @@ test_manual_messages (void)
                    "vm 'm': cpumap puts vcpu 1 on cpu 6, which another vm holds ('x')");
 }
 
+/* a caller's note goes into the placed VM's plan through the placer (the
+ * plan is the placer's: no writes through a const plan); a VM that is not
+ * placed gets none */
+static void
+test_add_note (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) config = config_from (NULL);
+  g_autoptr (QpinPlacer) placer = placer_for (topo, config);
+  const QpinPlanVm *a;
+
+  g_assert_true (place_vms (placer, config, "a:2", NULL));
+  g_assert_true (qpin_placer_add_note (placer, "a", "its cgroup allows cpus %s", "0-3"));
+  g_assert_false (qpin_placer_add_note (placer, "b", "never %d", 1));
+  a = qpin_plan_find_vm (qpin_placer_get_plan (placer), "a");
+  g_assert_cmpuint (a->notes->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (a->notes, 0), ==, "its cgroup allows cpus 0-3");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -929,5 +948,6 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/pool-lose-cpu", test_pool_lose_cpu);
   g_test_add_func ("/placer/pool-adopt", test_pool_adopt);
   g_test_add_func ("/placer/manual-messages", test_manual_messages);
+  g_test_add_func ("/placer/add-note", test_add_note);
   return g_test_run ();
 }

@@ -187,12 +187,12 @@ test_cpus_fast (void)
   c0 = g_ptr_array_index (cpus, 0);
   c1 = g_ptr_array_index (cpus, 1);
   g_assert_cmpint (c0->thread_id, ==, 101);
-  g_assert_cmpint (c0->node_id, ==, 0);
-  g_assert_cmpint (c0->die_id, ==, -1);
+  g_assert_cmpint (c0->topo.node, ==, 0);
+  g_assert_cmpint (c0->topo.die, ==, -1);
   g_assert_cmpstr (c0->target, ==, "x86_64");
   g_assert_cmpint (c1->cpu_index, ==, 1);
-  g_assert_cmpint (c1->thread, ==, 1);
-  g_assert_cmpint (c1->node_id, ==, -1);
+  g_assert_cmpint (c1->topo.thread, ==, 1);
+  g_assert_cmpint (c1->topo.node, ==, -1);
   g_assert_cmpstr (c1->qom_path, ==, "/machine/peripheral/cpu1");
   g_assert_false (qpin_qmp_cpus_share_thread (cpus));
 }
@@ -303,7 +303,7 @@ test_hotpluggable (void)
   g_assert_cmpuint (slots->len, ==, 2);
   free_slot = g_ptr_array_index (slots, 0);
   g_assert_null (free_slot->qom_path);
-  g_assert_cmpint (free_slot->core_id, ==, 1);
+  g_assert_cmpint (free_slot->topo.core, ==, 1);
   g_assert_cmpstr (free_slot->type, ==, "qemu64-x86_64-cpu");
   g_assert_nonnull (((QpinQmpHotpluggableCpu *) g_ptr_array_index (slots, 1))->qom_path);
 }
@@ -372,6 +372,13 @@ test_slot_vcpus_count (void)
                    "query-hotpluggable-cpus[0]: \"vcpus-count\" 4097 is out of range");
 }
 
+/* the error domain's quark reads as its name, not "qpin - qmp - error - quark" */
+static void
+test_error_quark (void)
+{
+  g_assert_cmpstr (g_quark_to_string (QPIN_QMP_ERROR), ==, "qpin-qmp-error-quark");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -389,5 +396,6 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/types/hotpluggable", test_hotpluggable);
   g_test_add_func ("/qmp/types/count-bounds", test_count_bounds);
   g_test_add_func ("/qmp/types/slot-vcpus-count", test_slot_vcpus_count);
+  g_test_add_func ("/qmp/message/error-quark", test_error_quark);
   return g_test_run ();
 }

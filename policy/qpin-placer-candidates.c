@@ -1,0 +1,419 @@
+/* qpin-placer-candidates.c: the candidate domains of a group (one cell,
+ * one node, several nodes), each filled, scored and given back
+ */
+#define G_LOG_DOMAIN "qpin-policy"
+#define QPIN_PLACER_ALLOW_PRIVATE
+
+#include "qpin-placer-private.h"
+
+static void
+candidate_clear (gpointer data)
+{
+  Candidate *c = data;
+  if (c->cells)
+    g_array_unref (c->cells);
+  if (c->taken)
+    g_array_unref (c->taken);
+}
+
+/* Scores a fill that just happened (undo[from..] are its CPUs). */
+static void
+cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *cost)
+{
+  const QpinTopology *topo = p->topo;
+  const Group *g = pl->g;
+  GArray *undo = pl->undo;
+  gint slot = pl->slot;
+  guint64 nodes = 0, llcs_small = 0;
+  guint n_llcs = 0;
+  guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
+  gint half = 0;
+  gboolean few_nodes = topo->nodes->len <= 64;
+
+  p->stamp++;
+  /* core_mark: stamp when seen, counts taken CPUs in the high bits */
+  for (guint i = from; i < undo->len; i++)
+    {
+      guint cpu = g_array_index (undo, guint, i);
+      guint k = (guint) topo->cpu_core[cpu];
+
+      p->work++;
+      if (p->kind[cpu] == KIND_EXCLUSIVE)
+        {
+          guint l = (guint) topo->cpu_llc[cpu];
+          if (few_nodes)
+            nodes |= G_GUINT64_CONSTANT (1) << topo->cpu_node[cpu];
+          if (l < 64)
+            llcs_small |= G_GUINT64_CONSTANT (1) << l;
+          else
+            n_llcs++; /* beyond 64 LLC groups: an upper bound is enough */
+          first = MIN (first, cpu);
+          if (p->have_isolated && !qpin_cpuset_has (&p->isolated, cpu))
+            iso_miss++;
+        }
+      if (p->core_mark[k] != p->stamp)
+        {
+          guint taken = 0;
+          p->core_mark[k] = p->stamp;
+          for (guint j = from; j < undo->len; j++)
+            taken += (guint) topo->cpu_core[g_array_index (undo, guint, j)] == k;
+          if (core_has_other (p, k, slot))
+            shared++;
+          half += p->core_free[k] > 0 ? 1 : 0;
+          half
+            -= (p->core_free[k] + taken > 0 && p->core_free[k] + taken < p->core_usable[k]) ? 1 : 0;
+        }
+    }
+  for (guint ui = 0; ui < g->units->len; ui++)
+    {
+      const Unit *u = &g_array_index (g->units, Unit, ui);
+      if (!u->guest_siblings)
+        continue;
+      for (guint a = 0; a < u->n; a++)
+        for (guint b = a + 1; b < u->n; b++)
+          if (topo->cpu_core[TCPU (p, u->idx[a])] != topo->cpu_core[TCPU (p, u->idx[b])])
+            sib++;
+    }
+  if (few_nodes)
+    {
+      guint64 all = nodes;
+      QPIN_CPUSET_FOREACH (n, pl->prev_nodes)
+        if (n < 64)
+          all |= G_GUINT64_CONSTANT (1) << n;
+      for (guint a = 0; a < topo->nodes->len; a++)
+        for (guint b = a + 1; b < topo->nodes->len; b++)
+          if (((all >> a) & 1) && ((all >> b) & 1) && (((nodes >> a) & 1) || ((nodes >> b) & 1)))
+            dist += qpin_topology_distance (topo, a, b);
+    }
+  cost->v[0] = (guint) __builtin_popcountll (nodes);
+  cost->v[1] = dist;
+  cost->v[2] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
+  cost->v[3] = iso_miss;
+  cost->v[4] = shared;
+  cost->v[5] = sib;
+  cost->v[6] = (guint) (half + 100000);
+  cost->v[7] = domain_free;
+  cost->v[8] = first;
+  cost->v[9] = 0;
+}
+
+/* Tries one domain; on success appends a candidate. */
+static void
+try_domain (QpinPlacer *p, const Placing *pl, GArray *cells, guint level, GArray *out)
+{
+  GArray *undo = pl->undo;
+  guint from = undo->len;
+  guint domain_free = 0;
+  QpinPlanVm *vm = g_ptr_array_index (p->slots, pl->slot);
+
+  for (guint i = 0; i < cells->len; i++)
+    domain_free += p->cell_free[g_array_index (cells, guint, i)];
+  if (qpin_placer_fill (p, pl, (const guint *) cells->data, cells->len))
+    {
+      guint n = undo->len - from;
+      gboolean same = FALSE;
+
+      for (guint i = 0; i < out->len && !same; i++)
+        {
+          const Candidate *o = &g_array_index (out, Candidate, i);
+          same = o->taken->len == n
+                 && memcmp (o->taken->data, &g_array_index (undo, guint, from), n * sizeof (guint))
+                      == 0;
+        }
+      if (!same)
+        {
+          Candidate c = { .cells = g_array_copy (cells),
+                          .level = level,
+                          .taken = g_array_sized_new (FALSE, FALSE, sizeof (guint), n) };
+          g_array_append_vals (c.taken, &g_array_index (undo, guint, from), n);
+          cost_of (p, pl, from, domain_free, &c.cost);
+          g_array_append_val (out, c);
+        }
+    }
+  qpin_placer_rollback (p, vm, undo, from);
+}
+
+typedef struct {
+  const QpinPlacer *p;
+  gboolean isolate;
+} CapOrder;
+
+static gint
+cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx > cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* The fewest cells of @nodes (node index mask) holding @need, largest
+ * first, the last one the best fit. */
+GArray *
+qpin_placer_pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *chosen = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint sum = 0;
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  {
+    CapOrder order = { p, isolate };
+    g_array_sort_with_data (all, cmp_cell_cap, &order);
+  }
+  for (guint i = 0; i < all->len && sum < need; i++)
+    {
+      guint c = g_array_index (all, guint, i);
+      guint cap = cap_cell (p, c, isolate);
+
+      /* best fit for the last cell: the smallest one that completes */
+      if (sum + cap >= need)
+        for (guint j = all->len; j-- > i + 1;)
+          {
+            guint d = g_array_index (all, guint, j);
+            if (sum + cap_cell (p, d, isolate) >= need)
+              {
+                c = d;
+                cap = cap_cell (p, d, isolate);
+                g_array_index (all, guint, j) = g_array_index (all, guint, i);
+                break;
+              }
+          }
+      g_array_append_val (chosen, c);
+      sum += cap;
+    }
+  /* the remaining cells of these nodes come last, for split units */
+  for (guint i = 0; i < all->len; i++)
+    {
+      guint c = g_array_index (all, guint, i);
+      gboolean seen = FALSE;
+      for (guint j = 0; j < chosen->len; j++)
+        seen |= g_array_index (chosen, guint, j) == c;
+      if (!seen)
+        g_array_append_val (chosen, c);
+    }
+  g_array_unref (all);
+  return chosen;
+}
+
+static gint
+cmp_cell_cap_small (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const CapOrder *o = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
+  if (cx != cy)
+    return cx < cy ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Every cell of @nodes, smallest first: uses up the small cells and keeps
+ * the large ones whole for the VMs still to come. */
+static GArray *
+pick_cells_small_first (const QpinPlacer *p, const gboolean *in_node, gboolean isolate)
+{
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
+  CapOrder order = { p, isolate };
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
+      g_array_append_val (all, c);
+  g_array_sort_with_data (all, cmp_cell_cap_small, &order);
+  return all;
+}
+
+static gint
+cmp_candidate (gconstpointer a, gconstpointer b)
+{
+  const Candidate *x = a, *y = b;
+  for (guint i = 0; i < N_COST; i++)
+    if (x->cost.v[i] != y->cost.v[i])
+      return x->cost.v[i] < y->cost.v[i] ? -1 : 1;
+  return 0;
+}
+
+/* 1. one cell */
+static void
+domains_one_cell (QpinPlacer *p, const Placing *pl, GArray *out)
+{
+  g_autoptr (GArray) cells = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint c = 0; c < p->cells->len; c++)
+    if (pl->allowed[g_array_index (p->cells, Cell, c).node]
+        && cap_cell (p, c, pl->isolate) >= pl->g->n_vcpus)
+      {
+        g_array_set_size (cells, 0);
+        g_array_append_val (cells, c);
+        try_domain (p, pl, cells, 0, out);
+      }
+}
+
+/* 2. one node, fewest cells (the search also: small cells first) */
+static void
+domains_one_node (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
+{
+  guint n_nodes = p->topo->nodes->len;
+  guint need = pl->g->n_vcpus;
+
+  for (guint n = 0; n < n_nodes; n++)
+    if (pl->allowed[n] && cap_node (p, n, pl->isolate) >= need)
+      {
+        g_autoptr (GArray) pc = NULL;
+        memset (mask, 0, sizeof (gboolean) * n_nodes);
+        mask[n] = TRUE;
+        pc = qpin_placer_pick_cells (p, mask, need, pl->isolate);
+        try_domain (p, pl, pc, 1, out);
+        if (pl->diverse)
+          {
+            g_autoptr (GArray) small = pick_cells_small_first (p, mask, pl->isolate);
+            try_domain (p, pl, small, 1, out);
+          }
+      }
+}
+
+/* Adds the nearest allowed nodes (by summed distance to those in @mask,
+ * then the most free) until they hold the group.  Returns their capacity. */
+static guint
+grow_nodes (const QpinPlacer *p, const Placing *pl, gboolean *mask, guint sum)
+{
+  const QpinTopology *topo = p->topo;
+  guint n_nodes = topo->nodes->len;
+  gboolean isolate = pl->isolate;
+
+  while (sum < pl->g->n_vcpus)
+    {
+      gint best = -1;
+      guint bd = 0;
+      for (guint n = 0; n < n_nodes; n++)
+        {
+          guint d = 0;
+          if (mask[n] || !pl->allowed[n] || cap_node (p, n, isolate) == 0)
+            continue;
+          for (guint m = 0; m < n_nodes; m++)
+            if (mask[m])
+              d += qpin_topology_distance (topo, n, m);
+          if (best < 0 || d < bd
+              || (d == bd && cap_node (p, n, isolate) > cap_node (p, (guint) best, isolate)))
+            {
+              best = (gint) n;
+              bd = d;
+            }
+        }
+      if (best < 0)
+        break;
+      mask[best] = TRUE;
+      sum += cap_node (p, (guint) best, isolate);
+    }
+  return sum;
+}
+
+/* The search's extra domains over the nodes of @mask: the seed node's
+ * cells first, the others after (spans more LLC groups but leaves another
+ * node whole), and small cells first. */
+static void
+domains_seeded (QpinPlacer *p, const Placing *pl, const gboolean *mask, guint seed, GArray *pc,
+                GArray *out)
+{
+  g_autoptr (GArray) first = NULL;
+  g_autoptr (GArray) seeded = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr (GArray) small = NULL;
+  g_autofree gboolean *only = g_new0 (gboolean, p->topo->nodes->len);
+
+  only[seed] = TRUE;
+  first = qpin_placer_pick_cells (p, only, pl->g->n_vcpus, pl->isolate);
+  g_array_append_vals (seeded, first->data, first->len);
+  for (guint i = 0; i < pc->len; i++)
+    if (g_array_index (p->cells, Cell, g_array_index (pc, guint, i)).node != seed)
+      g_array_append_val (seeded, g_array_index (pc, guint, i));
+  try_domain (p, pl, seeded, 2, out);
+  small = pick_cells_small_first (p, mask, pl->isolate);
+  try_domain (p, pl, small, 2, out);
+}
+
+/* 3. several nodes, grown from each seed by distance; the search also
+ * tries every second node, not only the nearest */
+static void
+domains_several_nodes (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
+{
+  guint n_nodes = p->topo->nodes->len;
+  gboolean isolate = pl->isolate;
+
+  for (guint seed = 0; seed < n_nodes; seed++)
+    for (gint second = pl->diverse && n_nodes <= 8 ? 0 : -1; second < (gint) n_nodes; second++)
+      {
+        g_autoptr (GArray) pc = NULL;
+        guint sum;
+
+        if (!pl->allowed[seed] || cap_node (p, seed, isolate) == 0)
+          break;
+        if (second >= 0
+            && ((guint) second == seed || !pl->allowed[second]
+                || cap_node (p, (guint) second, isolate) == 0))
+          continue;
+        memset (mask, 0, sizeof (gboolean) * n_nodes);
+        mask[seed] = TRUE;
+        sum = cap_node (p, seed, isolate);
+        if (second >= 0)
+          {
+            mask[second] = TRUE;
+            sum += cap_node (p, (guint) second, isolate);
+          }
+        if (grow_nodes (p, pl, mask, sum) < pl->g->n_vcpus)
+          break;
+        pc = qpin_placer_pick_cells (p, mask, pl->g->n_vcpus, isolate);
+        try_domain (p, pl, pc, 2, out);
+        if (pl->diverse)
+          domains_seeded (p, pl, mask, seed, pc, out);
+      }
+}
+
+/* The best of every other level right after the overall best. */
+static void
+promote_levels (GArray *out)
+{
+  guint next = 1;
+
+  for (guint level = 0; level < 3; level++)
+    for (guint i = next; i < out->len; i++)
+      {
+        Candidate *c = &g_array_index (out, Candidate, i);
+        if (c->level != level || level == g_array_index (out, Candidate, 0).level)
+          continue;
+        if (i != next)
+          {
+            Candidate tmp = *c;
+            memmove (&g_array_index (out, Candidate, next + 1),
+                     &g_array_index (out, Candidate, next), (i - next) * sizeof (Candidate));
+            g_array_index (out, Candidate, next) = tmp;
+          }
+        next++;
+        break;
+      }
+}
+
+/* Candidate domains for the group of @pl, best first.  Greedy placement
+ * only needs the first level that fits; the search (@pl->diverse) also
+ * wants the wider levels, because giving one VM a wider domain can let
+ * another stay whole: the best of each level then comes right after the
+ * overall best. */
+GArray *
+qpin_placer_candidates (QpinPlacer *p, const Placing *pl)
+{
+  GArray *out = g_array_new (FALSE, TRUE, sizeof (Candidate));
+  g_autofree gboolean *mask = g_new0 (gboolean, p->topo->nodes->len);
+
+  g_array_set_clear_func (out, candidate_clear);
+  domains_one_cell (p, pl, out);
+  if (out->len == 0 || pl->diverse)
+    domains_one_node (p, pl, mask, out);
+  if ((out->len == 0 || pl->diverse) && pl->numa != QPIN_NUMA_STRICT)
+    domains_several_nodes (p, pl, mask, out);
+  g_array_sort (out, cmp_candidate);
+  if (pl->diverse && out->len > 2)
+    promote_levels (out);
+  return out;
+}
