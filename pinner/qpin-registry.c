@@ -8,22 +8,21 @@
  */
 #define G_LOG_DOMAIN "qpin"
 
-#include "qpin-registry.h"
+#define QPIN_REGISTRY_ALLOW_PRIVATE
+#include "qpin-registry-private.h"
 
 #include <malloc.h>
 
-#include "qpin-effects.h"
+#include "qpin-host-recording.h"
 #include "qpin-json.h"
 #include "qpin-ledger-file.h"
 #include "qpin-log-limit.h"
 #include "qpin-peer.h"
-#include "qpin-pin.h"
 #include "qpin-proc-events.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-types.h"
 #include "qpin-text.h"
 #include "qpin-standby.h"
-#include "qpin-topology-reader.h"
 #include "qpin-uevents.h"
 #include "qpin-vm-threads.h"
 
@@ -79,12 +78,19 @@ struct _QpinVm {
 /* Events and thread churn a peer causes at will start at most one
  * discovery per this many ms; the rest coalesce into it. */
 #define DISCOVER_GAP_MS 100
+/* After a host CPU hotplug the kernel rewrites affinities on its own
+ * (threads forced off an offline CPU, cpuset masks reset when one comes
+ * back), some of it after the event reaches us: every thread of every
+ * VM is looked at again now and a few times in the next seconds. */
+#define HOST_RECHECK_MS 250
+#define HOST_RECHECKS 4
 
 struct _QpinRegistry {
   QpinTopology *topo;
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
+  QpinHost *host;         /* every effect on the host goes through it */
   GPtrArray *vms;         /* QpinVm, live ones */
   QpinStandby *standby;   /* monitors held but not managed: second ones, refused ones */
   QpinLogLimit *refusals; /* the lines refused monitors cause, all of them together */
@@ -96,6 +102,7 @@ struct _QpinRegistry {
   char *ledger_saved;     /* what was written there last */
   QpinLedgerFile *before; /* the ledger file the previous run left */
   guint recheck, rechecks_left;
+  guint recheck_ms, rechecks; /* HOST_RECHECK_MS, HOST_RECHECKS but in tests */
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
@@ -227,7 +234,7 @@ take_over (QpinRegistry *registry, QpinVm *vm)
 {
   g_autoptr (QpinQmpClient) client = NULL;
 
-  if (vm->peer == NULL || !qpin_peer_is_current (vm->peer, NULL)
+  if (vm->peer == NULL || !qpin_host_is_current (registry->host, vm->peer, NULL)
       || !(client = qpin_standby_take (registry->standby, vm->peer)))
     return;
   g_message ("vm '%s' (pid %d): its standby monitor '%s' takes over", vm->key, vm->pid,
@@ -363,12 +370,10 @@ static gboolean
 held_by_another (QpinVm *vm, guint cpu)
 {
   const QpinLedgerEntry *owner = qpin_ledger_file_owner (vm->registry->before, cpu);
-  g_autofree char *proc = NULL;
 
   if (owner == NULL || owner->pid == vm->pid)
     return FALSE;
-  proc = g_strdup_printf ("/proc/%d", owner->pid);
-  return g_file_test (proc, G_FILE_TEST_EXISTS);
+  return qpin_host_process_exists (vm->registry->host, owner->pid);
 }
 
 /* Did the previous run place this VM? */
@@ -677,7 +682,8 @@ apply_effects (QpinVm *vm, const QpinPlanVm *plan)
 
       if (t->role != QPIN_ROLE_VCPU || st->error)
         continue;
-      if (qpin_effects_set_sched (vm->pid, t->tid, policy->sched, policy->sched_priority, &error))
+      if (qpin_host_set_sched (vm->registry->host, vm->pid, t->tid, policy->sched,
+                               policy->sched_priority, &error))
         {
           scheduled++;
           continue;
@@ -701,7 +707,8 @@ apply_effects (QpinVm *vm, const QpinPlanVm *plan)
         return failed;
 
       g_free (vm->memory);
-      if (qpin_effects_migrate_memory (vm->pid, &plan->mem_nodes, &unmoved, &error))
+      if (qpin_host_migrate_memory (vm->registry->host, vm->pid, &plan->mem_nodes, &unmoved,
+                                    &error))
         {
           g_free (vm->migrated);
           vm->migrated = g_strdup (nodes);
@@ -730,7 +737,7 @@ confine (QpinVm *vm, const QpinVmThread *t)
   g_autofree char *list = NULL;
   QpinCpuset allowed;
 
-  if (!qpin_pin_allowed (vm->pid, t->tid, &allowed, &error))
+  if (!qpin_host_allowed (vm->registry->host, vm->pid, t->tid, &allowed, &error))
     {
       g_warning ("vm '%s': cannot tell which CPUs %s %d (tid %d) may use: %s", vm->key,
                  qpin_thread_role_to_string (t->role), t->index, t->tid, error->message);
@@ -761,7 +768,7 @@ apply (QpinVm *vm)
 
   /* only threads of the process instance the VM is: settle() ends a VM
    * whose pid was reused, so look again before pinning anything */
-  if (vm->peer && !qpin_peer_is_current (vm->peer, NULL))
+  if (vm->peer && !qpin_host_is_current (registry->host, vm->peer, NULL))
     {
       vm_discover_soon (vm);
       return;
@@ -821,7 +828,7 @@ apply (QpinVm *vm)
         }
       want = qpin_cpuset_format (&planned);
       qpin_cpuset_unpack (&st->actual, &actual);
-      ok = qpin_pin_thread (vm->pid, t->tid, &planned, &actual, &error);
+      ok = qpin_host_pin (registry->host, vm->pid, t->tid, &planned, &actual, &error);
       qpin_cpuset_pack (&st->actual, &actual);
       if (ok)
         {
@@ -889,9 +896,7 @@ read_kernel (QpinVm *vm, const QpinVmThread *t, ThreadState *st)
   QpinCpuset actual;
   gboolean same;
 
-  st->cpu = qpin_proc_last_cpu (vm->pid, t->tid);
-  if (!qpin_proc_get_affinity (t->tid, &actual, NULL))
-    qpin_cpuset_clear_all (&actual);
+  qpin_host_read_task (vm->registry->host, vm->pid, t->tid, &actual, &st->cpu);
   same = qpin_cpuset_packed_equal (&st->actual, &actual);
   if (!same)
     qpin_cpuset_pack (&st->actual, &actual);
@@ -944,7 +949,7 @@ settle (QpinVm *vm)
   g_autoptr (GPtrArray) refused = NULL;
   g_autoptr (GPtrArray) threads = NULL;
 
-  if (vm->peer && !qpin_peer_is_current (vm->peer, &error))
+  if (vm->peer && !qpin_host_is_current (registry->host, vm->peer, &error))
     {
       vm_gone (vm, error->message);
       return;
@@ -957,7 +962,7 @@ settle (QpinVm *vm)
       vm_set_error (vm, QPIN_VM_FAILED, message);
       return;
     }
-  tids = qpin_proc_list_tasks (vm->pid, &error);
+  tids = qpin_host_list_tasks (registry->host, vm->pid, &error);
   if (tids == NULL)
     {
       vm_gone (vm, error->message);
@@ -1129,7 +1134,7 @@ vm_discover (QpinVm *vm)
       vm->again = TRUE;
       return;
     }
-  vm->discovered_us = g_get_monotonic_time ();
+  vm->discovered_us = qpin_host_now_us (vm->registry->host);
   /* the replies come back in this order; settle() runs after the last */
   if (!vm->named)
     query (vm, "query-name", QUERY_NAME);
@@ -1153,10 +1158,11 @@ on_discover_soon (gpointer user_data)
 static void
 vm_discover_soon (QpinVm *vm)
 {
-  gint64 since_ms = (g_get_monotonic_time () - vm->discovered_us) / 1000;
+  gint64 since_ms;
 
   if (vm->registry == NULL || vm->soon_id)
     return;
+  since_ms = (qpin_host_now_us (vm->registry->host) - vm->discovered_us) / 1000;
   if (since_ms >= DISCOVER_GAP_MS)
     {
       vm_discover (vm);
@@ -1180,6 +1186,9 @@ on_reconcile (gpointer user_data)
  * @topo: (transfer full): the host topology
  * @config: (transfer full): the policies
  *
+ * On this machine's kernel; a dry run on a recording host over it, which
+ * reads the kernel and changes nothing.
+ *
  * Returns: (transfer full): a registry, or %NULL when the configuration
  *   does not fit the host (the reason in @error)
  */
@@ -1187,8 +1196,29 @@ QpinRegistry *
 qpin_registry_new (QpinTopology *topo, QpinConfig *config, const QpinRegistryOptions *options,
                    GError **error)
 {
+  QpinHost *host = qpin_host_new_real ();
+
+  if (options->dry_run)
+    host = qpin_host_recording_new (host);
+  return qpin_registry_new_with_host (topo, config, options, host, error);
+}
+
+/**
+ * qpin_registry_new_with_host:
+ * @topo: (transfer full): the host topology
+ * @config: (transfer full): the policies
+ * @host: (transfer full): where the registry reads threads and pins them
+ *
+ * Returns: (transfer full): a registry, or %NULL when the configuration
+ *   does not fit the host (the reason in @error)
+ */
+QpinRegistry *
+qpin_registry_new_with_host (QpinTopology *topo, QpinConfig *config,
+                             const QpinRegistryOptions *options, QpinHost *host, GError **error)
+{
   g_autoptr (QpinTopology) owned_topo = topo;
   g_autoptr (QpinConfig) owned_config = config;
+  g_autoptr (QpinHost) owned_host = host;
   g_autoptr (QpinPolicy) defaults = NULL;
   QpinRegistry *registry;
 
@@ -1200,6 +1230,9 @@ qpin_registry_new (QpinTopology *topo, QpinConfig *config, const QpinRegistryOpt
   registry->config = g_steal_pointer (&owned_config);
   registry->placer = qpin_placer_new (registry->topo, &defaults->reserved);
   registry->options = *options;
+  registry->host = g_steal_pointer (&owned_host);
+  registry->recheck_ms = HOST_RECHECK_MS;
+  registry->rechecks = HOST_RECHECKS;
   registry->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) vm_unref);
   registry->standby = qpin_standby_new ();
   registry->refusals = qpin_log_limit_new ();
@@ -1233,6 +1266,7 @@ qpin_registry_free (QpinRegistry *registry)
   qpin_placer_free (registry->placer);
   qpin_config_free (registry->config);
   qpin_topology_free (registry->topo);
+  qpin_host_free (registry->host);
   g_free (registry);
 }
 
@@ -1344,7 +1378,7 @@ static GPtrArray *
 rebuild_placer (QpinRegistry *registry)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (QpinTopology) topo = qpin_topology_read ("/", NULL, &error);
+  g_autoptr (QpinTopology) topo = qpin_host_read_topology (registry->host, &error);
   g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (registry->config, NULL, NULL);
   g_autoptr (GPtrArray) lost = g_ptr_array_new ();
   GPtrArray *degraded = g_ptr_array_new ();
@@ -1381,13 +1415,6 @@ rebuild_placer (QpinRegistry *registry)
   return degraded;
 }
 
-/* After a host CPU hotplug the kernel rewrites affinities on its own
- * (threads forced off an offline CPU, cpuset masks reset when one comes
- * back), some of it after the event reaches us: every thread of every
- * VM is looked at again now and a few times in the next seconds. */
-#define HOST_RECHECK_MS 250
-#define HOST_RECHECKS 4
-
 static gboolean
 on_host_recheck (gpointer user_data)
 {
@@ -1408,9 +1435,9 @@ recheck_host (QpinRegistry *registry, guint cpu, gboolean online)
   g_free (registry->host_change);
   registry->host_change
     = g_strdup_printf ("host CPU %u %s", cpu, online ? "came back online" : "went offline");
-  registry->rechecks_left = HOST_RECHECKS;
-  if (registry->recheck == 0)
-    registry->recheck = g_timeout_add (HOST_RECHECK_MS, on_host_recheck, registry);
+  registry->rechecks_left = registry->rechecks;
+  if (registry->recheck == 0 && registry->rechecks > 0)
+    registry->recheck = g_timeout_add (registry->recheck_ms, on_host_recheck, registry);
   for (guint i = 0; i < registry->vms->len; i++)
     vm_discover (g_ptr_array_index (registry->vms, i));
 }
@@ -1441,6 +1468,42 @@ on_cpu_event (guint cpu, gboolean online, gpointer user_data)
   /* the kernel has moved threads off the CPU (widening their masks); look
    * and re-pin */
   recheck_host (registry, cpu, FALSE);
+}
+
+/**
+ * qpin_registry_cpu_event:
+ *
+ * Host CPU @cpu went offline or came back (what the uevents watch says).
+ */
+void
+qpin_registry_cpu_event (QpinRegistry *registry, guint cpu, gboolean online)
+{
+  on_cpu_event (cpu, online, registry);
+}
+
+/**
+ * qpin_registry_thread_event:
+ * @tid: 0 when events were lost
+ *
+ * A thread of process @tgid was created or exited (what the process
+ * events connector says).
+ */
+void
+qpin_registry_thread_event (QpinRegistry *registry, GPid tgid, GPid tid, gboolean created)
+{
+  on_thread_event (tgid, tid, created, registry);
+}
+
+/**
+ * qpin_registry_set_recheck:
+ *
+ * How often, after a host CPU event, every VM is looked at again.
+ */
+void
+qpin_registry_set_recheck (QpinRegistry *registry, guint interval_ms, guint times)
+{
+  registry->recheck_ms = interval_ms;
+  registry->rechecks = times;
 }
 
 /**
@@ -1571,7 +1634,7 @@ qpin_registry_release (QpinRegistry *registry)
 
       if (vm->registry == NULL || vm->placed)
         continue;
-      if (vm->peer && !qpin_peer_is_current (vm->peer, &local))
+      if (vm->peer && !qpin_host_is_current (registry->host, vm->peer, &local))
         {
           vm_gone (vm, local->message);
           continue;
@@ -1641,7 +1704,7 @@ admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
   const char *label = qpin_qmp_client_get_label (client);
   QpinVm *twin;
 
-  *peer = qpin_peer_new_for_client (client, pid, &error);
+  *peer = qpin_host_identify (registry->host, client, pid, &error);
   if (*peer == NULL && !registry->options.check_owner)
     return TRUE;
   if (*peer == NULL)
@@ -1758,8 +1821,8 @@ verify_now (QpinVm *vm)
       read_kernel (vm, g_ptr_array_index (vm->threads, i), st);
       off += st->applied && !st->drift && !on_plan (vm, i);
     }
-  if (off == 0 || vm->registry->options.dry_run || vm->registry->options.enforce == QPIN_ENFORCE_OFF
-      || vm->state != QPIN_VM_PINNED)
+  /* a dry run's VMs are planned, never pinned: never repaired */
+  if (off == 0 || vm->registry->options.enforce == QPIN_ENFORCE_OFF || vm->state != QPIN_VM_PINNED)
     return;
   {
     g_autofree char *message
@@ -1895,11 +1958,10 @@ qpin_registry_to_table (QpinRegistry *registry)
           const ThreadState *st = &g_array_index (vm->states, ThreadState, j);
           g_autofree char *cpus = NULL;
           g_autofree char *node_list = NULL;
-          g_autofree char *state = qpin_text_escape (
-            st->applied                    ? (st->drift ? "drift" : "pinned")
-            : st->error                    ? st->error
-            : vm->state == QPIN_VM_PLANNED ? "planned"
-                                           : "-");
+          g_autofree char *state = qpin_text_escape (st->applied ? (st->drift ? "drift" : "pinned")
+                                                     : st->error ? st->error
+                                                     : vm->state == QPIN_VM_PLANNED ? "planned"
+                                                                                    : "-");
           QpinCpuset planned, nodes;
 
           qpin_cpuset_unpack (&st->planned, &planned);
@@ -2110,8 +2172,8 @@ restore_main_thread (Hotplug *h)
     return;
   h->restore_main = FALSE;
   h->vm->holding_main = FALSE;
-  if (!h->vm->registry->options.dry_run)
-    qpin_pin_thread (h->vm->pid, h->vm->pid, &h->restore, NULL, NULL);
+  if (h->vm->registry)
+    qpin_host_pin (h->vm->registry->host, h->vm->pid, h->vm->pid, &h->restore, NULL, NULL);
 }
 
 static void
@@ -2203,8 +2265,7 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
       h->restore = main_pt->cpus;
       h->restore_main = TRUE;
       vm->holding_main = TRUE;
-      if (!vm->registry->options.dry_run)
-        qpin_pin_thread (vm->pid, vm->pid, &pt->cpus, NULL, NULL);
+      qpin_host_pin (vm->registry->host, vm->pid, vm->pid, &pt->cpus, NULL, NULL);
     }
   g_free (h->device_id);
   h->device_id = g_strdup_printf ("qpin-cpu%u", h->index);
