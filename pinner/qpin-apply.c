@@ -5,7 +5,6 @@
  * mask: learn the cgroup cpuset and re-plan inside it), deals with drift
  * as enforce says, and applies sched and memory=migrate.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

@@ -10,7 +10,6 @@
  * The child's exit is the one place that decides how qpin run ends: every
  * failure first stops QEMU (quit, then SIGKILL) and waits for it.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -28,6 +27,7 @@
 #include "qpin-proc.h"
 #include "qpin-readback.h"
 #include "qpin-registry.h"
+#include "qpin-json.h"
 #include "qpin-setup.h"
 #include "qpin-unix-address.h"
 
@@ -361,23 +361,6 @@ pinned (Run *r, JsonObject *vm)
 
 /* ---- pinning alone ---- */
 
-static JsonObject *
-find_vm (JsonNode *status, GPid pid)
-{
-  JsonArray *vms;
-
-  if (status == NULL || !JSON_NODE_HOLDS_OBJECT (status))
-    return NULL;
-  vms = json_object_get_array_member (json_node_get_object (status), "vms");
-  for (guint i = 0; vms && i < json_array_get_length (vms); i++)
-    {
-      JsonObject *vm = json_array_get_object_element (vms, i);
-      if (json_object_get_int_member_with_default (vm, "pid", 0) == pid)
-        return vm;
-    }
-  return NULL;
-}
-
 static void
 on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
 {
@@ -394,7 +377,7 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
       return;
     }
   json = qpin_registry_to_json (registry);
-  pinned (r, find_vm (json, r->pid));
+  pinned (r, qpin_json_find_vm (json, r->pid));
 }
 
 /* ---- pinning by the daemon ---- */
@@ -414,7 +397,7 @@ on_poll (gpointer user_data)
       run_fail (r, "lost the qpin daemon while it was pinning QEMU: %s", error->message);
       return G_SOURCE_REMOVE;
     }
-  vm = find_vm (status, r->pid);
+  vm = qpin_json_find_vm (status, r->pid);
   state = vm ? json_object_get_string_member_with_default (vm, "state", "") : "";
   if (g_str_equal (state, "pinned"))
     {
@@ -681,8 +664,8 @@ spawn_error_status (const char *binary, const GError *error)
 }
 
 typedef struct {
-  char *config_path, *name, *daemon_socket, *control_path, *report_path;
-  GStrv overrides;
+  QpinPlacementOptions placement; /* --config, --policy */
+  char *name, *daemon_socket, *control_path, *report_path;
   gint timeout_ms;
   gboolean verbose;
 } RunOptions;
@@ -695,10 +678,10 @@ warn_own_policy_ignored (const RunOptions *o, const char *control_path)
 {
   g_autoptr (GString) ignored = g_string_new (NULL);
 
-  if (o->config_path)
-    g_string_append_printf (ignored, " --config '%s'", o->config_path);
-  for (guint i = 0; o->overrides && o->overrides[i]; i++)
-    g_string_append_printf (ignored, " --policy '%s'", o->overrides[i]);
+  if (o->placement.config_path)
+    g_string_append_printf (ignored, " --config '%s'", o->placement.config_path);
+  for (guint i = 0; o->placement.overrides && o->placement.overrides[i]; i++)
+    g_string_append_printf (ignored, " --policy '%s'", o->placement.overrides[i]);
   if (ignored->len == 0)
     return;
   fprintf (stderr,
@@ -710,12 +693,11 @@ warn_own_policy_ignored (const RunOptions *o, const char *control_path)
 static void
 run_options_clear (RunOptions *o)
 {
-  g_free (o->config_path);
+  qpin_placement_options_clear (&o->placement);
   g_free (o->name);
   g_free (o->daemon_socket);
   g_free (o->control_path);
   g_free (o->report_path);
-  g_strfreev (o->overrides);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (RunOptions, run_options_clear)
@@ -727,9 +709,6 @@ static gboolean
 parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **error)
 {
   GOptionEntry entries[] = {
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &o->config_path, "Policy file", "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->overrides, "Override a policy key",
-      "KEY=VALUE" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
       "Guest name: adds -name guest=NAME unless QEMU's arguments have one; picks [vm:NAME]",
       "NAME" },
@@ -753,6 +732,8 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
   g_option_context_set_summary (
     ctx, "Start QEMU paused, pin its threads, then start the guest.\n"
          "Joins the qpin daemon's ledger when one runs; plans alone otherwise.");
+  g_option_context_set_main_group (
+    ctx, qpin_setup_placement_group (&o->placement, QPIN_PLACEMENT_CONFIG));
   g_option_context_add_main_entries (ctx, entries, NULL);
   for (int i = 1; i < argc && split < 0; i++)
     if (g_str_equal (argv[i], "--"))
@@ -836,8 +817,8 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   r->report_path = o->report_path;
   r->timeout_ms = o->timeout_ms > 0 ? (guint) o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS;
 
-  if (!qpin_setup_load (NULL, o->config_path, (const char *const *) o->overrides, &topo, &config,
-                        &error)
+  if (!qpin_setup_load (NULL, o->placement.config_path,
+                        (const char *const *) o->placement.overrides, &topo, &config, &error)
       || !(policy = qpin_config_policy_for (config, name, &error)))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);

@@ -6,7 +6,6 @@
  * will are coalesced (DISCOVER_GAP_MS).  Also the read of the kernel's
  * affinities that status does before it answers (verify).
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

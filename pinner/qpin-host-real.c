@@ -1,5 +1,4 @@
 /* qpin-host-real.c: the host seam on the kernel (/proc, sched_*, sysfs) */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-host.h"
 

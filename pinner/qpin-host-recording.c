@@ -1,5 +1,4 @@
 /* qpin-host-recording.c: see qpin-host-recording.h */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-host-recording.h"
 

@@ -1,5 +1,4 @@
 /* qpin-host.c: the host seam's calls, see qpin-host.h */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-host.h"
 

@@ -4,7 +4,6 @@
  * thread, whose affinity the new thread inherits, sits on the planned CPU
  * for the moment of device_add.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

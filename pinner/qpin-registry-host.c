@@ -4,7 +4,6 @@
  * make degraded VMs whole, re-verify every pin a few times), and the file
  * that keeps the CPUs each VM holds for a restart.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

@@ -1,5 +1,4 @@
 /* qpin-registry-status.c: the registry as status shows it (JSON and table) */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"
@@ -12,11 +11,8 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
 {
   const QpinPlanVm *plan = vm->placed ? qpin_vm_plan_of (vm) : NULL;
 
-  json_builder_begin_object (b);
-  qpin_json_add_string (b, "name", vm->qemu_name);
+  qpin_json_begin_vm (b, vm->qemu_name, vm->pid);
   qpin_json_add_string (b, "key", vm->key);
-  json_builder_set_member_name (b, "pid");
-  json_builder_add_int_value (b, vm->pid);
   qpin_json_add_string (b, "state", qpin_vm_state_to_string (vm->state));
   qpin_json_add_string (b, "error", vm->error);
   qpin_json_add_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
@@ -31,20 +27,14 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
         json_builder_add_string_value (b, g_ptr_array_index (plan->notes, i));
       json_builder_end_array (b);
     }
-  json_builder_set_member_name (b, "threads");
-  json_builder_begin_array (b);
+  qpin_json_begin_threads (b);
   for (guint i = 0; vm->threads && i < vm->threads->len; i++)
     {
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
       const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
       QpinCpuset planned, actual, nodes;
 
-      json_builder_begin_object (b);
-      qpin_json_add_string (b, "role", qpin_thread_role_to_string (t->role));
-      json_builder_set_member_name (b, "index");
-      json_builder_add_int_value (b, t->index);
-      json_builder_set_member_name (b, "tid");
-      json_builder_add_int_value (b, t->tid);
+      qpin_json_begin_thread (b, t->role, t->index, t->tid);
       qpin_cpuset_unpack (&st->planned, &planned);
       qpin_cpuset_unpack (&st->actual, &actual);
       qpin_json_add_cpuset (b, "cpus", &planned);
@@ -82,8 +72,7 @@ qpin_registry_to_json (QpinRegistry *registry)
   g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "vms");
-  json_builder_begin_array (b);
+  qpin_json_begin_vms (b);
   qpin_registry_verify (registry);
   for (guint i = 0; i < registry->vms->len; i++)
     vm_to_json (g_ptr_array_index (registry->vms, i), b);

@@ -10,7 +10,6 @@
  * qpin-registry-status.c; qpin hotplug: qpin-hotplug.c.  Every effect on
  * the host goes through registry->host (qpin-host.h).
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

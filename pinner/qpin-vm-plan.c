@@ -5,7 +5,6 @@
  * a previous run left, the plan kept in line with hot-added and removed
  * threads, degraded VMs made whole again, and reload.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"

@@ -4,7 +4,6 @@
  * monitor of a managed QEMU is a standby, a refused one is held.  A VM
  * that leaves frees its CPUs at once; its pins stay as they are.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"
