@@ -773,56 +773,43 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
   return TRUE;
 }
 
+/* Refuses what qpin run cannot do with these QEMU arguments, having
+ * said why.  Returns 0, or the exit status. */
 static int
-run_main (Run *r, RunOptions *o, char **qemu_args)
+check_qemu_args (RunOptions *o, char **qemu_args, QemuArgs *qa)
 {
-  QemuArgs qa = { 0 };
-  g_autofree char *dir = NULL, *mon_path = NULL;
+  scan_qemu_args (qemu_args, qa);
+  if (qa->daemonize)
+    {
+      fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
+                       "to pin it before it runs; run qpin run itself in the background "
+                       "(or as a systemd service)\n");
+      return 2;
+    }
+  if (o->name && qa->name && !g_str_equal (o->name, qa->name))
+    {
+      fprintf (stderr, "qpin run: --name '%s' differs from QEMU's -name '%s'\n", o->name, qa->name);
+      return 2;
+    }
+  return check_binary (qemu_args[0]);
+}
+
+/* Joins the qpin daemon when one answers, or plans alone with a registry
+ * of its own.  Returns 0, or the exit status having said why. */
+static int
+choose_mode (Run *r, RunOptions *o, const char *name, const char *daemon_socket)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
   g_autoptr (QpinConfig) config = NULL;
   g_autoptr (QpinPolicy) policy = NULL; /* only checked: the registry takes the config */
   g_autoptr (JsonNode) status = NULL;
-  g_autoptr (GPtrArray) argv = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  const char *daemon_socket = o->daemon_socket ? o->daemon_socket : QPIN_LISTEN_DEFAULT_PATH;
-  const char *name;
-  guint signals[3];
-  int status_code;
-
-  scan_qemu_args (qemu_args, &qa);
-  if (qa.daemonize)
-    {
-      fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
-                       "to pin it before it runs; run qpin run itself in the background "
-                       "(or as a systemd service)\n");
-      g_free (qa.name);
-      return 2;
-    }
-  if (o->name && qa.name && !g_str_equal (o->name, qa.name))
-    {
-      fprintf (stderr, "qpin run: --name '%s' differs from QEMU's -name '%s'\n", o->name, qa.name);
-      g_free (qa.name);
-      return 2;
-    }
-  status_code = check_binary (qemu_args[0]);
-  if (status_code != 0)
-    {
-      g_free (qa.name);
-      return status_code;
-    }
-  name = qa.name ? qa.name : o->name;
-  r->user_paused = qa.paused;
-  r->control_path = o->control_path ? o->control_path : QPIN_CONTROL_DEFAULT_PATH;
-  r->report_path = o->report_path;
-  r->timeout_ms = o->timeout_ms > 0 ? (guint) o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS;
 
   if (!qpin_setup_load (NULL, o->placement.config_path,
                         (const char *const *) o->placement.overrides, &topo, &config, &error)
       || !(policy = qpin_config_policy_for (config, name, &error)))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
-      g_free (qa.name);
       return 1;
     }
   status = daemon_status (r->control_path);
@@ -835,50 +822,37 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
                    "qpin run: the qpin daemon answers on '%s' but '%s' does not exist "
                    "(give its listen socket with --daemon-socket)\n",
                    r->control_path, daemon_socket);
-          g_free (qa.name);
           return 1;
         }
       warn_name_clash (status, name);
       warn_own_policy_ignored (o, r->control_path);
+      return 0;
     }
-  else
+  r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
+                                   &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
+                                                           .interval_ms = 1000,
+                                                           .enforce = QPIN_ENFORCE_REPAIR },
+                                   &error);
+  if (r->registry == NULL)
     {
-      r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
-                                       &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
-                                                               .interval_ms = 1000,
-                                                               .enforce = QPIN_ENFORCE_REPAIR },
-                                       &error);
-      if (r->registry == NULL)
-        {
-          fprintf (stderr, "qpin run: %s\n", error->message);
-          g_free (qa.name);
-          return 1;
-        }
-      fprintf (stderr,
-               "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
-               "reserved against other VMs)\n",
-               r->control_path);
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      return 1;
     }
+  fprintf (stderr,
+           "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
+           "reserved against other VMs)\n",
+           r->control_path);
+  return 0;
+}
 
-  dir = g_dir_make_tmp ("qpin-run-XXXXXX", &error); /* mode 0700 */
-  if (dir == NULL)
-    {
-      fprintf (stderr, "qpin run: %s\n", error->message);
-      g_free (qa.name);
-      return 1;
-    }
-  mon_path = g_build_filename (dir, "mon.sock", NULL);
-  r->listener = listen_private (mon_path, &error);
-  if (r->listener == NULL)
-    {
-      fprintf (stderr, "qpin run: %s\n", error->message);
-      g_rmdir (dir);
-      g_free (qa.name);
-      return 1;
-    }
-  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
-                          qa.name ? NULL : o->name, !qa.paused);
-  g_free (qa.name);
+/* Starts QEMU (@argv) and runs the loop until it is pinned and running,
+ * or qpin gives up; r->status says how it ended. */
+static void
+spawn_and_run (Run *r, const char *qemu, GPtrArray *argv)
+{
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  guint signals[3];
 
   signals[0] = g_unix_signal_add (SIGINT, on_sigint, r);
   signals[1] = g_unix_signal_add (SIGTERM, on_sigterm, r);
@@ -888,7 +862,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   r->spawned_us = g_get_real_time ();
   r->qemu = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   if (r->qemu == NULL)
-    r->status = spawn_error_status (qemu_args[0], error);
+    r->status = spawn_error_status (qemu, error);
   else
     {
       /* NULL when QEMU already exited and was reaped: on_qemu_exit says so */
@@ -903,6 +877,48 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
     }
   for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
     g_source_remove (signals[i]);
+}
+
+static int
+run_main (Run *r, RunOptions *o, char **qemu_args)
+{
+  QemuArgs qa = { 0 };
+  g_autofree char *qemu_name = NULL; /* QEMU's own -name */
+  g_autofree char *dir = NULL, *mon_path = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = NULL;
+  const char *daemon_socket = o->daemon_socket ? o->daemon_socket : QPIN_LISTEN_DEFAULT_PATH;
+  int status_code;
+
+  status_code = check_qemu_args (o, qemu_args, &qa);
+  qemu_name = qa.name;
+  if (status_code != 0)
+    return status_code;
+  r->user_paused = qa.paused;
+  r->control_path = o->control_path ? o->control_path : QPIN_CONTROL_DEFAULT_PATH;
+  r->report_path = o->report_path;
+  r->timeout_ms = o->timeout_ms > 0 ? (guint) o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS;
+  status_code = choose_mode (r, o, qemu_name ? qemu_name : o->name, daemon_socket);
+  if (status_code != 0)
+    return status_code;
+
+  dir = g_dir_make_tmp ("qpin-run-XXXXXX", &error); /* mode 0700 */
+  if (dir == NULL)
+    {
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      return 1;
+    }
+  mon_path = g_build_filename (dir, "mon.sock", NULL);
+  r->listener = listen_private (mon_path, &error);
+  if (r->listener == NULL)
+    {
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      g_rmdir (dir);
+      return 1;
+    }
+  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
+                          qemu_name ? NULL : o->name, !qa.paused);
+  spawn_and_run (r, qemu_args[0], argv);
   g_cancellable_cancel (r->cancel);
   g_socket_listener_close (r->listener);
   g_unlink (mon_path);
@@ -941,7 +957,7 @@ qpin_cmd_run (int argc, char **argv)
   r.loop = loop;
   r.cancel = cancel;
   r.verbose = o.verbose;
-  handler = g_log_set_handler ("qpin", G_LOG_LEVEL_MASK, on_log, &r);
+  handler = g_log_set_handler (G_LOG_DOMAIN, G_LOG_LEVEL_MASK, on_log, &r);
   status = run_main (&r, &o, qemu_args);
 
   if (r.kill_id)
@@ -961,6 +977,6 @@ qpin_cmd_run (int argc, char **argv)
   g_clear_pointer (&r.vm, json_object_unref);
   g_free (r.stop_reason);
   g_free (r.run_state);
-  g_log_remove_handler ("qpin", handler);
+  g_log_remove_handler (G_LOG_DOMAIN, handler);
   return status;
 }
