@@ -5,8 +5,9 @@
  * memory, re-reads the host topology, tells a process instance apart and
  * reads the clock only through a QpinHost.  qpin_host_new_real() does it
  * on the kernel; qpin_host_recording_new() (qpin-host-recording.h) keeps
- * threads in memory for tests and, laid over the real host, records what
- * a dry run would have done while reading the kernel's actual state.
+ * threads in memory for tests and, laid over the real host (a dry run),
+ * reads the kernel's actual state and only records what it is asked to
+ * change.
  */
 #pragma once
 

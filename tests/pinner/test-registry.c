@@ -15,6 +15,7 @@
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-fake-peer.h"
 #include "qpin-host-recording.h"
+#include "qpin-json.h"
 #include "qpin-registry-private.h"
 #include "qpin-topology-reader.h"
 
@@ -22,7 +23,8 @@
 
 typedef struct {
   QpinRegistry *registry;
-  QpinHost *host; /* the registry's */
+  QpinHost *host; /* the registry's, or under it in a dry run */
+  QpinHost *dry;  /* a dry run's host, over @host */
   GPtrArray *peers;
   guint settled, gone;
   GString *warnings; /* every g_warning, one line each */
@@ -628,6 +630,69 @@ test_hotplug_slot (Fixture *f, gconstpointer data)
   assert_message (f, "vm 'a': hot-added vcpu 1 (device 'qpin-cpu1')");
 }
 
+/* The pid is reused by another process (same pid, another start time):
+ * the next look finds it is not the VM any more, which leaves, its CPUs
+ * free; nothing of the newcomer is pinned. */
+static void
+test_pid_reused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = round_of (100, 2, NULL);
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_host_recording_reuse_pid (f->host, 100);
+  qpin_host_recording_clear_log (f->host);
+  qpin_registry_thread_event (f->registry, 100, 0, TRUE);
+  wait_count (&f->gone, 1);
+  assert_message (f, "vm 'a' (pid 100) is gone: pid 100 is no longer the process that opened "
+                     "the socket (pid reused)");
+  g_assert_cmpuint (qpin_registry_n_vms (f->registry), ==, 0);
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+}
+
+static void
+fixture_set_up_dry (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures", "1n-4c8t", NULL);
+  g_autoptr (GError) error = NULL;
+  QpinRegistryOptions options = { .timeout_ms = 2000, .dry_run = TRUE };
+  QpinTopology *topo = qpin_topology_read (root, NULL, &error);
+  QpinHost *kernel;
+
+  fixture_set_up (f, data);
+  qpin_registry_free (f->registry);
+  /* the dry run's host lies over the "kernel", as over the real one */
+  kernel = qpin_host_recording_new (NULL);
+  qpin_host_recording_set_topology_root (kernel, root);
+  f->host = kernel;
+  f->dry = qpin_host_recording_new (kernel);
+  f->registry = qpin_registry_new_with_host (topo, config_of (CONFIG), &options, f->dry, &error);
+  g_assert_no_error (error);
+  qpin_registry_set_hooks (f->registry, on_settled, on_gone, f);
+}
+
+/* A dry run plans and pins nothing: the host below keeps its affinities,
+ * the dry run's host records what would have been pinned (nothing: apply
+ * does not ask), and status shows the plan beside the kernel's actual. */
+static void
+test_dry_run (Fixture *f, gconstpointer data)
+{
+  QpinVm *vm = start_vm (f, 100, 2, "a", NULL);
+  g_autoptr (JsonNode) json = NULL;
+  JsonObject *thread;
+
+  assert_state (vm, QPIN_VM_PLANNED);
+  assert_message (f, "vm 'a' (pid 100): planned 3 of 3 threads, pinned none [dry run]");
+  assert_affinity (f, 101, "0-7");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->dry), ==, "");
+  json = qpin_registry_to_json (f->registry);
+  thread = json_array_get_object_element (
+    json_object_get_array_member (qpin_json_find_vm (json, 100), "threads"), 0);
+  g_assert_cmpstr (json_object_get_string_member (thread, "cpus"), ==, "1");
+  g_assert_cmpstr (json_object_get_string_member (thread, "actual"), ==, "0-7");
+  g_assert_false (json_object_get_boolean_member (thread, "applied"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -654,5 +719,8 @@ main (int argc, char **argv)
               test_cpu_offline_online, fixture_tear_down);
   ADD ("/registry/hold-release", test_hold_release);
   ADD ("/registry/hotplug-slot", test_hotplug_slot);
+  ADD ("/registry/pid-reused", test_pid_reused);
+  g_test_add ("/registry/dry-run", Fixture, NULL, fixture_set_up_dry, test_dry_run,
+              fixture_tear_down);
   return g_test_run ();
 }
