@@ -5,7 +5,6 @@
  * then; otherwise it stays attached, keeps the pins true (hot-added
  * vCPUs, drift) and exits 0 when QEMU exits.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include <glib-unix.h>
 #include <stdio.h>
@@ -120,24 +119,16 @@ int
 qpin_cmd_attach (int argc, char **argv)
 {
   gboolean once = FALSE, dry_run = FALSE, json = FALSE;
-  g_autofree char *config_path = NULL, *topology = NULL, *enforce = NULL;
-  g_auto (GStrv) overrides = NULL;
+  g_auto (QpinPlacementOptions) p = { .timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS };
   gint64 pid = 0;
-  gint timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS, interval_ms = 1000;
+  gint interval_ms = 1000;
   GOptionEntry entries[] = {
     { "once", 0, 0, G_OPTION_ARG_NONE, &once, "Pin, verify, print and exit", NULL },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and show, change nothing", NULL },
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "Policy file", "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "Override a policy key", "KEY=VALUE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
-    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
-      "Plan on a captured topology (only with --dry-run)", "DIR|live" },
     { "pid", 0, 0, G_OPTION_ARG_INT64, &pid, "QEMU's pid, for tcp: monitors", "PID" },
-    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "QMP timeout (5000)", "MS" },
     { "interval", 0, 0, G_OPTION_ARG_INT, &interval_ms,
       "Re-check vCPUs and drift every MS (1000; 0: only on events)", "MS" },
-    { "enforce", 0, 0, G_OPTION_ARG_STRING, &enforce, "On drift: repair, report or off (repair)",
-      "MODE" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("SOCKET");
@@ -154,13 +145,16 @@ qpin_cmd_attach (int argc, char **argv)
   qpin_log_use_cli_writer ();
   g_option_context_set_summary (ctx, "Pin the threads of one running QEMU and keep them pinned.\n"
                                      "SOCKET is a QMP unix socket path or tcp:HOST:PORT.");
+  g_option_context_set_main_group (
+    ctx, qpin_setup_placement_group (&p, QPIN_PLACEMENT_CONFIG | QPIN_PLACEMENT_TOPOLOGY
+                                           | QPIN_PLACEMENT_TIMEOUT | QPIN_PLACEMENT_ENFORCE));
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       fprintf (stderr, "qpin attach: %s\n", error->message);
       return 2;
     }
-  if (argc != 2 || timeout_ms <= 0 || interval_ms < 0)
+  if (argc != 2 || p.timeout_ms <= 0 || interval_ms < 0)
     {
       fprintf (stderr, "qpin attach: %s\n",
                argc != 2 ? "expected one SOCKET argument"
@@ -168,23 +162,23 @@ qpin_cmd_attach (int argc, char **argv)
       return 2;
     }
   options.dry_run = dry_run;
-  options.timeout_ms = (guint) timeout_ms;
+  options.timeout_ms = (guint) p.timeout_ms;
   options.interval_ms = once ? 0 : (guint) interval_ms;
-  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error)
-      || !qpin_setup_check_topology (topology, dry_run, &error))
+  if (!qpin_setup_parse_enforce (p.enforce, &options.enforce, &error)
+      || !qpin_setup_check_topology (p.topology, dry_run, &error))
     {
       fprintf (stderr, "qpin attach: %s\n", error->message);
       return 2;
     }
 
-  if (!qpin_setup_load (topology, config_path, (const char *const *) overrides, &topo, &config,
-                        &error))
+  if (!qpin_setup_load (p.topology, p.config_path, (const char *const *) p.overrides, &topo,
+                        &config, &error))
     return fail (NULL, error->message);
-  client = qpin_qmp_client_connect_sync (argv[1], (guint) timeout_ms, &error);
+  client = qpin_qmp_client_connect_sync (argv[1], (guint) p.timeout_ms, &error);
   if (client == NULL)
     return fail (argv[1], error->message);
   if (pid <= 0 && qpin_qmp_client_get_peer_pid (client) <= 0
-      && (pid = pid_from_vcpus (client, (guint) timeout_ms, &error)) <= 0)
+      && (pid = pid_from_vcpus (client, (guint) p.timeout_ms, &error)) <= 0)
     return fail (argv[1], error->message);
   registry
     = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config), &options, &error);
@@ -197,7 +191,7 @@ qpin_cmd_attach (int argc, char **argv)
   a.once = once;
   a.dry_run = dry_run;
   a.json = json;
-  qpin_setup_watch (registry, topology);
+  qpin_setup_watch (registry, p.topology);
   qpin_registry_set_hooks (registry, on_settled, on_gone, &a);
   qpin_registry_add (registry, client, (GPid) pid);
   sigint = g_unix_signal_add (SIGINT, on_signal, &a);

@@ -1,5 +1,4 @@
 /* qpin-cmd-daemon.c: `qpin daemon`: pin many QEMUs, keep them pinned */
-#define G_LOG_DOMAIN "qpin"
 
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -77,15 +76,11 @@ notify_ready (void)
 int
 qpin_cmd_daemon (int argc, char **argv)
 {
-  g_autofree char *config_path = NULL, *listen_path = NULL, *watch_dir = NULL;
-  g_autofree char *control_path = NULL, *enforce = NULL, *topology = NULL;
-  g_auto (GStrv) overrides = NULL;
+  g_autofree char *listen_path = NULL, *watch_dir = NULL, *control_path = NULL;
+  g_auto (QpinPlacementOptions) p = { .timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS };
   gboolean dry_run = FALSE, no_listen = FALSE;
-  gint interval_ms = 1000, grace_ms = 1500, timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS;
+  gint interval_ms = 1000, grace_ms = 1500;
   GOptionEntry entries[] = {
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "Policy file (reloaded on SIGHUP)",
-      "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "Override a policy key", "KEY=VALUE" },
     { "listen", 0, 0, G_OPTION_ARG_FILENAME, &listen_path,
       "Socket QEMUs connect to (" QPIN_LISTEN_DEFAULT_PATH ")", "PATH" },
     { "no-listen", 0, 0, G_OPTION_ARG_NONE, &no_listen, "Do not listen for QEMUs", NULL },
@@ -94,12 +89,8 @@ qpin_cmd_daemon (int argc, char **argv)
       "Control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
     { "interval", 0, 0, G_OPTION_ARG_INT, &interval_ms,
       "Re-check vCPUs and drift every MS (1000; 0: only on events)", "MS" },
-    { "enforce", 0, 0, G_OPTION_ARG_STRING, &enforce, "On drift: repair, report or off", "MODE" },
     { "grace", 0, 0, G_OPTION_ARG_INT, &grace_ms,
       "At start, let running VMs reconnect for MS before placing (1500)", "MS" },
-    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms, "QMP timeout (5000)", "MS" },
-    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
-      "Plan on a captured topology (only with --dry-run)", "DIR" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and record, never pin", NULL },
     { NULL },
   };
@@ -116,45 +107,48 @@ qpin_cmd_daemon (int argc, char **argv)
   guint sources[3];
 
   g_option_context_set_summary (ctx, "Pin the threads of many QEMUs and keep them pinned.");
+  g_option_context_set_main_group (
+    ctx, qpin_setup_placement_group (&p, QPIN_PLACEMENT_CONFIG | QPIN_PLACEMENT_TOPOLOGY
+                                           | QPIN_PLACEMENT_TIMEOUT | QPIN_PLACEMENT_ENFORCE));
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 2;
     }
-  if (argc != 1 || interval_ms < 0 || grace_ms < 0 || timeout_ms <= 0)
+  if (argc != 1 || interval_ms < 0 || grace_ms < 0 || p.timeout_ms <= 0)
     {
       fprintf (stderr, "qpin daemon: %s\n",
                argc != 1 ? "unexpected argument" : "negative --interval, --grace or --timeout");
       return 2;
     }
   options.dry_run = dry_run;
-  options.timeout_ms = (guint) timeout_ms;
+  options.timeout_ms = (guint) p.timeout_ms;
   options.interval_ms = (guint) interval_ms;
   options.check_owner = TRUE;
-  if (!qpin_setup_parse_enforce (enforce, &options.enforce, &error)
-      || !qpin_setup_check_topology (topology, dry_run, &error))
+  if (!qpin_setup_parse_enforce (p.enforce, &options.enforce, &error)
+      || !qpin_setup_check_topology (p.topology, dry_run, &error))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 2;
     }
 
-  if (!qpin_setup_load (topology, config_path, (const char *const *) overrides, &topo, &config,
-                        &error)
+  if (!qpin_setup_load (p.topology, p.config_path, (const char *const *) p.overrides, &topo,
+                        &config, &error)
       || !(registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
                                          &options, &error)))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;
     }
-  qpin_setup_watch (registry, topology);
+  qpin_setup_watch (registry, p.topology);
   dopts.listen_path = no_listen ? NULL : listen_path ? listen_path : QPIN_LISTEN_DEFAULT_PATH;
   dopts.watch_dir = watch_dir;
   dopts.control_path = control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH;
-  dopts.config_path = config_path;
-  dopts.overrides = (const char *const *) overrides;
+  dopts.config_path = p.config_path;
+  dopts.overrides = (const char *const *) p.overrides;
   dopts.grace_ms = (guint) grace_ms;
-  dopts.timeout_ms = (guint) timeout_ms;
+  dopts.timeout_ms = (guint) p.timeout_ms;
   /* one file per connection in its handshake: at most an eighth of them */
   dopts.max_pending = (guint) CLAMP (qpin_sockets_raise_nofile () / 8, 4, 256);
   daemon = qpin_daemon_new (registry, &dopts, &error);

@@ -3,11 +3,11 @@
  * read: QMP (name, status, vCPUs, iothreads) and /proc; decide: roles;
  * print: a table or the shared JSON shape.  Changes nothing.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include <stdio.h>
 
 #include "qpin-commands.h"
+#include "qpin-json.h"
 #include "qpin-proc.h"
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
@@ -122,16 +122,8 @@ print_json (const Snapshot *s)
   g_autofree char *text = NULL;
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "vms");
-  json_builder_begin_array (b);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "name");
-  if (s->name)
-    json_builder_add_string_value (b, s->name);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "pid");
-  json_builder_add_int_value (b, s->pid);
+  qpin_json_begin_vms (b);
+  qpin_json_begin_vm (b, s->name, s->pid);
   json_builder_set_member_name (b, "status");
   json_builder_add_string_value (b, s->status);
   if (s->qemu_version)
@@ -141,21 +133,14 @@ print_json (const Snapshot *s)
     }
   json_builder_set_member_name (b, "shared_vcpu_thread");
   json_builder_add_boolean_value (b, s->shared_vcpu_thread);
-  json_builder_set_member_name (b, "threads");
-  json_builder_begin_array (b);
+  qpin_json_begin_threads (b);
   for (guint i = 0; i < s->threads->len; i++)
     {
       QpinVmThread *t = g_ptr_array_index (s->threads, i);
       QpinTaskInfo *info = &g_array_index (s->tasks, QpinTaskInfo, i);
       g_autofree char *cpus = NULL;
 
-      json_builder_begin_object (b);
-      json_builder_set_member_name (b, "role");
-      json_builder_add_string_value (b, qpin_thread_role_to_string (t->role));
-      json_builder_set_member_name (b, "index");
-      json_builder_add_int_value (b, t->index);
-      json_builder_set_member_name (b, "tid");
-      json_builder_add_int_value (b, t->tid);
+      qpin_json_begin_thread (b, t->role, t->index, t->tid);
       json_builder_set_member_name (b, "cpus");
       if (info->tid)
         {

@@ -1,5 +1,4 @@
 /* qpin-cmd-plan.c: `qpin plan` places VMs on a topology without touching them */
-#define G_LOG_DOMAIN "qpin"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,6 +6,7 @@
 #include "qpin-commands.h"
 #include "qpin-placer.h"
 #include "qpin-plan-json.h"
+#include "qpin-setup.h"
 #include "qpin-topology-reader.h"
 
 static int
@@ -34,20 +34,12 @@ load_config (QpinConfig *config, const char *path, GError **error)
 int
 qpin_cmd_plan (int argc, char **argv)
 {
-  g_autofree char *topology = NULL;
-  g_autofree char *config_path = NULL;
+  g_auto (QpinPlacementOptions) p = { 0 };
   g_auto (GStrv) vms = NULL;
-  g_auto (GStrv) overrides = NULL;
   gboolean json = FALSE, show_score = FALSE;
   GOptionEntry entries[] = {
-    { "topology", 0, 0, G_OPTION_ARG_FILENAME, &topology,
-      "a sysfs-shaped directory (see qpin topology --capture), or 'live' (default)", "DIR|live" },
     { "vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vms, "a VM to place (repeatable)",
       "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &config_path, "policy file ([defaults], [vm:NAME])",
-      "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &overrides, "override a policy key (repeatable)",
-      "KEY=VALUE" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
     { "score", 0, 0, G_OPTION_ARG_NONE, &show_score, "print the quality score of the plan", NULL },
     G_OPTION_ENTRY_NULL,
@@ -66,6 +58,8 @@ qpin_cmd_plan (int argc, char **argv)
 
   g_option_context_set_summary (context,
                                 "Plan the placement of VMs on a host topology and print it.");
+  g_option_context_set_main_group (
+    context, qpin_setup_placement_group (&p, QPIN_PLACEMENT_CONFIG | QPIN_PLACEMENT_TOPOLOGY));
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -82,14 +76,14 @@ qpin_cmd_plan (int argc, char **argv)
       fprintf (stderr, "%s: give at least one --vm NAME:VCPUS\n", g_get_prgname ());
       return 2;
     }
-  topo = qpin_topology_read (topology == NULL || g_strcmp0 (topology, "live") == 0 ? "/" : topology,
-                             NULL, &error);
+  topo = qpin_topology_read (
+    p.topology == NULL || g_strcmp0 (p.topology, "live") == 0 ? "/" : p.topology, NULL, &error);
   if (topo == NULL)
     return fail (error->message);
-  if (!load_config (config, config_path, &error))
+  if (!load_config (config, p.config_path, &error))
     return fail (error->message);
-  for (guint i = 0; overrides && overrides[i]; i++)
-    if (!qpin_config_add_override (config, overrides[i], &error))
+  for (guint i = 0; p.overrides && p.overrides[i]; i++)
+    if (!qpin_config_add_override (config, p.overrides[i], &error))
       return fail (error->message);
   if (!qpin_config_check (config, topo, &error))
     return fail (error->message);

@@ -10,7 +10,6 @@
  * The child's exit is the one place that decides how qpin run ends: every
  * failure first stops QEMU (quit, then SIGKILL) and waits for it.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -28,6 +27,7 @@
 #include "qpin-proc.h"
 #include "qpin-readback.h"
 #include "qpin-registry.h"
+#include "qpin-json.h"
 #include "qpin-setup.h"
 #include "qpin-unix-address.h"
 
@@ -361,23 +361,6 @@ pinned (Run *r, JsonObject *vm)
 
 /* ---- pinning alone ---- */
 
-static JsonObject *
-find_vm (JsonNode *status, GPid pid)
-{
-  JsonArray *vms;
-
-  if (status == NULL || !JSON_NODE_HOLDS_OBJECT (status))
-    return NULL;
-  vms = json_object_get_array_member (json_node_get_object (status), "vms");
-  for (guint i = 0; vms && i < json_array_get_length (vms); i++)
-    {
-      JsonObject *vm = json_array_get_object_element (vms, i);
-      if (json_object_get_int_member_with_default (vm, "pid", 0) == pid)
-        return vm;
-    }
-  return NULL;
-}
-
 static void
 on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
 {
@@ -394,7 +377,7 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
       return;
     }
   json = qpin_registry_to_json (registry);
-  pinned (r, find_vm (json, r->pid));
+  pinned (r, qpin_json_find_vm (json, r->pid));
 }
 
 /* ---- pinning by the daemon ---- */
@@ -414,7 +397,7 @@ on_poll (gpointer user_data)
       run_fail (r, "lost the qpin daemon while it was pinning QEMU: %s", error->message);
       return G_SOURCE_REMOVE;
     }
-  vm = find_vm (status, r->pid);
+  vm = qpin_json_find_vm (status, r->pid);
   state = vm ? json_object_get_string_member_with_default (vm, "state", "") : "";
   if (g_str_equal (state, "pinned"))
     {
@@ -681,8 +664,8 @@ spawn_error_status (const char *binary, const GError *error)
 }
 
 typedef struct {
-  char *config_path, *name, *daemon_socket, *control_path, *report_path;
-  GStrv overrides;
+  QpinPlacementOptions placement; /* --config, --policy */
+  char *name, *daemon_socket, *control_path, *report_path;
   gint timeout_ms;
   gboolean verbose;
 } RunOptions;
@@ -695,10 +678,10 @@ warn_own_policy_ignored (const RunOptions *o, const char *control_path)
 {
   g_autoptr (GString) ignored = g_string_new (NULL);
 
-  if (o->config_path)
-    g_string_append_printf (ignored, " --config '%s'", o->config_path);
-  for (guint i = 0; o->overrides && o->overrides[i]; i++)
-    g_string_append_printf (ignored, " --policy '%s'", o->overrides[i]);
+  if (o->placement.config_path)
+    g_string_append_printf (ignored, " --config '%s'", o->placement.config_path);
+  for (guint i = 0; o->placement.overrides && o->placement.overrides[i]; i++)
+    g_string_append_printf (ignored, " --policy '%s'", o->placement.overrides[i]);
   if (ignored->len == 0)
     return;
   fprintf (stderr,
@@ -710,12 +693,11 @@ warn_own_policy_ignored (const RunOptions *o, const char *control_path)
 static void
 run_options_clear (RunOptions *o)
 {
-  g_free (o->config_path);
+  qpin_placement_options_clear (&o->placement);
   g_free (o->name);
   g_free (o->daemon_socket);
   g_free (o->control_path);
   g_free (o->report_path);
-  g_strfreev (o->overrides);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (RunOptions, run_options_clear)
@@ -727,9 +709,6 @@ static gboolean
 parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **error)
 {
   GOptionEntry entries[] = {
-    { "config", 0, 0, G_OPTION_ARG_FILENAME, &o->config_path, "Policy file", "FILE" },
-    { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->overrides, "Override a policy key",
-      "KEY=VALUE" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
       "Guest name: adds -name guest=NAME unless QEMU's arguments have one; picks [vm:NAME]",
       "NAME" },
@@ -753,6 +732,8 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
   g_option_context_set_summary (
     ctx, "Start QEMU paused, pin its threads, then start the guest.\n"
          "Joins the qpin daemon's ledger when one runs; plans alone otherwise.");
+  g_option_context_set_main_group (
+    ctx, qpin_setup_placement_group (&o->placement, QPIN_PLACEMENT_CONFIG));
   g_option_context_add_main_entries (ctx, entries, NULL);
   for (int i = 1; i < argc && split < 0; i++)
     if (g_str_equal (argv[i], "--"))
@@ -792,56 +773,43 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
   return TRUE;
 }
 
+/* Refuses what qpin run cannot do with these QEMU arguments, having
+ * said why.  Returns 0, or the exit status. */
 static int
-run_main (Run *r, RunOptions *o, char **qemu_args)
+check_qemu_args (RunOptions *o, char **qemu_args, QemuArgs *qa)
 {
-  QemuArgs qa = { 0 };
-  g_autofree char *dir = NULL, *mon_path = NULL;
+  scan_qemu_args (qemu_args, qa);
+  if (qa->daemonize)
+    {
+      fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
+                       "to pin it before it runs; run qpin run itself in the background "
+                       "(or as a systemd service)\n");
+      return 2;
+    }
+  if (o->name && qa->name && !g_str_equal (o->name, qa->name))
+    {
+      fprintf (stderr, "qpin run: --name '%s' differs from QEMU's -name '%s'\n", o->name, qa->name);
+      return 2;
+    }
+  return check_binary (qemu_args[0]);
+}
+
+/* Joins the qpin daemon when one answers, or plans alone with a registry
+ * of its own.  Returns 0, or the exit status having said why. */
+static int
+choose_mode (Run *r, RunOptions *o, const char *name, const char *daemon_socket)
+{
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
   g_autoptr (QpinConfig) config = NULL;
   g_autoptr (QpinPolicy) policy = NULL; /* only checked: the registry takes the config */
   g_autoptr (JsonNode) status = NULL;
-  g_autoptr (GPtrArray) argv = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  const char *daemon_socket = o->daemon_socket ? o->daemon_socket : QPIN_LISTEN_DEFAULT_PATH;
-  const char *name;
-  guint signals[3];
-  int status_code;
 
-  scan_qemu_args (qemu_args, &qa);
-  if (qa.daemonize)
-    {
-      fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
-                       "to pin it before it runs; run qpin run itself in the background "
-                       "(or as a systemd service)\n");
-      g_free (qa.name);
-      return 2;
-    }
-  if (o->name && qa.name && !g_str_equal (o->name, qa.name))
-    {
-      fprintf (stderr, "qpin run: --name '%s' differs from QEMU's -name '%s'\n", o->name, qa.name);
-      g_free (qa.name);
-      return 2;
-    }
-  status_code = check_binary (qemu_args[0]);
-  if (status_code != 0)
-    {
-      g_free (qa.name);
-      return status_code;
-    }
-  name = qa.name ? qa.name : o->name;
-  r->user_paused = qa.paused;
-  r->control_path = o->control_path ? o->control_path : QPIN_CONTROL_DEFAULT_PATH;
-  r->report_path = o->report_path;
-  r->timeout_ms = o->timeout_ms > 0 ? (guint) o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS;
-
-  if (!qpin_setup_load (NULL, o->config_path, (const char *const *) o->overrides, &topo, &config,
-                        &error)
+  if (!qpin_setup_load (NULL, o->placement.config_path,
+                        (const char *const *) o->placement.overrides, &topo, &config, &error)
       || !(policy = qpin_config_policy_for (config, name, &error)))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
-      g_free (qa.name);
       return 1;
     }
   status = daemon_status (r->control_path);
@@ -854,50 +822,37 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
                    "qpin run: the qpin daemon answers on '%s' but '%s' does not exist "
                    "(give its listen socket with --daemon-socket)\n",
                    r->control_path, daemon_socket);
-          g_free (qa.name);
           return 1;
         }
       warn_name_clash (status, name);
       warn_own_policy_ignored (o, r->control_path);
+      return 0;
     }
-  else
+  r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
+                                   &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
+                                                           .interval_ms = 1000,
+                                                           .enforce = QPIN_ENFORCE_REPAIR },
+                                   &error);
+  if (r->registry == NULL)
     {
-      r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
-                                       &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
-                                                               .interval_ms = 1000,
-                                                               .enforce = QPIN_ENFORCE_REPAIR },
-                                       &error);
-      if (r->registry == NULL)
-        {
-          fprintf (stderr, "qpin run: %s\n", error->message);
-          g_free (qa.name);
-          return 1;
-        }
-      fprintf (stderr,
-               "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
-               "reserved against other VMs)\n",
-               r->control_path);
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      return 1;
     }
+  fprintf (stderr,
+           "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
+           "reserved against other VMs)\n",
+           r->control_path);
+  return 0;
+}
 
-  dir = g_dir_make_tmp ("qpin-run-XXXXXX", &error); /* mode 0700 */
-  if (dir == NULL)
-    {
-      fprintf (stderr, "qpin run: %s\n", error->message);
-      g_free (qa.name);
-      return 1;
-    }
-  mon_path = g_build_filename (dir, "mon.sock", NULL);
-  r->listener = listen_private (mon_path, &error);
-  if (r->listener == NULL)
-    {
-      fprintf (stderr, "qpin run: %s\n", error->message);
-      g_rmdir (dir);
-      g_free (qa.name);
-      return 1;
-    }
-  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
-                          qa.name ? NULL : o->name, !qa.paused);
-  g_free (qa.name);
+/* Starts QEMU (@argv) and runs the loop until it is pinned and running,
+ * or qpin gives up; r->status says how it ended. */
+static void
+spawn_and_run (Run *r, const char *qemu, GPtrArray *argv)
+{
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  guint signals[3];
 
   signals[0] = g_unix_signal_add (SIGINT, on_sigint, r);
   signals[1] = g_unix_signal_add (SIGTERM, on_sigterm, r);
@@ -907,7 +862,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   r->spawned_us = g_get_real_time ();
   r->qemu = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
   if (r->qemu == NULL)
-    r->status = spawn_error_status (qemu_args[0], error);
+    r->status = spawn_error_status (qemu, error);
   else
     {
       /* NULL when QEMU already exited and was reaped: on_qemu_exit says so */
@@ -922,6 +877,48 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
     }
   for (guint i = 0; i < G_N_ELEMENTS (signals); i++)
     g_source_remove (signals[i]);
+}
+
+static int
+run_main (Run *r, RunOptions *o, char **qemu_args)
+{
+  QemuArgs qa = { 0 };
+  g_autofree char *qemu_name = NULL; /* QEMU's own -name */
+  g_autofree char *dir = NULL, *mon_path = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) argv = NULL;
+  const char *daemon_socket = o->daemon_socket ? o->daemon_socket : QPIN_LISTEN_DEFAULT_PATH;
+  int status_code;
+
+  status_code = check_qemu_args (o, qemu_args, &qa);
+  qemu_name = qa.name;
+  if (status_code != 0)
+    return status_code;
+  r->user_paused = qa.paused;
+  r->control_path = o->control_path ? o->control_path : QPIN_CONTROL_DEFAULT_PATH;
+  r->report_path = o->report_path;
+  r->timeout_ms = o->timeout_ms > 0 ? (guint) o->timeout_ms : RUN_DEFAULT_TIMEOUT_MS;
+  status_code = choose_mode (r, o, qemu_name ? qemu_name : o->name, daemon_socket);
+  if (status_code != 0)
+    return status_code;
+
+  dir = g_dir_make_tmp ("qpin-run-XXXXXX", &error); /* mode 0700 */
+  if (dir == NULL)
+    {
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      return 1;
+    }
+  mon_path = g_build_filename (dir, "mon.sock", NULL);
+  r->listener = listen_private (mon_path, &error);
+  if (r->listener == NULL)
+    {
+      fprintf (stderr, "qpin run: %s\n", error->message);
+      g_rmdir (dir);
+      return 1;
+    }
+  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
+                          qemu_name ? NULL : o->name, !qa.paused);
+  spawn_and_run (r, qemu_args[0], argv);
   g_cancellable_cancel (r->cancel);
   g_socket_listener_close (r->listener);
   g_unlink (mon_path);
@@ -960,7 +957,7 @@ qpin_cmd_run (int argc, char **argv)
   r.loop = loop;
   r.cancel = cancel;
   r.verbose = o.verbose;
-  handler = g_log_set_handler ("qpin", G_LOG_LEVEL_MASK, on_log, &r);
+  handler = g_log_set_handler (G_LOG_DOMAIN, G_LOG_LEVEL_MASK, on_log, &r);
   status = run_main (&r, &o, qemu_args);
 
   if (r.kill_id)
@@ -980,6 +977,6 @@ qpin_cmd_run (int argc, char **argv)
   g_clear_pointer (&r.vm, json_object_unref);
   g_free (r.stop_reason);
   g_free (r.run_state);
-  g_log_remove_handler ("qpin", handler);
+  g_log_remove_handler (G_LOG_DOMAIN, handler);
   return status;
 }

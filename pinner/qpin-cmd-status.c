@@ -1,5 +1,4 @@
 /* qpin-cmd-status.c: `qpin status` and `qpin reload`: ask the daemon */
-#define G_LOG_DOMAIN "qpin"
 
 #include <stdio.h>
 

@@ -1,5 +1,4 @@
 /* qpin-cmd-topology.c: `qpin topology` prints (or captures) the host model */
-#define G_LOG_DOMAIN "qpin"
 
 #include <json-glib/json-glib.h>
 #include <stdio.h>

@@ -5,7 +5,6 @@
  * another, so dropping a client (cancel, shut the socket down, leave the
  * set) never frees memory a callback is still to receive.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-control-server.h"
 #include "qpin-qmp-json.h"

@@ -1,5 +1,4 @@
 /* qpin-control.c: client side of the control socket */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-control.h"
 #include "qpin-proc.h"

@@ -4,7 +4,6 @@
  * its own cancellable, so a late connection attempt for a socket that
  * vanished finds it cancelled instead of freed memory.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-daemon.h"
 

@@ -1,5 +1,4 @@
 /* qpin-effects.c: sched_setscheduler and migrate_pages, checked like pins */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-effects.h"
 

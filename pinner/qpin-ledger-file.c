@@ -2,7 +2,6 @@
  *
  * {"vms":[{"pid":4242,"key":"a","cpus":"0,2"}]}
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-ledger-file.h"
 

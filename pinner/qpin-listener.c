@@ -7,7 +7,6 @@
  * episode; and the owner pauses accepting while it has too many
  * connections in progress, leaving later peers in the kernel's backlog.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-listener.h"
 

@@ -1,5 +1,4 @@
 /* qpin-log-limit.c: see qpin-log-limit.h */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-log-limit.h"
 

@@ -1,5 +1,4 @@
 /* qpin-main.c: subcommand dispatch; everything else lives in qpin-cmd-*.c */
-#define G_LOG_DOMAIN "qpin"
 
 #include <glib.h>
 #include <locale.h>

@@ -1,5 +1,4 @@
 /* qpin-peer.c: see qpin-peer.h */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-peer.h"
 

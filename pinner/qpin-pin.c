@@ -5,7 +5,6 @@
  * (offline, or outside its cgroup cpuset: re-plan), EPERM that qpin may
  * not touch it (report, stop touching that VM).
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-pin.h"
 

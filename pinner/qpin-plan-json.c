@@ -1,18 +1,7 @@
 /* qpin-plan-json.c: serialise a plan (see the header for the shape) */
-#define G_LOG_DOMAIN "qpin-pinner"
 
 #include "qpin-plan-json.h"
 #include "qpin-json.h"
-
-static void
-member_id (JsonBuilder *b, const char *name, gint64 value)
-{
-  json_builder_set_member_name (b, name);
-  if (value == 0)
-    json_builder_add_null_value (b);
-  else
-    json_builder_add_int_value (b, value);
-}
 
 static void
 where (JsonBuilder *b, const QpinTopology *topo, const QpinCpuset *cpus)
@@ -48,16 +37,13 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
   g_autoptr (JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  json_builder_set_member_name (b, "vms");
-  json_builder_begin_array (b);
+  qpin_json_begin_vms (b);
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
       const char *const *keys = qpin_policy_keys ();
 
-      json_builder_begin_object (b);
-      qpin_json_add_string (b, "name", vm->name);
-      member_id (b, "pid", vm->pid);
+      qpin_json_begin_vm (b, vm->name, (GPid) vm->pid);
       qpin_json_add_cpuset (b, "memory_nodes", &vm->mem_nodes);
       json_builder_set_member_name (b, "floating");
       json_builder_add_boolean_value (b, vm->floating);
@@ -74,15 +60,11 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
       for (guint i = 0; i < vm->notes->len; i++)
         json_builder_add_string_value (b, g_ptr_array_index (vm->notes, i));
       json_builder_end_array (b);
-      json_builder_set_member_name (b, "threads");
-      json_builder_begin_array (b);
+      qpin_json_begin_threads (b);
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          json_builder_begin_object (b);
-          qpin_json_add_string (b, "role", qpin_thread_role_to_string (t->spec.role));
-          qpin_json_add_int (b, "index", t->spec.index);
-          member_id (b, "tid", t->spec.tid);
+          qpin_json_begin_thread (b, t->spec.role, (gint) t->spec.index, (GPid) t->spec.tid);
           qpin_json_add_cpuset (b, "cpus", &t->cpus);
           json_builder_set_member_name (b, "exclusive");
           json_builder_add_boolean_value (b, t->exclusive);

@@ -6,7 +6,6 @@
  * threads and for nothing else; with no VM it never wakes up.  The filter
  * is rebuilt when the set of VMs changes.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-proc-events.h"
 

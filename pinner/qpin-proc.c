@@ -4,7 +4,6 @@
  * that the kernel has reused for another process's thread is not mistaken
  * for the VM's.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-proc.h"
 

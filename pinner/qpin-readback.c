@@ -1,5 +1,4 @@
 /* qpin-readback.c: sched and memory policy as the kernel has them */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-readback.h"
 

@@ -12,6 +12,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "qpin-host.h"
 #include "qpin-placer.h"
 #include "qpin-policy.h"
 #include "qpin-qmp-client.h"
@@ -26,7 +27,7 @@ typedef enum {
 } QpinEnforce;
 
 typedef struct {
-  gboolean dry_run;  /* plan and record, never call sched_setaffinity */
+  gboolean dry_run;  /* plan and record on a recording host, never pin */
   guint timeout_ms;  /* per QMP command */
   guint interval_ms; /* reconcile timer; 0: none */
   QpinEnforce enforce;
@@ -49,6 +50,9 @@ typedef void (*QpinRegistryHook) (QpinRegistry *registry, QpinVm *vm, gpointer u
 
 QpinRegistry *qpin_registry_new (QpinTopology *topo, QpinConfig *config,
                                  const QpinRegistryOptions *options, GError **error);
+QpinRegistry *qpin_registry_new_with_host (QpinTopology *topo, QpinConfig *config,
+                                           const QpinRegistryOptions *options, QpinHost *host,
+                                           GError **error);
 void qpin_registry_free (QpinRegistry *registry);
 void qpin_registry_set_hooks (QpinRegistry *registry, QpinRegistryHook settled,
                               QpinRegistryHook gone, gpointer user_data);

@@ -1,8 +1,69 @@
-/* qpin-setup.c: load topology and configuration for attach and daemon */
-#define G_LOG_DOMAIN "qpin"
+/* qpin-setup.c: what the placing commands share: their options, the
+ * topology and configuration they load, the host watches they start */
 
 #include "qpin-setup.h"
 #include "qpin-topology-reader.h"
+
+/**
+ * qpin_setup_placement_group:
+ * @options: where the values go; lives as long as the option context
+ * @which: the options this command takes
+ *
+ * The one declaration of --config, --policy, --topology, --timeout and
+ * --enforce for attach, daemon, run and plan.  A command makes it its
+ * main group (g_option_context_set_main_group()) and adds its own
+ * entries after, so they all show in --help.
+ *
+ * Returns: (transfer full): the option group
+ */
+GOptionGroup *
+qpin_setup_placement_group (QpinPlacementOptions *options, QpinPlacementFlags which)
+{
+  const struct {
+    QpinPlacementFlags flag;
+    GOptionEntry entry;
+  } all[] = {
+    { QPIN_PLACEMENT_CONFIG,
+      { "config", 0, 0, G_OPTION_ARG_FILENAME, &options->config_path,
+        "Policy file ([defaults], [vm:NAME])", "FILE" } },
+    { QPIN_PLACEMENT_CONFIG,
+      { "policy", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->overrides,
+        "Override a policy key (repeatable)", "KEY=VALUE" } },
+    { QPIN_PLACEMENT_TOPOLOGY,
+      { "topology", 0, 0, G_OPTION_ARG_FILENAME, &options->topology,
+        "Plan on a captured topology (qpin topology --capture) or 'live', this host (default)",
+        "DIR|live" } },
+    { QPIN_PLACEMENT_TIMEOUT,
+      { "timeout", 0, 0, G_OPTION_ARG_INT, &options->timeout_ms, "QMP timeout (5000)", "MS" } },
+    { QPIN_PLACEMENT_ENFORCE,
+      { "enforce", 0, 0, G_OPTION_ARG_STRING, &options->enforce,
+        "On drift: repair, report or off (repair)", "MODE" } },
+  };
+  GOptionGroup *group = g_option_group_new ("placement", "Placement options",
+                                            "Show the placement options", NULL, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (all); i++)
+    if (which & all[i].flag)
+      {
+        GOptionEntry one[] = { all[i].entry, G_OPTION_ENTRY_NULL };
+        g_option_group_add_entries (group, one);
+      }
+  return group;
+}
+
+/**
+ * qpin_placement_options_clear:
+ *
+ * Frees what parsing put in @options (not @options).
+ */
+void
+qpin_placement_options_clear (QpinPlacementOptions *options)
+{
+  g_clear_pointer (&options->config_path, g_free);
+  g_clear_pointer (&options->overrides, g_strfreev);
+  g_clear_pointer (&options->topology, g_free);
+  g_clear_pointer (&options->enforce, g_free);
+}
 
 /**
  * qpin_setup_load:

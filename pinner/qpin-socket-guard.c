@@ -7,7 +7,6 @@
  * at once would make its rmdir fail), and our own bind's events find
  * nothing to do.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-socket-guard.h"
 

@@ -5,7 +5,6 @@
  * link between the check and the connect.  So the daemon connects to the
  * very inode it checked, through its O_PATH descriptor.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-sockets.h"
 

@@ -1,5 +1,4 @@
 /* qpin-standby.c: see qpin-standby.h */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-standby.h"
 

@@ -1,5 +1,4 @@
 /* qpin-topology-json.c: serialise the topology model (see the header for the shape) */
-#define G_LOG_DOMAIN "qpin-pinner"
 
 #include "qpin-topology-json.h"
 #include "qpin-json.h"

@@ -5,7 +5,6 @@
  * SUBSYSTEM=cpu among NUL-separated KEY=VALUE fields.  Uevents are rare;
  * nothing else is read.
  */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-uevents.h"
 

@@ -1,5 +1,4 @@
 /* qpin-vm-threads.c: classify a QEMU process's threads */
-#define G_LOG_DOMAIN "qpin"
 
 #include "qpin-vm-threads.h"
 #include "qpin-proc.h"

@@ -1,5 +1,6 @@
 /* qpin-test-qemu.c: real QEMU processes for integration tests */
 #include "qpin-test-qemu.h"
+#include "qpin-json.h"
 #include "qpin-qmp-client.h"
 
 #include <errno.h>
@@ -285,18 +286,7 @@ qpin_test_status (const char *control_path)
 JsonObject *
 qpin_test_find_vm (JsonNode *status, GPid pid)
 {
-  JsonArray *vms;
-
-  if (status == NULL)
-    return NULL;
-  vms = json_object_get_array_member (json_node_get_object (status), "vms");
-  for (guint i = 0; i < json_array_get_length (vms); i++)
-    {
-      JsonObject *vm = json_array_get_object_element (vms, i);
-      if (json_object_get_int_member (vm, "pid") == pid)
-        return vm;
-    }
-  return NULL;
+  return qpin_json_find_vm (status, pid);
 }
 
 /* Does the VM object (of status or attach --json) carry @note? */

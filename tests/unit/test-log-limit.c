@@ -14,7 +14,7 @@ test_burst_and_summary (void)
   for (guint i = 0; i < 15; i++)
     allowed += qpin_log_limit_allow (limit);
   g_assert_cmpuint (allowed, ==, QPIN_LOG_LIMIT_BURST);
-  g_test_expect_message ("qpin", G_LOG_LEVEL_WARNING,
+  g_test_expect_message ("qpin-pinner", G_LOG_LEVEL_WARNING,
                          "vm 'pid-42' (pid 42): suppressed 5 similar lines in the last 10 s");
   qpin_log_limit_free (limit);
   g_test_assert_expected_messages ();

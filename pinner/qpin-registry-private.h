@@ -1,0 +1,155 @@
+/* qpin-registry-private.h: the registry's insides, shared by its files
+ *
+ * Only the registry's own files (qpin-registry.c, qpin-vm.c,
+ * qpin-discovery.c, qpin-vm-plan.c, qpin-apply.c, qpin-registry-host.c,
+ * qpin-registry-status.c, qpin-hotplug.c) and its unit tests include
+ * this, each after defining QPIN_REGISTRY_ALLOW_PRIVATE, as libvirt does
+ * with its *priv.h headers.
+ */
+#ifndef QPIN_REGISTRY_ALLOW_PRIVATE
+#error "qpin-registry-private.h is for the registry's own files and its tests only"
+#endif
+#pragma once
+
+#include "qpin-registry.h"
+
+#include "qpin-host.h"
+#include "qpin-ledger-file.h"
+#include "qpin-log-limit.h"
+#include "qpin-peer.h"
+#include "qpin-proc-events.h"
+#include "qpin-standby.h"
+#include "qpin-uevents.h"
+#include "qpin-vm-threads.h"
+
+G_BEGIN_DECLS
+
+/* Refusal messages remembered per VM, so each is said once: a peer that
+ * invents new ones forever is bounded by this and the log limit. */
+#define LOGGED_MAX 256
+
+/* Events and thread churn a peer causes at will start at most one
+ * discovery per this many ms; the rest coalesce into it. */
+#define DISCOVER_GAP_MS 100
+
+/* After a host CPU hotplug the kernel rewrites affinities on its own
+ * (threads forced off an offline CPU, cpuset masks reset when one comes
+ * back), some of it after the event reaches us: every thread of every
+ * VM is looked at again now and a few times in the next seconds. */
+#define HOST_RECHECK_MS 250
+#define HOST_RECHECKS 4
+
+/* Per thread, so the sets are packed: a whole QpinCpuset is 1 KiB. */
+typedef struct {
+  QpinCpusetPacked planned; /* empty when the plan has nothing for it */
+  QpinCpusetPacked actual;  /* the kernel's affinity after our last look */
+  gint cpu;
+  gboolean applied; /* actual == planned, verified */
+  gboolean drift;   /* found changed by someone else (enforce=report) */
+  char *error;
+} ThreadState;
+
+struct _QpinVm {
+  gint ref;
+  QpinRegistry *registry; /* NULL once gone */
+  QpinQmpClient *client;
+  gulong closed_id, event_id;
+  GPid pid;
+  char *qemu_name; /* -name, NULL if unset */
+  char *key;       /* unique name in the ledger */
+  QpinVmState state;
+  char *error;
+  gboolean named;  /* query-name answered */
+  gboolean placed; /* in the placer */
+  gboolean shared_vcpu_thread;
+  gboolean untouchable;  /* EPERM: never touched again */
+  gboolean holding_main; /* qpin hotplug has moved the main thread on purpose */
+  char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
+  char *memory;          /* what memory=migrate did, for status */
+  QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
+
+  /* discovery in flight */
+  guint pending;
+  gboolean again;
+  GPtrArray *cpus;      /* QpinQmpCpu */
+  GPtrArray *iothreads; /* QpinQmpIothread */
+  GError *query_error;
+
+  GPtrArray *threads; /* QpinVmThread */
+  GArray *states;     /* ThreadState, parallel to threads */
+  GHashTable *logged; /* refusal messages already logged */
+
+  QpinPeer *peer;          /* the process instance; NULL if it could not be pinned down */
+  QpinLogLimit *log_limit; /* the lines this peer may cause */
+  gint64 discovered_us;    /* when the last discovery started */
+  guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
+};
+
+struct _QpinRegistry {
+  QpinTopology *topo;
+  QpinConfig *config;
+  QpinPlacer *placer;
+  QpinRegistryOptions options;
+  QpinHost *host;         /* every effect on the host goes through it */
+  GPtrArray *vms;         /* QpinVm, live ones */
+  QpinStandby *standby;   /* monitors held but not managed: second ones, refused ones */
+  QpinLogLimit *refusals; /* the lines refused monitors cause, all of them together */
+  gboolean held;          /* placement deferred: see qpin_registry_hold() */
+  QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
+  QpinUevents *uevents;   /* host CPUs offline/online, if watched */
+  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
+  char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
+  char *ledger_saved;     /* what was written there last */
+  QpinLedgerFile *before; /* the ledger file the previous run left */
+  guint recheck, rechecks_left;
+  guint recheck_ms, rechecks; /* HOST_RECHECK_MS, HOST_RECHECKS but in tests */
+  guint timer;
+  QpinRegistryHook settled, gone;
+  gpointer hook_data;
+};
+
+/* qpin-vm.c */
+void qpin_vm_clear_states (GArray *states);
+QpinVm *qpin_vm_ref (QpinVm *vm);
+void qpin_vm_unref (QpinVm *vm);
+void qpin_vm_set_error (QpinVm *vm, QpinVmState state, const char *message);
+void qpin_registry_update_watched_pids (QpinRegistry *registry);
+void qpin_vm_gone (QpinVm *vm, const char *why);
+void qpin_vm_name_log_limit (QpinVm *vm);
+void qpin_vm_check_name (QpinVm *vm, char **name);
+char *qpin_registry_unique_key (QpinRegistry *registry, const char *wanted, GPid pid);
+
+/* qpin-discovery.c */
+void qpin_registry_notify_settled (QpinRegistry *registry, QpinVm *vm);
+void qpin_vm_discover (QpinVm *vm);
+void qpin_vm_discover_soon (QpinVm *vm);
+gboolean qpin_vm_thread_on_plan (QpinVm *vm, guint i);
+
+/* qpin-vm-plan.c */
+const QpinPlanVm *qpin_vm_plan_of (QpinVm *vm);
+gboolean qpin_vm_planned_cpus (QpinVm *vm, const QpinPlanVm *plan, const QpinVmThread *t,
+                               QpinCpuset *out);
+QpinRequest *qpin_vm_request_of (QpinVm *vm);
+gboolean qpin_vm_try_adopt (QpinVm *vm, const QpinPolicy *policy);
+QpinPolicy *qpin_vm_policy_for (QpinVm *vm, GError **error);
+gboolean qpin_vm_place (QpinVm *vm, GError **error);
+void qpin_vm_sync_plan (QpinVm *vm);
+gboolean qpin_registry_plan_degraded (const QpinPlanVm *plan);
+gboolean qpin_vm_make_whole (QpinVm *vm, const char *why);
+void qpin_registry_make_whole_all (QpinRegistry *registry, const char *why);
+void qpin_vm_replace (QpinVm *vm, QpinPolicy *policy, const char *why);
+
+/* qpin-apply.c */
+void qpin_vm_apply (QpinVm *vm);
+
+/* qpin-registry-host.c */
+void qpin_registry_save_ledger (QpinRegistry *registry);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, qpin_vm_unref)
+
+/* for tests: what the process events and uevents watches would say */
+void qpin_registry_thread_event (QpinRegistry *registry, GPid tgid, GPid tid, gboolean created);
+void qpin_registry_cpu_event (QpinRegistry *registry, guint cpu, gboolean online);
+void qpin_registry_set_recheck (QpinRegistry *registry, guint interval_ms, guint times);
+
+G_END_DECLS
