@@ -23,6 +23,11 @@ qpin_topology_to_json (const QpinTopology *topo)
   qpin_json_add_cpuset (b, "nohz_full", &topo->nohz_full);
   json_builder_set_member_name (b, "llc_derived");
   json_builder_add_boolean_value (b, topo->llc_derived);
+  json_builder_set_member_name (b, "notes");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < topo->notes->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (topo->notes, i));
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "nodes");
   json_builder_begin_array (b);
   for (guint i = 0; i < n; i++)

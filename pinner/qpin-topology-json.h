@@ -1,6 +1,7 @@
 /* qpin-topology-json.h: the host topology model as JSON
  *
  * {"online":"0-7","offline":"","isolated":"","nohz_full":"","llc_derived":false,
+ *  "notes":["sys/devices/system/cpu/present missing; present cpus from ..."],
  *  "nodes":[{"id":0,"cpus":"0-7","mem_total_kb":N,"mem_free_kb":N,"distances":[10]}],
  *  "packages":[{"id":0,"cpus":"0-7"}],
  *  "llc_groups":[{"index":0,"level":3,"package":0,"cpus":"0-7"}],

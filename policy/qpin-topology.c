@@ -27,6 +27,7 @@ qpin_topology_new (void)
   topo->cores = g_array_new (FALSE, TRUE, sizeof (QpinTopoCore));
   topo->cpu_info = g_array_new (FALSE, TRUE, sizeof (QpinTopoCpuInfo));
   topo->node_rows = g_ptr_array_new_with_free_func (free_row);
+  topo->notes = g_ptr_array_new_with_free_func (g_free);
   return topo;
 }
 
@@ -45,6 +46,7 @@ qpin_topology_free (QpinTopology *topo)
   g_array_unref (topo->cores);
   g_array_unref (topo->cpu_info);
   g_ptr_array_unref (topo->node_rows);
+  g_ptr_array_unref (topo->notes);
   g_free (topo->distance);
   g_free (topo->cpu_core);
   g_free (topo->cpu_llc);
@@ -105,6 +107,23 @@ qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus, gu
   g_array_append_vals (row, distances, n_distances);
   g_array_append_val (topo->nodes, node);
   g_ptr_array_add (topo->node_rows, row);
+}
+
+/**
+ * qpin_topology_add_note:
+ * @format: printf format of one line, lower case, no trailing full stop
+ *
+ * Records how the model departs from what a complete source gives: a
+ * fallback source or a degradation.  Shown by `qpin topology`.
+ */
+void
+qpin_topology_add_note (QpinTopology *topo, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_ptr_array_add (topo->notes, g_strdup_vprintf (format, args));
+  va_end (args);
 }
 
 static gint
@@ -238,12 +257,114 @@ info_of (const QpinTopology *topo, const gint *slot, guint cpu)
   return &g_array_index (topo->cpu_info, QpinTopoCpuInfo, slot[cpu]);
 }
 
+/* The node index holding online CPU @cpu, from the finished nodes; -1 if none. */
+static gint
+node_of (const QpinTopology *topo, guint cpu)
+{
+  for (guint n = 0; n < topo->nodes->len; n++)
+    if (qpin_cpuset_has (&g_array_index (topo->nodes, QpinTopoNode, n).cpus, cpu))
+      return (gint) n;
+  return -1;
+}
+
+/* The first contradiction among the thread sibling sets, or NULL. */
+static char *
+siblings_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (sib, &info->siblings)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) sib);
+          if (!qpin_cpuset_equal (&other->siblings, &info->siblings))
+            {
+              g_autofree char *a = fmt (&info->siblings);
+              g_autofree char *b = fmt (&other->siblings);
+              return g_strdup_printf ("cpu %d has thread siblings %s but cpu %d has %s", cpu, a,
+                                      sib, b);
+            }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("thread siblings %d and %d are in different packages (%u, %u)",
+                                    cpu, sib, info->package_id, other->package_id);
+          if (node_of (topo, (guint) sib) != node_of (topo, (guint) cpu))
+            return g_strdup_printf ("thread siblings %d and %d are in different nodes", cpu, sib);
+        }
+    }
+  return NULL;
+}
+
+/* The first contradiction among the last level cache sets, or NULL. */
+static char *
+llc_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (m, &info->llc)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
+          if (!qpin_cpuset_equal (&other->llc, &info->llc))
+            {
+              g_autofree char *a = fmt (&info->llc);
+              g_autofree char *b = fmt (&other->llc);
+              return g_strdup_printf (
+                "cpu %d shares its last level cache with %s but cpu %d with %s", cpu, a, m, b);
+            }
+        }
+      if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
+        return g_strdup_printf ("thread siblings of cpu %d are not in its last level cache", cpu);
+    }
+  return NULL;
+}
+
+/* Contradictory sibling or cache sets degrade one level each, with a note:
+ * siblings to one CPU per core, caches to one LLC group per package.
+ * Returns: whether every online CPU keeps its cache information. */
+static gboolean
+resolve_cpu_conflicts (QpinTopology *topo, const gint *slot)
+{
+  g_autofree char *sibs = siblings_conflict (topo, slot);
+  g_autofree char *llc = NULL;
+  QpinCpuset no_cache;
+
+  if (sibs)
+    {
+      qpin_topology_add_note (topo, "%s: each cpu is its own core", sibs);
+      QPIN_CPUSET_FOREACH (cpu, &topo->online)
+        {
+          QpinTopoCpuInfo *info = (QpinTopoCpuInfo *) info_of (topo, slot, (guint) cpu);
+          qpin_cpuset_clear_all (&info->siblings);
+          qpin_cpuset_add (&info->siblings, (guint) cpu);
+        }
+    }
+  qpin_cpuset_clear_all (&no_cache);
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    if (qpin_cpuset_is_empty (&info_of (topo, slot, (guint) cpu)->llc))
+      qpin_cpuset_add (&no_cache, (guint) cpu);
+  if (!qpin_cpuset_is_empty (&no_cache))
+    {
+      g_autofree char *s = fmt (&no_cache);
+      qpin_topology_add_note (topo, "no cache info for cpus %s: LLC groups = packages", s);
+      return FALSE;
+    }
+  llc = llc_conflict (topo, slot);
+  if (llc)
+    {
+      qpin_topology_add_note (topo, "%s: LLC groups = packages", llc);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 finish_cpus (QpinTopology *topo, GError **error)
 {
   guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
   g_autofree gint *slot = g_new (gint, n_slots);
-  gboolean have_llc = TRUE;
+  gboolean have_llc;
 
   for (guint c = 0; c < n_slots; c++)
     slot[c] = -1;
@@ -259,14 +380,13 @@ finish_cpus (QpinTopology *topo, GError **error)
       qpin_cpuset_and (&info->siblings, &topo->online);
       qpin_cpuset_add (&info->siblings, info->cpu);
       qpin_cpuset_and (&info->llc, &topo->online);
-      if (qpin_cpuset_is_empty (&info->llc))
-        have_llc = FALSE;
-      else
+      if (!qpin_cpuset_is_empty (&info->llc))
         qpin_cpuset_add (&info->llc, info->cpu);
     }
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     if (slot[cpu] < 0)
       return fail (error, "cpu %d is online but has no topology information", cpu);
+  have_llc = resolve_cpu_conflicts (topo, slot);
 
   topo->n_slots = n_slots;
   topo->cpu_core = g_new (gint, n_slots);
@@ -303,20 +423,6 @@ finish_cpus (QpinTopology *topo, GError **error)
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
       QpinTopoCore core = { 0 };
 
-      QPIN_CPUSET_FOREACH (sib, &info->siblings)
-        {
-          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) sib);
-          if (!qpin_cpuset_equal (&other->siblings, &info->siblings))
-            {
-              g_autofree char *a = fmt (&info->siblings);
-              g_autofree char *b = fmt (&other->siblings);
-              return fail (error, "cpu %d has thread siblings %s but cpu %d has %s", cpu, a, sib,
-                           b);
-            }
-          if (other->package_id != info->package_id)
-            return fail (error, "thread siblings %d and %d are in different packages (%u, %u)", cpu,
-                         sib, info->package_id, other->package_id);
-        }
       if (qpin_cpuset_first (&info->siblings) != cpu)
         continue;
       core.cpus = info->siblings;
@@ -345,20 +451,6 @@ finish_cpus (QpinTopology *topo, GError **error)
         }
       else
         {
-          QPIN_CPUSET_FOREACH (m, &info->llc)
-            {
-              const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
-              if (!qpin_cpuset_equal (&other->llc, &info->llc))
-                {
-                  g_autofree char *a = fmt (&info->llc);
-                  g_autofree char *b = fmt (&other->llc);
-                  return fail (error,
-                               "cpu %d shares its last level cache with %s but cpu %d with %s", cpu,
-                               a, m, b);
-                }
-            }
-          if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
-            return fail (error, "thread siblings of cpu %d are not in its last level cache", cpu);
           if (qpin_cpuset_first (&info->llc) != cpu)
             continue;
           llc.cpus = info->llc;
@@ -383,9 +475,6 @@ finish_cpus (QpinTopology *topo, GError **error)
       gint first = qpin_cpuset_first (&core->cpus);
       core->llc = (guint) topo->cpu_llc[first];
       core->node = topo->cpu_node[first];
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        if (topo->cpu_node[cpu] != core->node)
-          return fail (error, "thread siblings %d and %d are in different nodes", first, cpu);
     }
   return TRUE;
 }
@@ -412,7 +501,8 @@ qpin_topology_finish (QpinTopology *topo, GError **error)
       g_autofree char *s = NULL;
       qpin_cpuset_andnot (&extra, &topo->present);
       s = fmt (&extra);
-      return fail (error, "cpus %s are online but not present", s);
+      qpin_topology_add_note (topo, "cpus %s are online but not present: taken as present", s);
+      qpin_cpuset_or (&topo->present, &extra);
     }
   topo->offline = topo->present;
   qpin_cpuset_andnot (&topo->offline, &topo->online);
@@ -544,6 +634,8 @@ qpin_topology_to_text (const QpinTopology *topo)
     topo->llc_derived ? " (from packages: no cache information)" : "", topo->cores->len,
     qpin_cpuset_count (&topo->online), online);
   g_string_append_printf (s, "offline: %s\nisolated: %s\nnohz_full: %s\n", offline, isolated, nohz);
+  for (guint i = 0; i < topo->notes->len; i++)
+    g_string_append_printf (s, "note: %s\n", (const char *) g_ptr_array_index (topo->notes, i));
   for (guint i = 0; i < n; i++)
     {
       const QpinTopoNode *node = qpin_topology_node (topo, i);

@@ -79,6 +79,8 @@ typedef struct {
   gint *cpu_package;
   guint max_threads;    /* largest number of online siblings in a core */
   gboolean llc_derived; /* no cache information: one LLC group per package */
+  GPtrArray *notes;     /* char *: where a value came from when not the usual file, and each
+                         * degradation ("no cache info: LLC groups = packages"), in order */
 
   /* private: filled before finish() */
   GArray *cpu_info;     /* QpinTopoCpuInfo */
@@ -96,6 +98,7 @@ void qpin_topology_add_cpu (QpinTopology *topo, const QpinTopoCpuInfo *info);
 void qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus,
                              guint64 mem_total_kb, guint64 mem_free_kb, const guint *distances,
                              guint n_distances);
+void qpin_topology_add_note (QpinTopology *topo, const char *format, ...) G_GNUC_PRINTF (2, 3);
 gboolean qpin_topology_finish (QpinTopology *topo, GError **error);
 
 guint qpin_topology_n_nodes (const QpinTopology *topo);
