@@ -48,12 +48,17 @@ qpin_reader_read_file (QpinReader *r, const char *rel, gboolean optional, char *
 
   if (!g_file_get_contents (path, &contents, NULL, &local))
     {
-      if (optional && g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+      gboolean noent = g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+
+      if (optional && noent)
         {
           *out = NULL;
           return TRUE;
         }
-      g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_MISSING, "%s", local->message);
+      if (noent)
+        g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_MISSING, "%s missing", path);
+      else
+        g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_MISSING, "%s", local->message);
       return FALSE;
     }
   record (r, rel, contents);
@@ -78,14 +83,14 @@ qpin_reader_invalid (QpinReader *r, const char *rel, const char *value, const ch
 void
 qpin_reader_note_error (QpinReader *r, const GError *error, const char *consequence)
 {
-  g_autofree char *prefix = g_build_filename (r->root, CPU_DIR, NULL);
+  g_autofree char *sys = g_build_filename (r->root, "sys", NULL);
+  g_autofree char *needle = g_strconcat (sys, "/devices/system/", NULL);
   g_autofree char *message = g_strdup (error->message);
+  gsize cut = strlen (sys) - strlen ("sys"); /* the root and its separator */
   char *at;
 
-  /* the root is the part of any path in the message before "sys/devices/system/" */
-  prefix[strlen (prefix) - strlen (CPU_DIR)] = '\0';
-  while ((at = strstr (message, prefix)) != NULL)
-    memmove (at, at + strlen (prefix), strlen (at + strlen (prefix)) + 1);
+  while ((at = strstr (message, needle)) != NULL)
+    memmove (at, at + cut, strlen (at + cut) + 1);
   qpin_topology_add_note (r->topo, "%s; %s", message, consequence);
 }
 
@@ -251,7 +256,7 @@ typedef enum {
 } Problem;
 
 static const char *const problem_consequence[N_PROBLEMS] = {
-  "package 0",
+  "package of a thread sibling, else 0",
   "core id = cpu number",
   "the cpu alone in its core",
   "cache info ignored",
@@ -282,7 +287,7 @@ problems_note (QpinReader *r, Problems *p)
       if (p->first[k] == NULL)
         continue;
       cpus = qpin_cpuset_format (&p->cpus[k]);
-      what = g_strdup_printf ("%s for cpus %s", problem_consequence[k], cpus);
+      what = g_strdup_printf ("for cpus %s: %s", cpus, problem_consequence[k]);
       e = g_error_new_literal (QPIN_READER_ERROR, QPIN_READER_ERROR_INVALID, p->first[k]);
       qpin_reader_note_error (r, e, what);
       g_clear_pointer (&p->first[k], g_free);
@@ -321,7 +326,7 @@ read_cache (QpinReader *r, const char *base, QpinTopoCpuInfo *info, GError **err
 }
 
 static void
-read_cpu (QpinReader *r, Problems *p, guint cpu)
+read_cpu (QpinReader *r, Problems *p, guint cpu, GArray *infos)
 {
   QpinTopoCpuInfo info = { .cpu = cpu };
   g_autofree char *base = g_strdup_printf (CPU_DIR "/cpu%u", cpu);
@@ -355,16 +360,43 @@ read_cpu (QpinReader *r, Problems *p, guint cpu)
       info.llc_level = 0;
       problem (p, PROBLEM_CACHE, cpu, e_cache);
     }
-  qpin_topology_add_cpu (r->topo, &info);
+  g_array_append_val (infos, info);
+}
+
+/* A CPU without a package id takes the one of a thread sibling that has one. */
+static void
+package_from_siblings (GArray *infos, const QpinCpuset *unknown)
+{
+  for (guint i = 0; i < infos->len; i++)
+    {
+      QpinTopoCpuInfo *info = &g_array_index (infos, QpinTopoCpuInfo, i);
+
+      if (!qpin_cpuset_has (unknown, info->cpu))
+        continue;
+      for (guint j = 0; j < infos->len; j++)
+        {
+          const QpinTopoCpuInfo *other = &g_array_index (infos, QpinTopoCpuInfo, j);
+          if (qpin_cpuset_has (&info->siblings, other->cpu)
+              && !qpin_cpuset_has (unknown, other->cpu))
+            {
+              info->package_id = other->package_id;
+              break;
+            }
+        }
+    }
 }
 
 static void
 read_cpus (QpinReader *r)
 {
+  g_autoptr (GArray) infos = g_array_new (FALSE, FALSE, sizeof (QpinTopoCpuInfo));
   Problems p = { 0 };
 
   QPIN_CPUSET_FOREACH (cpu, &r->topo->online)
-    read_cpu (r, &p, (guint) cpu);
+    read_cpu (r, &p, (guint) cpu, infos);
+  package_from_siblings (infos, &p.cpus[PROBLEM_PACKAGE]);
+  for (guint i = 0; i < infos->len; i++)
+    qpin_topology_add_cpu (r->topo, &g_array_index (infos, QpinTopoCpuInfo, i));
   problems_note (r, &p);
 }
 
@@ -440,7 +472,8 @@ qpin_topology_write_capture (GPtrArray *captured, const char *dir, GError **erro
     {
       const QpinCapturedFile *f = g_ptr_array_index (captured, i);
       g_autofree char *path = g_build_filename (dir, f->path, NULL);
-      g_autofree char *parent = g_path_get_dirname (path);
+      /* NULL contents: a directory the reader listed */
+      g_autofree char *parent = f->contents ? g_path_get_dirname (path) : g_strdup (path);
       g_autoptr (GError) local = NULL;
 
       if (g_mkdir_with_parents (parent, 0755) < 0)
@@ -450,7 +483,7 @@ qpin_topology_write_capture (GPtrArray *captured, const char *dir, GError **erro
                        "%s: cannot create directory: %s", parent, g_strerror (saved));
           return FALSE;
         }
-      if (!g_file_set_contents (path, f->contents, -1, &local))
+      if (f->contents && !g_file_set_contents (path, f->contents, -1, &local))
         {
           g_set_error (error, QPIN_READER_ERROR, QPIN_READER_ERROR_CAPTURE, "%s: cannot write: %s",
                        path, local->message);

@@ -46,7 +46,8 @@ typedef enum {
   QPIN_READER_ERROR_CAPTURE, /* writing a capture failed */
 } QpinReaderError;
 
-/* One file as read: path relative to the root, and its contents. */
+/* One file as read: path relative to the root, and its contents (NULL for
+ * a directory whose entries were listed). */
 typedef struct {
   char *path;
   char *contents;

@@ -313,6 +313,10 @@ llc_conflict (const QpinTopology *topo, const gint *slot)
               return g_strdup_printf (
                 "cpu %d shares its last level cache with %s but cpu %d with %s", cpu, a, m, b);
             }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("cpus %d and %d share a last level cache but are in different "
+                                    "packages (%u, %u)",
+                                    cpu, m, info->package_id, other->package_id);
         }
       if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
         return g_strdup_printf ("thread siblings of cpu %d are not in its last level cache", cpu);
@@ -332,7 +336,7 @@ resolve_cpu_conflicts (QpinTopology *topo, const gint *slot)
 
   if (sibs)
     {
-      qpin_topology_add_note (topo, "%s: each cpu is its own core", sibs);
+      qpin_topology_add_note (topo, "%s; each cpu is its own core", sibs);
       QPIN_CPUSET_FOREACH (cpu, &topo->online)
         {
           QpinTopoCpuInfo *info = (QpinTopoCpuInfo *) info_of (topo, slot, (guint) cpu);
@@ -347,13 +351,13 @@ resolve_cpu_conflicts (QpinTopology *topo, const gint *slot)
   if (!qpin_cpuset_is_empty (&no_cache))
     {
       g_autofree char *s = fmt (&no_cache);
-      qpin_topology_add_note (topo, "no cache info for cpus %s: LLC groups = packages", s);
+      qpin_topology_add_note (topo, "no cache info for cpus %s; LLC groups = packages", s);
       return FALSE;
     }
   llc = llc_conflict (topo, slot);
   if (llc)
     {
-      qpin_topology_add_note (topo, "%s: LLC groups = packages", llc);
+      qpin_topology_add_note (topo, "%s; LLC groups = packages", llc);
       return FALSE;
     }
   return TRUE;
@@ -501,7 +505,7 @@ qpin_topology_finish (QpinTopology *topo, GError **error)
       g_autofree char *s = NULL;
       qpin_cpuset_andnot (&extra, &topo->present);
       s = fmt (&extra);
-      qpin_topology_add_note (topo, "cpus %s are online but not present: taken as present", s);
+      qpin_topology_add_note (topo, "cpus %s are online but not present; taken as present", s);
       qpin_cpuset_or (&topo->present, &extra);
     }
   topo->offline = topo->present;
