@@ -71,6 +71,27 @@ qpin_topology_to_json (const QpinTopology *topo)
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
+  json_builder_set_member_name (b, "clusters");
+  json_builder_begin_array (b);
+  for (guint c = 0; c < topo->clusters->len; c++)
+    {
+      g_autofree char *cpus = qpin_cpuset_format (&g_array_index (topo->clusters, QpinCpuset, c));
+      json_builder_add_string_value (b, cpus);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "kinds");
+  json_builder_begin_array (b);
+  for (guint k = 0; k < topo->kinds->len; k++)
+    {
+      const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+      json_builder_begin_object (b);
+      qpin_json_add_string (b, "name", kind->name);
+      qpin_json_add_cpuset (b, "cpus", &kind->cpus);
+      qpin_json_add_int (b, "capacity", kind->capacity);
+      qpin_json_add_string (b, "source", kind->source);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "cores");
   json_builder_begin_array (b);
   for (guint k = 0; k < topo->cores->len; k++)

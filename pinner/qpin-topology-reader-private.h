@@ -1,7 +1,8 @@
 /* qpin-topology-reader-private.h: what the topology reader's files share
  *
  * qpin-topology-reader.c reads the CPUs and drives the read;
- * qpin-topology-reader-nodes.c reads the NUMA nodes.  Nobody else
+ * qpin-topology-reader-nodes.c reads the NUMA nodes, and
+ * qpin-topology-reader-kinds.c the kinds of CPU (hybrid hosts).  Nobody else
  * includes this.
  */
 #pragma once
@@ -36,5 +37,6 @@ gboolean qpin_reader_list_dirs (QpinReader *r, const char *dir, const char *pref
                                 QpinCpuset *out);
 void qpin_reader_note_error (QpinReader *r, const GError *error, const char *consequence);
 void qpin_reader_read_nodes (QpinReader *r);
+void qpin_reader_read_kinds (QpinReader *r);
 
 G_END_DECLS

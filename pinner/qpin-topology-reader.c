@@ -84,7 +84,7 @@ void
 qpin_reader_note_error (QpinReader *r, const GError *error, const char *consequence)
 {
   g_autofree char *sys = g_build_filename (r->root, "sys", NULL);
-  g_autofree char *needle = g_strconcat (sys, "/devices/system/", NULL);
+  g_autofree char *needle = g_strconcat (sys, "/devices/", NULL);
   g_autofree char *message = g_strdup (error->message);
   gsize cut = strlen (sys) - strlen ("sys"); /* the root and its separator */
   char *at;
@@ -252,6 +252,7 @@ typedef enum {
   PROBLEM_CORE,
   PROBLEM_SIBLINGS,
   PROBLEM_CACHE,
+  PROBLEM_CLUSTER,
   N_PROBLEMS,
 } Problem;
 
@@ -260,6 +261,7 @@ static const char *const problem_consequence[N_PROBLEMS] = {
   "core id = cpu number",
   "the cpu alone in its core",
   "cache info ignored",
+  "cluster info ignored",
 };
 
 typedef struct {
@@ -333,10 +335,12 @@ read_cpu (QpinReader *r, Problems *p, guint cpu, GArray *infos)
   g_autofree char *pkg = g_strconcat (base, "/topology/physical_package_id", NULL);
   g_autofree char *core = g_strconcat (base, "/topology/core_id", NULL);
   g_autofree char *sibs = g_strconcat (base, "/topology/thread_siblings_list", NULL);
+  g_autofree char *cluster = g_strconcat (base, "/topology/cluster_cpus_list", NULL);
   g_autoptr (GError) e_pkg = NULL;
   g_autoptr (GError) e_core = NULL;
   g_autoptr (GError) e_sibs = NULL;
   g_autoptr (GError) e_cache = NULL;
+  g_autoptr (GError) e_cluster = NULL;
 
   if (!read_uint (r, pkg, &info.package_id, &e_pkg))
     {
@@ -352,6 +356,11 @@ read_cpu (QpinReader *r, Problems *p, guint cpu, GArray *infos)
     {
       qpin_cpuset_clear_all (&info.siblings);
       problem (p, PROBLEM_SIBLINGS, cpu, e_sibs);
+    }
+  if (!qpin_reader_read_cpulist (r, cluster, TRUE, &info.cluster, &e_cluster))
+    {
+      qpin_cpuset_clear_all (&info.cluster);
+      problem (p, PROBLEM_CLUSTER, cpu, e_cluster);
     }
   qpin_cpuset_clear_all (&info.llc);
   if (!read_cache (r, base, &info, &e_cache))
@@ -445,6 +454,7 @@ qpin_topology_read (const char *root, GPtrArray **captured, GError **error)
   read_optional_set (&r, CPU_DIR "/nohz_full", &nohz);
   qpin_topology_set_cpus (topo, &present, &online, &isolated, &nohz);
   read_cpus (&r);
+  qpin_reader_read_kinds (&r);
   qpin_reader_read_nodes (&r);
   if (!qpin_topology_finish (topo, error))
     {

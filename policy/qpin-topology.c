@@ -11,6 +11,14 @@ free_row (gpointer p)
   g_array_unref (p);
 }
 
+static void
+clear_kind (gpointer p)
+{
+  QpinTopoKind *kind = p;
+  g_free (kind->name);
+  g_free (kind->source);
+}
+
 /**
  * qpin_topology_new:
  *
@@ -28,6 +36,9 @@ qpin_topology_new (void)
   topo->cpu_info = g_array_new (FALSE, TRUE, sizeof (QpinTopoCpuInfo));
   topo->node_rows = g_ptr_array_new_with_free_func (free_row);
   topo->notes = g_ptr_array_new_with_free_func (g_free);
+  topo->clusters = g_array_new (FALSE, TRUE, sizeof (QpinCpuset));
+  topo->kinds = g_array_new (FALSE, TRUE, sizeof (QpinTopoKind));
+  g_array_set_clear_func (topo->kinds, clear_kind);
   return topo;
 }
 
@@ -47,6 +58,8 @@ qpin_topology_free (QpinTopology *topo)
   g_array_unref (topo->cpu_info);
   g_ptr_array_unref (topo->node_rows);
   g_ptr_array_unref (topo->notes);
+  g_array_unref (topo->clusters);
+  g_array_unref (topo->kinds);
   g_free (topo->distance);
   g_free (topo->cpu_core);
   g_free (topo->cpu_llc);
@@ -124,6 +137,23 @@ qpin_topology_add_note (QpinTopology *topo, const char *format, ...)
   va_start (args, format);
   g_ptr_array_add (topo->notes, g_strdup_vprintf (format, args));
   va_end (args);
+}
+
+/**
+ * qpin_topology_add_kind:
+ * @source: the file(s) the kinds came from, relative to the root
+ *
+ * Records one kind of CPU (copied), in capacity order, highest first.
+ */
+void
+qpin_topology_add_kind (QpinTopology *topo, const char *name, const QpinCpuset *cpus,
+                        guint capacity, const char *source)
+{
+  QpinTopoKind kind = { .cpus = *cpus, .capacity = capacity };
+
+  kind.name = g_strdup (name);
+  kind.source = g_strdup (source);
+  g_array_append_val (topo->kinds, kind);
 }
 
 static gint
@@ -363,6 +393,79 @@ resolve_cpu_conflicts (QpinTopology *topo, const gint *slot)
   return TRUE;
 }
 
+/* The first contradiction among the cluster sets, or NULL. */
+static char *
+cluster_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (m, &info->cluster)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
+          if (!qpin_cpuset_equal (&other->cluster, &info->cluster))
+            {
+              g_autofree char *a = fmt (&info->cluster);
+              g_autofree char *b = fmt (&other->cluster);
+              return g_strdup_printf ("cpu %d shares its cluster with %s but cpu %d with %s", cpu,
+                                      a, m, b);
+            }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("cpus %d and %d share a cluster but are in different packages",
+                                    cpu, m);
+        }
+      if (!qpin_cpuset_is_subset (&info->siblings, &info->cluster))
+        return g_strdup_printf ("thread siblings of cpu %d are not in its cluster", cpu);
+    }
+  return NULL;
+}
+
+/* Clusters (cluster_cpus_list): known for every online CPU and agreeing,
+ * else none; a partial or contradictory reading is noted. */
+static void
+finish_clusters (QpinTopology *topo, const gint *slot)
+{
+  QpinCpuset unknown;
+  g_autofree char *why = NULL;
+  guint known = 0;
+
+  qpin_cpuset_clear_all (&unknown);
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      QpinTopoCpuInfo *info = (QpinTopoCpuInfo *) info_of (topo, slot, (guint) cpu);
+
+      qpin_cpuset_and (&info->cluster, &topo->online);
+      if (qpin_cpuset_is_empty (&info->cluster))
+        qpin_cpuset_add (&unknown, (guint) cpu);
+      else
+        {
+          qpin_cpuset_add (&info->cluster, (guint) cpu);
+          known++;
+        }
+    }
+  if (known == 0)
+    return;
+  if (!qpin_cpuset_is_empty (&unknown))
+    {
+      g_autofree char *s = fmt (&unknown);
+      qpin_topology_add_note (topo, "no cluster info for cpus %s; no clusters", s);
+      return;
+    }
+  why = cluster_conflict (topo, slot);
+  if (why)
+    {
+      qpin_topology_add_note (topo, "%s; no clusters", why);
+      return;
+    }
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+      if (qpin_cpuset_first (&info->cluster) == cpu)
+        g_array_append_val (topo->clusters, info->cluster);
+    }
+}
+
 static gboolean
 finish_cpus (QpinTopology *topo, GError **error)
 {
@@ -480,6 +583,9 @@ finish_cpus (QpinTopology *topo, GError **error)
       core->llc = (guint) topo->cpu_llc[first];
       core->node = topo->cpu_node[first];
     }
+  finish_clusters (topo, slot);
+  for (guint k = 0; k < topo->kinds->len; k++)
+    qpin_cpuset_and (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, &topo->online);
   return TRUE;
 }
 
@@ -616,6 +722,42 @@ qpin_topology_nodes_of (const QpinTopology *topo, const QpinCpuset *cpus, QpinCp
     }
 }
 
+/* "kinds: P cpus 0-11 (64), E cpus 12-19 (39) from SOURCE" and
+ * "clusters: 12-15 16-19" (those of more than one core), when known. */
+static void
+append_kinds_clusters (GString *s, const QpinTopology *topo)
+{
+  gboolean any = FALSE;
+
+  if (topo->kinds->len > 0)
+    {
+      g_string_append (s, "kinds:");
+      for (guint k = 0; k < topo->kinds->len; k++)
+        {
+          const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+          g_autofree char *cpus = fmt (&kind->cpus);
+          g_string_append_printf (s, "%s %s cpus %s (%u)", k ? "," : "", kind->name, cpus,
+                                  kind->capacity);
+        }
+      g_string_append_printf (s, " from %s\n", g_array_index (topo->kinds, QpinTopoKind, 0).source);
+    }
+  for (guint c = 0; c < topo->clusters->len; c++)
+    {
+      const QpinCpuset *cluster = &g_array_index (topo->clusters, QpinCpuset, c);
+      g_autofree char *cpus = NULL;
+      gint first = qpin_cpuset_first (cluster);
+
+      if (qpin_cpuset_equal (
+            cluster, &g_array_index (topo->cores, QpinTopoCore, topo->cpu_core[first]).cpus))
+        continue;
+      cpus = fmt (cluster);
+      g_string_append_printf (s, "%s %s", any ? "" : "clusters:", cpus);
+      any = TRUE;
+    }
+  if (any)
+    g_string_append_c (s, '\n');
+}
+
 /**
  * qpin_topology_to_text:
  *
@@ -638,6 +780,7 @@ qpin_topology_to_text (const QpinTopology *topo)
     topo->llc_derived ? " (from packages: no cache information)" : "", topo->cores->len,
     qpin_cpuset_count (&topo->online), online);
   g_string_append_printf (s, "offline: %s\nisolated: %s\nnohz_full: %s\n", offline, isolated, nohz);
+  append_kinds_clusters (s, topo);
   for (guint i = 0; i < topo->notes->len; i++)
     g_string_append_printf (s, "note: %s\n", (const char *) g_ptr_array_index (topo->notes, i));
   for (guint i = 0; i < n; i++)

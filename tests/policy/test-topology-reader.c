@@ -44,6 +44,7 @@ test_fixtures (void)
     { "node-cpus-offline", 2, 1, 1, 2, 4, 2, "4-7", "", "1" },
     { "no-cache", 2, 2, 2, 4, 8, 2, "", "", "" },
     { "no-distance", 2, 2, 2, 4, 8, 2, "", "", "" },
+    { "hybrid-13th-gen", 1, 1, 1, 14, 20, 2, "", "", "" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -253,6 +254,10 @@ test_notes (void)
       "4, max threads 2",
       "sys/devices/system/node/node0/distance missing; distances 10 local, 20 remote\n"
       "sys/devices/system/node/node1/distance missing; distances 10 local, 20 remote" },
+    /* 6 P-cores with SMT, 8 E-cores in two clusters sharing an L2, one L3 */
+    { "hybrid-13th-gen",
+      "present 0-19; online 0-19; nodes 0:0-19:10:32768; llcs L3:0-19; cores 14, max threads 2",
+      "" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -275,6 +280,120 @@ test_notes (void)
           g_assert_nonnull (strstr (text, line));
         }
       check_capture (root);
+    }
+}
+
+static char *
+kinds_of (const QpinTopology *topo)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  for (guint k = 0; k < topo->kinds->len; k++)
+    {
+      const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+      g_autofree char *cpus = qpin_cpuset_format (&kind->cpus);
+      g_string_append_printf (s, "%s%s %s %u", k ? ", " : "", kind->name, cpus, kind->capacity);
+    }
+  if (topo->kinds->len)
+    g_string_append_printf (s, " from %s", g_array_index (topo->kinds, QpinTopoKind, 0).source);
+  return g_strdup (s->str);
+}
+
+static char *
+clusters_of (const QpinTopology *topo)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  for (guint c = 0; c < topo->clusters->len; c++)
+    {
+      g_autofree char *cpus = qpin_cpuset_format (&g_array_index (topo->clusters, QpinCpuset, c));
+      g_string_append_printf (s, "%s%s", c ? " " : "", cpus);
+    }
+  return g_strdup (s->str);
+}
+
+#define CPUS "sys/devices/system/cpu"
+#define NO_PMU "rm -rf sys/devices/cpu_core sys/devices/cpu_atom; "
+#define NO_CPPC "rm -rf " CPUS "/cpu*/acpi_cppc; "
+#define NO_FREQ "rm -rf " CPUS "/cpu*/cpufreq; "
+
+/* CPU kinds and clusters of the hybrid laptop, from each source in turn
+ * (SHELL edits a copy of the fixture, run inside it). */
+static void
+test_kinds (void)
+{
+  static const char *const all_clusters = "0-1 2-3 4-5 6-7 8-9 10-11 12-15 16-19";
+  static const struct {
+    const char *shell;
+    const char *kinds;
+    const char *clusters; /* NULL: all_clusters */
+    const char *notes;
+  } cases[] = {
+    { "true",
+      "P 0-11 64, E 12-19 39 from sys/devices/cpu_core/cpus, sys/devices/cpu_atom/cpus (capacity: "
+      "sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf)",
+      NULL, "" },
+    { NO_PMU, "P 0-11 64, E 12-19 39 from sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf", NULL,
+      "" },
+    /* ITMT favoured cores report a few units more: still one kind */
+    { NO_PMU "echo 66 > " CPUS "/cpu0/acpi_cppc/highest_perf",
+      "P 0-11 66, E 12-19 39 from sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf", NULL, "" },
+    /* 3.9 GHz is 78% of 5.0 GHz: two kinds */
+    { NO_PMU NO_CPPC,
+      "P 0-11 5000000, E 12-19 3900000 from sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq",
+      NULL, "" },
+    { NO_PMU NO_CPPC NO_FREQ, "", NULL, "" },
+    /* one CPU without highest_perf: that source is incomplete, the next one is used */
+    { NO_PMU "rm " CPUS "/cpu3/acpi_cppc/highest_perf",
+      "P 0-11 5000000, E 12-19 3900000 from sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq",
+      NULL, "" },
+    { NO_PMU "echo fast > " CPUS "/cpu5/acpi_cppc/highest_perf",
+      "P 0-11 5000000, E 12-19 3900000 from sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq",
+      NULL,
+      "sys/devices/system/cpu/cpu5/acpi_cppc/highest_perf: invalid value 'fast': expected a "
+      "positive integer; kinds not from this file" },
+    /* ARM big.LITTLE: cpu_capacity, 1024 for the biggest */
+    { NO_PMU NO_CPPC NO_FREQ "for c in $(seq 0 19); do echo $((c < 12 ? 1024 : 446)) > " CPUS
+                             "/cpu$c/cpu_capacity; done",
+      "P 0-11 1024, E 12-19 446 from sys/devices/system/cpu/cpuN/cpu_capacity", NULL, "" },
+    /* three tiers (X, big, LITTLE) */
+    { NO_PMU NO_CPPC NO_FREQ "for c in $(seq 0 19); do echo $((c < 2 ? 1024 : c < 12 ? 700 : 300)) "
+                             "> " CPUS "/cpu$c/cpu_capacity; done",
+      "K0 0-1 1024, K1 2-11 700, K2 12-19 300 from sys/devices/system/cpu/cpuN/cpu_capacity", NULL,
+      "" },
+    { "echo 12-13 > " CPUS "/cpu13/topology/cluster_cpus_list",
+      "P 0-11 64, E 12-19 39 from sys/devices/cpu_core/cpus, sys/devices/cpu_atom/cpus (capacity: "
+      "sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf)",
+      "", "cpu 12 shares its cluster with 12-15 but cpu 13 with 12-13; no clusters" },
+    { NO_PMU NO_CPPC NO_FREQ "rm " CPUS "/cpu19/topology/cluster_cpus_list", "", "",
+      "no cluster info for cpus 19; no clusters" },
+    { NO_PMU NO_CPPC NO_FREQ "echo x > " CPUS "/cpu14/topology/cluster_cpus_list", "", "",
+      "sys/devices/system/cpu/cpu14/topology/cluster_cpus_list: invalid value 'x': expected a "
+      "cpulist such as '0-3,8' (invalid cpulist 'x': expected a CPU number at offset 0); for cpus "
+      "14: cluster info ignored\n"
+      "no cluster info for cpus 14; no clusters" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *dir = copy_fixture ("hybrid-13th-gen");
+      g_autofree char *cmd = g_strdup_printf ("cd '%s' && %s", dir, cases[i].shell);
+      g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (QpinTopology) topo = NULL;
+      g_autofree char *kinds = NULL, *clusters = NULL, *notes = NULL;
+
+      g_assert_cmpint (system (cmd), ==, 0);
+      topo = qpin_topology_read (dir, NULL, &error);
+      g_assert_no_error (error);
+      kinds = kinds_of (topo);
+      clusters = clusters_of (topo);
+      notes = notes_of (topo);
+      if (g_strcmp0 (kinds, cases[i].kinds) != 0
+          || g_strcmp0 (clusters, cases[i].clusters ? cases[i].clusters : all_clusters) != 0
+          || g_strcmp0 (notes, cases[i].notes) != 0)
+        g_error ("case %zu (%s):\n%s\n%s\n%s", i, cases[i].shell, kinds, clusters, notes);
+      g_assert_cmpint (system (rm), ==, 0);
     }
 }
 
@@ -523,6 +642,7 @@ main (int argc, char **argv)
   g_test_add_func ("/topology/capture", test_capture);
   g_test_add_func ("/topology/live", test_live);
   g_test_add_func ("/topology/notes", test_notes);
+  g_test_add_func ("/topology/kinds", test_kinds);
   g_test_add_func ("/topology/garbage", test_garbage);
   g_test_add_func ("/topology/no-cpu", test_no_cpu);
   g_test_add_func ("/topology/fuzz", test_fuzz);
