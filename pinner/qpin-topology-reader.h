@@ -21,6 +21,11 @@
  *   sys/devices/system/cpu/cpuN/topology/thread_siblings_list the CPU alone
  *   sys/devices/system/cpu/cpuN/cache/indexK/level            K = 0, 1, ... until missing;
  *   sys/devices/system/cpu/cpuN/cache/indexK/shared_cpu_list  none (or garbage): LLC = package
+ *   sys/devices/system/cpu/cpuN/topology/cluster_cpus_list    no clusters
+ *   sys/devices/cpu_core/cpus, sys/devices/cpu_atom/cpus      kinds from the next files
+ *   sys/devices/system/cpu/cpuN/acpi_cppc/highest_perf        kinds: the first of these three
+ *   sys/devices/system/cpu/cpuN/cpu_capacity                  that every online CPU has (see
+ *   sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq      qpin-topology-reader-kinds.c)
  *   sys/devices/system/node/online                            else the nodeM dirs, else one
  *                                                             node 0 with every CPU
  *   for each online node M:
