@@ -41,15 +41,18 @@ node_file (guint node, const char *name)
 static gboolean
 read_node_ids (QpinReader *r, QpinCpuset *ids)
 {
-  g_autofree char *path = g_build_filename (r->root, NODE_DIR "/online", NULL);
+  g_autofree char *dir = g_build_filename (r->root, NODE_DIR, NULL);
 
-  if (g_file_test (path, G_FILE_TEST_EXISTS)
-      && qpin_reader_try_cpulist (r, NODE_DIR "/online", "nodes from the nodeM directories", ids))
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      /* a kernel without CONFIG_NUMA */
+      qpin_topology_add_note (r->topo, NODE_DIR " missing; one node 0 with every cpu");
+      return FALSE;
+    }
+  if (qpin_reader_try_cpulist (r, NODE_DIR "/online", "nodes from the nodeM directories", ids)
+      || qpin_reader_list_dirs (r, NODE_DIR, "node", ids))
     return TRUE;
-  if (qpin_reader_list_dirs (r, NODE_DIR, "node", ids))
-    return TRUE;
-  qpin_topology_add_note (r->topo, NODE_DIR "/online and nodeM directories missing; one node 0 "
-                                            "with every cpu");
+  qpin_topology_add_note (r->topo, "no " NODE_DIR "/nodeM directory; one node 0 with every cpu");
   return FALSE;
 }
 

@@ -432,7 +432,8 @@ read_optional_set (QpinReader *r, const char *rel, QpinCpuset *out)
  * file degrades the model one level and adds a note to it (see the header).
  *
  * Returns: (transfer full): the finished topology, or NULL with
- * %QPIN_READER_ERROR when no CPU can be found at all.
+ * %QPIN_READER_ERROR when no CPU can be found at all, or
+ * %QPIN_POLICY_ERROR when none of them is online.
  */
 QpinTopology *
 qpin_topology_read (const char *root, GPtrArray **captured, GError **error)

@@ -621,6 +621,7 @@ test_fallbacks (void)
                        dir, dir, dir, dir);
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
+  g_autofree char *notes = NULL;
 
   g_assert_cmpint (system (cmd), ==, 0);
   topo = qpin_topology_read (dir, NULL, &error);
@@ -631,6 +632,12 @@ test_fallbacks (void)
   g_assert_cmpuint (qpin_topology_n_nodes (topo), ==, 1);
   g_assert_cmpuint (topo->max_threads, ==, 1);
   g_assert_cmpuint (topo->cores->len, ==, 32);
+  notes = notes_of (topo);
+  g_assert_cmpstr (notes, ==,
+                   "sys/devices/system/cpu/cpu0/topology/thread_siblings_list missing; for cpus "
+                   "0-31: the cpu alone in its core\n"
+                   "sys/devices/system/node missing; one node 0 with every cpu\n"
+                   "no cache info for cpus 0-31; LLC groups = packages");
   g_assert_cmpint (system (rm), ==, 0);
 }
 
