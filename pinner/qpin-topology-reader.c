@@ -296,12 +296,15 @@ problems_note (QpinReader *r, Problems *p)
     }
 }
 
-/* The last level cache: the cache index with the highest level.  FALSE
- * (with *error) on a garbage file: then the CPU has no cache info at all. */
+/* The last level cache: the cache index with the highest level (a CPU has
+ * 3 to 5; a hostile tree stops at MAX_CACHE_INDEX).  FALSE (with *error) on
+ * a garbage file: then the CPU has no cache info at all. */
+#define MAX_CACHE_INDEX 64
+
 static gboolean
 read_cache (QpinReader *r, const char *base, QpinTopoCpuInfo *info, GError **error)
 {
-  for (guint k = 0;; k++)
+  for (guint k = 0; k < MAX_CACHE_INDEX; k++)
     {
       g_autofree char *level_rel = g_strdup_printf ("%s/cache/index%u/level", base, k);
       g_autofree char *list_rel = g_strdup_printf ("%s/cache/index%u/shared_cpu_list", base, k);
@@ -325,6 +328,7 @@ read_cache (QpinReader *r, const char *base, QpinTopoCpuInfo *info, GError **err
           info->llc = shared;
         }
     }
+  return TRUE;
 }
 
 static void
