@@ -245,6 +245,37 @@ read_online (QpinReader *r, const QpinCpuset *present, QpinCpuset *online)
     }
 }
 
+/* An online CPU without a topology directory went offline while we read
+ * (the kernel removes the directory first): taken as offline, with a note,
+ * so that the other CPUs keep their reading.  When no online CPU has one,
+ * the tree is just poor: every CPU stays, read with defaults. */
+static void
+drop_vanished (QpinReader *r, QpinCpuset *online)
+{
+  QpinCpuset gone;
+  g_autofree char *s = NULL;
+
+  qpin_cpuset_clear_all (&gone);
+  QPIN_CPUSET_FOREACH (cpu, online)
+    {
+      g_autofree char *rel = g_strdup_printf (CPU_DIR "/cpu%d/topology", cpu);
+      g_autofree char *path = g_build_filename (r->root, rel, NULL);
+
+      if (g_file_test (path, G_FILE_TEST_IS_DIR))
+        record (r, rel, NULL);
+      else
+        qpin_cpuset_add (&gone, (guint) cpu);
+    }
+  if (qpin_cpuset_is_empty (&gone) || qpin_cpuset_equal (&gone, online))
+    return;
+  s = qpin_cpuset_format (&gone);
+  qpin_topology_add_note (r->topo,
+                          CPU_DIR "/cpuN/topology missing for online cpus %s; taken as "
+                                  "offline",
+                          s);
+  qpin_cpuset_andnot (online, &gone);
+}
+
 /* What one online CPU's files lacked: one note per kind, naming the first
  * file and every CPU it happened to. */
 typedef enum {
@@ -455,6 +486,7 @@ qpin_topology_read (const char *root, GPtrArray **captured, GError **error)
   if (!read_present (&r, &present, error))
     return NULL;
   read_online (&r, &present, &online);
+  drop_vanished (&r, &online);
   read_optional_set (&r, CPU_DIR "/isolated", &isolated);
   read_optional_set (&r, CPU_DIR "/nohz_full", &nohz);
   qpin_topology_set_cpus (topo, &present, &online, &isolated, &nohz);
