@@ -39,7 +39,8 @@
  * from 0 (an offline node 0: "21 10" for node 1); node ids may be sparse.
  * The last level cache of a CPU is its cache index with the highest
  * level.  Offline CPUs have no topology directory in sysfs; nothing else
- * is read for them.  Thread siblings that disagree make each CPU its own
+ * is read for them.  An online CPU without one went offline while we read
+ * and is taken as offline (unless no CPU has one: a poor tree).  Thread siblings that disagree make each CPU its own
  * core; caches that disagree (or span packages) make LLC groups =
  * packages.
  *
