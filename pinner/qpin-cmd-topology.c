@@ -54,12 +54,16 @@ qpin_cmd_topology (int argc, char **argv)
     }
   if (capture)
     {
+      guint n_files = 0;
+
       if (!qpin_topology_write_capture (captured, capture, &error))
         {
           fprintf (stderr, "%s: %s\n", g_get_prgname (), error->message);
           return 1;
         }
-      fprintf (stderr, "captured %u files into '%s'\n", captured->len, capture);
+      for (guint i = 0; i < captured->len; i++) /* not the listed directories */
+        n_files += ((QpinCapturedFile *) g_ptr_array_index (captured, i))->contents != NULL;
+      fprintf (stderr, "captured %u files into '%s'\n", n_files, capture);
     }
   if (json)
     {

@@ -22,6 +22,11 @@ qpin_topology_to_json (const QpinTopology *topo)
   qpin_json_add_cpuset (b, "nohz_full", &topo->nohz_full);
   json_builder_set_member_name (b, "llc_derived");
   json_builder_add_boolean_value (b, topo->llc_derived);
+  json_builder_set_member_name (b, "notes");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < topo->notes->len; i++)
+    json_builder_add_string_value (b, g_ptr_array_index (topo->notes, i));
+  json_builder_end_array (b);
   json_builder_set_member_name (b, "nodes");
   json_builder_begin_array (b);
   for (guint i = 0; i < n; i++)
@@ -62,6 +67,27 @@ qpin_topology_to_json (const QpinTopology *topo)
       qpin_json_add_int (b, "package",
                          g_array_index (topo->packages, QpinTopoPackage, llc->package).id);
       qpin_json_add_cpuset (b, "cpus", &llc->cpus);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "clusters");
+  json_builder_begin_array (b);
+  for (guint c = 0; c < topo->clusters->len; c++)
+    {
+      g_autofree char *cpus = qpin_cpuset_format (&g_array_index (topo->clusters, QpinCpuset, c));
+      json_builder_add_string_value (b, cpus);
+    }
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "kinds");
+  json_builder_begin_array (b);
+  for (guint k = 0; k < topo->kinds->len; k++)
+    {
+      const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+      json_builder_begin_object (b);
+      qpin_json_add_string (b, "name", kind->name);
+      qpin_json_add_cpuset (b, "cpus", &kind->cpus);
+      qpin_json_add_int (b, "capacity", kind->capacity);
+      qpin_json_add_string (b, "source", kind->source);
       json_builder_end_object (b);
     }
   json_builder_end_array (b);

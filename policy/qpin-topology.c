@@ -11,6 +11,14 @@ free_row (gpointer p)
   g_array_unref (p);
 }
 
+static void
+clear_kind (gpointer p)
+{
+  QpinTopoKind *kind = p;
+  g_free (kind->name);
+  g_free (kind->source);
+}
+
 /**
  * qpin_topology_new:
  *
@@ -27,6 +35,10 @@ qpin_topology_new (void)
   topo->cores = g_array_new (FALSE, TRUE, sizeof (QpinTopoCore));
   topo->cpu_info = g_array_new (FALSE, TRUE, sizeof (QpinTopoCpuInfo));
   topo->node_rows = g_ptr_array_new_with_free_func (free_row);
+  topo->notes = g_ptr_array_new_with_free_func (g_free);
+  topo->clusters = g_array_new (FALSE, TRUE, sizeof (QpinCpuset));
+  topo->kinds = g_array_new (FALSE, TRUE, sizeof (QpinTopoKind));
+  g_array_set_clear_func (topo->kinds, clear_kind);
   return topo;
 }
 
@@ -45,6 +57,9 @@ qpin_topology_free (QpinTopology *topo)
   g_array_unref (topo->cores);
   g_array_unref (topo->cpu_info);
   g_ptr_array_unref (topo->node_rows);
+  g_ptr_array_unref (topo->notes);
+  g_array_unref (topo->clusters);
+  g_array_unref (topo->kinds);
   g_free (topo->distance);
   g_free (topo->cpu_core);
   g_free (topo->cpu_llc);
@@ -118,6 +133,40 @@ qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus, gu
   g_array_append_vals (row, distances, n_distances);
   g_array_append_val (topo->nodes, node);
   g_ptr_array_add (topo->node_rows, row);
+}
+
+/**
+ * qpin_topology_add_note:
+ * @format: printf format of one line, lower case, no trailing full stop
+ *
+ * Records how the model departs from what a complete source gives: a
+ * fallback source or a degradation.  Shown by `qpin topology`.
+ */
+void
+qpin_topology_add_note (QpinTopology *topo, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_ptr_array_add (topo->notes, g_strdup_vprintf (format, args));
+  va_end (args);
+}
+
+/**
+ * qpin_topology_add_kind:
+ * @source: the file(s) the kinds came from, relative to the root
+ *
+ * Records one kind of CPU (copied), in capacity order, highest first.
+ */
+void
+qpin_topology_add_kind (QpinTopology *topo, const char *name, const QpinCpuset *cpus,
+                        guint capacity, const char *source)
+{
+  QpinTopoKind kind = { .cpus = *cpus, .capacity = capacity };
+
+  kind.name = g_strdup (name);
+  kind.source = g_strdup (source);
+  g_array_append_val (topo->kinds, kind);
 }
 
 static gint
@@ -251,13 +300,192 @@ info_of (const QpinTopology *topo, const gint *slot, guint cpu)
   return &g_array_index (topo->cpu_info, QpinTopoCpuInfo, slot[cpu]);
 }
 
-/* Checks the per-CPU information against the online set and indexes it:
- * @slot[cpu] is its position in cpu_info.  Returns in @have_llc whether
- * every CPU names its last level cache. */
-static gboolean
-index_cpu_info (QpinTopology *topo, guint n_slots, gint *slot, gboolean *have_llc, GError **error)
+/* The node index holding online CPU @cpu, from the finished nodes; -1 if none. */
+static gint
+node_of (const QpinTopology *topo, guint cpu)
 {
-  *have_llc = TRUE;
+  for (guint n = 0; n < topo->nodes->len; n++)
+    if (qpin_cpuset_has (&g_array_index (topo->nodes, QpinTopoNode, n).cpus, cpu))
+      return (gint) n;
+  return -1;
+}
+
+/* The first contradiction among the thread sibling sets, or NULL. */
+static char *
+siblings_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (sib, &info->siblings)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) sib);
+          if (!qpin_cpuset_equal (&other->siblings, &info->siblings))
+            {
+              g_autofree char *a = fmt (&info->siblings);
+              g_autofree char *b = fmt (&other->siblings);
+              return g_strdup_printf ("cpu %d has thread siblings %s but cpu %d has %s", cpu, a,
+                                      sib, b);
+            }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("thread siblings %d and %d are in different packages (%u, %u)",
+                                    cpu, sib, info->package_id, other->package_id);
+          if (node_of (topo, (guint) sib) != node_of (topo, (guint) cpu))
+            return g_strdup_printf ("thread siblings %d and %d are in different nodes", cpu, sib);
+        }
+    }
+  return NULL;
+}
+
+/* The first contradiction among the last level cache sets, or NULL. */
+static char *
+llc_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (m, &info->llc)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
+          if (!qpin_cpuset_equal (&other->llc, &info->llc))
+            {
+              g_autofree char *a = fmt (&info->llc);
+              g_autofree char *b = fmt (&other->llc);
+              return g_strdup_printf (
+                "cpu %d shares its last level cache with %s but cpu %d with %s", cpu, a, m, b);
+            }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("cpus %d and %d share a last level cache but are in different "
+                                    "packages (%u, %u)",
+                                    cpu, m, info->package_id, other->package_id);
+        }
+      if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
+        return g_strdup_printf ("thread siblings of cpu %d are not in its last level cache", cpu);
+    }
+  return NULL;
+}
+
+/* Contradictory sibling or cache sets degrade one level each, with a note:
+ * siblings to one CPU per core, caches to one LLC group per package.
+ * Returns: whether every online CPU keeps its cache information. */
+static gboolean
+resolve_cpu_conflicts (QpinTopology *topo, const gint *slot)
+{
+  g_autofree char *sibs = siblings_conflict (topo, slot);
+  g_autofree char *llc = NULL;
+  QpinCpuset no_cache;
+
+  if (sibs)
+    {
+      qpin_topology_add_note (topo, "%s; each cpu is its own core", sibs);
+      QPIN_CPUSET_FOREACH (cpu, &topo->online)
+        {
+          QpinTopoCpuInfo *info = (QpinTopoCpuInfo *) info_of (topo, slot, (guint) cpu);
+          qpin_cpuset_clear_all (&info->siblings);
+          qpin_cpuset_add (&info->siblings, (guint) cpu);
+        }
+    }
+  qpin_cpuset_clear_all (&no_cache);
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    if (qpin_cpuset_is_empty (&info_of (topo, slot, (guint) cpu)->llc))
+      qpin_cpuset_add (&no_cache, (guint) cpu);
+  if (!qpin_cpuset_is_empty (&no_cache))
+    {
+      g_autofree char *s = fmt (&no_cache);
+      qpin_topology_add_note (topo, "no cache info for cpus %s; LLC groups = packages", s);
+      return FALSE;
+    }
+  llc = llc_conflict (topo, slot);
+  if (llc)
+    {
+      qpin_topology_add_note (topo, "%s; LLC groups = packages", llc);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The first contradiction among the cluster sets, or NULL. */
+static char *
+cluster_conflict (const QpinTopology *topo, const gint *slot)
+{
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+
+      QPIN_CPUSET_FOREACH (m, &info->cluster)
+        {
+          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
+          if (!qpin_cpuset_equal (&other->cluster, &info->cluster))
+            {
+              g_autofree char *a = fmt (&info->cluster);
+              g_autofree char *b = fmt (&other->cluster);
+              return g_strdup_printf ("cpu %d shares its cluster with %s but cpu %d with %s", cpu,
+                                      a, m, b);
+            }
+          if (other->package_id != info->package_id)
+            return g_strdup_printf ("cpus %d and %d share a cluster but are in different packages",
+                                    cpu, m);
+        }
+      if (!qpin_cpuset_is_subset (&info->siblings, &info->cluster))
+        return g_strdup_printf ("thread siblings of cpu %d are not in its cluster", cpu);
+    }
+  return NULL;
+}
+
+/* Clusters (cluster_cpus_list): known for every online CPU and agreeing,
+ * else none; a partial or contradictory reading is noted. */
+static void
+finish_clusters (QpinTopology *topo, const gint *slot)
+{
+  QpinCpuset unknown;
+  g_autofree char *why = NULL;
+  guint known = 0;
+
+  qpin_cpuset_clear_all (&unknown);
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      QpinTopoCpuInfo *info = (QpinTopoCpuInfo *) info_of (topo, slot, (guint) cpu);
+
+      qpin_cpuset_and (&info->cluster, &topo->online);
+      if (qpin_cpuset_is_empty (&info->cluster))
+        qpin_cpuset_add (&unknown, (guint) cpu);
+      else
+        {
+          qpin_cpuset_add (&info->cluster, (guint) cpu);
+          known++;
+        }
+    }
+  if (known == 0)
+    return;
+  if (!qpin_cpuset_is_empty (&unknown))
+    {
+      g_autofree char *s = fmt (&unknown);
+      qpin_topology_add_note (topo, "no cluster info for cpus %s; no clusters", s);
+      return;
+    }
+  why = cluster_conflict (topo, slot);
+  if (why)
+    {
+      qpin_topology_add_note (topo, "%s; no clusters", why);
+      return;
+    }
+  QPIN_CPUSET_FOREACH (cpu, &topo->online)
+    {
+      const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
+      if (qpin_cpuset_first (&info->cluster) == cpu)
+        g_array_append_val (topo->clusters, info->cluster);
+    }
+}
+
+static gboolean
+finish_cpus (QpinTopology *topo, GError **error)
+{
+  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
+  g_autofree gint *slot = g_new (gint, n_slots);
+  gboolean have_llc;
+
   for (guint c = 0; c < n_slots; c++)
     slot[c] = -1;
   for (guint i = 0; i < topo->cpu_info->len; i++)
@@ -272,20 +500,23 @@ index_cpu_info (QpinTopology *topo, guint n_slots, gint *slot, gboolean *have_ll
       qpin_cpuset_and (&info->siblings, &topo->online);
       qpin_cpuset_add (&info->siblings, info->cpu);
       qpin_cpuset_and (&info->llc, &topo->online);
-      if (qpin_cpuset_is_empty (&info->llc))
-        *have_llc = FALSE;
-      else
+      if (!qpin_cpuset_is_empty (&info->llc))
         qpin_cpuset_add (&info->llc, info->cpu);
     }
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     if (slot[cpu] < 0)
       return fail (error, "cpu %d is online but has no topology information", cpu);
-  return TRUE;
-}
+  have_llc = resolve_cpu_conflicts (topo, slot);
 
-static void
-build_packages (QpinTopology *topo, const gint *slot)
-{
+  topo->n_slots = n_slots;
+  topo->cpu_core = g_new (gint, n_slots);
+  topo->cpu_llc = g_new (gint, n_slots);
+  topo->cpu_node = g_new (gint, n_slots);
+  topo->cpu_package = g_new (gint, n_slots);
+  for (guint c = 0; c < n_slots; c++)
+    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
+
+  /* packages */
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
@@ -305,31 +536,13 @@ build_packages (QpinTopology *topo, const gint *slot)
   for (guint p = 0; p < topo->packages->len; p++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->packages, QpinTopoPackage, p).cpus)
       topo->cpu_package[cpu] = (gint) p;
-}
 
-/* Cores: the sibling sets must partition the online CPUs. */
-static gboolean
-build_cores (QpinTopology *topo, const gint *slot, GError **error)
-{
+  /* cores: the sibling sets must partition the online CPUs */
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
       QpinTopoCore core = { 0 };
 
-      QPIN_CPUSET_FOREACH (sib, &info->siblings)
-        {
-          const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) sib);
-          if (!qpin_cpuset_equal (&other->siblings, &info->siblings))
-            {
-              g_autofree char *a = fmt (&info->siblings);
-              g_autofree char *b = fmt (&other->siblings);
-              return fail (error, "cpu %d has thread siblings %s but cpu %d has %s", cpu, a, sib,
-                           b);
-            }
-          if (other->package_id != info->package_id)
-            return fail (error, "thread siblings %d and %d are in different packages (%u, %u)", cpu,
-                         sib, info->package_id, other->package_id);
-        }
       if (qpin_cpuset_first (&info->siblings) != cpu)
         continue;
       core.cpus = info->siblings;
@@ -340,35 +553,8 @@ build_cores (QpinTopology *topo, const gint *slot, GError **error)
       topo->max_threads = MAX (topo->max_threads, core.n_cpus);
     }
   g_array_sort (topo->cores, cmp_core);
-  return TRUE;
-}
 
-/* The LLC group of @cpu as sysfs names it: every member must name the same. */
-static gboolean
-check_llc (QpinTopology *topo, const gint *slot, gint cpu, GError **error)
-{
-  const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
-
-  QPIN_CPUSET_FOREACH (m, &info->llc)
-    {
-      const QpinTopoCpuInfo *other = info_of (topo, slot, (guint) m);
-      if (!qpin_cpuset_equal (&other->llc, &info->llc))
-        {
-          g_autofree char *a = fmt (&info->llc);
-          g_autofree char *b = fmt (&other->llc);
-          return fail (error, "cpu %d shares its last level cache with %s but cpu %d with %s", cpu,
-                       a, m, b);
-        }
-    }
-  if (!qpin_cpuset_is_subset (&info->siblings, &info->llc))
-    return fail (error, "thread siblings of cpu %d are not in its last level cache", cpu);
-  return TRUE;
-}
-
-/* LLC groups; without cache information, one per package. */
-static gboolean
-build_llcs (QpinTopology *topo, const gint *slot, gboolean have_llc, GError **error)
-{
+  /* LLC groups; without cache information, one per package */
   topo->llc_derived = !have_llc;
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
@@ -385,8 +571,6 @@ build_llcs (QpinTopology *topo, const gint *slot, gboolean have_llc, GError **er
         }
       else
         {
-          if (!check_llc (topo, slot, cpu, error))
-            return FALSE;
           if (qpin_cpuset_first (&info->llc) != cpu)
             continue;
           llc.cpus = info->llc;
@@ -396,13 +580,6 @@ build_llcs (QpinTopology *topo, const gint *slot, gboolean have_llc, GError **er
       g_array_append_val (topo->llcs, llc);
     }
   g_array_sort (topo->llcs, cmp_llc);
-  return TRUE;
-}
-
-/* cpu_llc, cpu_core, cpu_node, and each core's LLC group and node. */
-static gboolean
-build_indexes (QpinTopology *topo, GError **error)
-{
   for (guint l = 0; l < topo->llcs->len; l++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->llcs, QpinTopoLlc, l).cpus)
       topo->cpu_llc[cpu] = (gint) l;
@@ -418,32 +595,11 @@ build_indexes (QpinTopology *topo, GError **error)
       gint first = qpin_cpuset_first (&core->cpus);
       core->llc = (guint) topo->cpu_llc[first];
       core->node = topo->cpu_node[first];
-      QPIN_CPUSET_FOREACH (cpu, &core->cpus)
-        if (topo->cpu_node[cpu] != core->node)
-          return fail (error, "thread siblings %d and %d are in different nodes", first, cpu);
     }
+  finish_clusters (topo, slot);
+  for (guint k = 0; k < topo->kinds->len; k++)
+    qpin_cpuset_and (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, &topo->online);
   return TRUE;
-}
-
-static gboolean
-finish_cpus (QpinTopology *topo, GError **error)
-{
-  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
-  g_autofree gint *slot = g_new (gint, n_slots);
-  gboolean have_llc;
-
-  if (!index_cpu_info (topo, n_slots, slot, &have_llc, error))
-    return FALSE;
-  topo->n_slots = n_slots;
-  topo->cpu_core = g_new (gint, n_slots);
-  topo->cpu_llc = g_new (gint, n_slots);
-  topo->cpu_node = g_new (gint, n_slots);
-  topo->cpu_package = g_new (gint, n_slots);
-  for (guint c = 0; c < n_slots; c++)
-    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
-  build_packages (topo, slot);
-  return build_cores (topo, slot, error) && build_llcs (topo, slot, have_llc, error)
-         && build_indexes (topo, error);
 }
 
 /**
@@ -468,7 +624,8 @@ qpin_topology_finish (QpinTopology *topo, GError **error)
       g_autofree char *s = NULL;
       qpin_cpuset_andnot (&extra, &topo->present);
       s = fmt (&extra);
-      return fail (error, "cpus %s are online but not present", s);
+      qpin_topology_add_note (topo, "cpus %s are online but not present; taken as present", s);
+      qpin_cpuset_or (&topo->present, &extra);
     }
   topo->offline = topo->present;
   qpin_cpuset_andnot (&topo->offline, &topo->online);
@@ -579,6 +736,42 @@ qpin_topology_nodes_of (const QpinTopology *topo, const QpinCpuset *cpus, QpinCp
     }
 }
 
+/* "kinds: P cpus 0-11 (64), E cpus 12-19 (39) from SOURCE" and
+ * "clusters: 12-15 16-19" (those of more than one core), when known. */
+static void
+append_kinds_clusters (GString *s, const QpinTopology *topo)
+{
+  gboolean any = FALSE;
+
+  if (topo->kinds->len > 0)
+    {
+      g_string_append (s, "kinds:");
+      for (guint k = 0; k < topo->kinds->len; k++)
+        {
+          const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+          g_autofree char *cpus = fmt (&kind->cpus);
+          g_string_append_printf (s, "%s %s cpus %s (%u)", k ? "," : "", kind->name, cpus,
+                                  kind->capacity);
+        }
+      g_string_append_printf (s, " from %s\n", g_array_index (topo->kinds, QpinTopoKind, 0).source);
+    }
+  for (guint c = 0; c < topo->clusters->len; c++)
+    {
+      const QpinCpuset *cluster = &g_array_index (topo->clusters, QpinCpuset, c);
+      g_autofree char *cpus = NULL;
+      gint first = qpin_cpuset_first (cluster);
+
+      if (qpin_cpuset_equal (
+            cluster, &g_array_index (topo->cores, QpinTopoCore, topo->cpu_core[first]).cpus))
+        continue;
+      cpus = fmt (cluster);
+      g_string_append_printf (s, "%s %s", any ? "" : "clusters:", cpus);
+      any = TRUE;
+    }
+  if (any)
+    g_string_append_c (s, '\n');
+}
+
 /**
  * qpin_topology_to_text:
  *
@@ -601,6 +794,9 @@ qpin_topology_to_text (const QpinTopology *topo)
     topo->llc_derived ? " (from packages: no cache information)" : "", topo->cores->len,
     qpin_cpuset_count (&topo->online), online);
   g_string_append_printf (s, "offline: %s\nisolated: %s\nnohz_full: %s\n", offline, isolated, nohz);
+  append_kinds_clusters (s, topo);
+  for (guint i = 0; i < topo->notes->len; i++)
+    g_string_append_printf (s, "note: %s\n", (const char *) g_ptr_array_index (topo->notes, i));
   for (guint i = 0; i < n; i++)
     {
       const QpinTopoNode *node = qpin_topology_node (topo, i);

@@ -49,6 +49,15 @@ typedef struct {
   gint node;     /* index into nodes, -1 if in no node */
 } QpinTopoCore;
 
+/* A kind of CPU on a hybrid host (P-cores and E-cores, big.LITTLE), ranked
+ * by capacity, highest first.  A host with one kind lists none. */
+typedef struct {
+  char *name;      /* "P", "E" (two kinds), else "K0", "K1", ... */
+  QpinCpuset cpus; /* online CPUs of this kind */
+  guint capacity;  /* the largest value of the source among them; 0 unknown */
+  char *source;    /* the file(s) the kinds came from, relative to the root */
+} QpinTopoKind;
+
 /* What a source knows about one online CPU. */
 typedef struct {
   guint cpu;
@@ -57,6 +66,7 @@ typedef struct {
   QpinCpuset siblings; /* thread_siblings_list; may be empty = just itself */
   QpinCpuset llc;      /* shared_cpu_list of the last level cache; may be empty */
   guint llc_level;     /* 0 when llc is empty */
+  QpinCpuset cluster;  /* cluster_cpus_list; may be empty = unknown */
 } QpinTopoCpuInfo;
 
 typedef struct {
@@ -72,6 +82,9 @@ typedef struct {
   GArray *packages; /* QpinTopoPackage, sorted by id */
   GArray *llcs;     /* QpinTopoLlc, sorted by first CPU */
   GArray *cores;    /* QpinTopoCore, sorted by first CPU */
+  GArray *clusters; /* QpinCpuset: CPUs sharing a cluster (an L2 on E-cores), sorted by first
+                     * CPU; empty when unknown */
+  GArray *kinds;    /* QpinTopoKind, highest capacity first; empty with one kind */
 
   guint n_slots;  /* highest online CPU + 1: size of the cpu_* arrays */
   gint *cpu_core; /* per CPU: index into cores, -1 if not online */
@@ -80,6 +93,8 @@ typedef struct {
   gint *cpu_package;
   guint max_threads;    /* largest number of online siblings in a core */
   gboolean llc_derived; /* no cache information: one LLC group per package */
+  GPtrArray *notes;     /* char *: where a value came from when not the usual file, and each
+                         * degradation ("no cache info: LLC groups = packages"), in order */
 
   /* private: filled before finish() */
   GArray *cpu_info;     /* QpinTopoCpuInfo */
@@ -98,6 +113,9 @@ void qpin_topology_add_cpu (QpinTopology *topo, const QpinTopoCpuInfo *info);
 void qpin_topology_add_node (QpinTopology *topo, guint id, const QpinCpuset *cpus,
                              guint64 mem_total_kb, guint64 mem_free_kb, const guint *distances,
                              guint n_distances);
+void qpin_topology_add_note (QpinTopology *topo, const char *format, ...) G_GNUC_PRINTF (2, 3);
+void qpin_topology_add_kind (QpinTopology *topo, const char *name, const QpinCpuset *cpus,
+                             guint capacity, const char *source);
 gboolean qpin_topology_finish (QpinTopology *topo, GError **error);
 
 guint qpin_topology_n_nodes (const QpinTopology *topo);
