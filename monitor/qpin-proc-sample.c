@@ -1,0 +1,360 @@
+/* qpin-proc-sample.c: strict readers of /proc for the sampler */
+#define G_LOG_DOMAIN "qpin-monitor"
+
+#include "qpin-proc-sample.h"
+
+#include <errno.h>
+#include <string.h>
+
+G_DEFINE_QUARK (qpin - monitor - error - quark, qpin_monitor_error)
+
+/* /proc files are small; anything longer is not what we expect */
+#define MAX_PROC_FILE (1024 * 1024)
+
+static char *
+read_proc_file (const char *root, const char *path, gboolean gone_if_missing, GError **error)
+{
+  g_autofree char *full = g_build_filename (root, path, NULL);
+  g_autoptr (GError) local = NULL;
+  char *text = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (full, &text, &len, &local))
+    {
+      if (gone_if_missing
+          && (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+              || g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_FAILED)))
+        g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_GONE, "'%s' is gone", full);
+      else
+        g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_FAILED, "%s", local->message);
+      return NULL;
+    }
+  if (len > MAX_PROC_FILE || memchr (text, '\0', len) != NULL)
+    {
+      g_free (text);
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "'%s' is not a text file of at most %d bytes", full, MAX_PROC_FILE);
+      return NULL;
+    }
+  return text;
+}
+
+static gboolean
+parse_u64 (const char *text, const char *file, const char *field, guint64 *out, GError **error)
+{
+  if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, out, NULL))
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "%s: field '%s' is not a number: '%s'", file, field, text ? text : "(missing)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_task_sample_parse_stat:
+ *
+ * /proc/PID/task/TID/stat: "TID (COMM) STATE f4 ... f52"; COMM may hold
+ * spaces and parentheses, so fields count from the last ')'.  Reads comm,
+ * utime (14), stime (15), processor (39), guest_time (43).
+ */
+gboolean
+qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **error)
+{
+  const char *open = strchr (text, '(');
+  const char *close = strrchr (text, ')');
+  g_autofree char *rest = NULL;
+  g_auto (GStrv) f = NULL;
+  guint64 cpu = 0;
+  gsize comm_len;
+
+  if (open == NULL || close == NULL || close < open)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "stat: no '(comm)' in '%.40s'", text);
+      return FALSE;
+    }
+  /* f[0] is field 3 (state); field N is f[N - 3] */
+  rest = g_strstrip (g_strdup (close + 1));
+  f = g_strsplit (rest, " ", -1);
+  if (g_strv_length (f) < 41)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "stat: %u fields after comm, expected at least 41", g_strv_length (f));
+      return FALSE;
+    }
+  if (!parse_u64 (f[11], "stat", "utime", &out->utime_ticks, error)
+      || !parse_u64 (f[12], "stat", "stime", &out->stime_ticks, error)
+      || !parse_u64 (f[36], "stat", "processor", &cpu, error)
+      || !parse_u64 (f[40], "stat", "guest_time", &out->guest_ticks, error))
+    return FALSE;
+  if (cpu >= QPIN_CPUSET_MAX)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "stat: processor %" G_GUINT64_FORMAT " out of range", cpu);
+      return FALSE;
+    }
+  out->cpu = (gint) cpu;
+  comm_len = MIN ((gsize) (close - open - 1), sizeof out->comm - 1);
+  memcpy (out->comm, open + 1, comm_len);
+  out->comm[comm_len] = '\0';
+  return TRUE;
+}
+
+static const char *
+status_value (char **lines, const char *key)
+{
+  gsize klen = strlen (key);
+
+  for (guint i = 0; lines[i]; i++)
+    if (strncmp (lines[i], key, klen) == 0 && lines[i][klen] == ':')
+      return g_strstrip (lines[i] + klen + 1);
+  return NULL;
+}
+
+/**
+ * qpin_task_sample_parse_status:
+ *
+ * /proc/PID/task/TID/status: voluntary_ctxt_switches,
+ * nonvoluntary_ctxt_switches, Cpus_allowed_list.
+ */
+gboolean
+qpin_task_sample_parse_status (const char *text, QpinTaskSample *out, GError **error)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  const char *cpus;
+
+  if (!parse_u64 (status_value (lines, "voluntary_ctxt_switches"), "status",
+                  "voluntary_ctxt_switches", &out->vcsw, error)
+      || !parse_u64 (status_value (lines, "nonvoluntary_ctxt_switches"), "status",
+                     "nonvoluntary_ctxt_switches", &out->icsw, error))
+    return FALSE;
+  cpus = status_value (lines, "Cpus_allowed_list");
+  if (cpus == NULL || !qpin_cpuset_parse (cpus, &out->affinity, NULL))
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "status: field 'Cpus_allowed_list' is not a CPU list: '%s'",
+                   cpus ? cpus : "(missing)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_task_sample_parse_schedstat:
+ *
+ * /proc/PID/task/TID/schedstat: "RUN_NS WAIT_NS SLICES".
+ */
+gboolean
+qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError **error)
+{
+  g_autofree char *copy = g_strstrip (g_strdup (text));
+  g_auto (GStrv) f = g_strsplit (copy, " ", -1);
+
+  if (g_strv_length (f) != 3)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "schedstat: %u fields, expected 3", g_strv_length (f));
+      return FALSE;
+    }
+  if (!parse_u64 (f[0], "schedstat", "run", &out->run_ns, error)
+      || !parse_u64 (f[1], "schedstat", "wait", &out->wait_ns, error)
+      || !parse_u64 (f[2], "schedstat", "slices", &out->slices, error))
+    return FALSE;
+  out->has_schedstat = TRUE;
+  return TRUE;
+}
+
+/**
+ * qpin_task_sample_parse_sched:
+ *
+ * /proc/PID/task/TID/sched (CONFIG_SCHED_DEBUG): "se.nr_migrations : N".
+ * Its format is debug output, so a missing or odd line only leaves
+ * migrations unknown.
+ */
+void
+qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out)
+{
+  const char *line = strstr (text, "\nse.nr_migrations");
+  const char *colon = line ? strchr (line, ':') : NULL;
+  g_autofree char *value = NULL;
+  const char *end;
+
+  if (colon == NULL)
+    return;
+  end = strchr (colon, '\n');
+  value
+    = g_strstrip (end ? g_strndup (colon + 1, (gsize) (end - colon - 1)) : g_strdup (colon + 1));
+  out->has_migrations
+    = g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->migrations, NULL);
+}
+
+static gboolean
+read_task_file (const char *root, GPid pid, GPid tid, const char *name, char **text, GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("proc/%d/task/%d/%s", pid, tid, name);
+
+  *text = read_proc_file (root, path, TRUE, error);
+  if (*text == NULL)
+    return FALSE;
+  if (**text == '\0')
+    {
+      /* a thread that exits between open and read leaves an empty file */
+      g_clear_pointer (text, g_free);
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_GONE,
+                   "thread %d of process %d is gone", tid, pid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_task_sample_read:
+ * @root: "/" or a recorded tree holding proc/PID/task/TID/...
+ *
+ * Reads stat, status, schedstat (optional) and sched (optional) of one
+ * thread.  @out is written only on success.
+ *
+ * Returns: %FALSE with QPIN_MONITOR_ERROR_GONE when the thread is gone,
+ *   _PARSE when a file does not read as expected
+ */
+gboolean
+qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out, GError **error)
+{
+  g_autofree QpinTaskSample *s = g_new0 (QpinTaskSample, 1);
+  g_autofree char *stat = NULL, *status = NULL, *schedstat = NULL, *sched = NULL;
+
+  if (!read_task_file (root, pid, tid, "stat", &stat, error)
+      || !qpin_task_sample_parse_stat (stat, s, error)
+      || !read_task_file (root, pid, tid, "status", &status, error)
+      || !qpin_task_sample_parse_status (status, s, error))
+    return FALSE;
+  if (read_task_file (root, pid, tid, "schedstat", &schedstat, NULL)
+      && !qpin_task_sample_parse_schedstat (schedstat, s, error))
+    return FALSE;
+  if (read_task_file (root, pid, tid, "sched", &sched, NULL))
+    qpin_task_sample_parse_sched (sched, s);
+  *out = *s;
+  return TRUE;
+}
+
+static QpinCpuSample *
+cpu_slot (GArray *cpus, guint64 cpu)
+{
+  if (cpu >= cpus->len)
+    g_array_set_size (cpus, (guint) cpu + 1);
+  return &g_array_index (cpus, QpinCpuSample, cpu);
+}
+
+/**
+ * qpin_cpu_samples_parse_stat:
+ * @cpus: (element-type QpinCpuSample): indexed by CPU number; grown
+ *
+ * /proc/stat "cpuN user nice system idle iowait irq softirq steal ...".
+ */
+gboolean
+qpin_cpu_samples_parse_stat (const char *text, GArray *cpus, GError **error)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+  for (guint i = 0; lines[i]; i++)
+    {
+      g_auto (GStrv) f = NULL;
+      guint64 cpu, v[8];
+      QpinCpuSample *slot;
+
+      if (!g_str_has_prefix (lines[i], "cpu") || !g_ascii_isdigit (lines[i][3]))
+        continue;
+      f = g_strsplit (lines[i] + 3, " ", -1);
+      if (g_strv_length (f) < 9
+          || !g_ascii_string_to_unsigned (f[0], 10, 0, QPIN_CPUSET_MAX - 1, &cpu, NULL))
+        {
+          g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                       "/proc/stat line %u: expected 'cpuN' and 8 counters", i + 1);
+          return FALSE;
+        }
+      for (guint k = 0; k < 8; k++)
+        if (!parse_u64 (f[k + 1], "/proc/stat", "cpu counter", &v[k], error))
+          return FALSE;
+      slot = cpu_slot (cpus, cpu);
+      slot->present = TRUE;
+      slot->busy_ticks = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+      slot->total_ticks = slot->busy_ticks + v[3] + v[4];
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_cpu_samples_parse_interrupts:
+ *
+ * /proc/interrupts: a header "CPU0 CPU1 ..." naming the columns, then
+ * "NAME: COUNT... description" rows; rows such as ERR have one count.
+ */
+gboolean
+qpin_cpu_samples_parse_interrupts (const char *text, GArray *cpus, GError **error)
+{
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  g_auto (GStrv) header = NULL;
+  g_autoptr (GArray) columns = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+  if (lines[0] == NULL)
+    return TRUE;
+  header = g_strsplit_set (lines[0], " \t", -1);
+  for (guint i = 0; header[i]; i++)
+    {
+      guint64 cpu;
+      if (*header[i] == '\0')
+        continue;
+      if (!g_str_has_prefix (header[i], "CPU")
+          || !g_ascii_string_to_unsigned (header[i] + 3, 10, 0, QPIN_CPUSET_MAX - 1, &cpu, NULL))
+        {
+          g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                       "/proc/interrupts: header column '%s' is not 'CPUn'", header[i]);
+          return FALSE;
+        }
+      g_array_append_val (columns, cpu);
+    }
+  for (guint i = 1; lines[i]; i++)
+    {
+      const char *colon = strchr (lines[i], ':');
+      g_auto (GStrv) f = NULL;
+      guint col = 0;
+
+      if (colon == NULL)
+        continue;
+      f = g_strsplit_set (colon + 1, " \t", -1);
+      for (guint k = 0; f[k] && col < columns->len; k++)
+        {
+          guint64 n;
+          if (*f[k] == '\0')
+            continue;
+          if (!g_ascii_string_to_unsigned (f[k], 10, 0, G_MAXUINT64, &n, NULL))
+            break;
+          cpu_slot (cpus, g_array_index (columns, guint64, col++))->irqs += n;
+        }
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_cpu_samples_read:
+ * @root: "/" or a recorded tree holding proc/stat and proc/interrupts
+ *
+ * Returns: (transfer full) (element-type QpinCpuSample): indexed by CPU
+ *   number; entries not present in /proc/stat have present FALSE
+ */
+GArray *
+qpin_cpu_samples_read (const char *root, GError **error)
+{
+  g_autoptr (GArray) cpus = g_array_new (FALSE, TRUE, sizeof (QpinCpuSample));
+  g_autofree char *stat = read_proc_file (root, "proc/stat", FALSE, error);
+  g_autofree char *interrupts = NULL;
+
+  if (stat == NULL || !qpin_cpu_samples_parse_stat (stat, cpus, error))
+    return NULL;
+  /* interrupts are optional: a container may hide them */
+  interrupts = read_proc_file (root, "proc/interrupts", FALSE, NULL);
+  if (interrupts && !qpin_cpu_samples_parse_interrupts (interrupts, cpus, error))
+    return NULL;
+  return g_steal_pointer (&cpus);
+}
