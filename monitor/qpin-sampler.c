@@ -204,6 +204,20 @@ qpin_sampler_has_thread (QpinSampler *sampler, GPid tid)
   return g_hash_table_contains (sampler->by_tid, GINT_TO_POINTER (tid));
 }
 
+/**
+ * qpin_sampler_lookup:
+ *
+ * Returns: (transfer none) (nullable): the statistics of @tid, valid until
+ *   the next add, remove or sample; %NULL when not watched
+ */
+const QpinThreadStats *
+qpin_sampler_lookup (QpinSampler *sampler, GPid tid)
+{
+  Entry *e = g_hash_table_lookup (sampler->by_tid, GINT_TO_POINTER (tid));
+
+  return e ? &e->stats : NULL;
+}
+
 static void
 pmu_give_up (QpinSampler *s, const GError *error)
 {

@@ -70,6 +70,7 @@ void qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GP
                               QpinThreadRole role, gint index, const QpinCpuset *planned);
 void qpin_sampler_remove_thread (QpinSampler *sampler, GPid tid);
 gboolean qpin_sampler_has_thread (QpinSampler *sampler, GPid tid);
+const QpinThreadStats *qpin_sampler_lookup (QpinSampler *sampler, GPid tid);
 gboolean qpin_sampler_sample (QpinSampler *sampler, gint64 now_ns, GError **error);
 GPtrArray *qpin_sampler_get_threads (QpinSampler *sampler);
 GArray *qpin_sampler_get_cpus (QpinSampler *sampler);
