@@ -4,7 +4,10 @@
 #include "qpin-proc-sample.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 G_DEFINE_QUARK (qpin - monitor - error - quark, qpin_monitor_error)
 
@@ -63,8 +66,9 @@ qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **err
 {
   const char *open = strchr (text, '(');
   const char *close = strrchr (text, ')');
-  g_autofree char *rest = NULL;
-  g_auto (GStrv) f = NULL;
+  char rest[2048];
+  char *f[41], *save = NULL, *tok;
+  guint n = 0;
   guint64 cpu = 0;
   gsize comm_len;
 
@@ -75,12 +79,14 @@ qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **err
       return FALSE;
     }
   /* f[0] is field 3 (state); field N is f[N - 3] */
-  rest = g_strstrip (g_strdup (close + 1));
-  f = g_strsplit (rest, " ", -1);
-  if (g_strv_length (f) < 41)
+  g_strlcpy (rest, close + 1, sizeof rest);
+  for (tok = strtok_r (rest, " \n", &save); tok && n < G_N_ELEMENTS (f);
+       tok = strtok_r (NULL, " \n", &save))
+    f[n++] = tok;
+  if (n < G_N_ELEMENTS (f))
     {
       g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
-                   "stat: %u fields after comm, expected at least 41", g_strv_length (f));
+                   "stat: %u fields after comm, expected at least 41", n);
       return FALSE;
     }
   if (!parse_u64 (f[11], "stat", "utime", &out->utime_ticks, error)
@@ -101,14 +107,30 @@ qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **err
   return TRUE;
 }
 
+/* The value of "KEY:\tVALUE" on its own line, copied into @buf. */
 static const char *
-status_value (char **lines, const char *key)
+status_value (const char *text, const char *key, char *buf, gsize size)
 {
   gsize klen = strlen (key);
+  const char *line = text;
 
-  for (guint i = 0; lines[i]; i++)
-    if (strncmp (lines[i], key, klen) == 0 && lines[i][klen] == ':')
-      return g_strstrip (lines[i] + klen + 1);
+  while (line && *line)
+    {
+      if (strncmp (line, key, klen) == 0 && line[klen] == ':')
+        {
+          const char *v = line + klen + 1;
+          const char *end = strchr (v, '\n');
+          gsize len = end ? (gsize) (end - v) : strlen (v);
+
+          if (len >= size)
+            return NULL;
+          memcpy (buf, v, len);
+          buf[len] = '\0';
+          return g_strstrip (buf);
+        }
+      line = strchr (line, '\n');
+      line = line ? line + 1 : NULL;
+    }
   return NULL;
 }
 
@@ -121,15 +143,15 @@ status_value (char **lines, const char *key)
 gboolean
 qpin_task_sample_parse_status (const char *text, QpinTaskSample *out, GError **error)
 {
-  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  char buf[3][4096];
   const char *cpus;
 
-  if (!parse_u64 (status_value (lines, "voluntary_ctxt_switches"), "status",
+  if (!parse_u64 (status_value (text, "voluntary_ctxt_switches", buf[0], sizeof buf[0]), "status",
                   "voluntary_ctxt_switches", &out->vcsw, error)
-      || !parse_u64 (status_value (lines, "nonvoluntary_ctxt_switches"), "status",
-                     "nonvoluntary_ctxt_switches", &out->icsw, error))
+      || !parse_u64 (status_value (text, "nonvoluntary_ctxt_switches", buf[1], sizeof buf[1]),
+                     "status", "nonvoluntary_ctxt_switches", &out->icsw, error))
     return FALSE;
-  cpus = status_value (lines, "Cpus_allowed_list");
+  cpus = status_value (text, "Cpus_allowed_list", buf[2], sizeof buf[2]);
   if (cpus == NULL || !qpin_cpuset_parse (cpus, &out->affinity, NULL))
     {
       g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
@@ -148,13 +170,17 @@ qpin_task_sample_parse_status (const char *text, QpinTaskSample *out, GError **e
 gboolean
 qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError **error)
 {
-  g_autofree char *copy = g_strstrip (g_strdup (text));
-  g_auto (GStrv) f = g_strsplit (copy, " ", -1);
+  char copy[256], *f[4], *save = NULL, *tok;
+  guint n = 0;
 
-  if (g_strv_length (f) != 3)
+  g_strlcpy (copy, text, sizeof copy);
+  for (tok = strtok_r (copy, " \n", &save); tok; tok = strtok_r (NULL, " \n", &save))
+    if (n++ < G_N_ELEMENTS (f))
+      f[n - 1] = tok;
+  if (n != 3)
     {
       g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
-                   "schedstat: %u fields, expected 3", g_strv_length (f));
+                   "schedstat: %u fields, expected 3", n);
       return FALSE;
     }
   if (!parse_u64 (f[0], "schedstat", "run", &out->run_ns, error)
@@ -189,22 +215,47 @@ qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out)
     = g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->migrations, NULL);
 }
 
+/* A task file is read into @buf, without allocating: the sampler reads
+ * four per thread per interval. */
 static gboolean
-read_task_file (const char *root, GPid pid, GPid tid, const char *name, char **text, GError **error)
+read_task_file (const char *root, GPid pid, GPid tid, const char *name, char *buf, gsize size,
+                GError **error)
 {
-  g_autofree char *path = g_strdup_printf ("proc/%d/task/%d/%s", pid, tid, name);
+  char path[PATH_MAX];
+  gsize len = 0;
+  int fd;
 
-  *text = read_proc_file (root, path, TRUE, error);
-  if (*text == NULL)
-    return FALSE;
-  if (**text == '\0')
+  g_snprintf (path, sizeof path, "%s/proc/%d/task/%d/%s", root, pid, tid, name);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  while (fd >= 0 && len < size - 1)
     {
-      /* a thread that exits between open and read leaves an empty file */
-      g_clear_pointer (text, g_free);
-      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_GONE,
-                   "thread %d of process %d is gone", tid, pid);
+      ssize_t n = read (fd, buf + len, size - 1 - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      len += (gsize) n;
+    }
+  if (fd < 0 || len == 0)
+    {
+      /* ENOENT, ESRCH, or empty: a thread that exits between open and read */
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, QPIN_MONITOR_ERROR,
+                   fd < 0 && saved != ENOENT && saved != ESRCH ? QPIN_MONITOR_ERROR_FAILED
+                                                               : QPIN_MONITOR_ERROR_GONE,
+                   "thread %d of process %d is gone (%s)", tid, pid, name);
       return FALSE;
     }
+  close (fd);
+  if (len == size - 1 || memchr (buf, '\0', len) != NULL)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
+                   "'%s' is not a text file of less than %" G_GSIZE_FORMAT " bytes", path, size);
+      return FALSE;
+    }
+  buf[len] = '\0';
   return TRUE;
 }
 
@@ -222,18 +273,18 @@ gboolean
 qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out, GError **error)
 {
   g_autofree QpinTaskSample *s = g_new0 (QpinTaskSample, 1);
-  g_autofree char *stat = NULL, *status = NULL, *schedstat = NULL, *sched = NULL;
+  char buf[16384];
 
-  if (!read_task_file (root, pid, tid, "stat", &stat, error)
-      || !qpin_task_sample_parse_stat (stat, s, error)
-      || !read_task_file (root, pid, tid, "status", &status, error)
-      || !qpin_task_sample_parse_status (status, s, error))
+  if (!read_task_file (root, pid, tid, "stat", buf, sizeof buf, error)
+      || !qpin_task_sample_parse_stat (buf, s, error)
+      || !read_task_file (root, pid, tid, "status", buf, sizeof buf, error)
+      || !qpin_task_sample_parse_status (buf, s, error))
     return FALSE;
-  if (read_task_file (root, pid, tid, "schedstat", &schedstat, NULL)
-      && !qpin_task_sample_parse_schedstat (schedstat, s, error))
+  if (read_task_file (root, pid, tid, "schedstat", buf, sizeof buf, NULL)
+      && !qpin_task_sample_parse_schedstat (buf, s, error))
     return FALSE;
-  if (read_task_file (root, pid, tid, "sched", &sched, NULL))
-    qpin_task_sample_parse_sched (sched, s);
+  if (read_task_file (root, pid, tid, "sched", buf, sizeof buf, NULL))
+    qpin_task_sample_parse_sched (buf, s);
   *out = *s;
   return TRUE;
 }
