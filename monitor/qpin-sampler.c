@@ -263,6 +263,15 @@ sample_pmu (QpinSampler *s, Entry *e)
   e->has_perf_prev = TRUE;
 }
 
+static gboolean
+thread_ran (const QpinTaskSample *prev, const QpinTaskSample *cur)
+{
+  if (prev->has_schedstat && cur->has_schedstat)
+    return cur->run_ns != prev->run_ns || cur->slices != prev->slices;
+  return cur->utime_ticks + cur->stime_ticks != prev->utime_ticks + prev->stime_ticks
+         || cur->vcsw + cur->icsw != prev->vcsw + prev->icsw;
+}
+
 static void
 sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
 {
@@ -293,9 +302,12 @@ sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
   t->total_wait_ns = cur->wait_ns;
   t->total_ctx_switches = cur->vcsw + cur->icsw;
   t->total_migrations = cur->migrations;
+  /* the last CPU counts only if it ran in the interval: a thread asleep
+   * since before it was pinned still names the CPU it slept on */
   t->off_plan = t->has_plan
-                && (!qpin_cpuset_has (&t->planned, (guint) t->cpu)
-                    || !qpin_cpuset_is_subset (&t->affinity, &t->planned));
+                && (!qpin_cpuset_is_subset (&t->affinity, &t->planned)
+                    || (t->valid && thread_ran (&e->prev, cur)
+                        && !qpin_cpuset_has (&t->planned, (guint) t->cpu)));
   sample_pmu (s, e);
   e->prev = *cur;
   e->has_prev = TRUE;

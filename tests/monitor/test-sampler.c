@@ -306,10 +306,12 @@ test_sampler_tree (void)
   tree_host (&t, 10000, busy_before, 100);
   tree_task (&t, 10, 11, "CPU 0/KVM", 1000, 0, 1, "1", 5);
   tree_task (&t, 10, 12, "CPU 1/KVM", 1000, 0, 2, "2", 0);
+  tree_task (&t, 10, 13, "worker", 5, 0, 3, "2", 0);
   tree_task (&t, 20, 20, "qemu-b", 10, 0, 0, "0", 0);
   tree_task (&t, 20, 21, "CPU 0/KVM", 0, 0, 0, "0", 0);
   qpin_sampler_add_thread (s, "a", 10, 11, QPIN_ROLE_VCPU, 0, &one);
   qpin_sampler_add_thread (s, "a", 10, 12, QPIN_ROLE_VCPU, 1, &two);
+  qpin_sampler_add_thread (s, "a", 10, 13, QPIN_ROLE_OTHER, 0, &two);
   qpin_sampler_add_thread (s, "b", 20, 20, QPIN_ROLE_EMULATOR, 0, &zero);
   qpin_sampler_add_thread (s, "b", 20, 21, QPIN_ROLE_VCPU, 0, &zero);
   g_assert_true (qpin_sampler_sample (s, 5 * SEC, &error));
@@ -346,6 +348,11 @@ test_sampler_tree (void)
   g_assert_false (v1->noise);
   g_assert_cmpfloat (v1->rates.cpu_pct, ==, 0.0);
 
+  /* a worker asleep since before it was pinned still names CPU 3, outside
+   * its plan, as its last CPU; it did not run there: not off-plan */
+  g_assert_cmpint (find_tid (s, 13)->cpu, ==, 3);
+  g_assert_false (find_tid (s, 13)->off_plan);
+
   b0 = find_tid (s, 21);
   g_assert_cmpfloat_with_epsilon (b0->rates.cpu_pct, 50.0, 1e-9);
   g_assert_false (b0->off_plan);
@@ -368,7 +375,9 @@ test_sampler_tree (void)
   g_assert_cmpfloat_with_epsilon (c1->busy_pct, 95.0, 1e-9);
   g_assert_cmpstr (c1->owner, ==, "a/vcpu 0");
   g_assert_cmpfloat_with_epsilon (c1->noise_pct, 15.0, 1e-9);
-  g_assert_cmpstr (c2->owner, ==, "a/vcpu 1");
+  /* CPU 2 is planned for vCPU 1 and the worker: vm a's, nobody's alone */
+  g_assert_cmpstr (c2->owner, ==, "a");
+  g_assert_true (isnan (c2->noise_pct));
   g_assert_null (g_array_index (qpin_sampler_get_cpus (s), QpinCpuStats, 3).owner);
   g_assert_cmpfloat_with_epsilon (qpin_sampler_get_host_busy_pct (s), 38.75, 1e-9);
 
@@ -378,7 +387,7 @@ test_sampler_tree (void)
 
   qpin_sampler_remove_thread (s, 20);
   g_assert_false (qpin_sampler_has_thread (s, 20));
-  g_assert_cmpuint (qpin_sampler_get_threads (s)->len, ==, 3);
+  g_assert_cmpuint (qpin_sampler_get_threads (s)->len, ==, 4);
   rm_rf (root);
 }
 
