@@ -1,9 +1,9 @@
 /* test-top.c: `qpin top` on real QEMUs whose vCPU 0 spins (a 512-byte
  * floppy boot sector that is `jmp $`), batch and live (in tmux) */
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <glib/gstdio.h>
 #include <unistd.h>
 
@@ -15,6 +15,7 @@ typedef struct {
   char *image;
   char *listen;
   char *control;
+  char *cgroup; /* a cpu cgroup giving a spinning QEMU its share, or NULL */
   QpinTestQpin *daemon;
 } Fixture;
 
@@ -36,6 +37,9 @@ static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  if (f->cgroup)
+    g_rmdir (f->cgroup);
+  g_free (f->cgroup);
   g_unlink (f->image);
   g_unlink (f->listen);
   g_unlink (f->control);
@@ -65,23 +69,54 @@ start_spin_vm (Fixture *f, const char *name, const char *smp, const char *listen
   return qpin_test_qemu_start ("tcg,thread=multi", args, TRUE);
 }
 
-/* Starts the guest.  The other helpers' builds load this 2-CPU host; nice
- * -10 (weight 9548 against 1024) lets the spinning vCPU keep most of a
- * CPU against them, so the shares asserted below are the guest's doing. */
+/* Starts the guest. */
 static void
 cont (QpinTestQemu *qemu)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
   g_autoptr (JsonNode) ret = NULL;
-  g_autoptr (GArray) tids = qpin_test_list_tasks (qemu->pid);
 
   g_assert_no_error (error);
-  for (guint i = 0; i < tids->len; i++)
-    setpriority (PRIO_PROCESS, (id_t) g_array_index (tids, GPid, i), -10);
   ret = qpin_qmp_client_execute_sync (client, "cont", NULL, 10000, &error);
   g_assert_no_error (error);
   qpin_qmp_client_close (client);
+}
+
+/* The other helpers' builds and QEMUs load this 2-CPU host, each in its
+ * own autogroup, where nice does not reach.  A cgroup v1 cpu group with
+ * ten times the default weight (cpu.shares 10240 against 1024) lets the
+ * spinning vCPU keep most of a CPU, so the shares asserted are the
+ * guest's doing.  Without a cpu controller, the test runs unboosted. */
+/* cgroup files take writes in place, not the rename g_file_set_contents does */
+static void
+write_file (const char *path, const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (ssize_t) strlen (text));
+  close (fd);
+}
+
+static void
+boost (Fixture *f, QpinTestQemu *qemu)
+{
+  g_autofree char *shares = NULL;
+  g_autoptr (GArray) tids = qpin_test_list_tasks (qemu->pid);
+
+  if (!g_file_test ("/sys/fs/cgroup/cpu/cpu.shares", G_FILE_TEST_EXISTS))
+    return;
+  f->cgroup = g_strdup_printf ("/sys/fs/cgroup/cpu/qpin-top-%d", qemu->pid);
+  g_assert_cmpint (g_mkdir (f->cgroup, 0755), ==, 0);
+  shares = g_build_filename (f->cgroup, "cpu.shares", NULL);
+  write_file (shares, "10240");
+  for (guint i = 0; i < tids->len; i++)
+    {
+      g_autofree char *tasks = g_build_filename (f->cgroup, "tasks", NULL);
+      g_autofree char *tid = g_strdup_printf ("%d", g_array_index (tids, GPid, i));
+      write_file (tasks, tid);
+    }
 }
 
 /* The JSON documents `qpin top -b --json` printed, one per line. */
@@ -169,6 +204,7 @@ test_spinning_vcpu (Fixture *f, gconstpointer data)
   g_autoptr (GPtrArray) docs = NULL;
   g_autoptr (GPtrArray) by_pid = NULL;
 
+  boost (f, qemu);
   cont (qemu);
   {
     const char *args[] = { "top", "-b", "-n", "2", "-d", "1", "--json", qemu->qmp_path, NULL };
