@@ -84,8 +84,6 @@ run_batch (QpinSampler *sampler, const QpinTopSource *source, const TopOptions *
           fprintf (stderr, "qpin top: %s\n", error->message);
           return 1;
         }
-      if (i == 0 && opt->json && qpin_sampler_get_pmu_note (sampler))
-        fprintf (stderr, "qpin top: %s\n", qpin_sampler_get_pmu_note (sampler));
       print_batch (sampler, vms, source, opt);
     }
   return 0;

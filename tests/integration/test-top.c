@@ -296,6 +296,10 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
   cont (b);
 
   docs = run_top_json (args, 1);
+  {
+    g_autofree char *text = json_to_string (g_ptr_array_index (docs, 0), FALSE);
+    g_test_message ("%s", text);
+  }
   sa = find_stats (find_vm (g_ptr_array_index (docs, 0), a->pid), "vcpu", 0, &tid_a);
   sb = find_stats (find_vm (g_ptr_array_index (docs, 0), b->pid), "vcpu", 0, NULL);
   g_test_message (
@@ -445,8 +449,9 @@ test_interactive (Fixture *f, gconstpointer data)
   g_autofree char *sock = g_build_filename (f->dir, "tmux.sock", NULL);
   g_autofree char *cmd = NULL;
   g_autofree char *out = NULL;
+  g_autofree char *tmux_path = g_find_program_in_path ("tmux");
 
-  if (!g_find_program_in_path ("tmux"))
+  if (tmux_path == NULL)
     {
       g_test_skip ("tmux is not installed (scripts/deps)");
       return;
