@@ -92,9 +92,18 @@ thread_from_status (JsonNode *node, QpinTopThread *t, GError **error)
   return TRUE;
 }
 
-/* {"vms":[{"name","key","pid","state","threads":[...]}]}, checked member by member */
-static GPtrArray *
-vms_from_status (JsonNode *reply, GError **error)
+/**
+ * qpin_top_vms_from_status:
+ * @reply: the daemon's status: {"vms":[{"name","key","pid","state",
+ *   "threads":[{"role","index","tid","cpus","drift",...}]}]}
+ *
+ * Checks each member it uses (type, range); others are ignored.
+ *
+ * Returns: (transfer full) (element-type QpinTopVm): the VMs; %NULL with
+ *   an error naming the VM and what is wrong
+ */
+GPtrArray *
+qpin_top_vms_from_status (JsonNode *reply, GError **error)
 {
   g_autoptr (GPtrArray) vms = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_top_vm_free);
   JsonObject *root = JSON_NODE_HOLDS_OBJECT (reply) ? json_node_get_object (reply) : NULL;
@@ -277,7 +286,7 @@ qpin_top_source_read (const QpinTopSource *source, GPtrArray *problems, GError *
   if (source->kind == QPIN_TOP_SOURCE_DAEMON)
     {
       g_autoptr (JsonNode) reply = qpin_control_request (source->control, "status", NULL, error);
-      return reply ? vms_from_status (reply, error) : NULL;
+      return reply ? qpin_top_vms_from_status (reply, error) : NULL;
     }
   vms = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_top_vm_free);
   for (guint i = 0; source->kind == QPIN_TOP_SOURCE_SOCKETS && source->sockets[i]; i++)

@@ -46,6 +46,7 @@ typedef struct {
   guint timeout_ms;
 } QpinTopSource;
 
+GPtrArray *qpin_top_vms_from_status (JsonNode *reply, GError **error);
 GPtrArray *qpin_top_source_read (const QpinTopSource *source, GPtrArray *problems, GError **error);
 void qpin_top_sync (QpinSampler *sampler, GPtrArray *vms);
 gboolean qpin_top_refresh (QpinSampler *sampler, const QpinTopSource *source, GHashTable *reported,

@@ -382,8 +382,8 @@ test_qemu_exits (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_strv_length (docs), ==, 4);
   /* the last document has no VM left */
   g_assert_true (g_str_has_suffix (rest, "\n") && strstr (rest, "\"vms\":[]") != NULL);
-  err = g_data_input_stream_read_upto (g_data_input_stream_new (g_subprocess_get_stderr_pipe (top)),
-                                       "", 0, NULL, NULL, &error);
+  err_in = g_data_input_stream_new (g_subprocess_get_stderr_pipe (top));
+  err = g_data_input_stream_read_upto (err_in, "", 0, NULL, NULL, &error);
   want = g_strdup_printf ("qpin top: %s: ", path);
   g_assert_true (g_str_has_prefix (err, want));
   g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err));
