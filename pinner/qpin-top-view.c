@@ -25,6 +25,7 @@ typedef struct {
   GError *error; /* why the view stopped, if it failed */
   QpinTopSort sort;
   gboolean pmu;
+  gboolean pmu_hidden_once; /* hidden when the host turned out to have none */
   gboolean help;
   guint selected; /* index among the VM rows */
   guint top;      /* first row shown */
@@ -109,7 +110,7 @@ draw (View *v)
     }
   header = v->vms ? qpin_top_header (v->sampler, v->vms, v->source) : g_strdup ("");
   draw_line (0, v->sampled ? header : "qpin top: sampling...", A_BOLD);
-  draw_line (1, v->message ? v->message : v->pmu && note ? note : "", A_NORMAL);
+  draw_line (1, v->message ? v->message : note ? note : "", A_NORMAL);
   titles = qpin_top_column_titles (v->pmu);
   draw_line (2, titles, A_REVERSE);
   if (v->vms)
@@ -141,6 +142,11 @@ on_tick (gpointer data)
       v->message = g_strdup (g_ptr_array_index (problems, problems->len - 1));
     }
   v->sampled = TRUE;
+  if (qpin_sampler_get_pmu_note (v->sampler) && !v->pmu_hidden_once)
+    {
+      v->pmu = FALSE;
+      v->pmu_hidden_once = TRUE;
+    }
   if (v->vms->len && v->selected >= v->vms->len)
     v->selected = v->vms->len - 1;
   draw (v);

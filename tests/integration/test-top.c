@@ -224,6 +224,19 @@ test_spinning_vcpu (Fixture *f, gconstpointer data)
   check_spin_shares (g_ptr_array_index (by_pid, 0), qemu->pid);
 }
 
+/* Another test on this machine may take a CPU offline for a while; then
+ * the plan is not what this test set up, and it says so instead of failing. */
+static gboolean
+cpus_went_offline (JsonNode *doc)
+{
+  JsonObject *host = json_object_get_object_member (json_node_get_object (doc), "host");
+
+  if (json_array_get_length (json_object_get_array_member (host, "cpus")) == 2)
+    return FALSE;
+  g_test_skip ("a host CPU went offline during the test");
+  return TRUE;
+}
+
 static void
 start_daemon (Fixture *f, const char *conf_text)
 {
@@ -300,6 +313,8 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
     g_autofree char *text = json_to_string (g_ptr_array_index (docs, 0), FALSE);
     g_test_message ("%s", text);
   }
+  if (cpus_went_offline (g_ptr_array_index (docs, 0)))
+    return;
   sa = find_stats (find_vm (g_ptr_array_index (docs, 0), a->pid), "vcpu", 0, &tid_a);
   sb = find_stats (find_vm (g_ptr_array_index (docs, 0), b->pid), "vcpu", 0, NULL);
   g_test_message (
@@ -316,6 +331,8 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
   CPU_SET (0, &zero);
   g_assert_cmpint (sched_setaffinity ((pid_t) tid_a, sizeof zero, &zero), ==, 0);
   after = run_top_json (args, 1);
+  if (cpus_went_offline (g_ptr_array_index (after, 0)))
+    return;
   sa = find_stats (find_vm (g_ptr_array_index (after, 0), a->pid), "vcpu", 0, NULL);
   sb = find_stats (find_vm (g_ptr_array_index (after, 0), b->pid), "vcpu", 0, NULL);
   g_assert_true (json_object_get_boolean_member (sa, "off_plan"));
