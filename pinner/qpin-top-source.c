@@ -189,15 +189,14 @@ vm_from_socket (const char *address, guint timeout_ms, GError **error)
 static void
 role_from_comm (GPid pid, GPid tid, const char *comm, gint *others, QpinTopThread *t)
 {
+  const char *slash = g_str_has_prefix (comm, "CPU ") ? strchr (comm + 4, '/') : NULL;
+  g_autofree char *num = slash ? g_strndup (comm + 4, (gsize) (slash - (comm + 4))) : NULL;
   guint64 index;
-  const char *slash = strchr (comm, '/');
-  g_autofree char *num = slash ? g_strndup (comm + 4, (gsize) (slash - comm - 4)) : NULL;
 
   t->tid = tid;
   if (tid == pid)
     t->role = QPIN_ROLE_EMULATOR;
-  else if (g_str_has_prefix (comm, "CPU ") && num
-           && g_ascii_string_to_unsigned (num, 10, 0, QPIN_QMP_MAX_VCPUS, &index, NULL))
+  else if (num && g_ascii_string_to_unsigned (num, 10, 0, QPIN_QMP_MAX_VCPUS, &index, NULL))
     {
       t->role = QPIN_ROLE_VCPU;
       t->index = (gint) index;

@@ -2,7 +2,9 @@
  * read strictly, the rows (sort, collapse, flags) and the JSON document,
  * on a recorded /proc tree */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qpin-test-tree.h"
 #include "qpin-top.h"
@@ -251,11 +253,110 @@ test_new_and_gone (Scene *s, gconstpointer data)
                                   "      -      -      -       - GD\n"));
 }
 
+typedef struct {
+  const char *name;
+  GMutex lock;
+  GCond cond;
+  gboolean named, stop;
+} Named;
+
+static gpointer
+named_thread (gpointer data)
+{
+  Named *n = data;
+
+  pthread_setname_np (pthread_self (), n->name);
+  g_mutex_lock (&n->lock);
+  n->named = TRUE;
+  g_cond_broadcast (&n->cond);
+  while (!n->stop)
+    g_cond_wait (&n->cond, &n->lock);
+  g_mutex_unlock (&n->lock);
+  return NULL;
+}
+
+/* --pid: roles from QEMU's thread names, strictly: "CPU N/..." with N a
+ * number is vCPU N, "IO ..." an iothread, anything else (a '/' early, a
+ * name cut short) other; the process itself is the emulator. */
+static void
+test_pid_roles (void)
+{
+  const char *names[] = { "CPU 3/KVM", "a/b", "CPU x/TCG", "IO io0", "CPU 12", "CPU /KVM" };
+  const QpinThreadRole want[] = { QPIN_ROLE_VCPU,     QPIN_ROLE_OTHER, QPIN_ROLE_OTHER,
+                                  QPIN_ROLE_IOTHREAD, QPIN_ROLE_OTHER, QPIN_ROLE_OTHER };
+  Named n[G_N_ELEMENTS (names)];
+  GThread *threads[G_N_ELEMENTS (names)];
+  g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  g_autoptr (GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) vms = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *name = g_strdup_printf ("pid %d", getpid ());
+  QpinTopSource source = { .kind = QPIN_TOP_SOURCE_PIDS, .pids = pids };
+  GPid self = getpid (), gone = G_MAXINT;
+  const QpinTopVm *vm;
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      n[i] = (Named){ .name = names[i] };
+      g_mutex_init (&n[i].lock);
+      g_cond_init (&n[i].cond);
+      threads[i] = g_thread_new (NULL, named_thread, &n[i]);
+      g_mutex_lock (&n[i].lock);
+      while (!n[i].named)
+        g_cond_wait (&n[i].cond, &n[i].lock);
+      g_mutex_unlock (&n[i].lock);
+    }
+  g_array_append_val (pids, self);
+  g_array_append_val (pids, gone);
+  vms = qpin_top_source_read (&source, problems, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (vms->len, ==, 1);
+  /* a pid that does not exist is one problem line, not an error */
+  g_assert_cmpuint (problems->len, ==, 1);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (problems, 0), "pid 2147483647: "));
+  vm = g_ptr_array_index (vms, 0);
+  g_assert_cmpstr (vm->name, ==, name);
+  for (guint j = 0; j < vm->threads->len; j++)
+    {
+      const QpinTopThread *t = &g_array_index (vm->threads, QpinTopThread, j);
+      if (t->tid == self)
+        g_assert_cmpint (t->role, ==, QPIN_ROLE_EMULATOR);
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        {
+          char comm[64] = "";
+          g_autofree char *path = g_strdup_printf ("/proc/%d/task/%d/comm", self, t->tid);
+          g_autofree char *text = NULL;
+
+          if (!g_file_get_contents (path, &text, NULL, NULL))
+            continue;
+          g_strlcpy (comm, g_strchomp (text), sizeof comm);
+          if (g_str_equal (comm, names[i]))
+            {
+              g_test_message ("'%s': %s %d", comm, qpin_thread_role_to_string (t->role), t->index);
+              g_assert_cmpint (t->role, ==, want[i]);
+              if (t->role == QPIN_ROLE_VCPU)
+                g_assert_cmpint (t->index, ==, 3);
+            }
+        }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_mutex_lock (&n[i].lock);
+      n[i].stop = TRUE;
+      g_cond_broadcast (&n[i].cond);
+      g_mutex_unlock (&n[i].lock);
+      g_thread_join (threads[i]);
+      g_mutex_clear (&n[i].lock);
+      g_cond_clear (&n[i].cond);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/top/status-strict", test_status_strict);
+  g_test_add_func ("/top/pid-roles", test_pid_roles);
   g_test_add ("/top/rows", Scene, NULL, scene_set_up, test_rows, scene_tear_down);
   g_test_add ("/top/json", Scene, NULL, scene_set_up, test_json, scene_tear_down);
   g_test_add ("/top/new-and-gone", Scene, NULL, scene_set_up, test_new_and_gone, scene_tear_down);
