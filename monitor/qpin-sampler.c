@@ -32,6 +32,7 @@ struct _QpinSampler {
   GArray *cpus;        /* QpinCpuStats */
   GPtrArray *siblings; /* QpinCpuset * by CPU, NULL unknown */
   gint64 prev_ns;
+  gint64 interval_ns; /* between the last two samples */
   double host_busy_pct;
 };
 
@@ -455,7 +456,20 @@ qpin_sampler_sample (QpinSampler *sampler, gint64 now_ns, GError **error)
   g_array_unref (sampler->cpu_prev);
   sampler->cpu_prev = g_steal_pointer (&cpus);
   sampler->prev_ns = now_ns;
+  sampler->interval_ns = interval_ns;
   return TRUE;
+}
+
+/**
+ * qpin_sampler_get_interval_ns:
+ *
+ * Returns: the time between the last two samples, the rates' interval;
+ *   0 after the first
+ */
+gint64
+qpin_sampler_get_interval_ns (QpinSampler *sampler)
+{
+  return sampler->interval_ns;
 }
 
 /**

@@ -75,6 +75,7 @@ gboolean qpin_sampler_sample (QpinSampler *sampler, gint64 now_ns, GError **erro
 GPtrArray *qpin_sampler_get_threads (QpinSampler *sampler);
 GArray *qpin_sampler_get_cpus (QpinSampler *sampler);
 double qpin_sampler_get_host_busy_pct (QpinSampler *sampler);
+gint64 qpin_sampler_get_interval_ns (QpinSampler *sampler);
 const char *qpin_sampler_get_pmu_note (QpinSampler *sampler);
 void qpin_sampler_vm_totals (QpinSampler *sampler, GPid pid, QpinVmTotals *out);
 

@@ -32,7 +32,7 @@ print_batch (QpinSampler *sampler, GPtrArray *vms, const QpinTopSource *source,
 
   if (opt->json)
     {
-      g_autoptr (JsonNode) doc = qpin_top_to_json (sampler, vms, opt->delay_s);
+      g_autoptr (JsonNode) doc = qpin_top_to_json (sampler, vms);
       g_autofree char *text = json_to_string (doc, FALSE);
       printf ("%s\n", text);
       fflush (stdout);

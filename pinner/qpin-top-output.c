@@ -425,18 +425,18 @@ host_to_json (JsonBuilder *b, QpinSampler *sampler)
 /**
  * qpin_top_to_json:
  *
- * Returns: (transfer full): {"interval_s", "vms":[{"name","pid","state",
+ * Returns: (transfer full): {"interval_s" (measured), "vms":[{"name","pid","state",
  *   "totals","threads":[{"role","index","tid","cpus","stats":{...}}]}],
  *   "host":{"busy_pct","cpus":[{"cpu","busy_pct","irqs_per_s","owner",
  *   "noise_pct"}]}, "pmu": null or why there are no hardware counters}
  */
 JsonNode *
-qpin_top_to_json (QpinSampler *sampler, GPtrArray *vms, double interval_s)
+qpin_top_to_json (QpinSampler *sampler, GPtrArray *vms)
 {
   g_autoptr (JsonBuilder) b = json_builder_new_immutable ();
 
   json_builder_begin_object (b);
-  add_double (b, "interval_s", interval_s);
+  add_double (b, "interval_s", (double) qpin_sampler_get_interval_ns (sampler) / 1e9);
   json_builder_set_member_name (b, "vms");
   json_builder_begin_array (b);
   for (guint i = 0; i < vms->len; i++)

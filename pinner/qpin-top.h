@@ -74,7 +74,7 @@ char *qpin_top_header (QpinSampler *sampler, GPtrArray *vms, const QpinTopSource
 char *qpin_top_column_titles (gboolean pmu);
 GPtrArray *qpin_top_rows (QpinSampler *sampler, GPtrArray *vms, QpinTopSort sort,
                           GHashTable *collapsed, gboolean pmu);
-JsonNode *qpin_top_to_json (QpinSampler *sampler, GPtrArray *vms, double interval_s);
+JsonNode *qpin_top_to_json (QpinSampler *sampler, GPtrArray *vms);
 
 gboolean qpin_top_view_run (QpinSampler *sampler, const QpinTopSource *source, guint interval_ms,
                             gint64 iterations, GError **error);

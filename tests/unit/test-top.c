@@ -191,7 +191,7 @@ thread_of (JsonObject *root, guint vm, guint thread)
 static void
 test_json (Scene *s, gconstpointer data)
 {
-  g_autoptr (JsonNode) doc = qpin_top_to_json (s->sampler, s->vms, 1.0);
+  g_autoptr (JsonNode) doc = qpin_top_to_json (s->sampler, s->vms);
   JsonObject *root = json_node_get_object (doc);
   JsonObject *a0 = thread_of (root, 0, 0), *a1 = thread_of (root, 0, 1);
   JsonObject *st = json_object_get_object_member (a0, "stats");
@@ -200,6 +200,8 @@ test_json (Scene *s, gconstpointer data)
   JsonArray *cpus
     = json_object_get_array_member (json_object_get_object_member (root, "host"), "cpus");
 
+  /* the samples were 1 s apart */
+  g_assert_cmpfloat (json_object_get_double_member (root, "interval_s"), ==, 1.0);
   g_assert_cmpstr (json_object_get_string_member (a0, "role"), ==, "vcpu");
   g_assert_cmpint (json_object_get_int_member (a0, "tid"), ==, 11);
   g_assert_cmpstr (json_object_get_string_member (a0, "cpus"), ==, "1");
@@ -241,7 +243,7 @@ test_new_and_gone (Scene *s, gconstpointer data)
   rm_rf (path);
   qpin_top_sync (s->sampler, s->vms);
   g_assert_true (qpin_sampler_sample (s->sampler, 7 * SEC, NULL));
-  doc = qpin_top_to_json (s->sampler, s->vms, 1.0);
+  doc = qpin_top_to_json (s->sampler, s->vms);
   g_assert_true (
     json_object_get_null_member (thread_of (json_node_get_object (doc), 0, 2), "stats"));
   g_assert_true (
