@@ -125,6 +125,8 @@ draw (View *v)
   refresh ();
 }
 
+static void on_key (View *v, int key);
+
 static gboolean
 on_tick (gpointer data)
 {
@@ -142,6 +144,9 @@ on_tick (gpointer data)
       v->message = g_strdup (g_ptr_array_index (problems, problems->len - 1));
     }
   v->sampled = TRUE;
+  /* a resize arrives as KEY_RESIZE from getch, with nothing on stdin */
+  for (int key; (key = getch ()) != ERR;)
+    on_key (v, key);
   if (qpin_sampler_get_pmu_note (v->sampler) && !v->pmu_hidden_once)
     {
       v->pmu = FALSE;

@@ -176,6 +176,14 @@ find_stats (JsonObject *vm, const char *role, gint64 index, gint64 *tid)
   g_assert_not_reached ();
 }
 
+static guint
+host_cpus (JsonNode *doc)
+{
+  JsonObject *host = json_object_get_object_member (json_node_get_object (doc), "host");
+
+  return json_array_get_length (json_object_get_array_member (host, "cpus"));
+}
+
 static void
 check_spin_shares (JsonNode *doc, GPid pid)
 {
@@ -186,6 +194,12 @@ check_spin_shares (JsonNode *doc, GPid pid)
   double p1 = json_object_get_double_member (v1, "cpu_pct");
 
   g_test_message ("vcpu 0 %.1f %%, vcpu 1 %.1f %%", p0, p1);
+  if (host_cpus (doc) < 2)
+    {
+      /* one CPU for the spinning vCPU and everything else on the host */
+      g_test_skip ("a host CPU went offline during the test");
+      return;
+    }
   g_assert_cmpfloat (p0, >=, 50.0);
   g_assert_cmpfloat (p1, <=, 15.0);
   /* no PMU on this host: null, not 0 */
@@ -230,7 +244,6 @@ test_spinning_vcpu (Fixture *f, gconstpointer data)
 static gboolean
 plan_disturbed (JsonNode *doc, GPid a, GPid b)
 {
-  JsonObject *host = json_object_get_object_member (json_node_get_object (doc), "host");
   const GPid pids[] = { a, b };
 
   for (guint i = 0; i < G_N_ELEMENTS (pids); i++)
@@ -245,7 +258,7 @@ plan_disturbed (JsonNode *doc, GPid a, GPid b)
           return TRUE;
         }
     }
-  if (json_array_get_length (json_object_get_array_member (host, "cpus")) == 2)
+  if (host_cpus (doc) == 2)
     return FALSE;
   g_test_skip ("a host CPU went offline during the test");
   return TRUE;
