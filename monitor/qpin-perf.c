@@ -16,13 +16,13 @@ typedef struct {
 } PerfGroup;
 
 static int
-perf_open_one (GPid tid, guint64 config, int group_fd)
+perf_open_one (GPid tid, guint32 type, guint64 config, int group_fd)
 {
   struct perf_event_attr attr;
 
   memset (&attr, 0, sizeof attr);
   attr.size = sizeof attr;
-  attr.type = PERF_TYPE_HARDWARE;
+  attr.type = type;
   attr.config = config;
   attr.read_format
     = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
@@ -41,6 +41,18 @@ real_close (gpointer handle, gpointer data)
   g_free (g);
 }
 
+static void
+set_open_error (GError **error, int saved, const char *what, guint i, GPid tid)
+{
+  g_set_error (error, QPIN_MONITOR_ERROR,
+               saved == ESRCH                      ? QPIN_MONITOR_ERROR_GONE
+               : saved == EACCES || saved == EPERM ? QPIN_MONITOR_ERROR_REFUSED
+               : saved == ENOENT || saved == ENODEV || saved == EOPNOTSUPP
+                 ? QPIN_MONITOR_ERROR_NO_PMU
+                 : QPIN_MONITOR_ERROR_FAILED,
+               "perf_event_open (%s %u, thread %d): %s", what, i, tid, g_strerror (saved));
+}
+
 static gpointer
 real_open (GPid tid, gpointer data, GError **error)
 {
@@ -54,18 +66,12 @@ real_open (GPid tid, gpointer data, GError **error)
     {
       int saved;
 
-      g->fd[i] = perf_open_one (tid, configs[i], i == 0 ? -1 : g->fd[0]);
+      g->fd[i] = perf_open_one (tid, PERF_TYPE_HARDWARE, configs[i], i == 0 ? -1 : g->fd[0]);
       if (g->fd[i] >= 0)
         continue;
       saved = errno;
       real_close (g, data);
-      g_set_error (
-        error, QPIN_MONITOR_ERROR,
-        saved == ESRCH                                              ? QPIN_MONITOR_ERROR_GONE
-        : saved == EACCES || saved == EPERM                         ? QPIN_MONITOR_ERROR_REFUSED
-        : saved == ENOENT || saved == ENODEV || saved == EOPNOTSUPP ? QPIN_MONITOR_ERROR_NO_PMU
-                                                                    : QPIN_MONITOR_ERROR_FAILED,
-        "perf_event_open (hardware counter %u, thread %d): %s", i, tid, g_strerror (saved));
+      set_open_error (error, saved, "hardware counter", i, tid);
       return NULL;
     }
   return g;
@@ -92,7 +98,47 @@ real_read (gpointer handle, QpinPerfCounts *out, gpointer data, GError **error)
   return TRUE;
 }
 
-static const QpinPerfOps real_ops = { real_open, real_read, real_close };
+static gpointer
+real_open_migrations (GPid tid, gpointer data, GError **error)
+{
+  PerfGroup *g = g_new (PerfGroup, 1);
+  struct perf_event_attr attr;
+
+  memset (&attr, 0, sizeof attr);
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_MIGRATIONS;
+  g->fd[1] = g->fd[2] = -1;
+  g->fd[0] = (int) syscall (SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  if (g->fd[0] < 0)
+    {
+      int saved = errno;
+      g_free (g);
+      set_open_error (error, saved, "software counter", 0, tid);
+      return NULL;
+    }
+  return g;
+}
+
+static gboolean
+real_read_migrations (gpointer handle, guint64 *out, gpointer data, GError **error)
+{
+  PerfGroup *g = handle;
+  guint64 value;
+  ssize_t n = read (g->fd[0], &value, sizeof value);
+
+  if (n != (ssize_t) sizeof value)
+    {
+      g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_FAILED,
+                   "reading a migration counter: %s", n < 0 ? g_strerror (errno) : "short read");
+      return FALSE;
+    }
+  *out = value;
+  return TRUE;
+}
+
+static const QpinPerfOps real_ops
+  = { real_open, real_read, real_open_migrations, real_read_migrations, real_close };
 
 /**
  * qpin_perf_real_ops:

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -191,28 +192,71 @@ qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError 
   return TRUE;
 }
 
+/* The number after "KEY ... :" on the line starting with KEY. */
+static gboolean
+sched_value (const char *text, const char *key, guint64 *out)
+{
+  g_autofree char *needle = g_strconcat ("\n", key, " ", NULL);
+  const char *line = strstr (text, needle);
+  const char *colon = line ? strchr (line + 1, ':') : NULL;
+  char value[64];
+  gsize len;
+
+  if (colon == NULL || memchr (line + 1, '\n', (gsize) (colon - line - 1)) != NULL)
+    return FALSE;
+  len = strcspn (colon + 1, "\n");
+  if (len >= sizeof value)
+    return FALSE;
+  memcpy (value, colon + 1, len);
+  value[len] = '\0';
+  return g_ascii_string_to_unsigned (g_strstrip (value), 10, 0, G_MAXUINT64, out, NULL);
+}
+
 /**
  * qpin_task_sample_parse_sched:
  *
- * /proc/PID/task/TID/sched (CONFIG_SCHED_DEBUG): "se.nr_migrations : N".
- * Its format is debug output, so a missing or odd line only leaves
- * migrations unknown.
+ * /proc/PID/task/TID/sched (CONFIG_SCHED_DEBUG): "se.nr_migrations : N",
+ * "nr_voluntary_switches : N", "nr_involuntary_switches : N".  Its format
+ * is debug output, so a missing or odd line only leaves that count
+ * unknown.
+ *
+ * Returns: whether it held both context switch counts
  */
-void
+gboolean
 qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out)
 {
-  const char *line = strstr (text, "\nse.nr_migrations");
-  const char *colon = line ? strchr (line, ':') : NULL;
-  g_autofree char *value = NULL;
-  const char *end;
+  guint64 vcsw, icsw;
 
-  if (colon == NULL)
-    return;
-  end = strchr (colon, '\n');
-  value
-    = g_strstrip (end ? g_strndup (colon + 1, (gsize) (end - colon - 1)) : g_strdup (colon + 1));
-  out->has_migrations
-    = g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &out->migrations, NULL);
+  out->has_migrations = sched_value (text, "se.nr_migrations", &out->migrations);
+  if (!sched_value (text, "nr_voluntary_switches", &vcsw)
+      || !sched_value (text, "nr_involuntary_switches", &icsw))
+    return FALSE;
+  out->vcsw = vcsw;
+  out->icsw = icsw;
+  return TRUE;
+}
+
+static gboolean
+read_live_affinity (GPid pid, GPid tid, QpinCpuset *out, GError **error)
+{
+  gsize size = CPU_ALLOC_SIZE (QPIN_CPUSET_MAX);
+  cpu_set_t *mask = CPU_ALLOC (QPIN_CPUSET_MAX);
+
+  if (sched_getaffinity (tid, size, mask) != 0)
+    {
+      int saved = errno;
+      CPU_FREE (mask);
+      g_set_error (error, QPIN_MONITOR_ERROR,
+                   saved == ESRCH ? QPIN_MONITOR_ERROR_GONE : QPIN_MONITOR_ERROR_FAILED,
+                   "thread %d of process %d: sched_getaffinity: %s", tid, pid, g_strerror (saved));
+      return FALSE;
+    }
+  qpin_cpuset_clear_all (out);
+  for (guint c = 0; c < QPIN_CPUSET_MAX; c++)
+    if (CPU_ISSET_S (c, size, mask))
+      qpin_cpuset_add (out, c);
+  CPU_FREE (mask);
+  return TRUE;
 }
 
 /* A task file is read into @buf, without allocating: the sampler reads
@@ -263,8 +307,10 @@ read_task_file (const char *root, GPid pid, GPid tid, const char *name, char *bu
  * qpin_task_sample_read:
  * @root: "/" or a recorded tree holding proc/PID/task/TID/...
  *
- * Reads stat, status, schedstat (optional) and sched (optional) of one
- * thread.  @out is written only on success.
+ * Reads stat, schedstat (optional), sched (optional) and, unless sched
+ * had the context switches and @root is "/" (then sched_getaffinity()
+ * gives the affinity), status of one thread.  @out is written only on
+ * success.
  *
  * Returns: %FALSE with QPIN_MONITOR_ERROR_GONE when the thread is gone,
  *   _PARSE when a file does not read as expected
@@ -275,16 +321,26 @@ qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out
   g_autofree QpinTaskSample *s = g_new0 (QpinTaskSample, 1);
   char buf[16384];
 
+  gboolean switches = FALSE;
+
   if (!read_task_file (root, pid, tid, "stat", buf, sizeof buf, error)
-      || !qpin_task_sample_parse_stat (buf, s, error)
-      || !read_task_file (root, pid, tid, "status", buf, sizeof buf, error)
-      || !qpin_task_sample_parse_status (buf, s, error))
+      || !qpin_task_sample_parse_stat (buf, s, error))
     return FALSE;
   if (read_task_file (root, pid, tid, "schedstat", buf, sizeof buf, NULL)
       && !qpin_task_sample_parse_schedstat (buf, s, error))
     return FALSE;
   if (read_task_file (root, pid, tid, "sched", buf, sizeof buf, NULL))
-    qpin_task_sample_parse_sched (buf, s);
+    switches = qpin_task_sample_parse_sched (buf, s);
+  /* status is the costliest file: on the live host, sched has the context
+   * switches and the affinity is one system call */
+  if (switches && g_str_equal (root, "/"))
+    {
+      if (!read_live_affinity (pid, tid, &s->affinity, error))
+        return FALSE;
+    }
+  else if (!read_task_file (root, pid, tid, "status", buf, sizeof buf, error)
+           || !qpin_task_sample_parse_status (buf, s, error))
+    return FALSE;
   *out = *s;
   return TRUE;
 }

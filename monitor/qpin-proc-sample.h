@@ -39,7 +39,7 @@ typedef struct {
   guint64 icsw;            /* status: nonvoluntary_ctxt_switches */
   gboolean has_migrations; /* sched: se.nr_migrations (CONFIG_SCHED_DEBUG) */
   guint64 migrations;
-  QpinCpuset affinity; /* status: Cpus_allowed_list */
+  QpinCpuset affinity; /* status: Cpus_allowed_list (or sched_getaffinity) */
 } QpinTaskSample;
 
 /* One host CPU at one instant, from /proc/stat and /proc/interrupts. */
@@ -55,7 +55,7 @@ gboolean qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSa
 gboolean qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **error);
 gboolean qpin_task_sample_parse_status (const char *text, QpinTaskSample *out, GError **error);
 gboolean qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError **error);
-void qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out);
+gboolean qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out);
 
 GArray *qpin_cpu_samples_read (const char *root, GError **error);
 gboolean qpin_cpu_samples_parse_stat (const char *text, GArray *cpus, GError **error);

@@ -17,6 +17,7 @@ typedef struct {
   gpointer perf;
   QpinPerfCounts perf_prev;
   gboolean has_perf_prev;
+  gpointer migrations; /* software counter, without /proc/.../sched */
 } Entry;
 
 struct _QpinSampler {
@@ -83,7 +84,9 @@ entry_close_perf (QpinSampler *s, Entry *e)
 {
   if (e->perf)
     s->perf_ops->close (e->perf, s->perf_data);
-  e->perf = NULL;
+  if (e->migrations)
+    s->perf_ops->close (e->migrations, s->perf_data);
+  e->perf = e->migrations = NULL;
   e->has_perf_prev = FALSE;
 }
 
@@ -264,6 +267,26 @@ sample_pmu (QpinSampler *s, Entry *e)
   e->has_perf_prev = TRUE;
 }
 
+/* Without /proc/.../sched, migrations come from a software perf counter
+ * (counting from when it was opened); when that fails too, they stay
+ * unknown. */
+static void
+sample_migrations (QpinSampler *s, Entry *e, QpinTaskSample *cur)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (cur->has_migrations || s->perf_ops == NULL || s->perf_ops->open_migrations == NULL)
+    return;
+  if (e->migrations == NULL
+      && !(e->migrations = s->perf_ops->open_migrations (e->stats.tid, s->perf_data, &error)))
+    {
+      g_debug ("thread %d: %s", e->stats.tid, error->message);
+      return;
+    }
+  cur->has_migrations
+    = s->perf_ops->read_migrations (e->migrations, &cur->migrations, s->perf_data, NULL);
+}
+
 static gboolean
 thread_ran (const QpinTaskSample *prev, const QpinTaskSample *cur)
 {
@@ -291,6 +314,7 @@ sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
       entry_close_perf (s, e);
       return;
     }
+  sample_migrations (s, e, cur);
   t->valid = e->has_prev && interval_ns > 0;
   if (t->valid)
     qpin_rates_thread (&e->prev, cur, interval_ns, s->ticks_per_s, &t->rates);

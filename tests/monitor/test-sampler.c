@@ -75,9 +75,25 @@ test_parse_status (void)
   g_assert_cmpstr (error->message, ==, "schedstat: 2 fields, expected 3");
   g_clear_error (&error);
 
-  qpin_task_sample_parse_sched ("x (1, #threads: 1)\n---\nse.nr_migrations   :   42\n", &s);
+  /* only migrations: the context switches stay status's */
+  g_assert_false (
+    qpin_task_sample_parse_sched ("x (1, #threads: 1)\n---\nse.nr_migrations   :   42\n", &s));
   g_assert_true (s.has_migrations);
   g_assert_cmpuint (s.migrations, ==, 42);
+  g_assert_cmpuint (s.vcsw, ==, 10);
+  g_assert_true (qpin_task_sample_parse_sched ("x (1, #threads: 1)\n---\n"
+                                               "se.nr_migrations : 43\n"
+                                               "nr_switches : 9\n"
+                                               "nr_voluntary_switches : 7\n"
+                                               "nr_involuntary_switches : 2\n",
+                                               &s));
+  g_assert_cmpuint (s.migrations, ==, 43);
+  g_assert_cmpuint (s.vcsw, ==, 7);
+  g_assert_cmpuint (s.icsw, ==, 2);
+  /* a number that is not one leaves the count unknown */
+  g_assert_false (
+    qpin_task_sample_parse_sched ("x\nse.nr_migrations : -1\nnr_voluntary_switches : 1\n", &s));
+  g_assert_false (s.has_migrations);
 }
 
 /* /proc/stat busy ticks and /proc/interrupts columns, ERR rows with one count. */
@@ -304,7 +320,7 @@ test_sampler_tree (void)
 typedef struct {
   int open_errno; /* 0: opens */
   guint opened, closed;
-  guint64 reads;
+  guint64 reads, migration_reads;
 } FakePerf;
 
 static gpointer
@@ -344,7 +360,26 @@ fake_close (gpointer handle, gpointer data)
   ((FakePerf *) data)->closed++;
 }
 
-static const QpinPerfOps fake_ops = { fake_open, fake_read, fake_close };
+static gpointer
+fake_open_migrations (GPid tid, gpointer data, GError **error)
+{
+  ((FakePerf *) data)->opened++;
+  return GINT_TO_POINTER (-tid);
+}
+
+/* three migrations between reads */
+static gboolean
+fake_read_migrations (gpointer handle, guint64 *out, gpointer data, GError **error)
+{
+  FakePerf *f = data;
+
+  f->migration_reads++;
+  *out = f->migration_reads * 3;
+  return TRUE;
+}
+
+static const QpinPerfOps fake_ops
+  = { fake_open, fake_read, fake_open_migrations, fake_read_migrations, fake_close };
 
 /* The counter path: IPC 2 and 1 LLC miss per 1,000 instructions on the vCPU
  * only; a refusal (EACCES) or no PMU (ENOENT) leaves them NAN, says why
@@ -398,6 +433,43 @@ test_sampler_pmu (void)
     }
 }
 
+/* A kernel without /proc/PID/task/TID/sched: migrations come from the
+ * software counter (3 per second here), only for threads that lack it. */
+static void
+test_sampler_migrations_counter (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("qpin-sampler-XXXXXX", &error);
+  g_autofree char *sched = NULL;
+  Tree t = { root };
+  QpinSampler *s = qpin_sampler_new (root);
+  FakePerf fake = { .open_errno = ENOENT };
+  const guint64 busy[4] = { 0 };
+
+  qpin_sampler_set_perf (s, &fake_ops, &fake);
+  sched = g_build_filename (root, "proc/10/task/11/sched", NULL);
+  tree_host (&t, 10000, busy, 0);
+  for (guint i = 0; i < 2; i++)
+    {
+      tree_task (&t, 10, 10, "qemu", 0, 0, 0, "0-3", 7);
+      tree_task (&t, 10, 11, "CPU 0/KVM", 0, 0, 0, "0-3", 7);
+      g_assert_cmpint (g_unlink (sched), ==, 0);
+      if (i == 0)
+        {
+          qpin_sampler_add_thread (s, "a", 10, 10, QPIN_ROLE_EMULATOR, 0, NULL);
+          qpin_sampler_add_thread (s, "a", 10, 11, QPIN_ROLE_VCPU, 0, NULL);
+        }
+      g_assert_true (qpin_sampler_sample (s, (i + 1) * SEC, &error));
+    }
+  g_assert_cmpfloat_with_epsilon (find_tid (s, 11)->rates.migrations_per_s, 3.0, 1e-9);
+  /* the emulator has its sched file: 7 and 7, no migration */
+  g_assert_cmpfloat (find_tid (s, 10)->rates.migrations_per_s, ==, 0.0);
+  g_assert_cmpuint (fake.migration_reads, ==, 2);
+  qpin_sampler_free (s);
+  g_assert_cmpuint (fake.closed, ==, fake.opened);
+  rm_rf (root);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -408,5 +480,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sampler/rates", test_rates);
   g_test_add_func ("/sampler/tree", test_sampler_tree);
   g_test_add_func ("/sampler/pmu", test_sampler_pmu);
+  g_test_add_func ("/sampler/migrations-counter", test_sampler_migrations_counter);
   return g_test_run ();
 }
