@@ -274,7 +274,8 @@ start_daemon (Fixture *f, const char *conf_text)
 
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
   f->daemon = qpin_test_qpin_spawn (args);
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+  /* valgrind on a loaded host can take long to start it */
+  g_assert_true (qpin_test_wait_daemon (f->control, 60000));
   g_unlink (conf);
 }
 
