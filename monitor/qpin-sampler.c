@@ -152,7 +152,8 @@ qpin_sampler_set_ticks_per_s (QpinSampler *sampler, guint ticks_per_s)
  * @planned: (nullable): the CPUs its plan gives it; %NULL: no plan
  *
  * Watches @tid from the next sample on; a thread already watched gets the
- * new identity and plan and keeps its counters.
+ * new identity and plan and keeps its counters, unless @pid changed (a
+ * reused TID): then it starts afresh.
  */
 void
 qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GPid tid,
@@ -160,6 +161,12 @@ qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GPid ti
 {
   Entry *e = g_hash_table_lookup (sampler->by_tid, GINT_TO_POINTER (tid));
 
+  if (e && e->stats.pid != pid)
+    {
+      /* the TID was reused by another process: its counters start afresh */
+      qpin_sampler_remove_thread (sampler, tid);
+      e = NULL;
+    }
   if (e == NULL)
     {
       e = g_new0 (Entry, 1);

@@ -470,6 +470,33 @@ test_sampler_migrations_counter (void)
   rm_rf (root);
 }
 
+/* A TID that a new process reuses is a new thread: no rates from the old
+ * one's counters, which are far above the new one's. */
+static void
+test_sampler_tid_reused (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *root = g_dir_make_tmp ("qpin-sampler-XXXXXX", &error);
+  Tree t = { root };
+  g_autoptr (QpinSampler) s = qpin_sampler_new (root);
+  const guint64 busy[4] = { 0 };
+
+  qpin_sampler_set_perf (s, NULL, NULL);
+  tree_host (&t, 10000, busy, 0);
+  tree_task (&t, 10, 11, "CPU 0/KVM", 5000, 0, 0, "0-3", 9);
+  qpin_sampler_add_thread (s, "a", 10, 11, QPIN_ROLE_VCPU, 0, NULL);
+  g_assert_true (qpin_sampler_sample (s, SEC, &error));
+  tree_task (&t, 20, 11, "CPU 0/KVM", 10, 0, 0, "0-3", 0);
+  qpin_sampler_add_thread (s, "b", 20, 11, QPIN_ROLE_VCPU, 0, NULL);
+  g_assert_true (qpin_sampler_sample (s, 2 * SEC, &error));
+  g_assert_false (find_tid (s, 11)->valid);
+  g_assert_cmpstr (find_tid (s, 11)->vm, ==, "b");
+  tree_task (&t, 20, 11, "CPU 0/KVM", 510, 0, 0, "0-3", 0);
+  g_assert_true (qpin_sampler_sample (s, 3 * SEC, &error));
+  g_assert_cmpfloat_with_epsilon (find_tid (s, 11)->rates.cpu_pct, 50.0, 1e-9);
+  rm_rf (root);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -481,5 +508,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sampler/tree", test_sampler_tree);
   g_test_add_func ("/sampler/pmu", test_sampler_pmu);
   g_test_add_func ("/sampler/migrations-counter", test_sampler_migrations_counter);
+  g_test_add_func ("/sampler/tid-reused", test_sampler_tid_reused);
   return g_test_run ();
 }
