@@ -20,6 +20,7 @@ typedef struct {
   gboolean no_pmu;
   double delay_s;
   gint64 iterations; /* 0: until interrupted */
+  gint timeout_ms;
 } TopOptions;
 
 static void
@@ -113,7 +114,8 @@ parse_pids (char **texts, GArray *pids, GError **error)
 }
 
 static gboolean
-check_options (int argc, const TopOptions *opt, char **pid_texts, GError **error)
+check_options (int argc, const TopOptions *opt, const char *control, char **pid_texts,
+               GError **error)
 {
   const char *why = NULL;
 
@@ -123,8 +125,12 @@ check_options (int argc, const TopOptions *opt, char **pid_texts, GError **error
     why = "-n/--iterations must not be negative";
   else if (opt->json && !opt->batch)
     why = "--json needs -b/--batch";
+  else if (opt->timeout_ms <= 0)
+    why = "--timeout must be positive";
   else if (argc > 1 && pid_texts)
     why = "give SOCKET arguments or --pid, not both";
+  else if (control && (argc > 1 || pid_texts))
+    why = "--control names the daemon: not with SOCKET arguments or --pid";
   if (why)
     g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "%s", why);
   return why == NULL;
@@ -139,10 +145,9 @@ check_options (int argc, const TopOptions *opt, char **pid_texts, GError **error
 int
 qpin_cmd_top (int argc, char **argv)
 {
-  TopOptions opt = { .delay_s = 2.0 };
+  TopOptions opt = { .delay_s = 2.0, .timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS };
   g_autofree char *control = NULL;
   g_auto (GStrv) pid_texts = NULL;
-  gint timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS;
   GOptionEntry entries[] = {
     { "batch", 'b', 0, G_OPTION_ARG_NONE, &opt.batch, "Print plain tables, no live view", NULL },
     { "delay", 'd', 0, G_OPTION_ARG_DOUBLE, &opt.delay_s, "Refresh every SECS seconds (2)",
@@ -155,7 +160,7 @@ qpin_cmd_top (int argc, char **argv)
       "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
     { "pid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &pid_texts,
       "Watch QEMU process PID without a daemon (repeatable, or PID,PID)", "PID" },
-    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout_ms,
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout_ms,
       "Give up on a QMP socket after MS milliseconds (5000)", "MS" },
     { NULL },
   };
@@ -171,7 +176,8 @@ qpin_cmd_top (int argc, char **argv)
          "(or of QMP SOCKETs, or of --pid processes), with their planned CPUs.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error)
-      || !check_options (argc, &opt, pid_texts, &error) || !parse_pids (pid_texts, pids, &error))
+      || !check_options (argc, &opt, control, pid_texts, &error)
+      || !parse_pids (pid_texts, pids, &error))
     {
       fprintf (stderr, "qpin top: %s\n", error->message);
       return 2;
@@ -182,7 +188,7 @@ qpin_cmd_top (int argc, char **argv)
   source.control = control ? control : QPIN_CONTROL_DEFAULT_PATH;
   source.sockets = (const char *const *) argv + 1;
   source.pids = pids;
-  source.timeout_ms = timeout_ms > 0 ? (guint) timeout_ms : QPIN_QMP_DEFAULT_TIMEOUT_MS;
+  source.timeout_ms = (guint) opt.timeout_ms;
 
   sampler = qpin_sampler_new (NULL);
   if (opt.no_pmu)

@@ -401,6 +401,35 @@ test_no_daemon (Fixture *f, gconstpointer data)
   g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err));
 }
 
+/* Options that make no sense: exit 2 and one line naming the option. */
+static void
+test_bad_options (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *args[8];
+    const char *line;
+  } cases[] = {
+    { { "top", "-b", "-d", "0", NULL }, "-d/--delay must be between 0.1 and 3600 seconds" },
+    { { "top", "-b", "-n", "-1", NULL }, "-n/--iterations must not be negative" },
+    { { "top", "--json", NULL }, "--json needs -b/--batch" },
+    { { "top", "-b", "--timeout", "0", NULL }, "--timeout must be positive" },
+    { { "top", "-b", "--pid", "1", "/x.sock", NULL }, "give SOCKET arguments or --pid, not both" },
+    { { "top", "-b", "--control", "/c", "--pid", "1", NULL },
+      "--control names the daemon: not with SOCKET arguments or --pid" },
+    { { "top", "-b", "--pid", "12,abc", NULL }, "--pid: 'abc' is not a process id" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *out = NULL, *err = NULL, *want = NULL;
+
+      g_assert_cmpint (qpin_test_run_qpin (cases[i].args, &out, &err), ==, 2);
+      want = g_strdup_printf ("qpin top: %s\n", cases[i].line);
+      g_assert_cmpstr (err, ==, want);
+      g_assert_cmpstr (out, ==, "");
+    }
+}
+
 /* A QEMU that exits while top watches it over its socket: the documents
  * go on (its threads gone, then the VM gone), one line says why, exit 0. */
 static void
@@ -578,6 +607,7 @@ main (int argc, char **argv)
   ADD ("spinning-vcpu", test_spinning_vcpu);
   ADD ("shared-cpu-wait-and-off-plan", test_shared_cpu_wait_and_off_plan);
   ADD ("no-daemon", test_no_daemon);
+  ADD ("bad-options", test_bad_options);
   ADD ("qemu-exits", test_qemu_exits);
   ADD ("interactive", test_interactive);
   return g_test_run ();
