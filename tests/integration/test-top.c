@@ -119,6 +119,36 @@ boost (Fixture *f, QpinTestQemu *qemu)
     }
 }
 
+static gboolean
+in_boot_sector (gpointer data)
+{
+  QpinTestQemu *qemu = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+  g_autoptr (JsonObject) args = json_object_new ();
+  g_autoptr (JsonNode) ret = NULL;
+  gboolean there;
+
+  g_assert_no_error (error);
+  json_object_set_string_member (args, "command-line", "info registers");
+  ret = qpin_qmp_client_execute_sync (client, "human-monitor-command", args, 10000, &error);
+  g_assert_no_error (error);
+  qpin_qmp_client_close (client);
+  /* the `jmp $` spins at 0000:7c00, where the BIOS loaded the sector */
+  there = strstr (json_node_get_string (ret), "EIP=00007c00") != NULL;
+  if (!there)
+    g_usleep (200 * 1000);
+  return there;
+}
+
+/* Until vCPU 0 spins in the boot sector: the BIOS before it sleeps on
+ * timers, which is not the load these tests measure. */
+static void
+wait_spinning (QpinTestQemu *qemu)
+{
+  g_assert_true (qpin_test_wait_for (in_boot_sector, qemu, 60000));
+}
+
 /* The JSON documents `qpin top -b --json` printed, one per line. */
 static GPtrArray *
 run_top_json (const char *const *args, guint expect_docs)
@@ -220,6 +250,7 @@ test_spinning_vcpu (Fixture *f, gconstpointer data)
 
   boost (f, qemu);
   cont (qemu);
+  wait_spinning (qemu);
   {
     const char *args[] = { "top", "-b", "-n", "2", "-d", "1", "--json", qemu->qmp_path, NULL };
     docs = run_top_json (args, 2);
@@ -344,6 +375,8 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
     return;
   cont (a);
   cont (b);
+  wait_spinning (a);
+  wait_spinning (b);
 
   docs = run_top_json (args, 1);
   {
