@@ -14,3 +14,4 @@ int qpin_cmd_inspect (int argc, char **argv);
 int qpin_cmd_topology (int argc, char **argv);
 int qpin_cmd_plan (int argc, char **argv);
 int qpin_cmd_run (int argc, char **argv);
+int qpin_cmd_top (int argc, char **argv);

@@ -11,7 +11,6 @@
  * the model then lists none.  Missing files are normal (VMs have none of
  * them) and noted nowhere; garbage is noted and that source ignored.
  */
-#define G_LOG_DOMAIN "qpin-pinner"
 #define QPIN_TOPOLOGY_READER_ALLOW
 
 #include "qpin-topology-reader-private.h"

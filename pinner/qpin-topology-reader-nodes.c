@@ -6,7 +6,6 @@
  * are read.  Every file here is optional; what is missing or wrong
  * degrades with a note, never an error.
  */
-#define G_LOG_DOMAIN "qpin-pinner"
 #define QPIN_TOPOLOGY_READER_ALLOW
 
 #include "qpin-topology-reader-private.h"

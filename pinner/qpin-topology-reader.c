@@ -3,7 +3,6 @@
  * Read, parse, then hand the values to the pure model; every error names
  * the file (as a full path) and the value that was wrong.
  */
-#define G_LOG_DOMAIN "qpin-pinner"
 #define QPIN_TOPOLOGY_READER_ALLOW
 
 #include "qpin-topology-reader-private.h"
