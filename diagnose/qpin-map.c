@@ -14,8 +14,9 @@ typedef struct {
   QpinThreadRole role;
   guint index;
   guint n_exclusive;
-  gint pool_vm; /* first VM floating over it, -1 none */
-  guint n_pool;
+  gint pool_vm;          /* first VM floating over it, -1 none */
+  gint pool_last;        /* the last VM counted in n_pool */
+  guint n_pool;          /* VMs floating over it */
   gboolean housekeeping; /* a shared emulator or iothread runs here */
 } MapCpu;
 
@@ -42,7 +43,7 @@ QpinMap *
 qpin_map_new (const QpinTopology *topo, const QpinCpuset *reserved)
 {
   QpinMap *map = g_new0 (QpinMap, 1);
-  MapCpu empty = { .vm = -1, .pool_vm = -1 };
+  MapCpu empty = { .vm = -1, .pool_vm = -1, .pool_last = -1 };
 
   map->topo = topo;
   if (reserved)
@@ -106,8 +107,9 @@ qpin_map_add (QpinMap *map, const QpinCpuset *cpus, const char *vm, QpinThreadRo
         }
       else if (role == QPIN_ROLE_VCPU)
         {
-          if (c->n_pool++ == 0)
+          if (c->pool_last != v && c->n_pool++ == 0)
             c->pool_vm = v;
+          c->pool_last = v;
         }
       else
         c->housekeeping = TRUE;

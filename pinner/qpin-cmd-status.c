@@ -78,6 +78,8 @@ control_command (int argc, char **argv, const char *command)
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) reply = NULL;
 
+  if (!g_str_equal (command, "status"))
+    entries[2] = (GOptionEntry){ NULL };
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 1)
     {
