@@ -78,7 +78,7 @@ static void
 parse_stat (QpinDiagTask *t, const char *stat)
 {
   const char *p = stat ? strrchr (stat, ')') : NULL;
-  g_auto (GStrv) f = p ? g_strsplit (p + 2, " ", 0) : NULL;
+  g_auto (GStrv) f = p ? g_strsplit_set (p + 2, " \n", 0) : NULL;
   guint n = f ? g_strv_length (f) : 0;
   guint64 utime, stime, cpu;
 

@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "qpin"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,10 +152,32 @@ vm_from_socket (QpinDiag *diag, const char *address, const char *root, GError **
   return TRUE;
 }
 
+/* QEMU's -name (NAME or guest=NAME, up to the first comma) from
+ * ROOT/proc/PID/cmdline, else "pid-PID" as the daemon keys it */
+static char *
+name_of_pid (const char *root, gint64 pid)
+{
+  g_autofree char *path = g_strdup_printf ("%s/proc/%" G_GINT64_FORMAT "/cmdline", root, pid);
+  g_autofree char *cmdline = NULL;
+  gsize len = 0;
+
+  if (g_file_get_contents (path, &cmdline, &len, NULL))
+    for (gsize off = 0; off < len; off += strlen (cmdline + off) + 1)
+      if (g_str_equal (cmdline + off, "-name") && off + 6 < len)
+        {
+          const char *v = cmdline + off + 6;
+          if (g_str_has_prefix (v, "guest="))
+            v += strlen ("guest=");
+          if (*v && *v != ',')
+            return g_strndup (v, strcspn (v, ","));
+        }
+  return g_strdup_printf ("pid-%" G_GINT64_FORMAT, pid);
+}
+
 static gboolean
 vm_from_pid (QpinDiag *diag, gint64 pid, const char *root, GError **error)
 {
-  g_autofree char *key = g_strdup_printf ("pid-%" G_GINT64_FORMAT, pid);
+  g_autofree char *key = name_of_pid (root, pid);
   g_autoptr (QpinDiagVm) vm = qpin_diag_vm_new (key, pid);
 
   if (!qpin_diag_vm_read_threads (vm, root, error))
