@@ -225,6 +225,136 @@ test_vcpus_exceed (void)
   g_assert_cmpint (json_object_get_int_member (evidence, "host_cpus"), ==, host);
 }
 
+/* The IRQ line of the virtio-rng device's queue ("34"; not its config
+ * interrupt), from sysfs and
+ * /proc/interrupts; NULL when this host has none.  Reading /dev/hwrng
+ * makes it fire once per read. */
+static char *
+rng_irq (void)
+{
+  g_autoptr (GDir) dir = g_dir_open ("/sys/bus/virtio/devices", 0, NULL);
+  g_autofree char *interrupts = NULL;
+  const char *name;
+
+  if (dir == NULL || !g_file_get_contents ("/proc/interrupts", &interrupts, NULL, NULL))
+    return NULL;
+  while ((name = g_dir_read_name (dir)))
+    {
+      g_autofree char *link = g_strdup_printf ("/sys/bus/virtio/devices/%s/driver", name);
+      g_autofree char *driver = g_file_read_link (link, NULL);
+      g_autofree char *tag = g_strdup_printf (" %s-", name);
+      g_auto (GStrv) lines = NULL;
+
+      if (driver == NULL || !g_str_has_suffix (driver, "/virtio_rng"))
+        continue;
+      lines = g_strsplit (interrupts, "\n", 0);
+      for (guint i = 0; lines[i]; i++)
+        if (strstr (lines[i], tag) && !strstr (lines[i], "-config") && strchr (lines[i], ':'))
+          return g_strstrip (g_strndup (lines[i], (gsize) (strchr (lines[i], ':') - lines[i])));
+    }
+  return NULL;
+}
+
+/* procfs takes a plain write, not g_file_set_contents()'s rename */
+static gboolean
+write_proc (const char *path, const char *text)
+{
+  FILE *f = fopen (path, "w");
+  gboolean ok;
+
+  if (f == NULL)
+    return FALSE;
+  ok = fputs (text, f) >= 0;
+  return fclose (f) == 0 && ok;
+}
+
+static gint reading; /* atomic: the reader thread runs while set */
+
+static gpointer
+read_hwrng (gpointer data)
+{
+  while (g_atomic_int_get (&reading))
+    {
+      char buf[64];
+      FILE *f = fopen ("/dev/hwrng", "r");
+
+      if (f == NULL)
+        return NULL;
+      if (fread (buf, 1, sizeof buf, f) == 0)
+        g_usleep (1000);
+      fclose (f);
+    }
+  return NULL;
+}
+
+/* A vCPU pinned alone on CPU 0 makes it dedicated; the virtio-rng IRQ,
+ * routed there, fires on every read of /dev/hwrng during the sample: the
+ * finding names CPU 0 and that IRQ with its rate.  The IRQ's affinity is
+ * restored at the end. */
+static void
+test_irqs_on_dedicated (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autofree char *irq = rng_irq ();
+  g_autofree char *path = NULL;
+  g_autofree char *saved = NULL;
+  g_autoptr (QpinTestQemu) q = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) found = NULL;
+  GThread *reader;
+  gboolean seen = FALSE;
+  cpu_set_t set;
+  int status;
+
+  if (irq == NULL || !g_file_test ("/dev/hwrng", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("no virtio-rng IRQ on this host");
+      return;
+    }
+  path = g_strdup_printf ("/proc/irq/%s/smp_affinity_list", irq);
+  g_assert_true (g_file_get_contents (path, &saved, NULL, NULL));
+  if (!write_proc (path, "0"))
+    {
+      g_test_skip ("the virtio-rng IRQ cannot be moved here");
+      return;
+    }
+  q = qpin_test_qemu_start ("tcg", (const char *const[]){ "-name", "irq,debug-threads=on", NULL },
+                            TRUE);
+  vcpus = qpin_test_vcpu_tids (q->pid);
+  g_assert_cmpuint (vcpus->len, ==, 1);
+  CPU_ZERO (&set);
+  CPU_SET (0, &set);
+  g_assert_cmpint (sched_setaffinity (g_array_index (vcpus, GPid, 0), sizeof set, &set), ==, 0);
+  g_atomic_int_set (&reading, 1);
+  reader = g_thread_new ("hwrng", read_hwrng, NULL);
+  root = diagnose (tmp, (const char *const[]){ q->qmp_path, NULL }, &status);
+  g_atomic_int_set (&reading, 0);
+  g_thread_join (reader);
+  g_assert_true (write_proc (path, g_strstrip (saved)));
+
+  g_assert_cmpint (status, ==, 1);
+  found = findings_of (root, "irqs-on-dedicated", NULL);
+  g_assert_cmpuint (found->len, ==, 1);
+  {
+    JsonObject *evidence = json_object_get_object_member (g_ptr_array_index (found, 0), "evidence");
+    JsonArray *irqs = json_object_get_array_member (evidence, "irqs");
+
+    g_assert_cmpint (json_object_get_int_member (evidence, "cpu"), ==, 0);
+    for (guint i = 0; i < json_array_get_length (irqs); i++)
+      {
+        JsonObject *o = json_array_get_object_element (irqs, i);
+        if (g_str_equal (json_object_get_string_member (o, "irq"), irq))
+          {
+            /* one IRQ per read; reads take well under 100 ms each */
+            g_assert_cmpfloat (json_object_get_double_member (o, "rate"), >=, 10.0);
+            seen = TRUE;
+          }
+      }
+  }
+  g_assert_true (seen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -236,5 +366,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/diagnose/two-spinners", test_two_spinners);
   g_test_add_func ("/diagnose/vcpus-exceed-host-cpus", test_vcpus_exceed);
+  g_test_add_func ("/diagnose/irqs-on-dedicated", test_irqs_on_dedicated);
   return g_test_run ();
 }
