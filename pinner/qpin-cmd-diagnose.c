@@ -58,6 +58,8 @@ vm_from_status (JsonObject *o)
     return NULL;
   vm = qpin_diag_vm_new (key, pid);
   vm->drift_repairs = json_object_get_int_member_with_default (o, "drift_repairs", -1);
+  vm->cpu_model_why = g_strdup ("the daemon holds the VM's monitor (qpin inspect it, or ask QEMU "
+                                "query-cpu-model-expansion)");
   for (guint i = 0; threads && i < json_array_get_length (threads); i++)
     {
       JsonObject *t = json_array_get_object_element (threads, i);

@@ -55,6 +55,7 @@ struct _QpinVm {
   char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
   char *memory;          /* what memory=migrate did, for status */
   QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
+  guint drift_repairs;   /* threads pinned back after someone else moved them */
 
   /* discovery in flight */
   guint pending;
@@ -652,6 +653,7 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const QpinCpus
     {
       g_message ("vm '%s': drift: %s %d (tid %d) had '%s', repairing to '%s'", vm->key,
                  qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
+      vm->drift_repairs++;
       return TRUE;
     }
   if (enforce == QPIN_ENFORCE_REPORT && !st->drift)
@@ -1798,6 +1800,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
   qpin_json_add_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
   if (vm->memory)
     qpin_json_add_string (b, "memory", vm->memory);
+  qpin_json_add_int (b, "drift_repairs", vm->drift_repairs);
   if (plan)
     {
       qpin_json_add_cpuset (b, "memory_nodes", &plan->mem_nodes);
@@ -1850,7 +1853,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
  *
  * Returns: (transfer full): every VM and thread in the shared shape:
  *   {"vms":[{"name","pid","state","threads":[{"role","index","tid",
- *   "cpus" (planned),"node","actual","cpu","applied","drift"}]}]}
+ *   "cpus" (planned),"node","actual","cpu","applied","drift"}],"drift_repairs"}]}
  */
 JsonNode *
 qpin_registry_to_json (QpinRegistry *registry)

@@ -355,6 +355,104 @@ test_irqs_on_dedicated (void)
   g_assert_true (seen);
 }
 
+static JsonObject *
+status_vm (const char *control, GPid pid, JsonNode **status)
+{
+  *status = qpin_test_status (control);
+  return *status ? qpin_test_find_vm (*status, pid) : NULL;
+}
+
+typedef struct {
+  const char *control;
+  GPid pid;
+  GPid tid;
+  guint repairs; /* wait until drift_repairs reaches this */
+} DriftWait;
+
+static gboolean
+repaired (gpointer data)
+{
+  DriftWait *w = data;
+  g_autoptr (JsonNode) status = NULL;
+  JsonObject *vm = status_vm (w->control, w->pid, &status);
+
+  return vm && json_object_get_int_member_with_default (vm, "drift_repairs", 0) >= w->repairs;
+}
+
+/* The daemon's VMs, by name: a vCPU moved away four times is repaired
+ * four times (drift_repairs in status --json), and diagnose, asking the
+ * daemon, says drift-repeated with that count. */
+static void
+test_drift_repeated (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
+  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
+  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
+  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
+  g_autoptr (QpinTestQpin) daemon = NULL;
+  g_autoptr (QpinTestQemu) q = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) found = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  DriftWait w = { control, 0, 0, 0 };
+  int status;
+
+  if (online_cpus () < 2)
+    {
+      g_test_skip ("needs two online CPUs to move a thread away");
+      return;
+    }
+  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
+                                                        control, "--ledger", ledger, "--grace", "0",
+                                                        "--interval", "100", NULL });
+  g_assert_true (qpin_test_wait_daemon (control, 20000));
+  q = qpin_test_qemu_start (NULL,
+                            (const char *const[]){ "-smp", "1", "-name", "drifty,debug-threads=on",
+                                                   "-chardev", chardev, "-mon",
+                                                   "chardev=qpin,mode=control", NULL },
+                            TRUE);
+  vcpus = qpin_test_vcpu_tids (q->pid);
+  g_assert_cmpuint (vcpus->len, ==, 1);
+  w.pid = q->pid;
+  w.tid = g_array_index (vcpus, GPid, 0);
+  g_assert_true (qpin_test_wait_for (repaired, &w, 20000)); /* known to the daemon */
+  for (w.repairs = 1; w.repairs <= 4; w.repairs++)
+    {
+      g_autofree char *pinned = NULL;
+      cpu_set_t set;
+
+      /* wait for the pin, then move the vCPU off it */
+      for (guint i = 0; i < 200; i++)
+        {
+          g_free (pinned);
+          pinned = qpin_test_affinity_of (w.tid);
+          if (pinned && !strchr (pinned, '-') && !strchr (pinned, ','))
+            break;
+          g_usleep (50 * 1000);
+        }
+      CPU_ZERO (&set);
+      CPU_SET (g_str_equal (pinned, "0") ? 1 : 0, &set);
+      g_assert_cmpint (sched_setaffinity (w.tid, sizeof set, &set), ==, 0);
+      g_assert_true (qpin_test_wait_for (repaired, &w, 20000));
+    }
+  status = qpin_test_run_qpin (
+    (const char *const[]){ "diagnose", "--json", "--duration", "0.5", "--control", control, NULL },
+    &out, &err);
+  g_test_message ("%s\n%s", out, err);
+  g_assert_cmpint (status, ==, 1);
+  root = json_from_string (out, NULL);
+  g_assert_nonnull (root);
+  found = findings_of (root, "drift-repeated", "drifty");
+  g_assert_cmpuint (found->len, ==, 1);
+  g_assert_cmpint (
+    json_object_get_int_member (
+      json_object_get_object_member (g_ptr_array_index (found, 0), "evidence"), "drift_repairs"),
+    >=, 4);
+  g_unlink (ledger);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -367,5 +465,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose/two-spinners", test_two_spinners);
   g_test_add_func ("/diagnose/vcpus-exceed-host-cpus", test_vcpus_exceed);
   g_test_add_func ("/diagnose/irqs-on-dedicated", test_irqs_on_dedicated);
+  g_test_add_func ("/diagnose/drift-repeated", test_drift_repeated);
   return g_test_run ();
 }
