@@ -43,9 +43,8 @@ static const Case cases[] = {
 };
 
 static JsonNode *
-run_diagnose (const char *fixture, int *status)
+run_diagnose_root (const char *root, int *status)
 {
-  g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures", fixture, NULL);
   const char *argv[] = { g_getenv ("QPIN_BIN"),
                          "diagnose",
                          "--json",
@@ -73,6 +72,14 @@ run_diagnose (const char *fixture, int *status)
   node = json_from_string (out, &error);
   g_assert_no_error (error);
   return node;
+}
+
+static JsonNode *
+run_diagnose (const char *fixture, int *status)
+{
+  g_autofree char *root = g_test_build_filename (G_TEST_DIST, "fixtures", fixture, NULL);
+
+  return run_diagnose_root (root, status);
 }
 
 static void
@@ -152,6 +159,38 @@ test_missing_files (void)
     g_assert_true (g_hash_table_contains (ids, *id));
 }
 
+/* `qpin topology --capture` of a tree saves what diagnose reads there:
+ * diagnose on the capture finds exactly what it finds on the original */
+static void
+test_capture (void)
+{
+  g_autofree char *root
+    = g_test_build_filename (G_TEST_DIST, "fixtures", "diagnose-vcpu-wait", NULL);
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-capture-XXXXXX", NULL);
+  g_autofree char *capture = g_build_filename (tmp, "capture", NULL);
+  const char *argv[]
+    = { g_getenv ("QPIN_BIN"), "topology", "--sysfs-root", root, "--capture", capture, NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr (JsonNode) original = NULL;
+  g_autoptr (JsonNode) captured = NULL;
+  g_autofree char *a = NULL;
+  g_autofree char *b = NULL;
+  int wait_status = -1, s1 = -1, s2 = -1;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, &err, &wait_status, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s", err);
+  g_assert_true (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) == 0);
+  original = run_diagnose_root (root, &s1);
+  captured = run_diagnose_root (capture, &s2);
+  a = json_to_string (original, FALSE);
+  b = json_to_string (captured, FALSE);
+  g_assert_cmpstr (b, ==, a);
+  g_assert_cmpint (s1, ==, s2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -163,5 +202,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/diagnose-fixtures/vcpu-wait-names", test_wait_names_other_vm);
   g_test_add_func ("/diagnose-fixtures/missing-files", test_missing_files);
+  g_test_add_func ("/diagnose-fixtures/capture", test_capture);
   return g_test_run ();
 }
