@@ -15,6 +15,7 @@
 #include "qpin-effects.h"
 #include "qpin-json.h"
 #include "qpin-ledger-file.h"
+#include "qpin-irq.h"
 #include "qpin-log-limit.h"
 #include "qpin-peer.h"
 #include "qpin-pin.h"
@@ -395,6 +396,7 @@ save_ledger (QpinRegistry *registry)
   g_autofree char *data = NULL;
   const QpinPlan *plan;
 
+  qpin_irq_steer_update (qpin_placer_get_plan (registry->placer));
   if (registry->ledger_path == NULL || registry->held || registry->options.dry_run)
     return;
   ledger = qpin_ledger_file_new ();

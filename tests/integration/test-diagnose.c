@@ -5,6 +5,7 @@
  * and checks the exact finding, its evidence and the exit status.
  */
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -453,6 +454,165 @@ test_drift_repeated (void)
   g_unlink (ledger);
 }
 
+/* Every /proc/irq/N/smp_affinity_list, by IRQ number */
+static GHashTable *
+irq_masks (void)
+{
+  GHashTable *masks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (GDir) dir = g_dir_open ("/proc/irq", 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name (dir)))
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/irq/%s/smp_affinity_list", name);
+      char *text = NULL;
+
+      if (g_ascii_isdigit (name[0]) && g_file_get_contents (path, &text, NULL, NULL))
+        g_hash_table_insert (masks, g_strdup (name), g_strstrip (text));
+    }
+  return masks;
+}
+
+static void
+restore_masks (GHashTable *masks)
+{
+  GHashTableIter it;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&it, masks);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/irq/%s/smp_affinity_list", (char *) key);
+      write_proc (path, value);
+    }
+}
+
+typedef struct {
+  const char *control;
+  GPid pid;
+} PinWait;
+
+static gboolean
+vm_pinned (gpointer data)
+{
+  PinWait *w = data;
+  g_autoptr (JsonNode) status = NULL;
+  JsonObject *vm = status_vm (w->control, w->pid, &status);
+
+  return vm && g_str_equal (json_object_get_string_member (vm, "state"), "pinned");
+}
+
+static gboolean
+vm_gone (gpointer data)
+{
+  PinWait *w = data;
+  g_autoptr (JsonNode) status = NULL;
+
+  return status_vm (w->control, w->pid, &status) == NULL && status != NULL;
+}
+
+/* irqs = avoid: with a VM holding a CPU, every IRQ that allowed it and
+ * can move (the kernel refuses managed ones) no longer does, and none is
+ * left without a CPU; when the VM exits, and when the daemon stops, every
+ * mask is as before. */
+static void
+test_irqs_avoid (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
+  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
+  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
+  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
+  g_autoptr (GHashTable) before = irq_masks ();
+  g_autoptr (GHashTable) during = NULL;
+  g_autoptr (GHashTable) after = NULL;
+  g_autoptr (QpinTestQpin) daemon = NULL;
+  g_autoptr (QpinTestQemu) q = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *log = NULL;
+  GHashTableIter it;
+  gpointer key, value;
+  QpinCpuset held;
+  guint moved = 0;
+  PinWait w = { control, 0 };
+
+  if (online_cpus () < 2)
+    {
+      g_test_skip ("needs two online CPUs: one held, one for the IRQs");
+      return;
+    }
+  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
+                                                        control, "--grace", "0", "--policy",
+                                                        "irqs=avoid", NULL });
+  g_assert_true (qpin_test_wait_daemon (control, 20000));
+  q = qpin_test_qemu_start (NULL,
+                            (const char *const[]){ "-smp", "1", "-name", "irqvm,debug-threads=on",
+                                                   "-chardev", chardev, "-mon",
+                                                   "chardev=qpin,mode=control", NULL },
+                            TRUE);
+  w.pid = q->pid;
+  g_assert_true (qpin_test_wait_for (vm_pinned, &w, 20000));
+  {
+    JsonObject *vm = status_vm (control, q->pid, &status);
+    JsonArray *threads = json_object_get_array_member (vm, "threads");
+    QpinCpuset cpus;
+
+    qpin_cpuset_clear_all (&held);
+    for (guint i = 0; i < json_array_get_length (threads); i++)
+      {
+        JsonObject *t = json_array_get_object_element (threads, i);
+        if (g_str_equal (json_object_get_string_member (t, "role"), "vcpu"))
+          {
+            g_assert_true (
+              qpin_cpuset_parse (json_object_get_string_member (t, "cpus"), &cpus, NULL));
+            qpin_cpuset_or (&held, &cpus);
+          }
+      }
+    g_assert_cmpuint (qpin_cpuset_count (&held), ==, 1);
+  }
+  during = irq_masks ();
+  g_hash_table_iter_init (&it, during);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      const char *old = g_hash_table_lookup (before, key);
+      QpinCpuset now, was;
+
+      g_assert_true (qpin_cpuset_parse (value, &now, NULL));
+      g_assert_false (qpin_cpuset_is_empty (&now));
+      if (old == NULL || !qpin_cpuset_parse (old, &was, NULL)
+          || !qpin_cpuset_intersects (&was, &held) || qpin_cpuset_equal (&was, &held))
+        continue;
+      /* it allowed the held CPU and others: moved off it, unless refused */
+      if (!qpin_cpuset_intersects (&now, &held))
+        moved++;
+      else
+        g_test_message ("irq %s still on '%s' (refused by the kernel?)", (char *) key,
+                        (char *) value);
+    }
+  g_assert_cmpuint (moved, >, 0);
+  /* the VM exits: its CPU is released, the masks are as before */
+  g_clear_pointer (&q, qpin_test_qemu_free);
+  g_assert_true (qpin_test_wait_for (vm_gone, &w, 20000));
+  after = irq_masks ();
+  g_hash_table_iter_init (&it, before);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (g_hash_table_contains (after, key))
+      g_assert_cmpstr (g_hash_table_lookup (after, key), ==, value);
+  g_clear_pointer (&after, g_hash_table_unref);
+  g_assert_cmpint (kill (daemon->pid, SIGTERM), ==, 0);
+  g_assert_cmpint (qpin_test_qpin_wait (daemon), ==, 0);
+  log = qpin_test_qpin_log (daemon);
+  g_test_message ("%s", log);
+  g_assert_nonnull (strstr (log, "irqs=avoid: keeping device irqs off cpus"));
+  after = irq_masks ();
+  g_hash_table_iter_init (&it, before);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    if (g_hash_table_contains (after, key))
+      g_assert_cmpstr (g_hash_table_lookup (after, key), ==, value);
+  restore_masks (before);
+  g_unlink (ledger);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -466,5 +626,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose/vcpus-exceed-host-cpus", test_vcpus_exceed);
   g_test_add_func ("/diagnose/irqs-on-dedicated", test_irqs_on_dedicated);
   g_test_add_func ("/diagnose/drift-repeated", test_drift_repeated);
+  g_test_add_func ("/diagnose/irqs-avoid", test_irqs_avoid);
   return g_test_run ();
 }
