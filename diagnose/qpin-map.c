@@ -154,35 +154,64 @@ role_from_string (const char *text, QpinThreadRole *role)
   return FALSE;
 }
 
-/* One thread of the status JSON: {"role","index","cpus" (planned)}.  A
- * thread planned on one CPU is taken as holding it; a vCPU on more floats. */
+/* One thread of the status JSON: {"role","index","cpus" (planned)}.
+ * Returns FALSE with @error when it is not of that shape. */
 static gboolean
-add_status_thread (QpinMap *map, const char *vm, JsonNode *node, GError **error)
+parse_status_thread (const char *vm, JsonNode *node, QpinThreadRole *role, guint *index,
+                     QpinCpuset *cpus, GError **error)
 {
   JsonObject *t = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
   const char *cpus_text;
-  QpinThreadRole role;
-  gint64 index;
-  QpinCpuset cpus;
+  gint64 i;
 
   if (t == NULL
-      || !role_from_string (json_object_get_string_member_with_default (t, "role", NULL), &role))
+      || !role_from_string (json_object_get_string_member_with_default (t, "role", NULL), role))
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
                    "status: a thread of vm '%s' has no known role", vm);
       return FALSE;
     }
-  index = json_object_get_int_member_with_default (t, "index", -1);
+  i = json_object_get_int_member_with_default (t, "index", -1);
   cpus_text = json_object_get_string_member_with_default (t, "cpus", NULL);
-  if (index < 0 || index > G_MAXINT || cpus_text == NULL)
+  if (i < 0 || i > G_MAXINT || cpus_text == NULL)
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
                    "status: a thread of vm '%s' lacks 'index' or 'cpus'", vm);
       return FALSE;
     }
-  if (!qpin_cpuset_parse (cpus_text, &cpus, error))
-    return FALSE;
-  qpin_map_add (map, &cpus, vm, role, (guint) index, qpin_cpuset_count (&cpus) == 1);
+  *index = (guint) i;
+  return qpin_cpuset_parse (cpus_text, cpus, error);
+}
+
+/* The threads of one VM.  A vCPU planned on one CPU holds it, on more it
+ * floats; another thread holds its one CPU unless a vCPU of the VM is
+ * there (emulator = share on a one-vCPU VM). */
+static gboolean
+add_status_vm (QpinMap *map, const char *vm, JsonArray *threads, GError **error)
+{
+  QpinCpuset vcpus;
+
+  qpin_cpuset_clear_all (&vcpus);
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint j = 0; threads && j < json_array_get_length (threads); j++)
+      {
+        QpinThreadRole role;
+        guint index;
+        QpinCpuset cpus;
+        gboolean alone;
+
+        if (!parse_status_thread (vm, json_array_get_element (threads, j), &role, &index, &cpus,
+                                  error))
+          return FALSE;
+        if ((pass == 0) != (role == QPIN_ROLE_VCPU))
+          continue;
+        alone = qpin_cpuset_count (&cpus) == 1;
+        if (role == QPIN_ROLE_VCPU)
+          qpin_cpuset_or (&vcpus, &cpus);
+        else
+          alone = alone && !qpin_cpuset_intersects (&cpus, &vcpus);
+        qpin_map_add (map, &cpus, vm, role, index, alone);
+      }
   return TRUE;
 }
 
@@ -211,9 +240,8 @@ qpin_map_add_status (QpinMap *map, JsonNode *status, GError **error)
       const char *key = vm ? json_object_get_string_member_with_default (vm, "key", NULL) : NULL;
       JsonArray *threads = key ? json_object_get_array_member (vm, "threads") : NULL;
 
-      for (guint j = 0; threads && j < json_array_get_length (threads); j++)
-        if (!add_status_thread (map, key, json_array_get_element (threads, j), error))
-          return FALSE;
+      if (key && !add_status_vm (map, key, threads, error))
+        return FALSE;
     }
   return TRUE;
 }

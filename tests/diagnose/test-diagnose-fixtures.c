@@ -191,6 +191,32 @@ test_capture (void)
   g_assert_cmpint (s1, ==, s2);
 }
 
+/* The VM exits between the samples: its per-thread checks say the thread
+ * is gone, nothing is found, exit 0 */
+static void
+test_vm_exits (void)
+{
+  int status = -1;
+  g_autoptr (JsonNode) root = run_diagnose ("diagnose-vm-exits", &status);
+  JsonObject *o = json_node_get_object (root);
+  JsonArray *not_checked = json_object_get_array_member (o, "not_checked");
+  guint gone = 0;
+
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "findings")), ==, 0);
+  for (guint i = 0; i < json_array_get_length (not_checked); i++)
+    {
+      JsonObject *n = json_array_get_object_element (not_checked, i);
+      if (strstr (json_object_get_string_member (n, "why"), "thread gone during the sample"))
+        {
+          g_assert_cmpstr (json_object_get_string_member (n, "vm"), ==, "web");
+          gone++;
+        }
+    }
+  /* two vCPUs and the emulator */
+  g_assert_cmpuint (gone, ==, 3);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -203,5 +229,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose-fixtures/vcpu-wait-names", test_wait_names_other_vm);
   g_test_add_func ("/diagnose-fixtures/missing-files", test_missing_files);
   g_test_add_func ("/diagnose-fixtures/capture", test_capture);
+  g_test_add_func ("/diagnose-fixtures/vm-exits", test_vm_exits);
   return g_test_run ();
 }

@@ -613,6 +613,57 @@ test_irqs_avoid (void)
   g_unlink (ledger);
 }
 
+/* qpin status --map: the daemon's VM drawn on the live host, its vCPU on
+ * the CPU status says it is planned on */
+static void
+test_status_map (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
+  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
+  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
+  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
+  g_autoptr (QpinTestQpin) daemon = NULL;
+  g_autoptr (QpinTestQemu) q = NULL;
+  g_autoptr (JsonNode) status = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_autofree char *label = NULL;
+  PinWait w = { control, 0 };
+  JsonArray *threads;
+  const char *cpu = NULL;
+
+  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
+                                                        control, "--grace", "0", NULL });
+  g_assert_true (qpin_test_wait_daemon (control, 20000));
+  q = qpin_test_qemu_start (NULL,
+                            (const char *const[]){ "-smp", "1", "-name", "smap,debug-threads=on",
+                                                   "-chardev", chardev, "-mon",
+                                                   "chardev=qpin,mode=control", NULL },
+                            TRUE);
+  w.pid = q->pid;
+  g_assert_true (qpin_test_wait_for (vm_pinned, &w, 20000));
+  threads = json_object_get_array_member (status_vm (control, q->pid, &status), "threads");
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      if (g_str_equal (json_object_get_string_member (t, "role"), "vcpu"))
+        cpu = json_object_get_string_member (t, "cpus");
+    }
+  g_assert_nonnull (cpu);
+  g_assert_cmpint (
+    qpin_test_run_qpin ((const char *const[]){ "status", "--map", "--control", control, NULL },
+                        &out, &err),
+    ==, 0);
+  g_test_message ("%s", out);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_true (g_str_has_prefix (out, "node "));
+  label = g_strdup_printf ("cpu %-4ssmap/vcpu0", cpu);
+  g_assert_nonnull (strstr (out, label));
+  g_assert_null (strchr (out, '!')); /* the shared emulator is not a second holder */
+  g_clear_pointer (&q, qpin_test_qemu_free);
+  g_unlink (ledger);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -627,5 +678,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose/irqs-on-dedicated", test_irqs_on_dedicated);
   g_test_add_func ("/diagnose/drift-repeated", test_drift_repeated);
   g_test_add_func ("/diagnose/irqs-avoid", test_irqs_avoid);
+  g_test_add_func ("/diagnose/status-map", test_status_map);
   return g_test_run ();
 }
