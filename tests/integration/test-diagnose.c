@@ -11,6 +11,7 @@
 
 #include <glib/gstdio.h>
 
+#include "qpin-fake-peer.h"
 #include "qpin-qmp-client.h"
 #include "qpin-test-qemu.h"
 
@@ -664,6 +665,58 @@ test_status_map (void)
   g_unlink (ledger);
 }
 
+/* A QEMU whose monitor answers who it is but drops the connection at the
+ * first qom-get: the CPU model is "not checked" with the reason, every
+ * other check still runs, and qpin says no more than that. */
+static void
+test_cpu_model_unanswered (void)
+{
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
+  g_autofree char *script = g_strdup_printf (
+    "handshake\n"
+    "expect query-name\n"
+    "send {\"return\":{\"name\":\"fake\"},\"id\":$ID}\n"
+    "expect query-cpus-fast\n"
+    "send {\"return\":[{\"cpu-index\":0,\"thread-id\":%d,\"qom-path\":\"/machine/unattached/"
+    "device[0]\"}],\"id\":$ID}\n"
+    "expect query-iothreads\n"
+    "send {\"return\":[],\"id\":$ID}\n"
+    "expect query-kvm\n"
+    "send {\"return\":{\"enabled\":true,\"present\":true},\"id\":$ID}\n"
+    "expect query-cpus-fast\n"
+    "send {\"return\":[{\"cpu-index\":0,\"thread-id\":%d,\"qom-path\":\"/machine/unattached/"
+    "device[0]\"}],\"id\":$ID}\n"
+    "expect qom-get\n"
+    "reset\n",
+    getpid (), getpid ());
+  g_autoptr (QpinFakePeer) peer = qpin_fake_peer_new (script);
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GPtrArray) tcg = NULL;
+  JsonArray *not_checked;
+  gboolean said = FALSE;
+  int status;
+
+  root = diagnose (
+    tmp, (const char *const[]){ "--duration", "0.2", qpin_fake_peer_get_path (peer), NULL },
+    &status);
+  g_assert_true (qpin_fake_peer_finish (peer, NULL));
+  not_checked = json_object_get_array_member (json_node_get_object (root), "not_checked");
+  for (guint i = 0; i < json_array_get_length (not_checked); i++)
+    {
+      JsonObject *n = json_array_get_object_element (not_checked, i);
+      if (g_str_equal (json_object_get_string_member (n, "id"), "cpu-model-missing-features"))
+        {
+          g_assert_cmpstr (json_object_get_string_member (n, "vm"), ==, "fake");
+          g_assert_true (g_str_has_prefix (json_object_get_string_member (n, "why"), "qom-get: "));
+          said = TRUE;
+        }
+    }
+  g_assert_true (said);
+  /* the VM's other checks ran: KVM, so no accel-tcg */
+  tcg = findings_of (root, "accel-tcg", NULL);
+  g_assert_cmpuint (tcg->len, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -679,5 +732,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose/drift-repeated", test_drift_repeated);
   g_test_add_func ("/diagnose/irqs-avoid", test_irqs_avoid);
   g_test_add_func ("/diagnose/status-map", test_status_map);
+  g_test_add_func ("/diagnose/cpu-model-unanswered", test_cpu_model_unanswered);
   return g_test_run ();
 }
