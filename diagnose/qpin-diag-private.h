@@ -35,7 +35,8 @@ struct _QpinDiag {
   double seconds;
   GPtrArray *vms; /* QpinDiagVm */
   QpinDiagSnap before, after;
-  QpinCpuset dedicated; /* every VM's */
+  gint64 before_us, after_us; /* when each live sample was taken (monotonic) */
+  QpinCpuset dedicated;       /* every VM's */
 };
 
 char *qpin_diag_read (const char *root, const char *rel, GError **error);

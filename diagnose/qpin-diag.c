@@ -183,6 +183,13 @@ qpin_diag_snapshot (QpinDiag *diag, gboolean after)
     qpin_diag_snap_read (&diag->after, diag->after_root);
   else
     qpin_diag_snap_read (&diag->before, diag->root);
+  /* live, the rates are over the time that really passed between samples */
+  if (after)
+    diag->after_us = g_get_monotonic_time ();
+  else
+    diag->before_us = g_get_monotonic_time ();
+  if (after && !qpin_diag_has_after (diag) && diag->after_us > diag->before_us)
+    diag->seconds = (double) (diag->after_us - diag->before_us) / G_USEC_PER_SEC;
 }
 
 /* A VM's dedicated CPUs, when nobody said: its vCPUs each allowed on one

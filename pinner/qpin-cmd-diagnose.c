@@ -219,6 +219,11 @@ collect_vms (QpinDiag *diag, const Sources *src, QpinFindings *notes)
   if (!daemon)
     for (guint i = 0; src->args && src->args[i]; i++)
       g_ptr_array_add (rest, src->args[i]);
+  if (!daemon && rest->len == 0 && src->pids->len == 0)
+    qpin_findings_not_checked (notes, "vm", NULL,
+                               "no daemon answers at '%s' and no SOCKET or --pid was given: "
+                               "only the host was checked",
+                               src->control);
   for (guint i = 0; i < rest->len; i++)
     {
       const char *arg = g_ptr_array_index (rest, i);
