@@ -407,8 +407,8 @@ test_drift_repeated (void)
       return;
     }
   daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
-                                                        control, "--ledger", ledger, "--grace", "0",
-                                                        "--interval", "100", NULL });
+                                                        control, "--grace", "0", "--interval",
+                                                        "100", NULL });
   g_assert_true (qpin_test_wait_daemon (control, 20000));
   q = qpin_test_qemu_start (NULL,
                             (const char *const[]){ "-smp", "1", "-name", "drifty,debug-threads=on",
