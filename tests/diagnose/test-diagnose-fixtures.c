@@ -2,6 +2,7 @@
  * tree (tests/fixtures/diagnose-*, made by gen-diagnose-fixtures.py): two
  * samples, ROOT and ROOT/after, standing for the default 2 seconds */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -217,6 +218,45 @@ test_vm_exits (void)
   g_assert_cmpuint (gone, ==, 3);
 }
 
+/* qpin plan --map --svg FILE: the picture on stdout, the SVG written with
+ * the vCPU's element (one vCPU on a 2-CPU host: it gets a CPU of its own) */
+static void
+test_plan_svg (void)
+{
+  g_autofree char *topo = g_test_build_filename (G_TEST_DIST, "fixtures", "1n-2c", NULL);
+  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-svg-XXXXXX", NULL);
+  g_autofree char *svg_path = g_build_filename (tmp, "plan.svg", NULL);
+  const char *argv[] = { g_getenv ("QPIN_BIN"),
+                         "plan",
+                         "--topology",
+                         topo,
+                         "--vm",
+                         "web:1",
+                         "--map",
+                         "--svg",
+                         svg_path,
+                         NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *svg = NULL;
+  int wait_status = -1;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &wait_status, &error));
+  g_assert_no_error (error);
+  g_test_message ("%s%s", out, err);
+  g_assert_true (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) == 0);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_true (g_str_has_prefix (out, "node 0 (cpus 0-1)\n"));
+  g_assert_nonnull (strstr (out, "web/vcpu0"));
+  g_assert_true (g_file_get_contents (svg_path, &svg, NULL, NULL));
+  g_assert_true (g_str_has_prefix (svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  g_assert_nonnull (strstr (svg, "data-vm=\"web\" data-vcpu=\"0\""));
+  g_unlink (svg_path);
+  g_rmdir (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -230,5 +270,6 @@ main (int argc, char **argv)
   g_test_add_func ("/diagnose-fixtures/missing-files", test_missing_files);
   g_test_add_func ("/diagnose-fixtures/capture", test_capture);
   g_test_add_func ("/diagnose-fixtures/vm-exits", test_vm_exits);
+  g_test_add_func ("/diagnose-fixtures/plan-svg", test_plan_svg);
   return g_test_run ();
 }
