@@ -68,8 +68,11 @@ copy_process (Copier *c, const char *pid)
   copy (c, comm_rel);
   if (g_str_has_prefix (comm, "qemu"))
     {
+      g_autofree char *status = g_strdup_printf ("proc/%s/status", pid);
+
       copy (c, cmdline);
       copy (c, numa_maps);
+      copy (c, status);
     }
   if (g_str_equal (comm, "irqbalance"))
     copy (c, environ_rel);

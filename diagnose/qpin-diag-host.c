@@ -36,12 +36,28 @@ check_vcpus_exceed (QpinDiag *diag, QpinFindings *out)
   json_object_set_int_member (f->evidence, "host_cpus", host);
 }
 
-/* "[never]" in "always madvise [never]" */
+/* A VM is "large" for THP from this much resident memory: below it the
+ * TLB misses of 4 KiB pages hardly matter */
+#define THP_LARGE_KB (1024 * 1024)
+
+/* VmRSS of ROOT/proc/PID/status in kB, 0 when unknown */
+static guint64
+rss_kb (const QpinDiag *diag, gint64 pid)
+{
+  g_autofree char *rel = g_strdup_printf ("proc/%" G_GINT64_FORMAT "/status", pid);
+  g_autofree char *status = qpin_diag_read (diag->root, rel, NULL);
+  const char *p = status ? strstr (status, "VmRSS:") : NULL;
+
+  return p ? g_ascii_strtoull (p + strlen ("VmRSS:"), NULL, 10) : 0;
+}
+
+/* "[never]" in "always madvise [never]", with a VM of 1 GiB or more */
 static void
 check_thp (QpinDiag *diag, QpinFindings *out)
 {
   g_autofree char *thp
     = qpin_diag_read_trimmed (diag->root, "sys/kernel/mm/transparent_hugepage/enabled");
+  g_autoptr (JsonObject) large = json_object_new ();
   QpinFinding *f;
 
   if (thp == NULL)
@@ -50,14 +66,26 @@ check_thp (QpinDiag *diag, QpinFindings *out)
                                  "sys/kernel/mm/transparent_hugepage/enabled unreadable");
       return;
     }
-  if (strstr (thp, "[never]") == NULL || diag->vms->len == 0)
+  if (strstr (thp, "[never]") == NULL)
+    return;
+  for (guint i = 0; i < diag->vms->len; i++)
+    {
+      const QpinDiagVm *vm = g_ptr_array_index (diag->vms, i);
+      guint64 kb = rss_kb (diag, vm->pid);
+
+      if (kb >= THP_LARGE_KB)
+        json_object_set_int_member (large, vm->name, (gint64) kb);
+    }
+  if (json_object_get_size (large) == 0)
     return;
   f = qpin_findings_add (out, "thp-off", QPIN_SEVERITY_WARNING, NULL,
                          "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled (QEMU "
                          "madvises guest RAM), or give the VMs hugepages",
-                         "transparent hugepages are off: guest RAM is mapped with 4 KiB pages");
+                         "transparent hugepages are off: %u VMs of 1 GiB or more map their RAM "
+                         "with 4 KiB pages",
+                         json_object_get_size (large));
   json_object_set_string_member (f->evidence, "transparent_hugepage", thp);
-  json_object_set_int_member (f->evidence, "vms", diag->vms->len);
+  json_object_set_object_member (f->evidence, "rss_kb", g_steal_pointer (&large));
 }
 
 static void

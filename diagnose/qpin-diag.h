@@ -9,7 +9,7 @@
  *   proc/interrupts, proc/irq/N/smp_affinity_list                   irqs
  *   proc/P/task/T/{comm,stat,schedstat,status}, proc/P/comm         tasks
  *   proc/P/environ (irqbalance), etc/default/irqbalance
- *   proc/P/numa_maps, proc/cpuinfo
+ *   proc/P/numa_maps, proc/P/status (VmRSS), proc/P/cmdline (-name), proc/cpuinfo
  *   sys/kernel/mm/ksm/{run,pages_sharing}, sys/kernel/mm/transparent_hugepage/enabled
  *   sys/module/kvm/parameters/halt_poll_ns
  *   sys/devices/system/cpu/cpuN/cpufreq/scaling_governor
