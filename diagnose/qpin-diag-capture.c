@@ -78,6 +78,25 @@ copy_process (Copier *c, const char *pid)
     copy (c, environ_rel);
 }
 
+/* What KVM's debugfs says of each VM's halt polling */
+static void
+copy_kvm_debugfs (Copier *c)
+{
+  g_autofree char *path = g_build_filename (c->from, "sys/kernel/debug/kvm", NULL);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name (dir)))
+    for (const char *const *f
+         = (const char *const[]){ "halt_poll_success_ns", "halt_poll_fail_ns", NULL };
+         *f; f++)
+      {
+        g_autofree char *rel = g_build_filename ("sys/kernel/debug/kvm", name, *f, NULL);
+        if (strchr (name, '-'))
+          copy (c, rel);
+      }
+}
+
 /* The rate files: /proc/interrupts and every task's comm, stat, schedstat, status */
 static void
 copy_sample (Copier *c, gboolean processes)
@@ -87,6 +106,7 @@ copy_sample (Copier *c, gboolean processes)
   const char *pid;
 
   copy (c, "proc/interrupts");
+  copy_kvm_debugfs (c);
   while (dir && (pid = g_dir_read_name (dir)))
     {
       g_autofree char *task_dir = g_build_filename (proc, pid, "task", NULL);

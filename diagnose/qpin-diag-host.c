@@ -177,14 +177,49 @@ check_isolation (QpinDiag *diag, QpinFindings *out)
   json_object_set_string_member (f->evidence, "not_nohz_full", list);
 }
 
-/* halt_poll_ns > 0 with vCPUs that run much and wait little: the host CPU
- * spins in KVM while the guest is idle; visible only with KVM */
+/* The ns KVM spent polling for VM @pid, from debugfs
+ * (sys/kernel/debug/kvm/PID-FD/halt_poll_{success,fail}_ns, summed over
+ * its VM file descriptors); FALSE when debugfs does not say */
+static gboolean
+poll_ns (const char *root, gint64 pid, guint64 *ns)
+{
+  g_autofree char *dir_path = g_build_filename (root, "sys/kernel/debug/kvm", NULL);
+  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
+  g_autofree char *prefix = g_strdup_printf ("%" G_GINT64_FORMAT "-", pid);
+  const char *name;
+  gboolean found = FALSE;
+
+  *ns = 0;
+  while (dir && (name = g_dir_read_name (dir)))
+    for (const char *const *f
+         = (const char *const[]){ "halt_poll_success_ns", "halt_poll_fail_ns", NULL };
+         *f && g_str_has_prefix (name, prefix); f++)
+      {
+        g_autofree char *rel = g_build_filename ("sys/kernel/debug/kvm", name, *f, NULL);
+        g_autofree char *text = qpin_diag_read_trimmed (root, rel);
+        guint64 v;
+
+        if (text && g_ascii_string_to_unsigned (text, 10, 0, G_MAXUINT64, &v, NULL))
+          {
+            *ns += v;
+            found = TRUE;
+          }
+      }
+  return found;
+}
+
+/* halt_poll_ns > 0: an idle vCPU keeps its host CPU busy polling before
+ * it halts.  Measured per VM where debugfs says how long KVM polled (a
+ * warning from 10 % of a CPU), else an info that it may. */
 static void
 check_halt_polling (QpinDiag *diag, QpinFindings *out)
 {
   g_autofree char *ns
     = qpin_diag_read_trimmed (diag->root, "sys/module/kvm/parameters/halt_poll_ns");
+  const char *fix = "on a shared host: echo 0 > /sys/module/kvm/parameters/halt_poll_ns "
+                    "(dedicated CPUs may keep it for latency)";
   guint64 poll = 0;
+  gboolean measured = FALSE;
   QpinFinding *f;
 
   if (ns == NULL)
@@ -193,13 +228,32 @@ check_halt_polling (QpinDiag *diag, QpinFindings *out)
       return;
     }
   if (!g_ascii_string_to_unsigned (ns, 10, 0, G_MAXUINT64, &poll, NULL) || poll == 0
-      || qpin_cpuset_is_empty (&diag->dedicated))
+      || diag->vms->len == 0)
     return;
-  f = qpin_findings_add (out, "halt-polling", QPIN_SEVERITY_INFO, NULL,
-                         "on a shared host: echo 0 > /sys/module/kvm/parameters/halt_poll_ns "
-                         "(dedicated CPUs may keep it for latency)",
+  for (guint i = 0; i < diag->vms->len; i++)
+    {
+      const QpinDiagVm *vm = g_ptr_array_index (diag->vms, i);
+      guint64 a, b;
+      double pct;
+
+      if (!poll_ns (diag->root, vm->pid, &a) || !poll_ns (diag->after_root, vm->pid, &b) || b < a)
+        continue;
+      measured = TRUE;
+      pct = (double) (b - a) * 100.0 / (diag->seconds * 1e9);
+      if (pct < 10.0)
+        continue;
+      f = qpin_findings_add (out, "halt-polling", QPIN_SEVERITY_WARNING, vm->name, fix,
+                             "KVM spent %.0f %% of a CPU polling for the VM's idle vCPUs "
+                             "(halt_poll_ns %" G_GUINT64_FORMAT ")",
+                             pct, poll);
+      json_object_set_int_member (f->evidence, "halt_poll_ns", (gint64) poll);
+      json_object_set_double_member (f->evidence, "polling_percent", pct);
+    }
+  if (measured || qpin_cpuset_is_empty (&diag->dedicated))
+    return;
+  f = qpin_findings_add (out, "halt-polling", QPIN_SEVERITY_INFO, NULL, fix,
                          "KVM polls %" G_GUINT64_FORMAT " ns before an idle vCPU halts: idle "
-                         "vCPUs keep their host CPUs busy",
+                         "vCPUs may keep their host CPUs busy (not measured: no kvm debugfs)",
                          poll);
   json_object_set_int_member (f->evidence, "halt_poll_ns", (gint64) poll);
 }

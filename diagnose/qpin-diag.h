@@ -12,6 +12,7 @@
  *   proc/P/numa_maps, proc/P/status (VmRSS), proc/P/cmdline (-name), proc/cpuinfo
  *   sys/kernel/mm/ksm/{run,pages_sharing}, sys/kernel/mm/transparent_hugepage/enabled
  *   sys/module/kvm/parameters/halt_poll_ns
+ *   sys/kernel/debug/kvm/PID-FD/halt_poll_{success,fail}_ns         rates
  *   sys/devices/system/cpu/cpuN/cpufreq/scaling_governor
  */
 #pragma once

@@ -34,6 +34,8 @@ static const Case cases[] = {
   { "numa", "numa-remote-memory", 1, 1, "vcpu_nodes", "\"0\"" },
   { "accel-tcg", "accel-tcg", 1, 1, "source", "\"CPU 1/TCG\"" },
   { "halt-polling", "halt-polling", 1, 0, "halt_poll_ns", "200000" },
+  /* debugfs: 0.4 s of polling in 2 s */
+  { "halt-polling-measured", "halt-polling", 1, 1, "polling_percent", "20.0" },
   /* 20 ticks of ksmd in 2 s at 100 Hz */
   { "ksm", "ksm-active", 1, 1, "pages_sharing", "5000" },
   { "thp-off", "thp-off", 1, 1, "transparent_hugepage", "\"always madvise [never]\"" },
