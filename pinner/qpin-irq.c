@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define IRQ_DIR "/proc/irq"
 #define DEFAULT_IRQ -1 /* /proc/irq/default_smp_affinity, a hex mask */
 
 typedef struct {
@@ -18,6 +17,7 @@ typedef struct {
 
 static struct {
   gboolean active;
+  char *root;         /* "/" live, a tree in tests */
   QpinCpuset avoided; /* what the masks now leave out */
   GArray *saved;      /* SavedIrq */
 } steer;
@@ -65,8 +65,10 @@ format_mask (const QpinCpuset *set)
 static char *
 irq_path (gint irq)
 {
-  return irq == DEFAULT_IRQ ? g_strdup (IRQ_DIR "/default_smp_affinity")
-                            : g_strdup_printf (IRQ_DIR "/%d/smp_affinity_list", irq);
+  g_autofree char *name = irq == DEFAULT_IRQ ? g_strdup ("default_smp_affinity")
+                                             : g_strdup_printf ("%d/smp_affinity_list", irq);
+
+  return g_build_filename (steer.root, "proc", "irq", name, NULL);
 }
 
 static gboolean
@@ -177,19 +179,35 @@ qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run)
 {
   g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (config, NULL, NULL);
 
-  steer.active = defaults && defaults->irqs == QPIN_IRQS_AVOID && !dry_run;
-  if (!steer.active)
-    return TRUE;
+  if (defaults && defaults->irqs == QPIN_IRQS_AVOID && !dry_run)
+    {
+      qpin_irq_steer_start ("/");
+      warn_irqbalance ();
+    }
+  return TRUE;
+}
+
+/**
+ * qpin_irq_steer_start:
+ * @root: "/" for the host; tests give a tree holding proc/irq
+ *
+ * Starts steering (irqs = avoid) with nothing avoided yet.
+ */
+void
+qpin_irq_steer_start (const char *root)
+{
+  qpin_irq_steer_stop ();
+  steer.active = TRUE;
+  steer.root = g_strdup (root);
   steer.saved = g_array_new (FALSE, FALSE, sizeof (SavedIrq));
   qpin_cpuset_clear_all (&steer.avoided);
-  warn_irqbalance ();
-  return TRUE;
 }
 
 static void
 steer_all (const QpinCpuset *avoid)
 {
-  g_autoptr (GDir) dir = g_dir_open (IRQ_DIR, 0, NULL);
+  g_autofree char *irq_dir = g_build_filename (steer.root, "proc", "irq", NULL);
+  g_autoptr (GDir) dir = g_dir_open (irq_dir, 0, NULL);
   g_autoptr (GString) refused = g_string_new (NULL);
   const char *name;
 
@@ -244,5 +262,6 @@ qpin_irq_steer_stop (void)
   qpin_cpuset_clear_all (&none);
   steer_all (&none);
   g_clear_pointer (&steer.saved, g_array_unref);
+  g_clear_pointer (&steer.root, g_free);
   steer.active = FALSE;
 }

@@ -18,6 +18,7 @@
 G_BEGIN_DECLS
 
 gboolean qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run);
+void qpin_irq_steer_start (const char *root);
 void qpin_irq_steer_update (const QpinPlan *plan);
 void qpin_irq_steer_stop (void);
 
