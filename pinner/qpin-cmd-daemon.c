@@ -141,7 +141,8 @@ qpin_cmd_daemon (int argc, char **argv)
 
   if (!qpin_setup_load (topology, config_path, (const char *const *) overrides, &topo, &config,
                         &error)
-      || !qpin_irq_steer_configure (config, dry_run)
+      || !qpin_irq_steer_configure (config, dry_run,
+                                    control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH)
       || !(registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
                                          &options, &error)))
     {

@@ -2,8 +2,10 @@
 #define G_LOG_DOMAIN "qpin"
 
 #include "qpin-irq.h"
+#include "qpin-irq-private.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +19,9 @@ typedef struct {
 
 static struct {
   gboolean active;
+  gboolean fresh;     /* nothing steered yet since the start */
   char *root;         /* "/" live, a tree in tests */
+  char *state;        /* the originals, kept across a crash; NULL: not kept */
   QpinCpuset avoided; /* what the masks now leave out */
   GArray *saved;      /* SavedIrq */
 } steer;
@@ -167,21 +171,88 @@ warn_irqbalance (void)
     }
 }
 
+/* The state file: one "IRQ CPULIST" line per mask qpin changed ("default"
+ * for default_smp_affinity), the mask as found before.  A daemon killed
+ * while IRQs avoid its CPUs finds there, when it starts again, what to put
+ * back: otherwise it would take the avoided masks for the originals. */
+static void
+load_state (void)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (steer.state == NULL || !g_file_get_contents (steer.state, &text, NULL, NULL))
+    return;
+  lines = g_strsplit (text, "\n", 0);
+  for (guint i = 0; lines[i]; i++)
+    {
+      g_auto (GStrv) f = g_strsplit (lines[i], " ", 2);
+      SavedIrq s = { 0 };
+      guint64 irq;
+
+      if (g_strv_length (f) != 2 || !qpin_cpuset_parse (f[1], &s.original, NULL)
+          || qpin_cpuset_is_empty (&s.original))
+        continue;
+      if (g_str_equal (f[0], "default"))
+        s.irq = DEFAULT_IRQ;
+      else if (g_ascii_string_to_unsigned (f[0], 10, 0, G_MAXINT, &irq, NULL))
+        s.irq = (gint) irq;
+      else
+        continue;
+      g_array_append_val (steer.saved, s);
+    }
+  if (steer.saved->len)
+    g_message ("irqs=avoid: %u irq masks left changed by a previous run, from '%s'",
+               steer.saved->len, steer.state);
+}
+
+static void
+save_state (void)
+{
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
+
+  if (steer.state == NULL)
+    return;
+  if (qpin_cpuset_is_empty (&steer.avoided))
+    {
+      g_unlink (steer.state);
+      return;
+    }
+  for (guint i = 0; i < steer.saved->len; i++)
+    {
+      const SavedIrq *saved = &g_array_index (steer.saved, SavedIrq, i);
+      g_autofree char *list = qpin_cpuset_format (&saved->original);
+
+      if (saved->irq == DEFAULT_IRQ)
+        g_string_append_printf (s, "default %s\n", list);
+      else
+        g_string_append_printf (s, "%d %s\n", saved->irq, list);
+    }
+  if (!g_file_set_contents_full (steer.state, s->str, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &error))
+    g_warning ("irqs=avoid: cannot keep the irq masks for a restart: %s", error->message);
+}
+
 /**
  * qpin_irq_steer_configure:
  * @config: the daemon's configuration; [defaults] irqs decides
  * @dry_run: never touch the host
+ * @control_path: the daemon's control socket: the masks to put back are
+ *   kept beside it (QPIN_IRQ_STATE_FILE_NAME)
  *
  * Returns: TRUE (a step in the daemon's setup chain)
  */
 gboolean
-qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run)
+qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run, const char *control_path)
 {
   g_autoptr (QpinPolicy) defaults = qpin_config_policy_for (config, NULL, NULL);
+  g_autofree char *dir = g_path_get_dirname (control_path);
+  g_autofree char *state = g_build_filename (dir, QPIN_IRQ_STATE_FILE_NAME, NULL);
 
   if (defaults && defaults->irqs == QPIN_IRQS_AVOID && !dry_run)
     {
-      qpin_irq_steer_start ("/");
+      qpin_irq_steer_start ("/", state);
       warn_irqbalance ();
     }
   return TRUE;
@@ -190,17 +261,22 @@ qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run)
 /**
  * qpin_irq_steer_start:
  * @root: "/" for the host; tests give a tree holding proc/irq
+ * @state_path: (nullable): where the original masks are kept across a
+ *   crash (read now: a previous run's originals win)
  *
  * Starts steering (irqs = avoid) with nothing avoided yet.
  */
 void
-qpin_irq_steer_start (const char *root)
+qpin_irq_steer_start (const char *root, const char *state_path)
 {
   qpin_irq_steer_stop ();
   steer.active = TRUE;
+  steer.fresh = TRUE;
   steer.root = g_strdup (root);
+  steer.state = g_strdup (state_path);
   steer.saved = g_array_new (FALSE, FALSE, sizeof (SavedIrq));
   qpin_cpuset_clear_all (&steer.avoided);
+  load_state ();
 }
 
 static void
@@ -239,12 +315,14 @@ qpin_irq_steer_update (const QpinPlan *plan)
   qpin_cpuset_clear_all (&held);
   for (guint i = 0; i < plan->vms->len; i++)
     qpin_cpuset_or (&held, &((const QpinPlanVm *) g_ptr_array_index (plan->vms, i))->held);
-  if (qpin_cpuset_equal (&held, &steer.avoided))
+  if (qpin_cpuset_equal (&held, &steer.avoided) && !steer.fresh)
     return;
+  steer.fresh = FALSE;
   steer.avoided = held;
   list = qpin_cpuset_format (&held);
   g_message ("irqs=avoid: keeping device irqs off cpus '%s'", list);
   steer_all (&held);
+  save_state ();
 }
 
 /**
@@ -261,7 +339,22 @@ qpin_irq_steer_stop (void)
     return;
   qpin_cpuset_clear_all (&none);
   steer_all (&none);
+  steer.avoided = none;
+  save_state ();
+  qpin_irq_steer_abandon ();
+}
+
+/**
+ * qpin_irq_steer_abandon:
+ *
+ * Forgets the steering without putting anything back, as a killed daemon
+ * would (tests).
+ */
+void
+qpin_irq_steer_abandon (void)
+{
   g_clear_pointer (&steer.saved, g_array_unref);
   g_clear_pointer (&steer.root, g_free);
+  g_clear_pointer (&steer.state, g_free);
   steer.active = FALSE;
 }

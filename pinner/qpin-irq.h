@@ -17,8 +17,11 @@
 
 G_BEGIN_DECLS
 
-gboolean qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run);
-void qpin_irq_steer_start (const char *root);
+/* beside the control socket and the ledger */
+#define QPIN_IRQ_STATE_FILE_NAME "irqs-saved"
+
+gboolean qpin_irq_steer_configure (const QpinConfig *config, gboolean dry_run,
+                                   const char *control_path);
 void qpin_irq_steer_update (const QpinPlan *plan);
 void qpin_irq_steer_stop (void);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qpin-irq-private.h"
 #include "qpin-irq.h"
 
 static char *
@@ -66,6 +67,20 @@ plan_holding (const char *cpus)
   return plan;
 }
 
+/* IRQ 13 stands for a read-only file holding "0-N": with N >= 1 it
+ * intersects CPU 1 and its write is refused */
+static gboolean
+possible_has_cpu1 (void)
+{
+  g_autofree char *possible = NULL;
+
+  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/possible", &possible, NULL, NULL));
+  if (!g_str_equal (g_strstrip (possible), "0"))
+    return TRUE;
+  g_test_skip ("this host has only CPU 0");
+  return FALSE;
+}
+
 static void
 assert_masks (const char *root, const char *m10, const char *m11, const char *m12, const char *def)
 {
@@ -88,18 +103,13 @@ static void
 test_avoid_and_restore (void)
 {
   g_autofree char *root = make_tree ();
-  g_autofree char *possible = NULL;
   g_autoptr (QpinPlan) one = plan_holding ("1");
   g_autoptr (QpinPlan) none = qpin_plan_new ();
   g_autoptr (QpinPlan) one_two = plan_holding ("1-2");
 
-  g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/possible", &possible, NULL, NULL));
-  if (g_str_equal (g_strstrip (possible), "0"))
-    {
-      g_test_skip ("IRQ 13 stands for a read-only file holding CPU 1: this host has only CPU 0");
-      return;
-    }
-  qpin_irq_steer_start (root);
+  if (!possible_has_cpu1 ())
+    return;
+  qpin_irq_steer_start (root, NULL);
   g_test_expect_message ("qpin", G_LOG_LEVEL_MESSAGE,
                          "irqs=avoid: keeping device irqs off cpus '1'");
   g_test_expect_message ("qpin", G_LOG_LEVEL_MESSAGE,
@@ -132,10 +142,42 @@ test_leave (void)
   g_autoptr (QpinPlan) one = plan_holding ("1");
   g_autoptr (QpinConfig) config = qpin_config_new ();
 
-  g_assert_true (qpin_irq_steer_configure (config, FALSE));
+  g_autofree char *control = g_build_filename (root, "control.sock", NULL);
+
+  g_assert_true (qpin_irq_steer_configure (config, FALSE, control));
   qpin_irq_steer_update (one);
   qpin_irq_steer_stop ();
   assert_masks (root, "0-3", "1", "1-2", "f");
+}
+
+/* A daemon killed while IRQs avoid CPU 1 leaves the masks changed; the
+ * next one reads the originals from the state file, and puts them back
+ * when it stops (not the changed masks it found) */
+static void
+test_crash_restart (void)
+{
+  g_autofree char *root = make_tree ();
+  g_autofree char *state = g_build_filename (root, "irqs-saved", NULL);
+  g_autoptr (QpinPlan) one = plan_holding ("1");
+
+  if (!possible_has_cpu1 ())
+    return;
+  qpin_irq_steer_start (root, state);
+  g_test_expect_message ("qpin", G_LOG_LEVEL_MESSAGE, "irqs=avoid: keeping*'1'");
+  g_test_expect_message ("qpin", G_LOG_LEVEL_MESSAGE, "irqs=avoid: could not move*");
+  qpin_irq_steer_update (one);
+  g_test_assert_expected_messages ();
+  g_assert_true (g_file_test (state, G_FILE_TEST_IS_REGULAR));
+  qpin_irq_steer_abandon (); /* kill -9 */
+  assert_masks (root, "0,2-3", "1", "2", "0000000d");
+
+  g_test_expect_message ("qpin", G_LOG_LEVEL_MESSAGE,
+                         "irqs=avoid: * irq masks left changed by a previous run*");
+  qpin_irq_steer_start (root, state);
+  g_test_assert_expected_messages ();
+  qpin_irq_steer_stop ();
+  assert_masks (root, "0-3", "1", "1-2", "0000000f");
+  g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
 }
 
 int
@@ -144,5 +186,6 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/irq/avoid-and-restore", test_avoid_and_restore);
   g_test_add_func ("/irq/leave", test_leave);
+  g_test_add_func ("/irq/crash-restart", test_crash_restart);
   return g_test_run ();
 }
