@@ -37,6 +37,7 @@ handle_drift (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const QpinCpus
     {
       g_message ("vm '%s': drift: %s %d (tid %d) had '%s', repairing to '%s'", vm->key,
                  qpin_thread_role_to_string (t->role), t->index, t->tid, had, want);
+      vm->drift_repairs++;
       return TRUE;
     }
   if (enforce == QPIN_ENFORCE_REPORT && !st->drift)

@@ -12,6 +12,7 @@
 #include "qpin-commands.h"
 #include "qpin-control.h"
 #include "qpin-daemon.h"
+#include "qpin-irq.h"
 #include "qpin-setup.h"
 #include "qpin-sockets.h"
 
@@ -135,6 +136,8 @@ qpin_cmd_daemon (int argc, char **argv)
 
   if (!qpin_setup_load (p.topology, p.config_path, (const char *const *) p.overrides, &topo,
                         &config, &error)
+      || !qpin_irq_steer_configure (config, dry_run,
+                                    control_path ? control_path : QPIN_CONTROL_DEFAULT_PATH)
       || !(registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
                                          &options, &error)))
     {
@@ -166,6 +169,7 @@ qpin_cmd_daemon (int argc, char **argv)
   sources[2] = g_unix_signal_add (SIGHUP, on_hangup, &d);
   notify_ready ();
   g_main_loop_run (loop);
+  qpin_irq_steer_stop ();
   for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
     g_source_remove (sources[i]);
   return 0;

@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "qpin-commands.h"
+#include "qpin-map.h"
 #include "qpin-placer.h"
 #include "qpin-plan-json.h"
 #include "qpin-setup.h"
@@ -23,11 +25,32 @@ load_config (QpinConfig *config, const char *path, GError **error)
   return path == NULL || qpin_config_load_file (config, path, error);
 }
 
+/* --map prints the picture instead of the table, --svg writes it too. */
+static gboolean
+write_map (const QpinPlan *plan, const QpinTopology *topo, const QpinCpuset *reserved,
+           gboolean show, const char *svg, GError **error)
+{
+  g_autoptr (QpinMap) map = qpin_map_new (topo, reserved);
+
+  qpin_map_add_plan (map, plan);
+  if (show)
+    {
+      g_autofree char *text = qpin_map_to_text (map, isatty (STDOUT_FILENO));
+      fputs (text, stdout);
+    }
+  if (svg)
+    {
+      g_autofree char *doc = qpin_map_to_svg (map);
+      return g_file_set_contents (svg, doc, -1, error);
+    }
+  return TRUE;
+}
+
 /**
  * qpin_cmd_plan:
  *
  * `qpin plan [--topology DIR|live] --vm NAME:VCPUS[:...] ... [--config F]
- * [--policy K=V ...] [--json] [--score]`
+ * [--policy K=V ...] [--json] [--score] [--map] [--svg FILE]`
  *
  * Returns: 0 when every VM is placed, 1 with the reason when not, 2 on usage errors.
  */
@@ -36,12 +59,17 @@ qpin_cmd_plan (int argc, char **argv)
 {
   g_auto (QpinPlacementOptions) p = { 0 };
   g_auto (GStrv) vms = NULL;
-  gboolean json = FALSE, show_score = FALSE;
+  g_autofree char *svg = NULL;
+  gboolean json = FALSE, show_score = FALSE, show_map = FALSE;
   GOptionEntry entries[] = {
     { "vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vms, "a VM to place (repeatable)",
       "NAME:VCPUS[:sockets=S,cores=C,threads=T,nodes=N,iothreads=I]" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "print JSON", NULL },
     { "score", 0, 0, G_OPTION_ARG_NONE, &show_score, "print the quality score of the plan", NULL },
+    { "map", 0, 0, G_OPTION_ARG_NONE, &show_map, "print the plan drawn on the host topology",
+      NULL },
+    { "svg", 0, 0, G_OPTION_ARG_FILENAME, &svg, "write the placement picture as SVG to FILE",
+      "FILE" },
     G_OPTION_ENTRY_NULL,
   };
   g_autoptr (GOptionContext) context = g_option_context_new (NULL);
@@ -106,6 +134,10 @@ qpin_cmd_plan (int argc, char **argv)
   if (!qpin_placer_place (placer, requests, policies, &error))
     return fail (error->message);
   qpin_placer_score (placer, &score);
+  if (!write_map (qpin_placer_get_plan (placer), topo, &defaults->reserved, show_map, svg, &error))
+    return fail (error->message);
+  if (show_map)
+    return 0;
   if (json)
     {
       g_autoptr (JsonNode) node

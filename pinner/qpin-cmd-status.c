@@ -86,17 +86,20 @@ static int
 control_command (int argc, char **argv, const char *command)
 {
   g_autofree char *control_path = NULL;
-  gboolean json = FALSE;
+  gboolean json = FALSE, map = FALSE;
   GOptionEntry entries[] = {
     { "control", 0, 0, G_OPTION_ARG_FILENAME, &control_path,
       "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { "map", 0, 0, G_OPTION_ARG_NONE, &map, "Draw the placement on the host topology", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
   g_autoptr (GError) error = NULL;
   g_autoptr (JsonNode) reply = NULL;
 
+  if (!g_str_equal (command, "status"))
+    entries[2] = (GOptionEntry){ NULL };
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc != 1)
     {
@@ -110,6 +113,8 @@ control_command (int argc, char **argv, const char *command)
       fprintf (stderr, "qpin %s: %s\n", command, error->message);
       return 1;
     }
+  if (map)
+    return qpin_status_print_map (reply);
   if (json)
     {
       g_autofree char *text = json_to_string (reply, TRUE);
@@ -125,7 +130,7 @@ control_command (int argc, char **argv, const char *command)
 /**
  * qpin_cmd_status:
  *
- * `qpin status [--json] [--control PATH]`: every VM and thread the daemon
+ * `qpin status [--json] [--map] [--control PATH]`: every VM and thread the daemon
  * manages, planned against actual affinity, current CPU, node, drift.
  */
 int

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "qpin-commands.h"
+#include "qpin-diag-capture.h"
 #include "qpin-topology-reader.h"
 #include "qpin-topology-json.h"
 
@@ -33,6 +34,7 @@ qpin_cmd_topology (int argc, char **argv)
   g_autoptr (QpinTopology) topo = NULL;
   g_autoptr (GPtrArray) captured = NULL;
   g_autofree char *out = NULL;
+  gint n_diag;
 
   g_option_context_set_summary (context, "Print the host topology as qpin sees it.");
   g_option_context_add_main_entries (context, entries, NULL);
@@ -64,6 +66,13 @@ qpin_cmd_topology (int argc, char **argv)
       for (guint i = 0; i < captured->len; i++) /* not the listed directories */
         n_files += ((QpinCapturedFile *) g_ptr_array_index (captured, i))->contents != NULL;
       fprintf (stderr, "captured %u files into '%s'\n", n_files, capture);
+      n_diag = qpin_diag_capture (root ? root : "/", capture, topo, 1.0, &error);
+      if (n_diag < 0)
+        {
+          fprintf (stderr, "%s: %s\n", g_get_prgname (), error->message);
+          return 1;
+        }
+      fprintf (stderr, "and %d files qpin diagnose reads (two samples)\n", n_diag);
     }
   if (json)
     {

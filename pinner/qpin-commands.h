@@ -15,3 +15,7 @@ int qpin_cmd_topology (int argc, char **argv);
 int qpin_cmd_plan (int argc, char **argv);
 int qpin_cmd_run (int argc, char **argv);
 int qpin_cmd_top (int argc, char **argv);
+int qpin_cmd_diagnose (int argc, char **argv);
+
+#include <json-glib/json-glib.h>
+int qpin_status_print_map (JsonNode *status);

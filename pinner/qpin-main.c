@@ -24,6 +24,7 @@ static const QpinCommand commands[] = {
   { "topology", qpin_cmd_topology, "print the host topology (or capture it)" },
   { "plan", qpin_cmd_plan, "plan the placement of VMs without touching them" },
   { "run", qpin_cmd_run, "start a QEMU paused, pin it, then start the guest" },
+  { "diagnose", qpin_cmd_diagnose, "find what slows the VMs down, with evidence and a fix" },
   { "top", qpin_cmd_top, "watch the threads of VMs live: CPU, wait, migrations, off-plan" },
 };
 

@@ -8,6 +8,8 @@
 #define QPIN_REGISTRY_ALLOW_PRIVATE
 #include "qpin-registry-private.h"
 
+#include "qpin-irq.h"
+
 /* Keeps the CPUs each VM's vCPUs hold for themselves in the ledger file,
  * when they changed.  Not while held: the previous run's file is still
  * to be read back by the adoptions. */
@@ -19,6 +21,7 @@ qpin_registry_save_ledger (QpinRegistry *registry)
   g_autofree char *data = NULL;
   const QpinPlan *plan;
 
+  qpin_irq_steer_update (qpin_placer_get_plan (registry->placer));
   if (registry->ledger_path == NULL || registry->held || registry->options.dry_run)
     return;
   ledger = qpin_ledger_file_new ();

@@ -67,6 +67,7 @@ struct _QpinVm {
   char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
   char *memory;          /* what memory=migrate did, for status */
   QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
+  guint drift_repairs;   /* threads pinned back after someone else moved them */
 
   /* discovery in flight */
   guint pending;

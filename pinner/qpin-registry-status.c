@@ -18,6 +18,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
   qpin_json_add_string (b, "monitor", qpin_qmp_client_get_label (vm->client));
   if (vm->memory)
     qpin_json_add_string (b, "memory", vm->memory);
+  qpin_json_add_int (b, "drift_repairs", vm->drift_repairs);
   if (plan)
     {
       qpin_json_add_cpuset (b, "memory_nodes", &plan->mem_nodes);
@@ -64,7 +65,7 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
  *
  * Returns: (transfer full): every VM and thread in the shared shape:
  *   {"vms":[{"name","pid","state","threads":[{"role","index","tid",
- *   "cpus" (planned),"node","actual","cpu","applied","drift"}]}]}
+ *   "cpus" (planned),"node","actual","cpu","applied","drift"}],"drift_repairs"}]}
  */
 JsonNode *
 qpin_registry_to_json (QpinRegistry *registry)

@@ -32,10 +32,12 @@ static const Choice overcommit_choices[]
   = { { "refuse", QPIN_OVERCOMMIT_REFUSE }, { "share", QPIN_OVERCOMMIT_SHARE }, { NULL, 0 } };
 static const Choice memory_choices[]
   = { { "none", QPIN_MEMORY_NONE }, { "migrate", QPIN_MEMORY_MIGRATE }, { NULL, 0 } };
+static const Choice irqs_choices[]
+  = { { "leave", QPIN_IRQS_LEAVE }, { "avoid", QPIN_IRQS_AVOID }, { NULL, 0 } };
 
 static const char *const keys[]
-  = { "cpus",       "numa",   "smt",   "emulator", "iothreads", "reserved",
-      "overcommit", "memory", "sched", "cpumap",   "cpuset",    NULL };
+  = { "cpus",   "numa",  "smt",    "emulator", "iothreads", "reserved", "overcommit",
+      "memory", "sched", "cpumap", "cpuset",   "irqs",      NULL };
 
 /**
  * qpin_policy_keys:
@@ -276,6 +278,8 @@ qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError 
     policy->overcommit = (QpinOvercommit) v;
   else if (strcmp (key, "memory") == 0 && parse_choice (memory_choices, key, value, &v, error))
     policy->memory = (QpinMemoryMode) v;
+  else if (strcmp (key, "irqs") == 0 && parse_choice (irqs_choices, key, value, &v, error))
+    policy->irqs = (QpinIrqMode) v;
   else if (strcmp (key, "sched") == 0)
     {
       QpinSchedMode mode;
@@ -348,6 +352,8 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
     return g_strdup (choice_name (overcommit_choices, policy->overcommit));
   if (strcmp (key, "memory") == 0)
     return g_strdup (choice_name (memory_choices, policy->memory));
+  if (strcmp (key, "irqs") == 0)
+    return g_strdup (choice_name (irqs_choices, policy->irqs));
   if (strcmp (key, "sched") == 0)
     return policy->sched == QPIN_SCHED_OTHER
              ? g_strdup ("other")
@@ -564,10 +570,10 @@ check_setting (Setting *s, GError **error)
 {
   g_autoptr (QpinPolicy) scratch = qpin_policy_new ();
 
-  if (s->vm && strcmp (s->key, "reserved") == 0)
+  if (s->vm && (strcmp (s->key, "reserved") == 0 || strcmp (s->key, "irqs") == 0))
     {
       g_set_error (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
-                   "%s key 'reserved': host-wide, only accepted in [defaults]", s->origin);
+                   "%s key '%s': host-wide, only accepted in [defaults]", s->origin, s->key);
       return FALSE;
     }
   if (!qpin_policy_set (scratch, s->key, s->value, error))
@@ -857,6 +863,8 @@ copy_key (QpinPolicy *dst, const QpinPolicy *src, const char *key)
     }
   else if (strcmp (key, "reserved") == 0)
     dst->reserved = src->reserved;
+  else if (strcmp (key, "irqs") == 0)
+    dst->irqs = src->irqs;
   else if (strcmp (key, "cpuset") == 0)
     qpin_policy_set_cpuset (dst, src->cpuset);
   else if (strcmp (key, "cpumap") == 0)

@@ -22,6 +22,7 @@ typedef enum { QPIN_AUX_SHARE, QPIN_AUX_ISOLATE, QPIN_AUX_HOUSEKEEPING } QpinAux
 typedef enum { QPIN_OVERCOMMIT_REFUSE, QPIN_OVERCOMMIT_SHARE } QpinOvercommit;
 typedef enum { QPIN_MEMORY_NONE, QPIN_MEMORY_MIGRATE } QpinMemoryMode;
 typedef enum { QPIN_SCHED_OTHER, QPIN_SCHED_FIFO, QPIN_SCHED_RR } QpinSchedMode;
+typedef enum { QPIN_IRQS_LEAVE, QPIN_IRQS_AVOID } QpinIrqMode;
 
 /* One manual pin: vCPU @vcpu on @cpus. */
 typedef struct {
@@ -41,6 +42,7 @@ typedef struct {
   guint sched_priority; /* 1-99 for fifo/rr */
   QpinCpuset reserved;  /* host-wide: set in [defaults] or --policy only, so every VM
                            sees the same set */
+  QpinIrqMode irqs;     /* host-wide too: device IRQs off held CPUs (avoid) or not */
   GArray *cpumap;       /* QpinManualPin, for cpus=manual; may be NULL */
   QpinCpuset *cpuset;   /* the only host CPUs the VM may use (libvirt's <vcpu cpuset>, or
                            what its cgroup allows); NULL: any */

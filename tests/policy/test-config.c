@@ -46,8 +46,8 @@ test_defaults (void)
   g_autoptr (QpinConfig) config = qpin_config_new ();
   g_autoptr (QpinPolicy) p = qpin_config_policy_for (config, "any", NULL);
   const char *const *keys = qpin_policy_keys ();
-  const char *expected[]
-    = { "dedicated", "prefer", "prefer", "share", "share", "", "refuse", "none", "other", "", "" };
+  const char *expected[] = { "dedicated", "prefer", "prefer", "share", "share", "",
+                             "refuse",    "none",   "other",  "",      "",      "leave" };
 
   g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (expected));
   for (guint i = 0; keys[i]; i++)
@@ -65,14 +65,15 @@ test_every_key_applies (void)
 {
   const char *const *keys = qpin_policy_keys ();
   const char *values[] = { "shared", "strict",  "isolate", "housekeeping", "isolate", "0-1",
-                           "share",  "migrate", "fifo:10", "0=4-5",        "2-3" };
+                           "share",  "migrate", "fifo:10", "0=4-5",        "2-3",     "avoid" };
 
   g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (values));
   for (guint i = 0; keys[i]; i++)
     {
       g_autoptr (QpinConfig) config = qpin_config_new ();
-      /* reserved is host-wide: only in [defaults] */
-      const char *group = strcmp (keys[i], "reserved") == 0 ? "defaults" : "vm:a";
+      /* reserved and irqs are host-wide: only in [defaults] */
+      const char *group
+        = strcmp (keys[i], "reserved") == 0 || strcmp (keys[i], "irqs") == 0 ? "defaults" : "vm:a";
       g_autofree char *text = g_strdup_printf ("[%s]\n%s = %s\n", group, keys[i], values[i]);
       g_autoptr (QpinPolicy) p = NULL;
       g_autofree char *got = NULL;
@@ -127,9 +128,13 @@ test_bad_file (void)
       "qpin.conf: [defaults] key 'reserved': invalid cpulist '3-1': range 3-1 is reversed" },
     { "[vm:web]\nreserved = 0\n",
       "qpin.conf: [vm:web] key 'reserved': host-wide, only accepted in [defaults]" },
+    { "[vm:web]\nirqs = avoid\n",
+      "qpin.conf: [vm:web] key 'irqs': host-wide, only accepted in [defaults]" },
+    { "[defaults]\nirqs = never\n",
+      "qpin.conf: [defaults] key 'irqs': invalid value 'never' (accepted: leave, avoid)" },
     { "[defaults]\ncolour = blue\n",
       "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
-      "reserved, overcommit, memory, sched, cpumap, cpuset)" },
+      "reserved, overcommit, memory, sched, cpumap, cpuset, irqs)" },
     { "[global]\ncpus = shared\n",
       "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME], [daemon])" },
     { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
@@ -206,8 +211,9 @@ test_bad_override (void)
     { "smt", "--policy 'smt': expected KEY=VALUE" },
     { "=isolate", "--policy '=isolate': expected KEY=VALUE" },
     { "smt=", "--policy 'smt=': key 'smt': invalid value '' (accepted: prefer, isolate, require)" },
-    { "cpu=shared", "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
-                    "emulator, iothreads, reserved, overcommit, memory, sched, cpumap, cpuset)" },
+    { "cpu=shared",
+      "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
+      "emulator, iothreads, reserved, overcommit, memory, sched, cpumap, cpuset, irqs)" },
     { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, "
                     "fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
   };
