@@ -10,7 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (qpin - monitor - error - quark, qpin_monitor_error)
+/* spelt out: G_DEFINE_QUARK's first argument does not survive clang-format */
+GQuark
+qpin_monitor_error_quark (void)
+{
+  return g_quark_from_static_string ("qpin-monitor-error-quark");
+}
 
 /* /proc files are small; anything longer is not what we expect */
 #define MAX_PROC_FILE (1024 * 1024)

@@ -13,7 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-G_DEFINE_QUARK (qpin - pinner - error - quark, qpin_pinner_error)
+/* spelt out: G_DEFINE_QUARK's first argument does not survive clang-format */
+GQuark
+qpin_pinner_error_quark (void)
+{
+  return g_quark_from_static_string ("qpin-pinner-error-quark");
+}
 
 static gint
 compare_pid (gconstpointer a, gconstpointer b)

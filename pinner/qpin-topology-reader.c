@@ -12,7 +12,12 @@
 #include <numa.h>
 #include <string.h>
 
-G_DEFINE_QUARK (qpin - reader - error - quark, qpin_reader_error)
+/* spelt out: G_DEFINE_QUARK's first argument does not survive clang-format */
+GQuark
+qpin_reader_error_quark (void)
+{
+  return g_quark_from_static_string ("qpin-reader-error-quark");
+}
 
 static void
 captured_file_free (gpointer p)

@@ -4,6 +4,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "qpin-proc-sample.h"
+#include "qpin-proc.h"
 #include "qpin-topology-json.h"
 #include "qpin-topology-reader.h"
 
@@ -662,10 +664,21 @@ test_fallbacks (void)
   g_assert_cmpint (system (rm), ==, 0);
 }
 
+/* The error domains read as their names (G_DEFINE_QUARK's argument once
+ * came out of clang-format as "qpin - reader - error - quark"). */
+static void
+test_error_quarks (void)
+{
+  g_assert_cmpstr (g_quark_to_string (QPIN_READER_ERROR), ==, "qpin-reader-error-quark");
+  g_assert_cmpstr (g_quark_to_string (QPIN_PINNER_ERROR), ==, "qpin-pinner-error-quark");
+  g_assert_cmpstr (g_quark_to_string (QPIN_MONITOR_ERROR), ==, "qpin-monitor-error-quark");
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/topology/error-quarks", test_error_quarks);
   g_test_add_func ("/topology/fixtures", test_fixtures);
   g_test_add_func ("/topology/capture", test_capture);
   g_test_add_func ("/topology/live", test_live);
