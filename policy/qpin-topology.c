@@ -479,13 +479,11 @@ finish_clusters (QpinTopology *topo, const gint *slot)
     }
 }
 
+/* Checks the per-CPU information against the online set and indexes it:
+ * @slot[cpu] is its position in cpu_info. */
 static gboolean
-finish_cpus (QpinTopology *topo, GError **error)
+index_cpu_info (QpinTopology *topo, guint n_slots, gint *slot, GError **error)
 {
-  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
-  g_autofree gint *slot = g_new (gint, n_slots);
-  gboolean have_llc;
-
   for (guint c = 0; c < n_slots; c++)
     slot[c] = -1;
   for (guint i = 0; i < topo->cpu_info->len; i++)
@@ -506,17 +504,12 @@ finish_cpus (QpinTopology *topo, GError **error)
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     if (slot[cpu] < 0)
       return fail (error, "cpu %d is online but has no topology information", cpu);
-  have_llc = resolve_cpu_conflicts (topo, slot);
+  return TRUE;
+}
 
-  topo->n_slots = n_slots;
-  topo->cpu_core = g_new (gint, n_slots);
-  topo->cpu_llc = g_new (gint, n_slots);
-  topo->cpu_node = g_new (gint, n_slots);
-  topo->cpu_package = g_new (gint, n_slots);
-  for (guint c = 0; c < n_slots; c++)
-    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
-
-  /* packages */
+static void
+build_packages (QpinTopology *topo, const gint *slot)
+{
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
@@ -536,8 +529,12 @@ finish_cpus (QpinTopology *topo, GError **error)
   for (guint p = 0; p < topo->packages->len; p++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->packages, QpinTopoPackage, p).cpus)
       topo->cpu_package[cpu] = (gint) p;
+}
 
-  /* cores: the sibling sets must partition the online CPUs */
+/* Cores: the sibling sets partition the online CPUs (resolve_cpu_conflicts()). */
+static void
+build_cores (QpinTopology *topo, const gint *slot)
+{
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
       const QpinTopoCpuInfo *info = info_of (topo, slot, (guint) cpu);
@@ -553,8 +550,12 @@ finish_cpus (QpinTopology *topo, GError **error)
       topo->max_threads = MAX (topo->max_threads, core.n_cpus);
     }
   g_array_sort (topo->cores, cmp_core);
+}
 
-  /* LLC groups; without cache information, one per package */
+/* LLC groups; without cache information, one per package. */
+static void
+build_llcs (QpinTopology *topo, const gint *slot, gboolean have_llc)
+{
   topo->llc_derived = !have_llc;
   QPIN_CPUSET_FOREACH (cpu, &topo->online)
     {
@@ -580,6 +581,12 @@ finish_cpus (QpinTopology *topo, GError **error)
       g_array_append_val (topo->llcs, llc);
     }
   g_array_sort (topo->llcs, cmp_llc);
+}
+
+/* cpu_llc, cpu_core, cpu_node, and each core's LLC group and node. */
+static void
+build_indexes (QpinTopology *topo)
+{
   for (guint l = 0; l < topo->llcs->len; l++)
     QPIN_CPUSET_FOREACH (cpu, &g_array_index (topo->llcs, QpinTopoLlc, l).cpus)
       topo->cpu_llc[cpu] = (gint) l;
@@ -596,6 +603,29 @@ finish_cpus (QpinTopology *topo, GError **error)
       core->llc = (guint) topo->cpu_llc[first];
       core->node = topo->cpu_node[first];
     }
+}
+
+static gboolean
+finish_cpus (QpinTopology *topo, GError **error)
+{
+  guint n_slots = (guint) (qpin_cpuset_last (&topo->online) + 1);
+  g_autofree gint *slot = g_new (gint, n_slots);
+  gboolean have_llc;
+
+  if (!index_cpu_info (topo, n_slots, slot, error))
+    return FALSE;
+  have_llc = resolve_cpu_conflicts (topo, slot);
+  topo->n_slots = n_slots;
+  topo->cpu_core = g_new (gint, n_slots);
+  topo->cpu_llc = g_new (gint, n_slots);
+  topo->cpu_node = g_new (gint, n_slots);
+  topo->cpu_package = g_new (gint, n_slots);
+  for (guint c = 0; c < n_slots; c++)
+    topo->cpu_core[c] = topo->cpu_llc[c] = topo->cpu_node[c] = topo->cpu_package[c] = -1;
+  build_packages (topo, slot);
+  build_cores (topo, slot);
+  build_llcs (topo, slot, have_llc);
+  build_indexes (topo);
   finish_clusters (topo, slot);
   for (guint k = 0; k < topo->kinds->len; k++)
     qpin_cpuset_and (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, &topo->online);
