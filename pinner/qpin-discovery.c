@@ -170,8 +170,13 @@ finish_discovery (QpinVm *vm)
   g_clear_error (&vm->query_error);
   if (vm->again && vm->registry)
     {
-      vm->again = FALSE;
-      qpin_vm_discover_soon (vm);
+      gboolean now = vm->again_now;
+
+      vm->again = vm->again_now = FALSE;
+      if (now)
+        qpin_vm_discover_new_thread (vm);
+      else
+        qpin_vm_discover_soon (vm);
     }
 }
 
@@ -277,6 +282,41 @@ qpin_vm_discover_soon (QpinVm *vm)
   vm->soon_id = g_timeout_add ((guint) (DISCOVER_GAP_MS - since_ms), on_discover_soon, vm);
 }
 
+/* A discovery for a new (or vanished) thread of @vm: at once while the
+ * bucket has some (a hot-added vCPU is pinned within milliseconds), after
+ * the one in flight if there is one, else as qpin_vm_discover_soon(). */
+void
+qpin_vm_discover_new_thread (QpinVm *vm)
+{
+  gint64 now;
+
+  if (vm->registry == NULL)
+    return;
+  now = qpin_host_now_us (vm->registry->host);
+  if (vm->tokens_us == 0)
+    vm->tokens = DISCOVER_BURST;
+  else
+    vm->tokens
+      = MIN (DISCOVER_BURST,
+             vm->tokens + (gdouble) (now - vm->tokens_us) * DISCOVER_RATE / G_USEC_PER_SEC);
+  vm->tokens_us = now;
+  if (vm->tokens < 1)
+    {
+      qpin_vm_discover_soon (vm);
+      return;
+    }
+  if (vm->pending > 0)
+    {
+      vm->again = vm->again_now = TRUE;
+      return;
+    }
+  vm->tokens -= 1;
+  if (vm->soon_id)
+    g_source_remove (vm->soon_id);
+  vm->soon_id = 0;
+  qpin_vm_discover (vm);
+}
+
 static void
 on_thread_event (GPid tgid, GPid tid, gboolean created, gpointer user_data)
 {
@@ -288,7 +328,7 @@ on_thread_event (GPid tgid, GPid tid, gboolean created, gpointer user_data)
       /* a new thread may be a hot-added vCPU (QEMU sends no event for
        * those); an exited one may have been an unplugged vCPU */
       if (tid == 0 || vm->pid == tgid)
-        qpin_vm_discover_soon (vm);
+        qpin_vm_discover_new_thread (vm);
     }
 }
 

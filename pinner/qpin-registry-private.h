@@ -28,9 +28,15 @@ G_BEGIN_DECLS
  * invents new ones forever is bounded by this and the log limit. */
 #define LOGGED_MAX 256
 
-/* Events and thread churn a peer causes at will start at most one
- * discovery per this many ms; the rest coalesce into it. */
+/* QMP events a peer can send at will start at most one discovery per
+ * this many ms; the rest coalesce into it. */
 #define DISCOVER_GAP_MS 100
+/* A new thread in the VM (the kernel's word, which costs the peer a real
+ * clone()) is looked at at once, as a hot-added vCPU must be: from a
+ * bucket of this many discoveries, refilled at DISCOVER_RATE per second,
+ * so that thread churn cannot make the daemon spin either. */
+#define DISCOVER_BURST 32
+#define DISCOVER_RATE 100
 
 /* After a host CPU hotplug the kernel rewrites affinities on its own
  * (threads forced off an offline CPU, cpuset masks reset when one comes
@@ -83,6 +89,9 @@ struct _QpinVm {
   QpinPeer *peer;          /* the process instance; NULL if it could not be pinned down */
   QpinLogLimit *log_limit; /* the lines this peer may cause */
   gint64 discovered_us;    /* when the last discovery started */
+  gdouble tokens;          /* discoveries a new thread may start at once (DISCOVER_BURST) */
+  gint64 tokens_us;        /* when they were last counted */
+  gboolean again_now;      /* the discovery asked for meanwhile is for a new thread */
   guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
 };
 
@@ -124,6 +133,7 @@ char *qpin_registry_unique_key (QpinRegistry *registry, const char *wanted, GPid
 void qpin_registry_notify_settled (QpinRegistry *registry, QpinVm *vm);
 void qpin_vm_discover (QpinVm *vm);
 void qpin_vm_discover_soon (QpinVm *vm);
+void qpin_vm_discover_new_thread (QpinVm *vm);
 gboolean qpin_vm_thread_on_plan (QpinVm *vm, guint i);
 
 /* qpin-vm-plan.c */

@@ -248,9 +248,11 @@ watch_new_vcpu (GPid pid, GHashTable *known, const char *want, double *seen, dou
 static void
 bench_hot_add (void)
 {
-  /* CPU 0 for the emulator, the vCPUs on CPU 1: a new thread inherits the
-   * main thread's CPU 0, so qpin must move it, and that is what is timed */
-  const char *policy[] = { "reserved=0", "emulator=housekeeping", "overcommit=share", NULL };
+  /* CPU 0 for the emulator, the vCPUs on CPU 1 (the shared pool: a VM's
+   * own vCPUs beyond the CPUs there are no longer float on its dedicated
+   * ones): a new thread inherits the main thread's CPU 0, so qpin must
+   * move it, and that is what is timed */
+  const char *policy[] = { "reserved=0", "emulator=housekeeping", "cpus=shared", NULL };
   Daemon *d = daemon_start (policy);
   g_autoptr (QpinTestQemu) qemu = watched_qemu (d, "1,maxcpus=101");
   g_autoptr (GHashTable) known = g_hash_table_new (NULL, NULL);
