@@ -25,6 +25,7 @@
 
 #include "qpin-commands.h"
 #include "qpin-control.h"
+#include "qpin-control-wait.h"
 #include "qpin-proc.h"
 #include "qpin-readback.h"
 #include "qpin-registry.h"
@@ -34,7 +35,6 @@
 #define RUN_DEFAULT_TIMEOUT_MS 30000
 #define RUN_STOP_GRACE_MS 3000
 #define RUN_CLOSED_GRACE_MS 2000
-#define RUN_POLL_MS 5
 
 typedef enum {
   PHASE_STARTING,       /* waiting for QEMU's monitor */
@@ -65,7 +65,7 @@ typedef struct {
   gint64 spawned_us; /* wall clock: QEMU spawned */
   gint64 monitor_us; /* wall clock: our monitor's handshake done */
   gint64 resumed_us; /* wall clock: RESUME event seen, 0 until then */
-  guint timeout_id, poll_id, kill_id, closed_id;
+  guint timeout_id, kill_id, closed_id;
   int status;
 } Run;
 
@@ -179,11 +179,9 @@ clear_sources (Run *r)
 {
   if (r->timeout_id)
     g_source_remove (r->timeout_id);
-  if (r->poll_id)
-    g_source_remove (r->poll_id);
   if (r->closed_id)
     g_source_remove (r->closed_id);
-  r->timeout_id = r->poll_id = r->closed_id = 0;
+  r->timeout_id = r->closed_id = 0;
 }
 
 /* Stop QEMU because qpin cannot keep its promise; the reason is printed
@@ -399,37 +397,53 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
 
 /* ---- pinning by the daemon ---- */
 
-static gboolean
-on_poll (gpointer user_data)
+/* The daemon answers {"command":"wait"} once it has placed the VM (or
+ * failed, or lost it): one request, no polling. */
+static void
+on_wait (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Run *r = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) status = qpin_control_request (r->control_path, "status", NULL, &error);
+  g_autoptr (JsonNode) reply = qpin_control_request_finish (result, &error);
+  JsonNode *member;
   JsonObject *vm;
-  const char *state;
+  const char *state, *why;
 
-  if (status == NULL)
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || r->phase != PHASE_PINNING)
+    return;
+  if (reply == NULL)
     {
-      r->poll_id = 0;
       run_fail (r, "lost the qpin daemon while it was pinning QEMU: %s", error->message);
-      return G_SOURCE_REMOVE;
+      return;
     }
-  vm = find_vm (status, r->pid);
+  member = JSON_NODE_HOLDS_OBJECT (reply)
+             ? json_object_get_member (json_node_get_object (reply), "vm")
+             : NULL;
+  vm = member && JSON_NODE_HOLDS_OBJECT (member) ? json_node_get_object (member) : NULL;
   state = vm ? json_object_get_string_member_with_default (vm, "state", "") : "";
   if (g_str_equal (state, "pinned"))
     {
-      r->poll_id = 0;
       pinned (r, vm);
-      return G_SOURCE_REMOVE;
+      return;
     }
-  if (g_str_equal (state, "failed") || g_str_equal (state, "degraded"))
-    {
-      const char *why = json_object_get_string_member_with_default (vm, "error", NULL);
-      r->poll_id = 0;
-      run_fail (r, "the qpin daemon cannot pin QEMU (pid %d): %s", r->pid, why ? why : state);
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+  why
+    = vm ? json_object_get_string_member_with_default (vm, "error", NULL)
+      : JSON_NODE_HOLDS_OBJECT (reply)
+        ? json_object_get_string_member_with_default (json_node_get_object (reply), "reason", NULL)
+        : NULL;
+  run_fail (r, "the qpin daemon cannot pin QEMU (pid %d): %s", r->pid,
+            why ? why : (*state ? state : "no answer"));
+}
+
+static void
+wait_for_daemon (Run *r)
+{
+  g_autoptr (JsonObject) args = json_object_new ();
+
+  json_object_set_int_member (args, "pid", r->pid);
+  /* our own timeout, started earlier, ends the wait first */
+  json_object_set_int_member (args, "timeout_ms", MIN (r->timeout_ms, QPIN_CONTROL_WAIT_MAX_MS));
+  qpin_control_request_async (r->control_path, "wait", args, r->cancel, on_wait, r);
 }
 
 /* ---- QEMU's monitor ---- */
@@ -490,7 +504,7 @@ on_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
   if (r->daemon_mode)
     {
       g_info ("waiting for the qpin daemon to pin QEMU (pid %d)", r->pid);
-      r->poll_id = g_timeout_add (RUN_POLL_MS, on_poll, r);
+      wait_for_daemon (r);
     }
   else
     {
@@ -684,6 +698,7 @@ typedef struct {
   char *config_path, *name, *daemon_socket, *control_path, *report_path;
   GStrv overrides;
   gint timeout_ms;
+  gint interval_ms;
   gboolean verbose;
 } RunOptions;
 
@@ -739,6 +754,10 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
       "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_ms,
       "Give up when QEMU is not pinned within MS (30000)", "MS" },
+    { "interval", 0, 0, G_OPTION_ARG_INT, &o->interval_ms,
+      "Alone: re-check vCPUs and drift every MS besides the kernel's events (1000; 0: only on "
+      "events)",
+      "MS" },
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &o->report_path,
       "Write the VM as pinned (JSON) to FILE once the guest starts", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
@@ -862,11 +881,12 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
     }
   else
     {
-      r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
-                                       &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
-                                                               .interval_ms = 1000,
-                                                               .enforce = QPIN_ENFORCE_REPAIR },
-                                       &error);
+      r->registry
+        = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
+                             &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
+                                                     .interval_ms = (guint) o->interval_ms,
+                                                     .enforce = QPIN_ENFORCE_REPAIR },
+                             &error);
       if (r->registry == NULL)
         {
           fprintf (stderr, "qpin run: %s\n", error->message);
@@ -877,6 +897,9 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
                "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
                "reserved against other VMs)\n",
                r->control_path);
+      /* as the daemon: new vCPU threads and host CPUs going offline or
+       * online are seen when they happen, not at the next --interval */
+      qpin_setup_watch (r->registry, NULL);
     }
 
   dir = g_dir_make_tmp ("qpin-run-XXXXXX", &error); /* mode 0700 */
@@ -933,7 +956,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
  * qpin_cmd_run:
  *
  * `qpin run [--config F] [--policy K=V]... [--name NAME] [--daemon-socket PATH]
- *  [--control PATH] [--timeout MS] [--report FILE] -- QEMU [ARGS...]`
+ *  [--control PATH] [--timeout MS] [--interval MS] [--report FILE] -- QEMU [ARGS...]`
  *
  * Returns: QEMU's exit status (128 + signal when it was killed); 1 when
  *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 126
@@ -943,7 +966,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
 int
 qpin_cmd_run (int argc, char **argv)
 {
-  g_auto (RunOptions) o = { .timeout_ms = RUN_DEFAULT_TIMEOUT_MS };
+  g_auto (RunOptions) o = { .timeout_ms = RUN_DEFAULT_TIMEOUT_MS, .interval_ms = 1000 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
@@ -955,6 +978,11 @@ qpin_cmd_run (int argc, char **argv)
   if (!parse_options (argc, argv, &o, &qemu_args, &error))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
+      return 2;
+    }
+  if (o.interval_ms < 0)
+    {
+      fprintf (stderr, "qpin run: --interval must be 0 or more\n");
       return 2;
     }
   r.loop = loop;

@@ -8,6 +8,7 @@
 #define G_LOG_DOMAIN "qpin"
 
 #include "qpin-control-server.h"
+#include "qpin-control-wait.h"
 #include "qpin-qmp-json.h"
 
 #include <string.h>
@@ -20,6 +21,8 @@ struct _QpinControlServer {
   GSocketService *service;
   GHashTable *clients; /* ControlClient set, one reference each */
   gboolean full;       /* "too many clients" logged for this episode */
+  QpinControlWaits *waits;
+  guint status_requests; /* answered since the start, shown by status */
 };
 
 typedef struct {
@@ -164,6 +167,43 @@ start_hotplug (ControlClient *client, JsonObject *request)
   return NULL;
 }
 
+static void
+on_wait_done (JsonNode *reply, gpointer user_data)
+{
+  client_reply (user_data, reply);
+}
+
+/* {"command":"wait","pid":N,"timeout_ms":T}: see qpin-control-wait.h */
+static JsonNode *
+start_wait (ControlClient *client, JsonObject *request)
+{
+  JsonNode *now
+    = qpin_control_waits_add (client->server->waits, request, on_wait_done,
+                              g_rc_box_acquire (client), (GDestroyNotify) client_release);
+
+  if (now != NULL)
+    client_release (client); /* answered now: the wait took nothing */
+  return now;
+}
+
+/* status, and how many status and wait requests were answered: a client
+ * that polls status instead of waiting shows here */
+static JsonNode *
+status_reply (QpinControlServer *server)
+{
+  g_autoptr (JsonNode) vms = qpin_registry_to_json (server->registry);
+  g_autoptr (JsonObject) root = json_object_new ();
+  g_autoptr (JsonObject) counts = json_object_new ();
+
+  server->status_requests++;
+  json_object_set_member (
+    root, "vms", json_node_ref (json_object_get_member (json_node_get_object (vms), "vms")));
+  json_object_set_int_member (counts, "status", server->status_requests);
+  json_object_set_int_member (counts, "wait", qpin_control_waits_count (server->waits));
+  json_object_set_object_member (root, "requests", g_steal_pointer (&counts));
+  return json_node_init_object (json_node_alloc (), root);
+}
+
 static JsonNode *
 handle_command (ControlClient *client, const char *line)
 {
@@ -177,9 +217,11 @@ handle_command (ControlClient *client, const char *line)
   command
     = json_object_get_string_member_with_default (json_node_get_object (request), "command", "");
   if (g_str_equal (command, "status"))
-    return qpin_registry_to_json (server->registry);
+    return status_reply (server);
   if (g_str_equal (command, "hotplug"))
     return start_hotplug (client, json_node_get_object (request));
+  if (g_str_equal (command, "wait"))
+    return start_wait (client, json_node_get_object (request));
   if (g_str_equal (command, "reload"))
     {
       g_autoptr (JsonObject) ok = json_object_new ();
@@ -190,7 +232,7 @@ handle_command (ControlClient *client, const char *line)
     }
   {
     g_autofree char *message
-      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug", command);
+      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug, wait", command);
     return error_reply (message);
   }
 }
@@ -302,6 +344,7 @@ qpin_control_server_new (QpinDaemon *daemon, QpinRegistry *registry)
   server->daemon = daemon;
   server->registry = registry;
   server->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_release, NULL);
+  server->waits = qpin_control_waits_new (registry);
   return server;
 }
 
@@ -344,6 +387,8 @@ qpin_control_server_free (QpinControlServer *server)
       g_hash_table_iter_next (&iter, (gpointer *) &client, NULL);
       client_drop (client);
     }
+  /* pending waits release their clients, already dropped */
+  g_clear_pointer (&server->waits, qpin_control_waits_free);
   g_hash_table_unref (server->clients);
   g_free (server);
 }

@@ -2365,3 +2365,14 @@ qpin_registry_hotplug_finish (GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/**
+ * qpin_vm_get_pid:
+ *
+ * Returns: the QEMU process's pid (from the kernel, never from QMP)
+ */
+GPid
+qpin_vm_get_pid (QpinVm *vm)
+{
+  return vm->pid;
+}
