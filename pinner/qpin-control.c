@@ -135,6 +135,7 @@ on_written (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   Request *req = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
 
   if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
@@ -143,8 +144,8 @@ on_written (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   req->in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (req->conn)));
-  g_data_input_stream_read_line_async (req->in, G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
-                                       on_line, g_steal_pointer (&task));
+  g_data_input_stream_read_line_async (req->in, G_PRIORITY_DEFAULT, cancellable, on_line,
+                                       g_steal_pointer (&task));
 }
 
 static void
@@ -152,6 +153,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   Request *req = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
 
   req->conn = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
@@ -161,9 +163,9 @@ on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  g_output_stream_write_all_async (
-    g_io_stream_get_output_stream (G_IO_STREAM (req->conn)), req->text, strlen (req->text),
-    G_PRIORITY_DEFAULT, g_task_get_cancellable (task), on_written, g_steal_pointer (&task));
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (G_IO_STREAM (req->conn)),
+                                   req->text, strlen (req->text), G_PRIORITY_DEFAULT, cancellable,
+                                   on_written, g_steal_pointer (&task));
 }
 
 /**
