@@ -547,30 +547,40 @@ kill_fakes (GArray *kids)
   g_array_set_size (kids, 0);
 }
 
-/* Waits until the daemon's log has @n "pinned" lines; reads only what is
- * new, so the daemon is not disturbed (a status request would read every
- * thread's affinity, and `qpin status` is a process of its own). */
+/* Waits until the daemon's log names @n distinct VMs in "vm 'NAME' (pid
+ * P): pinned" lines (a VM whose pool changes is logged again); reads only
+ * what is new, so the daemon is not disturbed (a status request would
+ * read every thread's affinity, and `qpin status` is a process of its
+ * own).  Gives up early when CPU 1 goes offline: then nothing moves. */
 static gboolean
 wait_log_pinned (Daemon *d, guint n, guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   FILE *log = fopen (d->daemon->log_path, "r");
   char line[1024];
-  guint seen = 0;
+  guint idle = 0;
 
   g_assert_nonnull (log);
-  while (seen < n && g_get_monotonic_time () < deadline)
+  while (g_hash_table_size (seen) < n && g_get_monotonic_time () < deadline)
     {
+      const char *vm, *end;
+
       if (fgets (line, sizeof line, log) == NULL)
         {
           clearerr (log);
           g_usleep (1000);
+          if (++idle % 100 == 0 && sysconf (_SC_NPROCESSORS_ONLN) < 2)
+            break;
           continue;
         }
-      seen += strstr (line, "): pinned ") != NULL;
+      if (strstr (line, "): pinned ") == NULL || (vm = strstr (line, "vm '")) == NULL
+          || (end = strstr (vm, "' (pid ")) == NULL)
+        continue;
+      g_hash_table_add (seen, g_strndup (vm + 4, (gsize) (end - vm - 4)));
     }
   fclose (log);
-  return seen == n;
+  return g_hash_table_size (seen) == n;
 }
 
 /* Floor of pinning: sched_setaffinity and its read-back on every task
