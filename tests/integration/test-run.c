@@ -951,6 +951,28 @@ test_daemon (void)
   run_wait (d);
 }
 
+/* One raw request line on the control socket; returns the reply line. */
+static char *
+control_line (const char *control, const char *request)
+{
+  g_autoptr (GSocketClient) sc = g_socket_client_new ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (control);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) conn
+    = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, &error);
+  g_autoptr (GDataInputStream) in = NULL;
+  g_autofree char *text = g_strconcat (request, "\n", NULL);
+  char *line;
+
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                            text, strlen (text), NULL, NULL, &error));
+  in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn)));
+  line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return line;
+}
+
 static gint64
 requests_of (JsonNode *status, const char *command)
 {
@@ -996,6 +1018,32 @@ test_daemon_wait (void)
   /* qpin run's one status, and the test's own second one */
   g_assert_cmpint (requests_of (after, "status") - requests_of (before, "status"), ==, 2);
   g_assert_cmpint (requests_of (after, "wait") - requests_of (before, "wait"), ==, 1);
+
+  /* a pid the daemon never sees: the wait ends after its timeout_ms */
+  {
+    g_autofree char *line
+      = control_line (control, "{\"command\":\"wait\",\"pid\":1,\"timeout_ms\":100}");
+    g_assert_cmpstr (line, ==,
+                     "{\"vm\":null,\"reason\":\"QEMU pid 1 was not placed within 100 ms\"}");
+  }
+  /* a bad request is refused at once, by name */
+  {
+    g_autofree char *line = control_line (control, "{\"command\":\"wait\",\"pid\":\"1\"}");
+    g_assert_cmpstr (line, ==,
+                     "{\"error\":\"wait needs a \\\"pid\\\" of 1 to 4194304 and a "
+                     "\\\"timeout_ms\\\" of 1 to 600000\"}");
+  }
+  /* the VM already pinned: answered at once with it */
+  {
+    g_autofree char *req
+      = g_strdup_printf ("{\"command\":\"wait\",\"pid\":%" G_GINT64_FORMAT ",\"timeout_ms\":100}",
+                         json_object_get_int_member (vm, "pid"));
+    g_autofree char *line = control_line (control, req);
+    g_autoptr (JsonNode) reply = json_from_string (line, NULL);
+    JsonObject *got = json_object_get_object_member (json_node_get_object (reply), "vm");
+
+    g_assert_cmpstr (json_object_get_string_member (got, "state"), ==, "pinned");
+  }
 
   g_subprocess_send_signal (r->proc, SIGTERM);
   g_assert_cmpint (run_wait (r), ==, 0);
