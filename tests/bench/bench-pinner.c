@@ -287,7 +287,7 @@ bench_hot_add (void)
 {
   /* CPU 0 for the emulator, the vCPUs on CPU 1: a new thread inherits the
    * main thread's CPU 0, so qpin must move it, and that is what is timed */
-  const char *policy[] = { "reserved=0", "emulator=housekeeping", "overcommit=share", NULL };
+  const char *policy[] = { "reserved=0", "emulator=housekeeping", "cpus=shared", NULL };
   Daemon *d = daemon_start (policy);
   g_autoptr (QpinTestQemu) qemu = watched_qemu (d, "1,maxcpus=101");
   g_autoptr (GHashTable) known = g_hash_table_new (NULL, NULL);
@@ -358,7 +358,7 @@ bench_hot_add (void)
 static void
 bench_qpin_hotplug (void)
 {
-  const char *policy[] = { "reserved=0", "emulator=housekeeping", "overcommit=share", NULL };
+  const char *policy[] = { "reserved=0", "emulator=housekeeping", "cpus=shared", NULL };
   Daemon *d = daemon_start (policy);
   g_autoptr (QpinTestQemu) qemu = watched_qemu (d, "1,maxcpus=21");
   g_autoptr (GHashTable) known = g_hash_table_new (NULL, NULL);
