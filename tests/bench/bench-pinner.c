@@ -5,10 +5,11 @@
  *                 in-process loop (query-cpus-fast, then pin and read back
  *                 every vCPU with no planning)
  *   hot-add       100 vCPUs hot-added by a foreign QMP client: thread seen
- *                 in /proc -> thread on its planned CPU, p50/p99; baseline:
- *                 device_add's own round trip
+ *                 in /proc -> thread on its planned CPU, p50/p99; floors:
+ *                 device_add's own round trip, one bare sched_setaffinity
  *   qpin-hotplug  20 vCPUs added by `qpin hotplug`: how many were ever seen
- *                 off their planned CPU (target 0)
+ *                 off their planned CPU (target 0); command to pinned
+ *                 beside a `qpin status` exec
  *   daemon-vms    QPIN_BENCH_VMS (200) fake QEMUs (processes with a real
  *                 vCPU thread, speaking QMP) in a watched directory: time
  *                 until all are pinned; floors: one client querying them
