@@ -29,6 +29,7 @@
 #include "qpin-proc.h"
 #include "qpin-readback.h"
 #include "qpin-registry.h"
+#include "qpin-run-args.h"
 #include "qpin-setup.h"
 #include "qpin-unix-address.h"
 
@@ -70,97 +71,6 @@ typedef struct {
 } Run;
 
 static void run_fail (Run *r, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-/* ---- command line of QEMU ---- */
-
-/* QEMU options spell "," as ",," inside a value. */
-static char *
-qemu_opt_escape (const char *value)
-{
-  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
-  return g_strjoinv (",,", parts);
-}
-
-static gboolean
-is_opt (const char *arg, const char *name)
-{
-  /* QEMU accepts -opt and --opt alike */
-  if (arg[0] != '-')
-    return FALSE;
-  arg += arg[1] == '-' ? 2 : 1;
-  return g_str_equal (arg, name);
-}
-
-/* The guest name of a -name value: "NAME[,...]" or "guest=NAME[,...]". */
-static char *
-guest_name_of (const char *value)
-{
-  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
-  for (guint i = 0; parts[i]; i++)
-    {
-      if (g_str_has_prefix (parts[i], "guest="))
-        return g_strdup (parts[i] + strlen ("guest="));
-      if (i == 0 && strchr (parts[i], '=') == NULL)
-        return g_strdup (parts[i]);
-    }
-  return NULL;
-}
-
-typedef struct {
-  gboolean paused;
-  gboolean daemonize;
-  char *name;
-} QemuArgs;
-
-static void
-scan_qemu_args (char **args, QemuArgs *out)
-{
-  for (guint i = 1; args[i]; i++)
-    {
-      if (is_opt (args[i], "S"))
-        out->paused = TRUE;
-      else if (is_opt (args[i], "daemonize"))
-        out->daemonize = TRUE;
-      else if (is_opt (args[i], "name") && args[i + 1])
-        {
-          g_free (out->name);
-          out->name = guest_name_of (args[i + 1]);
-        }
-    }
-}
-
-static GPtrArray *
-build_qemu_argv (char **args, const char *mon_path, const char *daemon_socket, const char *add_name,
-                 gboolean add_pause)
-{
-  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *mon = qemu_opt_escape (mon_path);
-
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, g_strdup ("-chardev"));
-  g_ptr_array_add (argv, g_strdup_printf ("socket,id=qpinrun,path=%s", mon));
-  g_ptr_array_add (argv, g_strdup ("-mon"));
-  g_ptr_array_add (argv, g_strdup ("chardev=qpinrun,mode=control"));
-  if (daemon_socket)
-    {
-      g_autofree char *path = qemu_opt_escape (daemon_socket);
-      g_ptr_array_add (argv, g_strdup ("-chardev"));
-      g_ptr_array_add (argv, g_strdup_printf ("socket,id=qpind,path=%s,reconnect=1", path));
-      g_ptr_array_add (argv, g_strdup ("-mon"));
-      g_ptr_array_add (argv, g_strdup ("chardev=qpind,mode=control"));
-    }
-  if (add_name)
-    {
-      g_autofree char *name = qemu_opt_escape (add_name);
-      g_ptr_array_add (argv, g_strdup ("-name"));
-      g_ptr_array_add (argv, g_strdup_printf ("guest=%s", name));
-    }
-  if (add_pause)
-    g_ptr_array_add (argv, g_strdup ("-S"));
-  g_ptr_array_add (argv, NULL);
-  return argv;
-}
 
 /* ---- ending ---- */
 
@@ -814,7 +724,7 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
 static int
 run_main (Run *r, RunOptions *o, char **qemu_args)
 {
-  QemuArgs qa = { 0 };
+  QpinRunQemuArgs qa = { 0 };
   g_autofree char *dir = NULL, *mon_path = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (QpinTopology) topo = NULL;
@@ -828,7 +738,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
   guint signals[3];
   int status_code;
 
-  scan_qemu_args (qemu_args, &qa);
+  qpin_run_args_scan (qemu_args, &qa);
   if (qa.daemonize)
     {
       fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
@@ -918,8 +828,8 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
       g_free (qa.name);
       return 1;
     }
-  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
-                          qa.name ? NULL : o->name, !qa.paused);
+  argv = qpin_run_args_build_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
+                                   qa.name ? NULL : o->name, !qa.paused);
   g_free (qa.name);
 
   signals[0] = g_unix_signal_add (SIGINT, on_sigint, r);
