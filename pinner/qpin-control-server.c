@@ -30,6 +30,7 @@ typedef struct {
   GSocketConnection *connection;
   GCancellable *cancel;
   guint timeout_id;
+  gboolean waiting; /* a wait is pending: its reply is still to come */
   char *reply;
   gsize len;
   char line[QPIN_CONTROL_MAX_LINE + 1];
@@ -50,6 +51,17 @@ client_release (ControlClient *client)
   g_rc_box_release_full (client, (GDestroyNotify) client_clear);
 }
 
+/* Clients that count against QPIN_CONTROL_MAX_CLIENTS: a waiting one
+ * has asked, and its wait is bounded in number and time on its own. */
+static guint
+active_clients (QpinControlServer *server)
+{
+  guint all = g_hash_table_size (server->clients);
+  guint waiting = server->waits ? qpin_control_waits_pending (server->waits) : 0;
+
+  return all > waiting ? all - waiting : 0;
+}
+
 /* Ends the conversation: pending operations are cancelled (their
  * callbacks release their references) and the peer sees the end now. */
 static void
@@ -64,7 +76,7 @@ client_drop (ControlClient *client)
   g_cancellable_cancel (client->cancel);
   shutdown (g_socket_get_fd (g_socket_connection_get_socket (client->connection)), SHUT_RDWR);
   g_hash_table_remove (server->clients, client);
-  if (g_hash_table_size (server->clients) < QPIN_CONTROL_MAX_CLIENTS / 2)
+  if (active_clients (server) < QPIN_CONTROL_MAX_CLIENTS / 2)
     server->full = FALSE;
 }
 
@@ -170,7 +182,28 @@ start_hotplug (ControlClient *client, JsonObject *request)
 static void
 on_wait_done (JsonNode *reply, gpointer user_data)
 {
-  client_reply (user_data, reply);
+  ControlClient *client = user_data;
+
+  client->waiting = FALSE;
+  client_reply (client, reply);
+}
+
+/* A waiting client sends nothing more: whatever it does (leave, mostly)
+ * ends its wait, so a qpin run that was killed holds nothing. */
+static void
+on_waiter_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ControlClient *client = user_data;
+  QpinControlServer *server = client->server;
+
+  g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+  if (client->waiting && server != NULL)
+    {
+      client->waiting = FALSE;
+      client_drop (client);
+      qpin_control_waits_forget (server->waits, client);
+    }
+  client_release (client);
 }
 
 /* {"command":"wait","pid":N,"timeout_ms":T}: see qpin-control-wait.h */
@@ -180,14 +213,22 @@ start_wait (ControlClient *client, JsonObject *request)
   JsonNode *now
     = qpin_control_waits_add (client->server->waits, request, on_wait_done,
                               g_rc_box_acquire (client), (GDestroyNotify) client_release);
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (client->connection));
 
   if (now != NULL)
-    client_release (client); /* answered now: the wait took nothing */
-  return now;
+    {
+      client_release (client); /* answered now: the wait took nothing */
+      return now;
+    }
+  client->waiting = TRUE;
+  g_input_stream_read_async (in, client->line, sizeof client->line, G_PRIORITY_DEFAULT,
+                             client->cancel, on_waiter_read, g_rc_box_acquire (client));
+  return NULL;
 }
 
-/* status, and how many status and wait requests were answered: a client
- * that polls status instead of waiting shows here */
+/* status, how many status and wait requests were answered (a client
+ * that polls status instead of waiting shows here) and how many waits are
+ * pending */
 static JsonNode *
 status_reply (QpinControlServer *server)
 {
@@ -200,6 +241,7 @@ status_reply (QpinControlServer *server)
     root, "vms", json_node_ref (json_object_get_member (json_node_get_object (vms), "vms")));
   json_object_set_int_member (counts, "status", server->status_requests);
   json_object_set_int_member (counts, "wait", qpin_control_waits_count (server->waits));
+  json_object_set_int_member (counts, "waiting", qpin_control_waits_pending (server->waits));
   json_object_set_object_member (root, "requests", g_steal_pointer (&counts));
   return json_node_init_object (json_node_alloc (), root);
 }
@@ -307,7 +349,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
       g_warning ("control: refused a client with uid %d", (int) uid);
       return TRUE; /* dropping the connection closes it */
     }
-  if (g_hash_table_size (server->clients) >= QPIN_CONTROL_MAX_CLIENTS)
+  if (active_clients (server) >= QPIN_CONTROL_MAX_CLIENTS)
     {
       if (!server->full)
         g_warning ("control: %d clients at once; refusing more until some leave",

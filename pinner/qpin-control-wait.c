@@ -191,6 +191,8 @@ qpin_control_waits_add (QpinControlWaits *waits, JsonObject *request, QpinContro
     return reply_new ("error",
                       "wait needs a \"pid\" of 1 to 4194304 and a \"timeout_ms\" of 1 to %d",
                       QPIN_CONTROL_WAIT_MAX_MS);
+  if (waits->waits->len >= QPIN_CONTROL_WAIT_MAX)
+    return reply_new ("error", "%d waits at once: try again later", QPIN_CONTROL_WAIT_MAX);
   now = vm_reply (waits->registry, (GPid) pid);
   if (now != NULL)
     {
@@ -207,6 +209,34 @@ qpin_control_waits_add (QpinControlWaits *waits, JsonObject *request, QpinContro
   w->timeout_id = g_timeout_add (w->timeout_ms, on_timeout, w);
   g_ptr_array_add (waits->waits, w);
   return NULL;
+}
+
+/**
+ * qpin_control_waits_forget:
+ * @user_data: the @user_data of a pending wait
+ *
+ * Ends that wait without an answer (its asker left): its @destroy runs.
+ */
+void
+qpin_control_waits_forget (QpinControlWaits *waits, gpointer user_data)
+{
+  for (guint i = 0; i < waits->waits->len; i++)
+    if (((Wait *) g_ptr_array_index (waits->waits, i))->user_data == user_data)
+      {
+        g_ptr_array_remove_index_fast (waits->waits, i);
+        return;
+      }
+}
+
+/**
+ * qpin_control_waits_pending:
+ *
+ * Returns: how many waits are not answered yet
+ */
+guint
+qpin_control_waits_pending (QpinControlWaits *waits)
+{
+  return waits->waits->len;
 }
 
 /**

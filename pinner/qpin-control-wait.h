@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 
 /* a wait lasts at most this long */
 #define QPIN_CONTROL_WAIT_MAX_MS 600000
+/* waits at once (each is a connected client, outside the control
+ * server's QPIN_CONTROL_MAX_CLIENTS: it has asked, and its time is bounded) */
+#define QPIN_CONTROL_WAIT_MAX 1024
 
 typedef struct _QpinControlWaits QpinControlWaits;
 
@@ -26,6 +29,8 @@ QpinControlWaits *qpin_control_waits_new (QpinRegistry *registry);
 JsonNode *qpin_control_waits_add (QpinControlWaits *waits, JsonObject *request,
                                   QpinControlWaitDone done, gpointer user_data,
                                   GDestroyNotify destroy);
+void qpin_control_waits_forget (QpinControlWaits *waits, gpointer user_data);
+guint qpin_control_waits_pending (QpinControlWaits *waits);
 guint qpin_control_waits_count (QpinControlWaits *waits);
 void qpin_control_waits_free (QpinControlWaits *waits);
 

@@ -1033,6 +1033,33 @@ test_daemon_wait (void)
                      "{\"error\":\"wait needs a \\\"pid\\\" of 1 to 4194304 and a "
                      "\\\"timeout_ms\\\" of 1 to 600000\"}");
   }
+  /* a waiting client that leaves ends its wait: nothing stays pending
+   * (before, until its timeout_ms, 10 min here) */
+  {
+    g_autoptr (GSocketClient) sc = g_socket_client_new ();
+    g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (control);
+    g_autoptr (GSocketConnection) conn
+      = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, NULL);
+    const char *req = "{\"command\":\"wait\",\"pid\":1,\"timeout_ms\":600000}\n";
+    gint64 waiting = -1;
+
+    g_assert_nonnull (conn);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                              req, strlen (req), NULL, NULL, NULL));
+    for (guint i = 0; i < 100 && waiting != 1; i++)
+      {
+        g_autoptr (JsonNode) now = daemon_status (control);
+        waiting = requests_of (now, "waiting");
+      }
+    g_assert_cmpint (waiting, ==, 1);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    for (guint i = 0; i < 100 && waiting != 0; i++)
+      {
+        g_autoptr (JsonNode) now = daemon_status (control);
+        waiting = requests_of (now, "waiting");
+      }
+    g_assert_cmpint (waiting, ==, 0);
+  }
   /* the VM already pinned: answered at once with it */
   {
     g_autofree char *req
