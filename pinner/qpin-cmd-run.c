@@ -24,17 +24,18 @@
 
 #include "qpin-commands.h"
 #include "qpin-control.h"
+#include "qpin-control-wait.h"
 #include "qpin-proc.h"
 #include "qpin-readback.h"
-#include "qpin-registry.h"
 #include "qpin-json.h"
+#include "qpin-registry.h"
+#include "qpin-run-args.h"
 #include "qpin-setup.h"
 #include "qpin-unix-address.h"
 
 #define RUN_DEFAULT_TIMEOUT_MS 30000
 #define RUN_STOP_GRACE_MS 3000
 #define RUN_CLOSED_GRACE_MS 2000
-#define RUN_POLL_MS 5
 
 typedef enum {
   PHASE_STARTING,       /* waiting for QEMU's monitor */
@@ -65,102 +66,11 @@ typedef struct {
   gint64 spawned_us; /* wall clock: QEMU spawned */
   gint64 monitor_us; /* wall clock: our monitor's handshake done */
   gint64 resumed_us; /* wall clock: RESUME event seen, 0 until then */
-  guint timeout_id, poll_id, kill_id, closed_id;
+  guint timeout_id, kill_id, closed_id;
   int status;
 } Run;
 
 static void run_fail (Run *r, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-/* ---- command line of QEMU ---- */
-
-/* QEMU options spell "," as ",," inside a value. */
-static char *
-qemu_opt_escape (const char *value)
-{
-  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
-  return g_strjoinv (",,", parts);
-}
-
-static gboolean
-is_opt (const char *arg, const char *name)
-{
-  /* QEMU accepts -opt and --opt alike */
-  if (arg[0] != '-')
-    return FALSE;
-  arg += arg[1] == '-' ? 2 : 1;
-  return g_str_equal (arg, name);
-}
-
-/* The guest name of a -name value: "NAME[,...]" or "guest=NAME[,...]". */
-static char *
-guest_name_of (const char *value)
-{
-  g_auto (GStrv) parts = g_strsplit (value, ",", -1);
-  for (guint i = 0; parts[i]; i++)
-    {
-      if (g_str_has_prefix (parts[i], "guest="))
-        return g_strdup (parts[i] + strlen ("guest="));
-      if (i == 0 && strchr (parts[i], '=') == NULL)
-        return g_strdup (parts[i]);
-    }
-  return NULL;
-}
-
-typedef struct {
-  gboolean paused;
-  gboolean daemonize;
-  char *name;
-} QemuArgs;
-
-static void
-scan_qemu_args (char **args, QemuArgs *out)
-{
-  for (guint i = 1; args[i]; i++)
-    {
-      if (is_opt (args[i], "S"))
-        out->paused = TRUE;
-      else if (is_opt (args[i], "daemonize"))
-        out->daemonize = TRUE;
-      else if (is_opt (args[i], "name") && args[i + 1])
-        {
-          g_free (out->name);
-          out->name = guest_name_of (args[i + 1]);
-        }
-    }
-}
-
-static GPtrArray *
-build_qemu_argv (char **args, const char *mon_path, const char *daemon_socket, const char *add_name,
-                 gboolean add_pause)
-{
-  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *mon = qemu_opt_escape (mon_path);
-
-  for (guint i = 0; args[i]; i++)
-    g_ptr_array_add (argv, g_strdup (args[i]));
-  g_ptr_array_add (argv, g_strdup ("-chardev"));
-  g_ptr_array_add (argv, g_strdup_printf ("socket,id=qpinrun,path=%s", mon));
-  g_ptr_array_add (argv, g_strdup ("-mon"));
-  g_ptr_array_add (argv, g_strdup ("chardev=qpinrun,mode=control"));
-  if (daemon_socket)
-    {
-      g_autofree char *path = qemu_opt_escape (daemon_socket);
-      g_ptr_array_add (argv, g_strdup ("-chardev"));
-      g_ptr_array_add (argv, g_strdup_printf ("socket,id=qpind,path=%s,reconnect=1", path));
-      g_ptr_array_add (argv, g_strdup ("-mon"));
-      g_ptr_array_add (argv, g_strdup ("chardev=qpind,mode=control"));
-    }
-  if (add_name)
-    {
-      g_autofree char *name = qemu_opt_escape (add_name);
-      g_ptr_array_add (argv, g_strdup ("-name"));
-      g_ptr_array_add (argv, g_strdup_printf ("guest=%s", name));
-    }
-  if (add_pause)
-    g_ptr_array_add (argv, g_strdup ("-S"));
-  g_ptr_array_add (argv, NULL);
-  return argv;
-}
 
 /* ---- ending ---- */
 
@@ -179,11 +89,9 @@ clear_sources (Run *r)
 {
   if (r->timeout_id)
     g_source_remove (r->timeout_id);
-  if (r->poll_id)
-    g_source_remove (r->poll_id);
   if (r->closed_id)
     g_source_remove (r->closed_id);
-  r->timeout_id = r->poll_id = r->closed_id = 0;
+  r->timeout_id = r->closed_id = 0;
 }
 
 /* Stop QEMU because qpin cannot keep its promise; the reason is printed
@@ -382,37 +290,53 @@ on_settled (QpinRegistry *registry, QpinVm *vm, gpointer user_data)
 
 /* ---- pinning by the daemon ---- */
 
-static gboolean
-on_poll (gpointer user_data)
+/* The daemon answers {"command":"wait"} once it has placed the VM (or
+ * failed, or lost it): one request, no polling. */
+static void
+on_wait (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   Run *r = user_data;
   g_autoptr (GError) error = NULL;
-  g_autoptr (JsonNode) status = qpin_control_request (r->control_path, "status", NULL, &error);
+  g_autoptr (JsonNode) reply = qpin_control_request_finish (result, &error);
+  JsonNode *member;
   JsonObject *vm;
-  const char *state;
+  const char *state, *why;
 
-  if (status == NULL)
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) || r->phase != PHASE_PINNING)
+    return;
+  if (reply == NULL)
     {
-      r->poll_id = 0;
       run_fail (r, "lost the qpin daemon while it was pinning QEMU: %s", error->message);
-      return G_SOURCE_REMOVE;
+      return;
     }
-  vm = qpin_json_find_vm (status, r->pid);
+  member = JSON_NODE_HOLDS_OBJECT (reply)
+             ? json_object_get_member (json_node_get_object (reply), "vm")
+             : NULL;
+  vm = member && JSON_NODE_HOLDS_OBJECT (member) ? json_node_get_object (member) : NULL;
   state = vm ? json_object_get_string_member_with_default (vm, "state", "") : "";
   if (g_str_equal (state, "pinned"))
     {
-      r->poll_id = 0;
       pinned (r, vm);
-      return G_SOURCE_REMOVE;
+      return;
     }
-  if (g_str_equal (state, "failed") || g_str_equal (state, "degraded"))
-    {
-      const char *why = json_object_get_string_member_with_default (vm, "error", NULL);
-      r->poll_id = 0;
-      run_fail (r, "the qpin daemon cannot pin QEMU (pid %d): %s", r->pid, why ? why : state);
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+  why
+    = vm ? json_object_get_string_member_with_default (vm, "error", NULL)
+      : JSON_NODE_HOLDS_OBJECT (reply)
+        ? json_object_get_string_member_with_default (json_node_get_object (reply), "reason", NULL)
+        : NULL;
+  run_fail (r, "the qpin daemon cannot pin QEMU (pid %d): %s", r->pid,
+            why ? why : (*state ? state : "no answer"));
+}
+
+static void
+wait_for_daemon (Run *r)
+{
+  g_autoptr (JsonObject) args = json_object_new ();
+
+  json_object_set_int_member (args, "pid", r->pid);
+  /* our own timeout, started earlier, ends the wait first */
+  json_object_set_int_member (args, "timeout_ms", MIN (r->timeout_ms, QPIN_CONTROL_WAIT_MAX_MS));
+  qpin_control_request_async (r->control_path, "wait", args, r->cancel, on_wait, r);
 }
 
 /* ---- QEMU's monitor ---- */
@@ -473,7 +397,7 @@ on_handshake (GObject *source, GAsyncResult *result, gpointer user_data)
   if (r->daemon_mode)
     {
       g_info ("waiting for the qpin daemon to pin QEMU (pid %d)", r->pid);
-      r->poll_id = g_timeout_add (RUN_POLL_MS, on_poll, r);
+      wait_for_daemon (r);
     }
   else
     {
@@ -667,6 +591,7 @@ typedef struct {
   QpinPlacementOptions placement; /* --config, --policy */
   char *name, *daemon_socket, *control_path, *report_path;
   gint timeout_ms;
+  gint interval_ms;
   gboolean verbose;
 } RunOptions;
 
@@ -718,6 +643,10 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
       "The daemon's control socket (" QPIN_CONTROL_DEFAULT_PATH ")", "PATH" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &o->timeout_ms,
       "Give up when QEMU is not pinned within MS (30000)", "MS" },
+    { "interval", 0, 0, G_OPTION_ARG_INT, &o->interval_ms,
+      "Alone: re-check vCPUs and drift every MS besides the kernel's events (1000; 0: only on "
+      "events)",
+      "MS" },
     { "report", 0, 0, G_OPTION_ARG_FILENAME, &o->report_path,
       "Write the VM as pinned (JSON) to FILE once the guest starts", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
@@ -776,9 +705,9 @@ parse_options (int argc, char **argv, RunOptions *o, GStrv *qemu_args, GError **
 /* Refuses what qpin run cannot do with these QEMU arguments, having
  * said why.  Returns 0, or the exit status. */
 static int
-check_qemu_args (RunOptions *o, char **qemu_args, QemuArgs *qa)
+check_qemu_args (RunOptions *o, char **qemu_args, QpinRunQemuArgs *qa)
 {
-  scan_qemu_args (qemu_args, qa);
+  qpin_run_args_scan (qemu_args, qa);
   if (qa->daemonize)
     {
       fprintf (stderr, "qpin run: -daemonize is not supported: qpin run stays QEMU's parent "
@@ -830,7 +759,7 @@ choose_mode (Run *r, RunOptions *o, const char *name, const char *daemon_socket)
     }
   r->registry = qpin_registry_new (g_steal_pointer (&topo), g_steal_pointer (&config),
                                    &(QpinRegistryOptions){ .timeout_ms = r->timeout_ms,
-                                                           .interval_ms = 1000,
+                                                           .interval_ms = (guint) o->interval_ms,
                                                            .enforce = QPIN_ENFORCE_REPAIR },
                                    &error);
   if (r->registry == NULL)
@@ -842,6 +771,9 @@ choose_mode (Run *r, RunOptions *o, const char *name, const char *daemon_socket)
            "qpin run: no qpin daemon at '%s': planning alone (CPUs are not "
            "reserved against other VMs)\n",
            r->control_path);
+  /* as the daemon: new vCPU threads and host CPUs going offline or
+   * online are seen when they happen, not at the next --interval */
+  qpin_setup_watch (r->registry, NULL);
   return 0;
 }
 
@@ -882,7 +814,7 @@ spawn_and_run (Run *r, const char *qemu, GPtrArray *argv)
 static int
 run_main (Run *r, RunOptions *o, char **qemu_args)
 {
-  QemuArgs qa = { 0 };
+  QpinRunQemuArgs qa = { 0 };
   g_autofree char *qemu_name = NULL; /* QEMU's own -name */
   g_autofree char *dir = NULL, *mon_path = NULL;
   g_autoptr (GError) error = NULL;
@@ -916,8 +848,8 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
       g_rmdir (dir);
       return 1;
     }
-  argv = build_qemu_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
-                          qemu_name ? NULL : o->name, !qa.paused);
+  argv = qpin_run_args_build_argv (qemu_args, mon_path, r->daemon_mode ? daemon_socket : NULL,
+                                   qemu_name ? NULL : o->name, !qa.paused);
   spawn_and_run (r, qemu_args[0], argv);
   g_cancellable_cancel (r->cancel);
   g_socket_listener_close (r->listener);
@@ -930,7 +862,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
  * qpin_cmd_run:
  *
  * `qpin run [--config F] [--policy K=V]... [--name NAME] [--daemon-socket PATH]
- *  [--control PATH] [--timeout MS] [--report FILE] -- QEMU [ARGS...]`
+ *  [--control PATH] [--timeout MS] [--interval MS] [--report FILE] -- QEMU [ARGS...]`
  *
  * Returns: QEMU's exit status (128 + signal when it was killed); 1 when
  *   qpin stopped QEMU because it could not be pinned; 2 on bad usage; 126
@@ -940,7 +872,7 @@ run_main (Run *r, RunOptions *o, char **qemu_args)
 int
 qpin_cmd_run (int argc, char **argv)
 {
-  g_auto (RunOptions) o = { .timeout_ms = RUN_DEFAULT_TIMEOUT_MS };
+  g_auto (RunOptions) o = { .timeout_ms = RUN_DEFAULT_TIMEOUT_MS, .interval_ms = 1000 };
   g_autoptr (GError) error = NULL;
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (GCancellable) cancel = g_cancellable_new ();
@@ -952,6 +884,11 @@ qpin_cmd_run (int argc, char **argv)
   if (!parse_options (argc, argv, &o, &qemu_args, &error))
     {
       fprintf (stderr, "qpin run: %s\n", error->message);
+      return 2;
+    }
+  if (o.interval_ms < 0)
+    {
+      fprintf (stderr, "qpin run: --interval must be 0 or more\n");
       return 2;
     }
   r.loop = loop;

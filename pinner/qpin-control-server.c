@@ -7,6 +7,7 @@
  */
 
 #include "qpin-control-server.h"
+#include "qpin-control-wait.h"
 #include "qpin-qmp-json.h"
 
 #include <string.h>
@@ -19,6 +20,8 @@ struct _QpinControlServer {
   GSocketService *service;
   GHashTable *clients; /* ControlClient set, one reference each */
   gboolean full;       /* "too many clients" logged for this episode */
+  QpinControlWaits *waits;
+  guint status_requests; /* answered since the start, shown by status */
 };
 
 typedef struct {
@@ -26,6 +29,7 @@ typedef struct {
   GSocketConnection *connection;
   GCancellable *cancel;
   guint timeout_id;
+  gboolean waiting; /* a wait is pending: its reply is still to come */
   char *reply;
   gsize len;
   char line[QPIN_CONTROL_MAX_LINE + 1];
@@ -46,6 +50,17 @@ client_release (ControlClient *client)
   g_rc_box_release_full (client, (GDestroyNotify) client_clear);
 }
 
+/* Clients that count against QPIN_CONTROL_MAX_CLIENTS: a waiting one
+ * has asked, and its wait is bounded in number and time on its own. */
+static guint
+active_clients (QpinControlServer *server)
+{
+  guint all = g_hash_table_size (server->clients);
+  guint waiting = server->waits ? qpin_control_waits_pending (server->waits) : 0;
+
+  return all > waiting ? all - waiting : 0;
+}
+
 /* Ends the conversation: pending operations are cancelled (their
  * callbacks release their references) and the peer sees the end now. */
 static void
@@ -60,7 +75,7 @@ client_drop (ControlClient *client)
   g_cancellable_cancel (client->cancel);
   shutdown (g_socket_get_fd (g_socket_connection_get_socket (client->connection)), SHUT_RDWR);
   g_hash_table_remove (server->clients, client);
-  if (g_hash_table_size (server->clients) < QPIN_CONTROL_MAX_CLIENTS / 2)
+  if (active_clients (server) < QPIN_CONTROL_MAX_CLIENTS / 2)
     server->full = FALSE;
 }
 
@@ -163,6 +178,73 @@ start_hotplug (ControlClient *client, JsonObject *request)
   return NULL;
 }
 
+static void
+on_wait_done (JsonNode *reply, gpointer user_data)
+{
+  ControlClient *client = user_data;
+
+  client->waiting = FALSE;
+  client_reply (client, reply);
+}
+
+/* A waiting client sends nothing more: whatever it does (leave, mostly)
+ * ends its wait, so a qpin run that was killed holds nothing. */
+static void
+on_waiter_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  ControlClient *client = user_data;
+  QpinControlServer *server = client->server;
+
+  g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+  if (client->waiting && server != NULL)
+    {
+      client->waiting = FALSE;
+      client_drop (client);
+      qpin_control_waits_forget (server->waits, client);
+    }
+  client_release (client);
+}
+
+/* {"command":"wait","pid":N,"timeout_ms":T}: see qpin-control-wait.h */
+static JsonNode *
+start_wait (ControlClient *client, JsonObject *request)
+{
+  JsonNode *now
+    = qpin_control_waits_add (client->server->waits, request, on_wait_done,
+                              g_rc_box_acquire (client), (GDestroyNotify) client_release);
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (client->connection));
+
+  if (now != NULL)
+    {
+      client_release (client); /* answered now: the wait took nothing */
+      return now;
+    }
+  client->waiting = TRUE;
+  g_input_stream_read_async (in, client->line, sizeof client->line, G_PRIORITY_DEFAULT,
+                             client->cancel, on_waiter_read, g_rc_box_acquire (client));
+  return NULL;
+}
+
+/* status, how many status and wait requests were answered (a client
+ * that polls status instead of waiting shows here) and how many waits are
+ * pending */
+static JsonNode *
+status_reply (QpinControlServer *server)
+{
+  g_autoptr (JsonNode) vms = qpin_registry_to_json (server->registry);
+  g_autoptr (JsonObject) root = json_object_new ();
+  g_autoptr (JsonObject) counts = json_object_new ();
+
+  server->status_requests++;
+  json_object_set_member (
+    root, "vms", json_node_ref (json_object_get_member (json_node_get_object (vms), "vms")));
+  json_object_set_int_member (counts, "status", server->status_requests);
+  json_object_set_int_member (counts, "wait", qpin_control_waits_count (server->waits));
+  json_object_set_int_member (counts, "waiting", qpin_control_waits_pending (server->waits));
+  json_object_set_object_member (root, "requests", g_steal_pointer (&counts));
+  return json_node_init_object (json_node_alloc (), root);
+}
+
 static JsonNode *
 handle_command (ControlClient *client, const char *line)
 {
@@ -176,9 +258,11 @@ handle_command (ControlClient *client, const char *line)
   command
     = json_object_get_string_member_with_default (json_node_get_object (request), "command", "");
   if (g_str_equal (command, "status"))
-    return qpin_registry_to_json (server->registry);
+    return status_reply (server);
   if (g_str_equal (command, "hotplug"))
     return start_hotplug (client, json_node_get_object (request));
+  if (g_str_equal (command, "wait"))
+    return start_wait (client, json_node_get_object (request));
   if (g_str_equal (command, "reload"))
     {
       g_autoptr (JsonObject) ok = json_object_new ();
@@ -189,7 +273,7 @@ handle_command (ControlClient *client, const char *line)
     }
   {
     g_autofree char *message
-      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug", command);
+      = g_strdup_printf ("unknown command '%s': accepted: status, reload, hotplug, wait", command);
     return error_reply (message);
   }
 }
@@ -264,7 +348,7 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
       g_warning ("control: refused a client with uid %d", (int) uid);
       return TRUE; /* dropping the connection closes it */
     }
-  if (g_hash_table_size (server->clients) >= QPIN_CONTROL_MAX_CLIENTS)
+  if (active_clients (server) >= QPIN_CONTROL_MAX_CLIENTS)
     {
       if (!server->full)
         g_warning ("control: %d clients at once; refusing more until some leave",
@@ -301,6 +385,7 @@ qpin_control_server_new (QpinDaemon *daemon, QpinRegistry *registry)
   server->daemon = daemon;
   server->registry = registry;
   server->clients = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) client_release, NULL);
+  server->waits = qpin_control_waits_new (registry);
   return server;
 }
 
@@ -343,6 +428,8 @@ qpin_control_server_free (QpinControlServer *server)
       g_hash_table_iter_next (&iter, (gpointer *) &client, NULL);
       client_drop (client);
     }
+  /* pending waits release their clients, already dropped */
+  g_clear_pointer (&server->waits, qpin_control_waits_free);
   g_hash_table_unref (server->clients);
   g_free (server);
 }

@@ -76,6 +76,7 @@ const QpinTopology *qpin_registry_get_topology (QpinRegistry *registry);
 QpinVmState qpin_vm_get_state (QpinVm *vm);
 const char *qpin_vm_get_error (QpinVm *vm);
 const char *qpin_vm_state_to_string (QpinVmState state);
+GPid qpin_vm_get_pid (QpinVm *vm);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinRegistry, qpin_registry_free)
 

@@ -42,6 +42,17 @@ qpin_vm_get_error (QpinVm *vm)
   return vm->error;
 }
 
+/**
+ * qpin_vm_get_pid:
+ *
+ * Returns: the QEMU process's pid (from the kernel, never from QMP)
+ */
+GPid
+qpin_vm_get_pid (QpinVm *vm)
+{
+  return vm->pid;
+}
+
 /* Frees what each ThreadState of @states holds (not @states). */
 void
 qpin_vm_clear_states (GArray *states)

@@ -1,6 +1,7 @@
 /* test-run.c: `qpin run` with real QEMUs, checked against the kernel's own
  * view (/proc/PID/task/TID/{status,stat}, sched_getscheduler) and QEMU's
  * (query-status on a monitor of the test's own) */
+#include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <sched.h>
@@ -8,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include "qpin-qmp-client.h"
+#include "qpin-qmp-types.h"
 #include "qpin-test-qemu.h"
 
 #define WAIT_MS 120000 /* qpin runs under valgrind in one test setup */
@@ -562,6 +565,217 @@ test_usage (void)
   g_assert_nonnull (strstr (r->err, "no QEMU command"));
 }
 
+/* ---- alone, between events: hot-add and host CPU hotplug ---- */
+
+/* `qpin run` alone of a VM named @name with @smp, -v, --interval 0 (only
+ * the kernel's events can make it look again), a monitor of the test's
+ * own at @user_sock */
+static GStrv
+alone_event_args (const char *control, const char *report, const char *user_sock, const char *name,
+                  const char *smp)
+{
+  g_autofree char *qmp = g_strdup_printf ("unix:%s,server=on,wait=off", user_sock);
+  g_autofree char *guest = g_strdup_printf ("%s,debug-threads=on", name);
+  const char *args[] = { "run",    "-v",       "--interval",  "0",        "--control",
+                         control,  "--report", report,        "--",       "qemu-system-x86_64",
+                         "-accel", "tcg",      "-nodefaults", "-display", "none",
+                         "-m",     "64",       "-smp",        smp,        "-qmp",
+                         qmp,      "-name",    guest,         NULL };
+  return g_strdupv ((char **) args);
+}
+
+/* device_add of the first free CPU slot, as a foreign QMP client would;
+ * returns when QEMU answered (the thread exists then) */
+static void
+foreign_cpu_add (const char *socket)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (socket, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL, ok = NULL;
+  g_autoptr (GPtrArray) slots = NULL;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
+  g_assert_no_error (error);
+  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < slots->len; i++)
+    {
+      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
+      g_autoptr (JsonObject) args = json_object_new ();
+
+      if (slot->qom_path)
+        continue;
+      json_object_set_string_member (args, "driver", slot->type);
+      json_object_set_string_member (args, "id", "foreign1");
+      json_object_set_int_member (args, "socket-id", slot->topo.socket);
+      json_object_set_int_member (args, "core-id", slot->topo.core);
+      json_object_set_int_member (args, "thread-id", slot->topo.thread);
+      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+      g_assert_no_error (error);
+      qpin_qmp_client_close (client);
+      return;
+    }
+  g_assert_not_reached ();
+}
+
+/* A vCPU hot-added by a foreign client under `qpin run` alone is pinned
+ * on the kernel's process event: with --interval 0 no timer could find
+ * it, and before the fix (a 1 s reconcile, no events) it took up to 1 s.
+ * With one vCPU on each of the two host CPUs, the new one must leave the
+ * CPU of vCPU 0, whose affinity the new thread inherits. */
+static void
+test_alone_foreign_hot_add (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *user_sock = path_in (r, "user.sock");
+  g_auto (GStrv) args = alone_event_args (control, report, user_sock, "hp", "1,maxcpus=2");
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GArray) before = NULL;
+  g_autofree char *cpu0 = NULL, *now = NULL;
+  JsonObject *vm;
+  GPid pid, tid = 0;
+  gint64 added, pinned = 0;
+
+  if (g_get_num_processors () < 2)
+    {
+      g_test_skip ("needs two host CPUs");
+      return;
+    }
+  run_start (r, (const char *const *) args, TRUE);
+  vm = wait_report (report, &root);
+  check_pins (vm);
+  pid = (GPid) json_object_get_int_member (vm, "pid");
+  before = qpin_test_vcpu_tids (pid);
+  g_assert_cmpuint (before->len, ==, 1);
+  cpu0 = qpin_test_affinity_of (g_array_index (before, GPid, 0));
+
+  foreign_cpu_add (user_sock);
+  added = g_get_monotonic_time ();
+  while (pinned == 0 && g_get_monotonic_time () - added < 3 * G_USEC_PER_SEC)
+    {
+      g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (pid);
+
+      for (guint i = 0; tid == 0 && i < vcpus->len; i++)
+        if (g_array_index (vcpus, GPid, i) != g_array_index (before, GPid, 0))
+          tid = g_array_index (vcpus, GPid, i);
+      g_free (now);
+      now = tid ? qpin_test_affinity_of (tid) : NULL;
+      if (now && strchr (now, '-') == NULL && strchr (now, ',') == NULL && !g_str_equal (now, cpu0))
+        pinned = g_get_monotonic_time ();
+      else
+        g_usleep (1000);
+    }
+  g_test_message ("foreign hot-add under qpin run alone: vcpu 1 (tid %d) on cpus %s %.1f ms "
+                  "after device_add returned (vcpu 0 on %s)",
+                  tid, now, pinned ? (double) (pinned - added) / 1000.0 : -1.0, cpu0);
+  g_assert_cmpint (tid, >, 0);
+  g_assert_cmpint (pinned, >, 0);
+  /* generous for a loaded 2-CPU host; the event path takes a few ms */
+  g_assert_cmpint (pinned - added, <, 500 * 1000);
+
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+  g_assert_nonnull (strstr (r->err, "placed new vcpu 1"));
+}
+
+#define HOTPLUG_CPU_PATH "/sys/devices/system/cpu/cpu1/online"
+
+static void
+cpu1_set_online (gboolean online)
+{
+  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, online ? "1" : "0", 1), ==, 1);
+  close (fd);
+}
+
+static void
+restore_cpu1 (int sig)
+{
+  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
+
+  if (fd >= 0)
+    {
+      (void) !write (fd, "1", 1);
+      close (fd);
+    }
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
+typedef struct {
+  GPid tid;
+  const char *want;
+} Affinity;
+
+static gboolean
+affinity_is (gpointer data)
+{
+  Affinity *a = data;
+  g_autofree char *now = qpin_test_affinity_of (a->tid);
+
+  return g_str_equal (now, a->want);
+}
+
+/* Host CPU 1 goes offline under `qpin run` alone: the uevent re-places
+ * the vCPU that had it (onto CPU 0, degraded) with a message that says
+ * the CPU went offline; before the fix it was found by the 1 s timer,
+ * its pin refused, and the refusal blamed on a cgroup cpuset.  CPU 1
+ * back online: the vCPU is back on it. */
+static void
+test_alone_host_cpu_offline (void)
+{
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *report = path_in (r, "report.json");
+  g_autofree char *control = path_in (r, "no-daemon.sock");
+  g_autofree char *user_sock = path_in (r, "user.sock");
+  g_auto (GStrv) args = alone_event_args (control, report, user_sock, "off", "2");
+  g_autoptr (JsonNode) root = NULL;
+  g_autoptr (GArray) vcpus = NULL;
+  Affinity on1 = { 0, "0" };
+  JsonObject *vm;
+
+  if (access (HOTPLUG_CPU_PATH, W_OK) != 0 || g_get_num_processors () != 2)
+    {
+      g_test_skip ("needs root and a hot-pluggable CPU 1 on a 2-CPU host");
+      return;
+    }
+  signal (SIGABRT, restore_cpu1);
+  signal (SIGTERM, restore_cpu1);
+  /* warnings are expected once degraded: not fatal */
+  run_start (r, (const char *const *) args, FALSE);
+  vm = wait_report (report, &root);
+  check_pins (vm);
+  vcpus = qpin_test_vcpu_tids ((GPid) json_object_get_int_member (vm, "pid"));
+  g_assert_cmpuint (vcpus->len, ==, 2);
+  for (guint i = 0; i < vcpus->len; i++)
+    {
+      g_autofree char *cpus = qpin_test_affinity_of (g_array_index (vcpus, GPid, i));
+      if (g_str_equal (cpus, "1"))
+        on1.tid = g_array_index (vcpus, GPid, i);
+    }
+  g_assert_cmpint (on1.tid, >, 0);
+
+  cpu1_set_online (FALSE);
+  /* --interval 0: only the uevent can make qpin look */
+  g_assert_true (qpin_test_wait_for (affinity_is, &on1, 10000));
+  g_usleep (1500 * 1000); /* the kernel's own moves come after the event */
+  cpu1_set_online (TRUE);
+  on1.want = "1";
+  g_assert_true (qpin_test_wait_for (affinity_is, &on1, 10000));
+
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
+  g_assert_nonnull (
+    strstr (r->err, "host CPU 1 went offline: re-placing the threads that used it"));
+  g_assert_null (strstr (r->err, "cgroup cpuset"));
+  g_assert_nonnull (strstr (r->err, "host CPU 1 is online:"));
+}
+
 /* ---- with a daemon ---- */
 
 static JsonNode *
@@ -733,6 +947,133 @@ test_daemon (void)
   g_assert_null (strstr (r1->err, "planning alone"));
   g_assert_null (strstr (r1->err, "already runs under the qpin daemon"));
   g_assert_nonnull (strstr (r2->err, "a VM named 'twin' already runs under the qpin daemon"));
+  g_subprocess_send_signal (d->proc, SIGTERM);
+  run_wait (d);
+}
+
+/* One raw request line on the control socket; returns the reply line. */
+static char *
+control_line (const char *control, const char *request)
+{
+  g_autoptr (GSocketClient) sc = g_socket_client_new ();
+  g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (control);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) conn
+    = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, &error);
+  g_autoptr (GDataInputStream) in = NULL;
+  g_autofree char *text = g_strconcat (request, "\n", NULL);
+  char *line;
+
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                            text, strlen (text), NULL, NULL, &error));
+  in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (conn)));
+  line = g_data_input_stream_read_line_utf8 (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return line;
+}
+
+static gint64
+requests_of (JsonNode *status, const char *command)
+{
+  JsonObject *requests = json_object_get_object_member (json_node_get_object (status), "requests");
+
+  g_assert_nonnull (requests);
+  return json_object_get_int_member (requests, command);
+}
+
+/* Under a daemon, qpin run asks `status` once (is a daemon there, a name
+ * clash?) and then sends one `wait`, answered when the VM is pinned:
+ * the daemon's counters show 1 wait and no status polling (before the
+ * fix: a status every 5 ms until pinned). */
+static void
+test_daemon_wait (void)
+{
+  g_autoptr (Run) d = run_new ();
+  g_autoptr (Run) r = run_new ();
+  g_autofree char *listen = path_in (d, "qmp.sock");
+  g_autofree char *control = path_in (d, "control.sock");
+  g_autofree char *report = path_in (r, "report.json");
+  g_autoptr (JsonNode) root = NULL, before = NULL, after = NULL;
+  const char *dargs[]
+    = { "daemon", "--listen", listen, "--control", control, "--grace", "0", NULL };
+  g_auto (GStrv) args = daemon_run_args (control, listen, report, FALSE);
+  JsonObject *vm;
+
+  d->proc = spawn_qpin (dargs, FALSE, NULL);
+  for (guint i = 0; i < WAIT_MS / 20 && (before = daemon_status (control)) == NULL; i++)
+    g_usleep (20 * 1000);
+  g_assert_nonnull (before);
+
+  run_start (r, (const char *const *) args, TRUE);
+  vm = wait_report (report, &root);
+  g_assert_cmpstr (json_object_get_string_member (vm, "mode"), ==, "daemon");
+  check_pins (vm);
+  after = daemon_status (control);
+  g_assert_nonnull (after);
+  g_test_message ("status requests %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                  ", wait requests %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT,
+                  requests_of (before, "status"), requests_of (after, "status"),
+                  requests_of (before, "wait"), requests_of (after, "wait"));
+  /* qpin run's one status, and the test's own second one */
+  g_assert_cmpint (requests_of (after, "status") - requests_of (before, "status"), ==, 2);
+  g_assert_cmpint (requests_of (after, "wait") - requests_of (before, "wait"), ==, 1);
+
+  /* a pid the daemon never sees: the wait ends after its timeout_ms */
+  {
+    g_autofree char *line
+      = control_line (control, "{\"command\":\"wait\",\"pid\":1,\"timeout_ms\":100}");
+    g_assert_cmpstr (line, ==,
+                     "{\"vm\":null,\"reason\":\"QEMU pid 1 was not placed within 100 ms\"}");
+  }
+  /* a bad request is refused at once, by name */
+  {
+    g_autofree char *line = control_line (control, "{\"command\":\"wait\",\"pid\":\"1\"}");
+    g_assert_cmpstr (line, ==,
+                     "{\"error\":\"wait needs a \\\"pid\\\" of 1 to 4194304 and a "
+                     "\\\"timeout_ms\\\" of 1 to 600000\"}");
+  }
+  /* a waiting client that leaves ends its wait: nothing stays pending
+   * (before, until its timeout_ms, 10 min here) */
+  {
+    g_autoptr (GSocketClient) sc = g_socket_client_new ();
+    g_autoptr (GSocketAddress) addr = g_unix_socket_address_new (control);
+    g_autoptr (GSocketConnection) conn
+      = g_socket_client_connect (sc, G_SOCKET_CONNECTABLE (addr), NULL, NULL);
+    const char *req = "{\"command\":\"wait\",\"pid\":1,\"timeout_ms\":600000}\n";
+    gint64 waiting = -1;
+
+    g_assert_nonnull (conn);
+    g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)),
+                                              req, strlen (req), NULL, NULL, NULL));
+    for (guint i = 0; i < 100 && waiting != 1; i++)
+      {
+        g_autoptr (JsonNode) now = daemon_status (control);
+        waiting = requests_of (now, "waiting");
+      }
+    g_assert_cmpint (waiting, ==, 1);
+    g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
+    for (guint i = 0; i < 100 && waiting != 0; i++)
+      {
+        g_autoptr (JsonNode) now = daemon_status (control);
+        waiting = requests_of (now, "waiting");
+      }
+    g_assert_cmpint (waiting, ==, 0);
+  }
+  /* the VM already pinned: answered at once with it */
+  {
+    g_autofree char *req
+      = g_strdup_printf ("{\"command\":\"wait\",\"pid\":%" G_GINT64_FORMAT ",\"timeout_ms\":100}",
+                         json_object_get_int_member (vm, "pid"));
+    g_autofree char *line = control_line (control, req);
+    g_autoptr (JsonNode) reply = json_from_string (line, NULL);
+    JsonObject *got = json_object_get_object_member (json_node_get_object (reply), "vm");
+
+    g_assert_cmpstr (json_object_get_string_member (got, "state"), ==, "pinned");
+  }
+
+  g_subprocess_send_signal (r->proc, SIGTERM);
+  g_assert_cmpint (run_wait (r), ==, 0);
   g_subprocess_send_signal (d->proc, SIGTERM);
   run_wait (d);
 }
@@ -1194,6 +1535,9 @@ main (int argc, char **argv)
   g_test_add_func ("/run/daemonize-refused", test_daemonize_refused);
   g_test_add_func ("/run/usage", test_usage);
   g_test_add_func ("/run/daemon", test_daemon);
+  g_test_add_func ("/run/daemon-wait", test_daemon_wait);
+  g_test_add_func ("/run/alone-foreign-hot-add", test_alone_foreign_hot_add);
+  g_test_add_func ("/run/alone-host-cpu-offline", test_alone_host_cpu_offline);
   g_test_add_func ("/run/daemon-policy-readback", test_daemon_policy_readback);
   g_test_add_func ("/run/examples/wrapper", test_example_wrapper);
   g_test_add_func ("/run/examples/vm-unit", test_example_vm_unit);
