@@ -173,17 +173,6 @@ typedef struct {
   gboolean isolate;
 } CapOrder;
 
-static gint
-cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
-{
-  const CapOrder *o = data;
-  guint x = *(const guint *) a, y = *(const guint *) b;
-  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
-  if (cx != cy)
-    return cx > cy ? -1 : 1;
-  return x < y ? -1 : x > y;
-}
-
 /* Which cells a domain may use besides their node: one LLC group, one
  * kind (-1: any). */
 typedef struct {
@@ -199,56 +188,107 @@ cell_passes (const QpinPlacer *p, guint c, const gboolean *in_node, const CellFi
          && (f->kind < 0 || cell->kind == (guint) f->kind);
 }
 
-/* The fewest cells of @nodes (node index mask) that pass @f holding @need,
- * largest first, the last one the best fit. */
-static GArray *
-pick_cells_where (const QpinPlacer *p, const gboolean *in_node, const CellFilter *f, guint need,
-                  gboolean isolate)
+static gint
+cmp_cap_desc (gconstpointer a, gconstpointer b, gpointer data)
 {
-  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
-  GArray *chosen = g_array_new (FALSE, FALSE, sizeof (guint));
+  const guint *cap = data;
+  guint x = *(const guint *) a, y = *(const guint *) b;
+  if (cap[x] != cap[y])
+    return cap[x] > cap[y] ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Orders @ids so that the fewest of them holding @need come first, largest
+ * first, the last one the best fit (the smallest that completes); the
+ * others after, largest first. */
+static void
+fewest_first (GArray *ids, const guint *cap, guint need)
+{
+  g_autoptr (GArray) chosen = g_array_sized_new (FALSE, FALSE, sizeof (guint), ids->len);
   guint sum = 0;
 
-  for (guint c = 0; c < p->cells->len; c++)
-    if (cell_passes (p, c, in_node, f) && cap_cell (p, c, isolate) > 0)
-      g_array_append_val (all, c);
-  {
-    CapOrder order = { p, isolate };
-    g_array_sort_with_data (all, cmp_cell_cap, &order);
-  }
-  for (guint i = 0; i < all->len && sum < need; i++)
+  g_array_sort_with_data (ids, cmp_cap_desc, (gpointer) cap);
+  for (guint i = 0; i < ids->len && sum < need; i++)
     {
-      guint c = g_array_index (all, guint, i);
-      guint cap = cap_cell (p, c, isolate);
+      guint c = g_array_index (ids, guint, i);
 
-      /* best fit for the last cell: the smallest one that completes */
-      if (sum + cap >= need)
-        for (guint j = all->len; j-- > i + 1;)
+      if (sum + cap[c] >= need)
+        for (guint j = ids->len; j-- > i + 1;)
           {
-            guint d = g_array_index (all, guint, j);
-            if (sum + cap_cell (p, d, isolate) >= need)
+            guint d = g_array_index (ids, guint, j);
+            if (sum + cap[d] >= need)
               {
                 c = d;
-                cap = cap_cell (p, d, isolate);
-                g_array_index (all, guint, j) = g_array_index (all, guint, i);
+                g_array_index (ids, guint, j) = g_array_index (ids, guint, i);
                 break;
               }
           }
       g_array_append_val (chosen, c);
-      sum += cap;
+      sum += cap[c];
     }
-  /* the remaining cells of these nodes come last, for split units */
-  for (guint i = 0; i < all->len; i++)
+  for (guint i = 0; i < ids->len; i++)
     {
-      guint c = g_array_index (all, guint, i);
+      guint c = g_array_index (ids, guint, i);
       gboolean seen = FALSE;
       for (guint j = 0; j < chosen->len; j++)
         seen |= g_array_index (chosen, guint, j) == c;
       if (!seen)
         g_array_append_val (chosen, c);
     }
-  g_array_unref (all);
-  return chosen;
+  g_array_set_size (ids, 0);
+  g_array_append_vals (ids, chosen->data, chosen->len);
+}
+
+/* The cells of @nodes (node index mask) that pass @f, in fill order: the
+ * fewest LLC groups (cells of one LLC group and node together) holding
+ * @need, then inside each the fewest cells (clusters, kinds) holding what
+ * is left of @need; so that clusters never make a VM span more LLC groups. */
+static GArray *
+pick_cells_where (const QpinPlacer *p, const gboolean *in_node, const CellFilter *f, guint need,
+                  gboolean isolate)
+{
+  guint n = p->cells->len;
+  g_autofree guint *cap = g_new0 (guint, MAX (n, 1));
+  g_autofree guint *group_cap = g_new0 (guint, MAX (n, 1));
+  g_autofree gint *group = g_new (gint, MAX (n, 1));
+  g_autoptr (GArray) groups = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint before = 0;
+
+  for (guint c = 0; c < n; c++)
+    {
+      const Cell *cell = &g_array_index (p->cells, Cell, c);
+
+      group[c] = -1;
+      if (!cell_passes (p, c, in_node, f) || (cap[c] = cap_cell (p, c, isolate)) == 0)
+        continue;
+      for (guint d = 0; d < c && group[c] < 0; d++)
+        {
+          const Cell *o = &g_array_index (p->cells, Cell, d);
+          if (group[d] >= 0 && o->llc == cell->llc && o->node == cell->node)
+            group[c] = group[d];
+        }
+      if (group[c] < 0)
+        {
+          group[c] = (gint) c;
+          g_array_append_val (groups, c);
+        }
+      group_cap[group[c]] += cap[c];
+    }
+  fewest_first (groups, group_cap, need);
+  for (guint i = 0; i < groups->len; i++)
+    {
+      guint g = g_array_index (groups, guint, i);
+      g_autoptr (GArray) cells = g_array_new (FALSE, FALSE, sizeof (guint));
+
+      for (guint c = g; c < n; c++)
+        if (group[c] == (gint) g)
+          g_array_append_val (cells, c);
+      fewest_first (cells, cap, MIN (need > before ? need - before : 0, group_cap[g]));
+      g_array_append_vals (out, cells->data, cells->len);
+      before += group_cap[g];
+    }
+  return out;
 }
 
 /* The fewest cells of @nodes (node index mask) holding @need, largest
@@ -460,6 +500,29 @@ domains_several_nodes (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray 
       }
 }
 
+/* 3b. hybrid hosts: the cells of one kind over every allowed node, fewest
+ * cells, for a group that no one node holds on one kind */
+static void
+domains_one_kind (QpinPlacer *p, const Placing *pl, GArray *out)
+{
+  guint n_kinds = p->topo->kinds->len;
+
+  for (guint kind = 0; kind <= n_kinds; kind++)
+    {
+      CellFilter f = { -1, (gint) kind };
+      g_autoptr (GArray) pc = NULL;
+      guint cap = 0;
+
+      for (guint c = 0; c < p->cells->len; c++)
+        if (cell_passes (p, c, pl->allowed, &f))
+          cap += cap_cell (p, c, pl->isolate);
+      if (cap < pl->g->n_vcpus)
+        continue;
+      pc = pick_cells_where (p, pl->allowed, &f, pl->g->n_vcpus, pl->isolate);
+      try_domain (p, pl, pc, 2, out);
+    }
+}
+
 /* The best of every other level right after the overall best. */
 static void
 promote_levels (GArray *out)
@@ -502,6 +565,8 @@ qpin_placer_candidates (QpinPlacer *p, const Placing *pl)
     domains_one_node (p, pl, mask, out);
   if ((out->len == 0 || pl->diverse) && pl->numa != QPIN_NUMA_STRICT)
     domains_several_nodes (p, pl, mask, out);
+  if (p->topo->kinds->len > 1 && pl->numa != QPIN_NUMA_STRICT && p->topo->nodes->len > 1)
+    domains_one_kind (p, pl, out);
   g_array_sort (out, cmp_candidate);
   if (pl->diverse && out->len > 2)
     promote_levels (out);
