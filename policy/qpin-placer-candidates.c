@@ -361,8 +361,8 @@ domains_one_node_narrow (QpinPlacer *p, const Placing *pl, const gboolean *mask,
   gint n_kinds = p->topo->kinds->len > 1 ? (gint) p->topo->kinds->len + 1 : 0;
   gint n_llcs = p->topo->n_multi_clusters > 0 ? (gint) p->topo->llcs->len : 0;
 
-  for (gint kind = n_kinds > 0 ? 0 : -1; kind < n_kinds; kind++)
-    for (gint llc = n_llcs > 0 ? 0 : -1; llc < n_llcs; llc++)
+  for (gint kind = -1; kind < n_kinds; kind++)
+    for (gint llc = -1; llc < n_llcs; llc++)
       {
         CellFilter f = { llc, kind };
         g_autoptr (GArray) pc = NULL;
