@@ -257,23 +257,15 @@ pick_cells_where (const QpinPlacer *p, const gboolean *in_node, const CellFilter
 
   for (guint c = 0; c < n; c++)
     {
-      const Cell *cell = &g_array_index (p->cells, Cell, c);
+      guint g = p->cell_group[c];
 
       group[c] = -1;
       if (!cell_passes (p, c, in_node, f) || (cap[c] = cap_cell (p, c, isolate)) == 0)
         continue;
-      for (guint d = 0; d < c && group[c] < 0; d++)
-        {
-          const Cell *o = &g_array_index (p->cells, Cell, d);
-          if (group[d] >= 0 && o->llc == cell->llc && o->node == cell->node)
-            group[c] = group[d];
-        }
-      if (group[c] < 0)
-        {
-          group[c] = (gint) c;
-          g_array_append_val (groups, c);
-        }
-      group_cap[group[c]] += cap[c];
+      group[c] = (gint) g;
+      if (group_cap[g] == 0)
+        g_array_append_val (groups, g);
+      group_cap[g] += cap[c];
     }
   fewest_first (groups, group_cap, need);
   for (guint i = 0; i < groups->len; i++)

@@ -96,6 +96,7 @@ struct _QpinPlacer {
   guint *core_usable;
   GArray *cells; /* Cell */
   guint *core_cell;
+  guint *cell_group; /* per cell: the first cell of its LLC group and node */
   guint *cell_free;
   guint *cell_whole; /* free whole cores */
   guint *node_free;

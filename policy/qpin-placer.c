@@ -91,6 +91,17 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   for (guint k = 0; k < p->n_cores; k++)
     qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]],
                     &g_array_index (topo->cores, QpinTopoCore, k).cpus);
+  p->cell_group = g_new0 (guint, MAX (p->cells->len, 1));
+  for (guint c = 0; c < p->cells->len; c++)
+    {
+      const Cell *cell = &g_array_index (p->cells, Cell, c);
+      guint d = 0;
+      while (d < c
+             && (g_array_index (p->cells, Cell, d).llc != cell->llc
+                 || g_array_index (p->cells, Cell, d).node != cell->node))
+        d++;
+      p->cell_group[c] = d;
+    }
   p->cell_free = g_new0 (guint, MAX (p->cells->len, 1));
   p->cell_whole = g_new0 (guint, MAX (p->cells->len, 1));
   p->node_free = g_new0 (guint, topo->nodes->len);
@@ -125,6 +136,7 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->core_mark);
   g_free (p->cluster_mark);
   g_array_unref (p->cells);
+  g_free (p->cell_group);
   g_free (p->cell_free);
   g_free (p->cell_whole);
   g_free (p->node_free);
