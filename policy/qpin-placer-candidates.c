@@ -268,6 +268,12 @@ pick_cells_where (const QpinPlacer *p, const gboolean *in_node, const CellFilter
       group_cap[g] += cap[c];
     }
   fewest_first (groups, group_cap, need);
+  if (p->topo->kinds->len < 2 && p->topo->n_multi_clusters == 0)
+    {
+      /* one cell per LLC group and node: the groups are the cells */
+      g_array_append_vals (out, groups->data, groups->len);
+      return out;
+    }
   for (guint i = 0; i < groups->len; i++)
     {
       guint g = g_array_index (groups, guint, i);
