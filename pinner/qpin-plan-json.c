@@ -23,6 +23,15 @@ where (JsonBuilder *b, const QpinTopology *topo, const QpinCpuset *cpus)
   qpin_json_add_cpuset (b, "nodes", &nodes);
   qpin_json_add_cpuset (b, "llcs", &llcs);
   qpin_json_add_cpuset (b, "cores", &cores);
+  /* hybrid hosts: the kind of each CPU ("P", "E"), in CPU order */
+  if (topo->kinds->len > 1)
+    {
+      json_builder_set_member_name (b, "kinds");
+      json_builder_begin_array (b);
+      QPIN_CPUSET_FOREACH (cpu, cpus)
+        json_builder_add_string_value (b, qpin_topology_cpu_kind_name (topo, (guint) cpu));
+      json_builder_end_array (b);
+    }
 }
 
 /**
@@ -83,6 +92,13 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
       qpin_json_add_int (b, "node_excess", score->node_excess);
       qpin_json_add_int (b, "node_distance", score->node_distance);
       qpin_json_add_int (b, "llc_excess", score->llc_excess);
+      if (score->has_kinds)
+        {
+          qpin_json_add_int (b, "kind_excess", score->kind_excess);
+          qpin_json_add_int (b, "kind_rank", score->kind_rank);
+        }
+      if (score->has_clusters)
+        qpin_json_add_int (b, "cluster_excess", score->cluster_excess);
       qpin_json_add_int (b, "shared_cores", score->shared_cores);
       qpin_json_add_int (b, "sibling_misses", score->sibling_misses);
       qpin_json_add_int (b, "half_used_cores", score->half_used_cores);

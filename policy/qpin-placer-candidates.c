@@ -16,6 +16,34 @@ candidate_clear (gpointer data)
     g_array_unref (c->taken);
 }
 
+/* The kind terms of a fill: kinds used, and how far from the kind the VM
+ * wants its vCPUs are (fast: the sum of their kind ranks, fastest 0;
+ * efficient: the reverse; any: nothing). */
+static void
+cost_kinds (const QpinPlacer *p, const Placing *pl, guint from, Cost *cost)
+{
+  const QpinPlanVm *vm = g_ptr_array_index (p->slots, pl->slot);
+  QpinKindMode mode = vm->policy->kind;
+  guint max = p->topo->kinds->len;
+  guint64 used = 0;
+  guint rank = 0;
+
+  if (max < 2 || mode == QPIN_KIND_ANY)
+    return;
+  for (guint i = from; i < pl->undo->len; i++)
+    {
+      guint cpu = g_array_index (pl->undo, guint, i);
+      guint kind = p->topo->core_kind[p->topo->cpu_core[cpu]];
+
+      if (p->kind[cpu] != KIND_EXCLUSIVE)
+        continue;
+      used |= G_GUINT64_CONSTANT (1) << MIN (kind, 63u);
+      rank += mode == QPIN_KIND_FAST ? kind : max - kind;
+    }
+  cost->v[0] = (guint) __builtin_popcountll (used);
+  cost->v[1] = rank;
+}
+
 /* Scores a fill that just happened (undo[from..] are its CPUs). */
 static void
 cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *cost)
@@ -25,7 +53,7 @@ cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *
   GArray *undo = pl->undo;
   gint slot = pl->slot;
   guint64 nodes = 0, llcs_small = 0;
-  guint n_llcs = 0;
+  guint n_llcs = 0, n_clusters = 0;
   guint first = G_MAXUINT, iso_miss = 0, shared = 0, sib = 0, dist = 0;
   gint half = 0;
   gboolean few_nodes = topo->nodes->len <= 64;
@@ -55,6 +83,11 @@ cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *
         {
           guint taken = 0;
           p->core_mark[k] = p->stamp;
+          if (topo->core_cluster[k] >= 0 && p->cluster_mark[topo->core_cluster[k]] != p->stamp)
+            {
+              p->cluster_mark[topo->core_cluster[k]] = p->stamp;
+              n_clusters++;
+            }
           for (guint j = from; j < undo->len; j++)
             taken += (guint) topo->cpu_core[g_array_index (undo, guint, j)] == k;
           if (core_has_other (p, k, slot))
@@ -85,16 +118,18 @@ cost_of (QpinPlacer *p, const Placing *pl, guint from, guint domain_free, Cost *
           if (((all >> a) & 1) && ((all >> b) & 1) && (((nodes >> a) & 1) || ((nodes >> b) & 1)))
             dist += qpin_topology_distance (topo, a, b);
     }
-  cost->v[0] = (guint) __builtin_popcountll (nodes);
-  cost->v[1] = dist;
-  cost->v[2] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
-  cost->v[3] = iso_miss;
-  cost->v[4] = shared;
-  cost->v[5] = sib;
-  cost->v[6] = (guint) (half + 100000);
-  cost->v[7] = domain_free;
-  cost->v[8] = first;
-  cost->v[9] = 0;
+  *cost = (Cost){ 0 };
+  cost_kinds (p, pl, from, cost);
+  cost->v[2] = (guint) __builtin_popcountll (nodes);
+  cost->v[3] = dist;
+  cost->v[4] = (guint) __builtin_popcountll (llcs_small) + n_llcs;
+  cost->v[5] = n_clusters;
+  cost->v[6] = iso_miss;
+  cost->v[7] = shared;
+  cost->v[8] = sib;
+  cost->v[9] = (guint) (half + 100000);
+  cost->v[10] = domain_free;
+  cost->v[11] = first;
 }
 
 /* Tries one domain; on success appends a candidate. */
@@ -138,15 +173,120 @@ typedef struct {
   gboolean isolate;
 } CapOrder;
 
-static gint
-cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
+/* Which cells a domain may use besides their node: one LLC group, one
+ * kind (-1: any). */
+typedef struct {
+  gint llc;
+  gint kind;
+} CellFilter;
+
+static gboolean
+cell_passes (const QpinPlacer *p, guint c, const gboolean *in_node, const CellFilter *f)
 {
-  const CapOrder *o = data;
+  const Cell *cell = &g_array_index (p->cells, Cell, c);
+  return in_node[cell->node] && (f->llc < 0 || cell->llc == (guint) f->llc)
+         && (f->kind < 0 || cell->kind == (guint) f->kind);
+}
+
+static gint
+cmp_cap_desc (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const guint *cap = data;
   guint x = *(const guint *) a, y = *(const guint *) b;
-  guint cx = cap_cell (o->p, x, o->isolate), cy = cap_cell (o->p, y, o->isolate);
-  if (cx != cy)
-    return cx > cy ? -1 : 1;
+  if (cap[x] != cap[y])
+    return cap[x] > cap[y] ? -1 : 1;
   return x < y ? -1 : x > y;
+}
+
+/* Orders @ids so that the fewest of them holding @need come first, largest
+ * first, the last one the best fit (the smallest that completes); the
+ * others after, largest first. */
+static void
+fewest_first (GArray *ids, const guint *cap, guint need)
+{
+  g_autoptr (GArray) chosen = g_array_sized_new (FALSE, FALSE, sizeof (guint), ids->len);
+  guint sum = 0;
+
+  g_array_sort_with_data (ids, cmp_cap_desc, (gpointer) cap);
+  for (guint i = 0; i < ids->len && sum < need; i++)
+    {
+      guint c = g_array_index (ids, guint, i);
+
+      if (sum + cap[c] >= need)
+        for (guint j = ids->len; j-- > i + 1;)
+          {
+            guint d = g_array_index (ids, guint, j);
+            if (sum + cap[d] >= need)
+              {
+                c = d;
+                g_array_index (ids, guint, j) = g_array_index (ids, guint, i);
+                break;
+              }
+          }
+      g_array_append_val (chosen, c);
+      sum += cap[c];
+    }
+  for (guint i = 0; i < ids->len; i++)
+    {
+      guint c = g_array_index (ids, guint, i);
+      gboolean seen = FALSE;
+      for (guint j = 0; j < chosen->len; j++)
+        seen |= g_array_index (chosen, guint, j) == c;
+      if (!seen)
+        g_array_append_val (chosen, c);
+    }
+  g_array_set_size (ids, 0);
+  g_array_append_vals (ids, chosen->data, chosen->len);
+}
+
+/* The cells of @nodes (node index mask) that pass @f, in fill order: the
+ * fewest LLC groups (cells of one LLC group and node together) holding
+ * @need, then inside each the fewest cells (clusters, kinds) holding what
+ * is left of @need; so that clusters never make a VM span more LLC groups. */
+static GArray *
+pick_cells_where (const QpinPlacer *p, const gboolean *in_node, const CellFilter *f, guint need,
+                  gboolean isolate)
+{
+  guint n = p->cells->len;
+  g_autofree guint *cap = g_new0 (guint, MAX (n, 1));
+  g_autofree guint *group_cap = g_new0 (guint, MAX (n, 1));
+  g_autofree gint *group = g_new (gint, MAX (n, 1));
+  g_autoptr (GArray) groups = g_array_new (FALSE, FALSE, sizeof (guint));
+  GArray *out = g_array_new (FALSE, FALSE, sizeof (guint));
+  guint before = 0;
+
+  for (guint c = 0; c < n; c++)
+    {
+      guint g = p->cell_group[c];
+
+      group[c] = -1;
+      if (!cell_passes (p, c, in_node, f) || (cap[c] = cap_cell (p, c, isolate)) == 0)
+        continue;
+      group[c] = (gint) g;
+      if (group_cap[g] == 0)
+        g_array_append_val (groups, g);
+      group_cap[g] += cap[c];
+    }
+  fewest_first (groups, group_cap, need);
+  if (p->topo->kinds->len < 2 && p->topo->n_multi_clusters == 0)
+    {
+      /* one cell per LLC group and node: the groups are the cells */
+      g_array_append_vals (out, groups->data, groups->len);
+      return out;
+    }
+  for (guint i = 0; i < groups->len; i++)
+    {
+      guint g = g_array_index (groups, guint, i);
+      g_autoptr (GArray) cells = g_array_new (FALSE, FALSE, sizeof (guint));
+
+      for (guint c = g; c < n; c++)
+        if (group[c] == (gint) g)
+          g_array_append_val (cells, c);
+      fewest_first (cells, cap, MIN (need > before ? need - before : 0, group_cap[g]));
+      g_array_append_vals (out, cells->data, cells->len);
+      before += group_cap[g];
+    }
+  return out;
 }
 
 /* The fewest cells of @nodes (node index mask) holding @need, largest
@@ -154,50 +294,8 @@ cmp_cell_cap (gconstpointer a, gconstpointer b, gpointer data)
 GArray *
 qpin_placer_pick_cells (const QpinPlacer *p, const gboolean *in_node, guint need, gboolean isolate)
 {
-  GArray *all = g_array_new (FALSE, FALSE, sizeof (guint));
-  GArray *chosen = g_array_new (FALSE, FALSE, sizeof (guint));
-  guint sum = 0;
-
-  for (guint c = 0; c < p->cells->len; c++)
-    if (in_node[g_array_index (p->cells, Cell, c).node] && cap_cell (p, c, isolate) > 0)
-      g_array_append_val (all, c);
-  {
-    CapOrder order = { p, isolate };
-    g_array_sort_with_data (all, cmp_cell_cap, &order);
-  }
-  for (guint i = 0; i < all->len && sum < need; i++)
-    {
-      guint c = g_array_index (all, guint, i);
-      guint cap = cap_cell (p, c, isolate);
-
-      /* best fit for the last cell: the smallest one that completes */
-      if (sum + cap >= need)
-        for (guint j = all->len; j-- > i + 1;)
-          {
-            guint d = g_array_index (all, guint, j);
-            if (sum + cap_cell (p, d, isolate) >= need)
-              {
-                c = d;
-                cap = cap_cell (p, d, isolate);
-                g_array_index (all, guint, j) = g_array_index (all, guint, i);
-                break;
-              }
-          }
-      g_array_append_val (chosen, c);
-      sum += cap;
-    }
-  /* the remaining cells of these nodes come last, for split units */
-  for (guint i = 0; i < all->len; i++)
-    {
-      guint c = g_array_index (all, guint, i);
-      gboolean seen = FALSE;
-      for (guint j = 0; j < chosen->len; j++)
-        seen |= g_array_index (chosen, guint, j) == c;
-      if (!seen)
-        g_array_append_val (chosen, c);
-    }
-  g_array_unref (all);
-  return chosen;
+  const CellFilter any = { -1, -1 };
+  return pick_cells_where (p, in_node, &any, need, isolate);
 }
 
 static gint
@@ -252,6 +350,34 @@ domains_one_cell (QpinPlacer *p, const Placing *pl, GArray *out)
       }
 }
 
+/* Inside one node: the cells of one kind, of one LLC group (whose
+ * clusters are cells of their own), and of both, each that holds the
+ * group: a VM that fits one kind or one LLC group gets one. */
+static void
+domains_one_node_narrow (QpinPlacer *p, const Placing *pl, const gboolean *mask, GArray *out)
+{
+  gint n_kinds = p->topo->kinds->len > 1 ? (gint) p->topo->kinds->len + 1 : 0;
+  gint n_llcs = p->topo->n_multi_clusters > 0 ? (gint) p->topo->llcs->len : 0;
+
+  for (gint kind = -1; kind < n_kinds; kind++)
+    for (gint llc = -1; llc < n_llcs; llc++)
+      {
+        CellFilter f = { llc, kind };
+        g_autoptr (GArray) pc = NULL;
+        guint cap = 0;
+
+        if (llc < 0 && kind < 0)
+          continue;
+        for (guint c = 0; c < p->cells->len; c++)
+          if (cell_passes (p, c, mask, &f))
+            cap += cap_cell (p, c, pl->isolate);
+        if (cap < pl->g->n_vcpus)
+          continue;
+        pc = pick_cells_where (p, mask, &f, pl->g->n_vcpus, pl->isolate);
+        try_domain (p, pl, pc, 1, out);
+      }
+}
+
 /* 2. one node, fewest cells (the search also: small cells first) */
 static void
 domains_one_node (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
@@ -267,6 +393,7 @@ domains_one_node (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray *out)
         mask[n] = TRUE;
         pc = qpin_placer_pick_cells (p, mask, need, pl->isolate);
         try_domain (p, pl, pc, 1, out);
+        domains_one_node_narrow (p, pl, mask, out);
         if (pl->diverse)
           {
             g_autoptr (GArray) small = pick_cells_small_first (p, mask, pl->isolate);
@@ -371,6 +498,29 @@ domains_several_nodes (QpinPlacer *p, const Placing *pl, gboolean *mask, GArray 
       }
 }
 
+/* 3b. hybrid hosts: the cells of one kind over every allowed node, fewest
+ * cells, for a group that no one node holds on one kind */
+static void
+domains_one_kind (QpinPlacer *p, const Placing *pl, GArray *out)
+{
+  guint n_kinds = p->topo->kinds->len;
+
+  for (guint kind = 0; kind <= n_kinds; kind++)
+    {
+      CellFilter f = { -1, (gint) kind };
+      g_autoptr (GArray) pc = NULL;
+      guint cap = 0;
+
+      for (guint c = 0; c < p->cells->len; c++)
+        if (cell_passes (p, c, pl->allowed, &f))
+          cap += cap_cell (p, c, pl->isolate);
+      if (cap < pl->g->n_vcpus)
+        continue;
+      pc = pick_cells_where (p, pl->allowed, &f, pl->g->n_vcpus, pl->isolate);
+      try_domain (p, pl, pc, 2, out);
+    }
+}
+
 /* The best of every other level right after the overall best. */
 static void
 promote_levels (GArray *out)
@@ -408,10 +558,13 @@ qpin_placer_candidates (QpinPlacer *p, const Placing *pl)
 
   g_array_set_clear_func (out, candidate_clear);
   domains_one_cell (p, pl, out);
-  if (out->len == 0 || pl->diverse)
+  /* on a hybrid host a faster kind may hold the group in two cells */
+  if (out->len == 0 || pl->diverse || p->topo->kinds->len > 1)
     domains_one_node (p, pl, mask, out);
   if ((out->len == 0 || pl->diverse) && pl->numa != QPIN_NUMA_STRICT)
     domains_several_nodes (p, pl, mask, out);
+  if (p->topo->kinds->len > 1 && pl->numa != QPIN_NUMA_STRICT && p->topo->nodes->len > 1)
+    domains_one_kind (p, pl, out);
   g_array_sort (out, cmp_candidate);
   if (pl->diverse && out->len > 2)
     promote_levels (out);

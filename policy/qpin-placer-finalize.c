@@ -112,6 +112,31 @@ pool_check_free (const QpinPlacer *p, const QpinPlanVm *vm, GError **error)
   return FALSE;
 }
 
+/* The pool cell of cell @c: an LLC group inside a node, over every kind
+ * and cluster (cells split by kind and cluster for dedicated vCPUs; a
+ * floating vCPU is the kernel's to schedule, which on hybrid hosts places
+ * by capacity itself): its free CPUs and its CPUs.  FALSE when @c is not
+ * the first cell of its pool cell, so each is counted once. */
+static gboolean
+pool_cell (const QpinPlacer *p, guint c, guint *count, QpinCpuset *cpus)
+{
+  const Cell *cell = &g_array_index (p->cells, Cell, c);
+
+  *count = 0;
+  qpin_cpuset_clear_all (cpus);
+  for (guint d = 0; d < p->cells->len; d++)
+    {
+      const Cell *o = &g_array_index (p->cells, Cell, d);
+      if (o->llc != cell->llc || o->node != cell->node)
+        continue;
+      if (d < c)
+        return FALSE;
+      *count += p->cell_free[d];
+      qpin_cpuset_or (cpus, &p->cell_cpus[d]);
+    }
+  return TRUE;
+}
+
 /* Gives a floating VM the domain of the pool it floats on; fails when
  * the pool (inside its cpuset, if it has one) is empty. */
 gboolean
@@ -134,11 +159,13 @@ qpin_placer_choose_pool (QpinPlacer *p, QpinPlanVm *vm, GError **error)
       guint n_dom = level == 0 ? p->cells->len : topo->nodes->len;
       for (guint d = 0; d < n_dom; d++)
         {
-          guint count = level == 0 ? p->cell_free[d] : p->node_free[d];
-          const QpinCpuset *dom
-            = level == 0 ? &p->cell_cpus[d] : &qpin_topology_node (topo, d)->cpus;
+          guint count = level == 0 ? 0 : p->node_free[d];
+          QpinCpuset cell_set;
+          const QpinCpuset *dom = level == 0 ? &cell_set : &qpin_topology_node (topo, d)->cpus;
           guint load = 0;
 
+          if (level == 0 && !pool_cell (p, d, &count, &cell_set))
+            continue;
           if (count < n_vcpus || count == 0)
             continue;
           for (guint v = 0; v < p->plan->vms->len; v++)

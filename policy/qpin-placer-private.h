@@ -15,7 +15,9 @@
  *
  * Vocabulary:
  *   cell    the CPUs of one LLC group inside one node (LLC groups may span
- *           nodes, e.g. sub-NUMA clustering; cells never do)
+ *           nodes, e.g. sub-NUMA clustering; cells never do), of one CPU
+ *           kind, and of one cluster when the host has clusters of several
+ *           cores (an L2 per four E-cores): a VM that fits one gets one
  *   unit    vCPUs that want one host core: guest thread siblings, or for a
  *           guest without SMT consecutive vCPUs packed into whole cores
  *   group   the vCPUs of one guest NUMA node (or all of them)
@@ -37,13 +39,15 @@
 G_BEGIN_DECLS
 
 #define MAX_UNIT 8
-#define N_COST 10
+#define N_COST 13
 
 enum { KIND_EXCLUSIVE = 1, KIND_SIBLING = 2 };
 
 typedef struct {
   guint llc;
   guint node;
+  guint kind;    /* index into the topology's kinds, 0 with one kind */
+  gint cluster;  /* index into the topology's clusters, -1 outside one */
   GArray *cores; /* guint core indexes, ascending */
 } Cell;
 
@@ -92,6 +96,7 @@ struct _QpinPlacer {
   guint *core_usable;
   GArray *cells; /* Cell */
   guint *core_cell;
+  guint *cell_group; /* per cell: the first cell of its LLC group and node */
   guint *cell_free;
   guint *cell_whole; /* free whole cores */
   guint *node_free;
@@ -106,6 +111,7 @@ struct _QpinPlacer {
   guint *core_cpu;       /* n_cores * MAX_UNIT: the CPUs of each core, then G_MAXUINT */
   QpinCpuset *cell_cpus; /* per cell */
   guint *core_mark;      /* scratch stamps for cost_of() */
+  guint *cluster_mark;   /* per cluster, the same */
   guint stamp;
 };
 

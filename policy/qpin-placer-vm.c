@@ -108,20 +108,22 @@ qpin_placer_pick_single (QpinPlacer *p, gint slot, gint hint_core, gboolean isol
   guint n_nodes = topo->nodes->len;
   g_autofree gboolean *near_node = g_new0 (gboolean, n_nodes);
   g_autofree gboolean *near_llc = g_new0 (gboolean, MAX (topo->llcs->len, 1));
+  g_autofree gboolean *near_kind = g_new0 (gboolean, topo->kinds->len + 1);
   gboolean have_near = FALSE;
-  guint best_key[9] = { 0 };
+  guint best_key[10] = { 0 };
   gint best = -1;
 
   QPIN_CPUSET_FOREACH (cpu, &vm->held)
     {
       near_node[topo->cpu_node[cpu]] = TRUE;
       near_llc[topo->cpu_llc[cpu]] = TRUE;
+      near_kind[topo->core_kind[topo->cpu_core[cpu]]] = TRUE;
       have_near = TRUE;
     }
   for (guint k = 0; k < p->n_cores; k++)
     {
       const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
-      guint key[9];
+      guint key[10];
       guint nd = 0;
 
       if (isolate ? !core_whole (p, k) : p->core_free[k] == 0)
@@ -134,15 +136,18 @@ qpin_placer_pick_single (QpinPlacer *p, gint slot, gint hint_core, gboolean isol
               nd = MIN (nd, qpin_topology_distance (topo, (guint) core->node, m));
         }
       key[0] = (gint) k == hint_core ? 0 : 1;
-      key[1] = nd;
-      key[2] = have_near && !near_llc[core->llc] ? 1 : 0;
-      key[3] = vcpu && core_iso_miss (p, k);
-      key[4] = core_has_other (p, k, slot);
-      key[5] = core_has_own (p, k, slot) ? 0 : 1;
-      key[6] = isolate ? 0 : p->core_free[k] - 1;
-      key[7] = p->cell_free[p->core_cell[k]];
-      key[8] = k;
-      if (best < 0 || key_less (key, best_key, 9))
+      /* a hot-added vCPU runs at the speed of the VM's others */
+      key[1]
+        = vcpu && have_near && vm->policy->kind != QPIN_KIND_ANY && !near_kind[topo->core_kind[k]];
+      key[2] = nd;
+      key[3] = have_near && !near_llc[core->llc] ? 1 : 0;
+      key[4] = vcpu && core_iso_miss (p, k);
+      key[5] = core_has_other (p, k, slot);
+      key[6] = core_has_own (p, k, slot) ? 0 : 1;
+      key[7] = isolate ? 0 : p->core_free[k] - 1;
+      key[8] = p->cell_free[p->core_cell[k]];
+      key[9] = k;
+      if (best < 0 || key_less (key, best_key, 10))
         {
           memcpy (best_key, key, sizeof key);
           best = (gint) k;

@@ -50,6 +50,7 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   p->core_cell = g_new0 (guint, p->n_cores);
   p->core_cpu = g_new (guint, MAX (p->n_cores, 1) * MAX_UNIT);
   p->core_mark = g_new0 (guint, MAX (p->n_cores, 1));
+  p->cluster_mark = g_new0 (guint, MAX (topo->clusters->len, 1));
   for (guint k = 0; k < p->n_cores; k++)
     {
       const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
@@ -70,13 +71,16 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
       for (c = 0; c < p->cells->len; c++)
         {
           Cell *cell = &g_array_index (p->cells, Cell, c);
-          if (cell->llc == core->llc && cell->node == (guint) core->node)
+          if (cell->llc == core->llc && cell->node == (guint) core->node
+              && cell->kind == topo->core_kind[k] && cell->cluster == topo->core_cluster[k])
             break;
         }
       if (c == p->cells->len)
         {
           Cell cell = { .llc = core->llc,
                         .node = (guint) core->node,
+                        .kind = topo->core_kind[k],
+                        .cluster = topo->core_cluster[k],
                         .cores = g_array_new (FALSE, FALSE, sizeof (guint)) };
           g_array_append_val (p->cells, cell);
         }
@@ -87,6 +91,17 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   for (guint k = 0; k < p->n_cores; k++)
     qpin_cpuset_or (&p->cell_cpus[p->core_cell[k]],
                     &g_array_index (topo->cores, QpinTopoCore, k).cpus);
+  p->cell_group = g_new0 (guint, MAX (p->cells->len, 1));
+  for (guint c = 0; c < p->cells->len; c++)
+    {
+      const Cell *cell = &g_array_index (p->cells, Cell, c);
+      guint d = 0;
+      while (d < c
+             && (g_array_index (p->cells, Cell, d).llc != cell->llc
+                 || g_array_index (p->cells, Cell, d).node != cell->node))
+        d++;
+      p->cell_group[c] = d;
+    }
   p->cell_free = g_new0 (guint, MAX (p->cells->len, 1));
   p->cell_whole = g_new0 (guint, MAX (p->cells->len, 1));
   p->node_free = g_new0 (guint, topo->nodes->len);
@@ -119,7 +134,9 @@ qpin_placer_free (QpinPlacer *p)
   g_free (p->core_cpu);
   g_free (p->cell_cpus);
   g_free (p->core_mark);
+  g_free (p->cluster_mark);
   g_array_unref (p->cells);
+  g_free (p->cell_group);
   g_free (p->cell_free);
   g_free (p->cell_whole);
   g_free (p->node_free);

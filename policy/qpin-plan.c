@@ -190,6 +190,40 @@ indexes_of (const QpinTopology *topo, const QpinCpuset *cpus, guint what)
   return qpin_cpuset_format (&ids);
 }
 
+/* Hybrid hosts: "a            cpu kinds    P 0-7" per kind of the VM's
+ * exclusive CPUs, fastest first. */
+static void
+append_kinds (GString *s, const QpinTopology *topo, const QpinPlanVm *vm, const char *vm_name)
+{
+  QpinCpuset mine;
+
+  if (topo->kinds->len < 2)
+    return;
+  qpin_cpuset_clear_all (&mine);
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      if (t->exclusive)
+        qpin_cpuset_or (&mine, &t->cpus);
+    }
+  g_string_append_printf (s, "%-12s cpu kinds   ", vm_name);
+  for (guint k = 0; k < topo->kinds->len; k++)
+    {
+      const QpinTopoKind *kind = &g_array_index (topo->kinds, QpinTopoKind, k);
+      QpinCpuset in = mine;
+      g_autofree char *cpus = NULL;
+
+      qpin_cpuset_and (&in, &kind->cpus);
+      if (qpin_cpuset_is_empty (&in))
+        continue;
+      cpus = qpin_cpuset_format (&in);
+      g_string_append_printf (s, " %s %s", kind->name, cpus);
+    }
+  if (qpin_cpuset_is_empty (&mine))
+    g_string_append (s, " none (floating)");
+  g_string_append_c (s, '\n');
+}
+
 /**
  * qpin_plan_to_table:
  *
@@ -242,6 +276,7 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
           }
       }
       g_string_append_printf (s, "%-12s memory nodes %s\n", vm_name, *mem ? mem : "any");
+      append_kinds (s, topo, vm, vm_name);
       for (guint i = 0; i < vm->notes->len; i++)
         {
           g_autofree char *note = qpin_text_escape (g_ptr_array_index (vm->notes, i));

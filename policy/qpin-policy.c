@@ -34,10 +34,14 @@ static const Choice memory_choices[]
   = { { "none", QPIN_MEMORY_NONE }, { "migrate", QPIN_MEMORY_MIGRATE }, { NULL, 0 } };
 static const Choice irqs_choices[]
   = { { "leave", QPIN_IRQS_LEAVE }, { "avoid", QPIN_IRQS_AVOID }, { NULL, 0 } };
+static const Choice kind_choices[] = { { "fast", QPIN_KIND_FAST },
+                                       { "efficient", QPIN_KIND_EFFICIENT },
+                                       { "any", QPIN_KIND_ANY },
+                                       { NULL, 0 } };
 
 static const char *const keys[]
   = { "cpus",   "numa",  "smt",    "emulator", "iothreads", "reserved", "overcommit",
-      "memory", "sched", "cpumap", "cpuset",   "irqs",      NULL };
+      "memory", "sched", "cpumap", "cpuset",   "irqs",      "kind",     NULL };
 
 /**
  * qpin_policy_keys:
@@ -69,7 +73,7 @@ qpin_config_daemon_keys (void)
  *
  * Returns: (transfer full): the default policy: cpus=dedicated, numa=prefer,
  * smt=prefer, emulator=share, iothreads=share, reserved none,
- * overcommit=refuse, memory=none, sched=other.
+ * overcommit=refuse, memory=none, sched=other, kind=fast.
  */
 QpinPolicy *
 qpin_policy_new (void)
@@ -280,6 +284,8 @@ qpin_policy_set (QpinPolicy *policy, const char *key, const char *value, GError 
     policy->memory = (QpinMemoryMode) v;
   else if (strcmp (key, "irqs") == 0 && parse_choice (irqs_choices, key, value, &v, error))
     policy->irqs = (QpinIrqMode) v;
+  else if (strcmp (key, "kind") == 0 && parse_choice (kind_choices, key, value, &v, error))
+    policy->kind = (QpinKindMode) v;
   else if (strcmp (key, "sched") == 0)
     {
       QpinSchedMode mode;
@@ -354,6 +360,8 @@ qpin_policy_get (const QpinPolicy *policy, const char *key)
     return g_strdup (choice_name (memory_choices, policy->memory));
   if (strcmp (key, "irqs") == 0)
     return g_strdup (choice_name (irqs_choices, policy->irqs));
+  if (strcmp (key, "kind") == 0)
+    return g_strdup (choice_name (kind_choices, policy->kind));
   if (strcmp (key, "sched") == 0)
     return policy->sched == QPIN_SCHED_OTHER
              ? g_strdup ("other")
@@ -865,6 +873,8 @@ copy_key (QpinPolicy *dst, const QpinPolicy *src, const char *key)
     dst->reserved = src->reserved;
   else if (strcmp (key, "irqs") == 0)
     dst->irqs = src->irqs;
+  else if (strcmp (key, "kind") == 0)
+    dst->kind = src->kind;
   else if (strcmp (key, "cpuset") == 0)
     qpin_policy_set_cpuset (dst, src->cpuset);
   else if (strcmp (key, "cpumap") == 0)

@@ -23,6 +23,9 @@ typedef enum { QPIN_OVERCOMMIT_REFUSE, QPIN_OVERCOMMIT_SHARE } QpinOvercommit;
 typedef enum { QPIN_MEMORY_NONE, QPIN_MEMORY_MIGRATE } QpinMemoryMode;
 typedef enum { QPIN_SCHED_OTHER, QPIN_SCHED_FIFO, QPIN_SCHED_RR } QpinSchedMode;
 typedef enum { QPIN_IRQS_LEAVE, QPIN_IRQS_AVOID } QpinIrqMode;
+/* Which kind of CPU (hybrid hosts) a VM's dedicated vCPUs want: the fastest
+ * kind that holds the VM whole, the most efficient one, or no preference. */
+typedef enum { QPIN_KIND_FAST, QPIN_KIND_EFFICIENT, QPIN_KIND_ANY } QpinKindMode;
 
 /* One manual pin: vCPU @vcpu on @cpus. */
 typedef struct {
@@ -43,6 +46,7 @@ typedef struct {
   QpinCpuset reserved;  /* host-wide: set in [defaults] or --policy only, so every VM
                            sees the same set */
   QpinIrqMode irqs;     /* host-wide too: device IRQs off held CPUs (avoid) or not */
+  QpinKindMode kind;    /* hybrid hosts: fast, efficient or any kind of CPU */
   GArray *cpumap;       /* QpinManualPin, for cpus=manual; may be NULL */
   QpinCpuset *cpuset;   /* the only host CPUs the VM may use (libvirt's <vcpu cpuset>, or
                            what its cgroup allows); NULL: any */

@@ -65,6 +65,8 @@ qpin_topology_free (QpinTopology *topo)
   g_free (topo->cpu_llc);
   g_free (topo->cpu_node);
   g_free (topo->cpu_package);
+  g_free (topo->core_kind);
+  g_free (topo->core_cluster);
   g_free (topo);
 }
 
@@ -479,6 +481,59 @@ finish_clusters (QpinTopology *topo, const gint *slot)
     }
 }
 
+/* The kind of the first CPU of a core (kinds that disagree within a core
+ * still give one answer); kinds->len for a CPU no kind lists. */
+static guint
+first_cpu_kind (const QpinTopology *topo, const QpinTopoCore *core)
+{
+  gint first = qpin_cpuset_first (&core->cpus);
+
+  if (topo->kinds->len == 0)
+    return 0;
+  for (guint k = 0; k < topo->kinds->len; k++)
+    if (qpin_cpuset_has (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, (guint) first))
+      return k;
+  return topo->kinds->len;
+}
+
+/* The cluster of a core when it holds more than this core, else -1. */
+static gint
+multi_core_cluster (const QpinTopology *topo, const QpinTopoCore *core)
+{
+  gint first = qpin_cpuset_first (&core->cpus);
+
+  for (guint i = 0; first >= 0 && i < topo->clusters->len; i++)
+    {
+      const QpinCpuset *cluster = &g_array_index (topo->clusters, QpinCpuset, i);
+      if (qpin_cpuset_has (cluster, (guint) first))
+        return qpin_cpuset_is_subset (cluster, &core->cpus) ? -1 : (gint) i;
+    }
+  return -1;
+}
+
+/* Per core: its kind and its cluster, for the placer and the score. */
+static void
+finish_core_kinds (QpinTopology *topo)
+{
+  g_autofree guint8 *seen = g_new0 (guint8, MAX (topo->clusters->len, 1));
+
+  topo->core_kind = g_new0 (guint, MAX (topo->cores->len, 1));
+  topo->core_cluster = g_new0 (gint, MAX (topo->cores->len, 1));
+  for (guint k = 0; k < topo->cores->len; k++)
+    {
+      const QpinTopoCore *core = &g_array_index (topo->cores, QpinTopoCore, k);
+      gint c = multi_core_cluster (topo, core);
+
+      topo->core_kind[k] = first_cpu_kind (topo, core);
+      topo->core_cluster[k] = c;
+      if (c >= 0 && !seen[c])
+        {
+          seen[c] = 1;
+          topo->n_multi_clusters++;
+        }
+    }
+}
+
 /* Checks the per-CPU information against the online set and indexes it:
  * @slot[cpu] is its position in cpu_info. */
 static gboolean
@@ -629,6 +684,7 @@ finish_cpus (QpinTopology *topo, GError **error)
   finish_clusters (topo, slot);
   for (guint k = 0; k < topo->kinds->len; k++)
     qpin_cpuset_and (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, &topo->online);
+  finish_core_kinds (topo);
   return TRUE;
 }
 
@@ -875,4 +931,61 @@ qpin_topology_to_text (const QpinTopology *topo)
         }
     }
   return g_string_free (s, FALSE);
+}
+
+/**
+ * qpin_topology_cpu_kind:
+ *
+ * Returns: the index into kinds of the kind of @cpu, fastest 0; 0 on a host
+ * with one kind; kinds->len (after the slowest) for a CPU no kind lists.
+ */
+guint
+qpin_topology_cpu_kind (const QpinTopology *topo, guint cpu)
+{
+  if (topo->kinds->len == 0)
+    return 0;
+  for (guint k = 0; k < topo->kinds->len; k++)
+    if (qpin_cpuset_has (&g_array_index (topo->kinds, QpinTopoKind, k).cpus, cpu))
+      return k;
+  return topo->kinds->len;
+}
+
+/**
+ * qpin_topology_cpu_kind_name:
+ *
+ * Returns: (transfer none): the name of the kind of @cpu ("P", "E"), "?"
+ * for a CPU no kind lists, "" on a host with one kind.
+ */
+const char *
+qpin_topology_cpu_kind_name (const QpinTopology *topo, guint cpu)
+{
+  guint k = qpin_topology_cpu_kind (topo, cpu);
+
+  if (topo->kinds->len == 0)
+    return "";
+  return k < topo->kinds->len ? g_array_index (topo->kinds, QpinTopoKind, k).name : "?";
+}
+
+/**
+ * qpin_topology_core_kind:
+ *
+ * Returns: the kind of core @core (an index into cores): that of its first
+ * CPU, so that kinds which disagree within a core still give one answer.
+ */
+guint
+qpin_topology_core_kind (const QpinTopology *topo, guint core)
+{
+  return topo->core_kind[core];
+}
+
+/**
+ * qpin_topology_core_cluster:
+ *
+ * Returns: the index into clusters of the cluster of core @core when that
+ * cluster holds more than this core (an L2 shared by four E-cores), else -1.
+ */
+gint
+qpin_topology_core_cluster (const QpinTopology *topo, guint core)
+{
+  return topo->core_cluster[core];
 }

@@ -91,10 +91,13 @@ typedef struct {
   gint *cpu_llc;
   gint *cpu_node;
   gint *cpu_package;
-  guint max_threads;    /* largest number of online siblings in a core */
-  gboolean llc_derived; /* no cache information: one LLC group per package */
-  GPtrArray *notes;     /* char *: where a value came from when not the usual file, and each
-                         * degradation ("no cache info: LLC groups = packages"), in order */
+  guint *core_kind;       /* per core: qpin_topology_core_kind() */
+  gint *core_cluster;     /* per core: qpin_topology_core_cluster() */
+  guint n_multi_clusters; /* clusters that hold more than one core */
+  guint max_threads;      /* largest number of online siblings in a core */
+  gboolean llc_derived;   /* no cache information: one LLC group per package */
+  GPtrArray *notes;       /* char *: where a value came from when not the usual file, and each
+                           * degradation ("no cache info: LLC groups = packages"), in order */
 
   /* private: filled before finish() */
   GArray *cpu_info;     /* QpinTopoCpuInfo */
@@ -128,6 +131,10 @@ gint qpin_topology_cpu_llc (const QpinTopology *topo, guint cpu);
 void qpin_topology_nodes_of (const QpinTopology *topo, const QpinCpuset *cpus,
                              QpinCpuset *node_ids);
 char *qpin_topology_to_text (const QpinTopology *topo);
+guint qpin_topology_cpu_kind (const QpinTopology *topo, guint cpu);
+const char *qpin_topology_cpu_kind_name (const QpinTopology *topo, guint cpu);
+guint qpin_topology_core_kind (const QpinTopology *topo, guint core);
+gint qpin_topology_core_cluster (const QpinTopology *topo, guint core);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTopology, qpin_topology_free)
 

@@ -46,8 +46,8 @@ test_defaults (void)
   g_autoptr (QpinConfig) config = qpin_config_new ();
   g_autoptr (QpinPolicy) p = qpin_config_policy_for (config, "any", NULL);
   const char *const *keys = qpin_policy_keys ();
-  const char *expected[] = { "dedicated", "prefer", "prefer", "share", "share", "",
-                             "refuse",    "none",   "other",  "",      "",      "leave" };
+  const char *expected[] = { "dedicated", "prefer", "prefer", "share", "share", "",    "refuse",
+                             "none",      "other",  "",       "",      "leave", "fast" };
 
   g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (expected));
   for (guint i = 0; keys[i]; i++)
@@ -64,8 +64,9 @@ static void
 test_every_key_applies (void)
 {
   const char *const *keys = qpin_policy_keys ();
-  const char *values[] = { "shared", "strict",  "isolate", "housekeeping", "isolate", "0-1",
-                           "share",  "migrate", "fifo:10", "0=4-5",        "2-3",     "avoid" };
+  const char *values[]
+    = { "shared",  "strict",  "isolate", "housekeeping", "isolate", "0-1",      "share",
+        "migrate", "fifo:10", "0=4-5",   "2-3",          "avoid",   "efficient" };
 
   g_assert_cmpuint (g_strv_length ((char **) keys), ==, G_N_ELEMENTS (values));
   for (guint i = 0; keys[i]; i++)
@@ -132,9 +133,11 @@ test_bad_file (void)
       "qpin.conf: [vm:web] key 'irqs': host-wide, only accepted in [defaults]" },
     { "[defaults]\nirqs = never\n",
       "qpin.conf: [defaults] key 'irqs': invalid value 'never' (accepted: leave, avoid)" },
+    { "[vm:web]\nkind = big\n",
+      "qpin.conf: [vm:web] key 'kind': invalid value 'big' (accepted: fast, efficient, any)" },
     { "[defaults]\ncolour = blue\n",
       "qpin.conf: [defaults] unknown key 'colour' (accepted: cpus, numa, smt, emulator, iothreads, "
-      "reserved, overcommit, memory, sched, cpumap, cpuset, irqs)" },
+      "reserved, overcommit, memory, sched, cpumap, cpuset, irqs, kind)" },
     { "[global]\ncpus = shared\n",
       "qpin.conf: unknown group [global] (accepted: [defaults], [vm:NAME], [daemon])" },
     { "[vm:]\ncpus = shared\n", "qpin.conf: group [vm:] has no VM name (accepted: [vm:NAME])" },
@@ -213,7 +216,7 @@ test_bad_override (void)
     { "smt=", "--policy 'smt=': key 'smt': invalid value '' (accepted: prefer, isolate, require)" },
     { "cpu=shared",
       "--policy 'cpu=shared': unknown key 'cpu' (accepted: cpus, numa, smt, "
-      "emulator, iothreads, reserved, overcommit, memory, sched, cpumap, cpuset, irqs)" },
+      "emulator, iothreads, reserved, overcommit, memory, sched, cpumap, cpuset, irqs, kind)" },
     { "sched=rr:0", "--policy 'sched=rr:0': key 'sched': invalid value 'rr:0' (accepted: other, "
                     "fifo:PRIO, rr:PRIO with PRIO from 1 to 99)" },
   };

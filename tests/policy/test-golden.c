@@ -31,6 +31,10 @@ static const struct {
   { "lab-2s2c2t", "a:4:threads=2 b:2 c:1", "a:2:threads=2 b:1", "z:2" },
   { "lab-4n-unequal", "a:3 b:2 c:1", "a:2 b:1", "z:2" },
   { "lab-1n4c", "a:2 b:1", "a:2 b:1", "z:2" },
+  /* issue #16: kinds (P-cores with SMT, E-cores in two clusters) and an ARM
+   * host with clusters of 4 cores */
+  { "hybrid-13th-gen", "a:8:threads=2 b:6 c:4", "a:4:threads=2 b:3 c:2", "z:4" },
+  { "arm-16c-clusters", "a:3 b:4 c:2 d:5", "a:2 b:3 c:2", "z:4" },
 };
 
 static const struct {

@@ -3,7 +3,9 @@
  * Seeded random small instances (<= 16 CPUs, <= 4 VMs, random nodes, LLC
  * groups, SMT, distances, guest SMT; a quarter with smt=isolate, where the
  * VMs get whole cores; a fifth with numa=strict, where the engine must
- * refuse exactly when no one-node-per-VM plan exists): every way of giving
+ * refuse exactly when no one-node-per-VM plan exists; a third with clusters of
+ * two cores, a third with two CPU kinds, the slower half E, drawn from a
+ * third stream so that the others stay as they were): every way of giving
  * each VM its own
  * set of CPUs is enumerated, each scored with qpin_score_compute() (guest
  * sibling pairs put on whole host cores first, which is optimal for a
@@ -28,8 +30,27 @@ typedef struct {
   char *description;
 } Instance;
 
+/* Two kinds when @with_kinds: the first half of the cores (by CPU) P, the
+ * rest E. */
+static void
+add_kinds (QpinTopology *topo, guint n_cpus, guint threads, gboolean with_kinds, GString *desc)
+{
+  guint n_cores = n_cpus / threads;
+  QpinCpuset fast, slow;
+
+  if (!with_kinds || n_cores < 2)
+    return;
+  qpin_cpuset_clear_all (&fast);
+  qpin_cpuset_clear_all (&slow);
+  qpin_cpuset_add_range (&fast, 0, (n_cores + 1) / 2 * threads - 1);
+  qpin_cpuset_add_range (&slow, (n_cores + 1) / 2 * threads, n_cpus - 1);
+  qpin_topology_add_kind (topo, "P", &fast, 64, "test");
+  qpin_topology_add_kind (topo, "E", &slow, 39, "test");
+  g_string_append_printf (desc, " kinds P%u/E%u", (n_cores + 1) / 2, n_cores / 2);
+}
+
 static QpinTopology *
-random_topology (GRand *rand, guint *n_cpus, GString *desc)
+random_topology (GRand *rand, GRand *rand3, guint *n_cpus, GString *desc)
 {
   QpinTopology *topo = qpin_topology_new ();
   guint n_nodes = (guint) g_rand_int_range (rand, 1, 4);
@@ -38,6 +59,8 @@ random_topology (GRand *rand, guint *n_cpus, GString *desc)
   guint dist[3][3];
   QpinCpuset node_cpus[3], all;
   guint64 choices[] = { 12, 16, 21, 32 };
+  gboolean with_clusters = g_rand_int_range (rand3, 0, 3) == 0;
+  gboolean with_kinds = g_rand_int_range (rand3, 0, 3) == 0;
 
   qpin_cpuset_clear_all (&all);
   for (guint a = 0; a < n_nodes; a++)
@@ -66,8 +89,15 @@ random_topology (GRand *rand, guint *n_cpus, GString *desc)
             {
               QpinTopoCpuInfo info
                 = { .package_id = n, .core_id = core_id, .llc = llc, .llc_level = 3 };
+              guint pair = first + c / 2 * 2 * threads;
+
               qpin_cpuset_clear_all (&info.siblings);
               qpin_cpuset_add_range (&info.siblings, cpu, cpu + threads - 1);
+              /* clusters of two cores inside the LLC group (the last may be one) */
+              qpin_cpuset_clear_all (&info.cluster);
+              if (with_clusters)
+                qpin_cpuset_add_range (&info.cluster, pair,
+                                       MIN (pair + 2 * threads, first + n_cores * threads) - 1);
               for (guint t = 0; t < threads; t++)
                 {
                   info.cpu = cpu;
@@ -80,6 +110,9 @@ random_topology (GRand *rand, guint *n_cpus, GString *desc)
         }
       g_string_append_printf (desc, " ]");
     }
+  if (with_clusters)
+    g_string_append (desc, " clusters of 2");
+  add_kinds (topo, cpu, threads, with_kinds, desc);
   for (guint n = 0; n < n_nodes; n++)
     {
       guint row[3] = { dist[n][0], dist[n][1], dist[n][2] };
@@ -101,13 +134,13 @@ binomial (guint n, guint k)
 }
 
 static gboolean
-random_instance (GRand *rand, GRand *rand2, Instance *in)
+random_instance (GRand *rand, GRand *rand2, GRand *rand3, Instance *in)
 {
   g_autoptr (GString) desc = g_string_new (NULL);
   guint total = 0, left;
   guint64 count = 1;
 
-  in->topo = random_topology (rand, &in->n_cpus, desc);
+  in->topo = random_topology (rand, rand3, &in->n_cpus, desc);
   in->isolate = g_rand_int_range (rand, 0, 4) == 0;
   if (in->isolate)
     g_string_append (desc, " smt=isolate");
@@ -334,6 +367,7 @@ test_optimal (void)
   guint n_instances = count_env ? (guint) g_ascii_strtoull (count_env, NULL, 10) : N_INSTANCES;
   g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
   g_autoptr (GRand) rand2 = g_rand_new_with_seed (seed + 1);
+  g_autoptr (GRand) rand3 = g_rand_new_with_seed (seed + 2);
   guint done = 0, attempts = 0, refused = 0;
 
   while (done < n_instances)
@@ -350,7 +384,7 @@ test_optimal (void)
 
       attempts++;
       g_assert_cmpuint (attempts, <, 100 * n_instances + 100);
-      if (!random_instance (rand, rand2, &in))
+      if (!random_instance (rand, rand2, rand3, &in))
         continue;
       for (guint v = 0; v < in.n_vms; v++)
         {
