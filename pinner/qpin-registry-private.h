@@ -102,6 +102,8 @@ struct _QpinRegistry {
   char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
   char *ledger_saved;     /* what was written there last */
   QpinLedgerFile *before; /* the ledger file the previous run left */
+  GHashTable *reserved;   /* placeholder in the placer -> its entry in before */
+  gboolean ledger_whole;  /* before holds every running VM's CPUs: no grace needed */
   guint recheck, rechecks_left;
   guint recheck_ms, rechecks; /* HOST_RECHECK_MS, HOST_RECHECKS but in tests */
   guint timer;
@@ -145,6 +147,14 @@ void qpin_vm_apply (QpinVm *vm);
 
 /* qpin-registry-host.c */
 void qpin_registry_save_ledger (QpinRegistry *registry);
+
+/* qpin-registry-ledger.c */
+gboolean qpin_registry_check_ledger (QpinRegistry *registry, QpinLedgerFile *ledger,
+                                     GError **error);
+const QpinLedgerEntry *qpin_registry_reserved_entry (QpinRegistry *registry, const char *name);
+void qpin_registry_unreserve_vm (QpinRegistry *registry, QpinVm *vm);
+gboolean qpin_registry_drop_dead_reserved (QpinRegistry *registry);
+void qpin_registry_readopt_reserved (QpinRegistry *registry, QpinPlacer *placer);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, qpin_vm_unref)
 

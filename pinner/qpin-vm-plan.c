@@ -123,6 +123,8 @@ qpin_vm_try_adopt (QpinVm *vm, const QpinPolicy *policy)
   QpinCpuset seen, nodes, floating;
   guint vcpus = 0;
 
+  /* the CPUs held for it since qpin started are its own to adopt */
+  qpin_registry_unreserve_vm (registry, vm);
   if (policy->cpus != QPIN_CPUS_DEDICATED || vm->shared_vcpu_thread)
     return FALSE;
   pv = qpin_plan_vm_new (vm->key, vm->pid, policy);
