@@ -83,6 +83,9 @@ struct _QpinVm {
   QpinPeer *peer;          /* the process instance; NULL if it could not be pinned down */
   QpinLogLimit *log_limit; /* the lines this peer may cause */
   gint64 discovered_us;    /* when the last discovery started */
+  gboolean born_only;      /* the discovery in flight is for a new thread: the kernel is
+                            * read for new threads only (the others were read a moment ago) */
+  gboolean born_next;      /* the next discovery (soon_id) is for new threads only */
   guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
 };
 
@@ -141,6 +144,11 @@ gboolean qpin_registry_plan_degraded (const QpinPlanVm *plan);
 gboolean qpin_vm_make_whole (QpinVm *vm, const char *why);
 void qpin_registry_make_whole_all (QpinRegistry *registry, const char *why);
 void qpin_vm_replace (QpinVm *vm, QpinPolicy *policy, const char *why);
+
+/* qpin-vm-birth.c */
+gboolean qpin_vm_pin_newborn (QpinVm *vm, GPid tid, guint index, const QpinGuestTopo *topo,
+                              const char *source);
+void qpin_vm_pin_cpus_early (QpinVm *vm);
 
 /* qpin-apply.c */
 void qpin_vm_apply (QpinVm *vm);

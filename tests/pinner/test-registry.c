@@ -870,6 +870,80 @@ test_ledger_not_back (Fixture *f, gconstpointer data)
   remove_ledger (path);
 }
 
+/* Runs the main loop until thread @tid's affinity is @list; fails after 2 s. */
+static void
+wait_affinity (Fixture *f, GPid tid, const char *list)
+{
+  gboolean late = FALSE;
+  guint id = g_timeout_add (2000, on_deadline, &late);
+
+  for (;;)
+    {
+      g_autofree char *now = affinity (f, tid);
+      if (g_str_equal (now, list) || late)
+        break;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  if (!late)
+    g_source_remove (id);
+  assert_affinity (f, tid, list);
+}
+
+/* A hot-added vCPU is pinned as soon as query-cpus-fast names it: the
+ * peer never answers query-iothreads, so nothing settles (settled stays
+ * 1), yet the new thread is on its own core (3) and nothing else moved. */
+static void
+test_hot_add_early (Fixture *f, gconstpointer data)
+{
+  g_autofree char *cpus = cpus_reply (100, 3);
+  g_autofree char *more
+    = g_strdup_printf ("expect query-cpus-fast\n%sexpect query-iothreads\n", cpus);
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_registry_thread_event (f->registry, 100, 103, TRUE);
+  wait_affinity (f, 103, "3");
+  g_assert_cmpuint (f->settled, ==, 1);
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 103 3\n");
+  assert_message (f, "vm 'a': placed new vcpu 2 (tid 103)");
+}
+
+/* A peer whose query-cpus-fast names another process's thread (pid 200's
+ * 201) as its new vCPU: nothing is pinned early, the other process's
+ * thread keeps its affinity, and the settle refuses the peer. */
+static void
+test_hot_add_early_foreign (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = NULL;
+  g_autofree char *cpus = cpus_reply (100, 2);
+  g_autoptr (GString) lie = g_string_new (cpus);
+
+  /* vCPU 2 is thread 201, of process 200 */
+  g_string_replace (lie, "}], \"id\"",
+                    "}, {\"cpu-index\": 2, \"thread-id\": 201, \"qom-path\": "
+                    "\"/machine/unattached/device[2]\", \"target\": \"x86_64\", \"props\": "
+                    "{\"socket-id\": 0, \"core-id\": 2, \"thread-id\": 0}}], \"id\"",
+                    1);
+  g_assert_nonnull (strstr (lie->str, "\"thread-id\": 201"));
+  more = g_strdup_printf ("expect query-cpus-fast\n%sexpect query-iothreads\nsend {\"return\": "
+                          "[], \"id\": $ID}\n",
+                          lie->str);
+  add_process (f, 200, 1);
+  start_vm (f, 100, 2, "a", more);
+  qpin_host_recording_clear_log (f->host);
+  qpin_registry_thread_event (f->registry, 100, 201, TRUE);
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 201, "0-7");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+  assert_warnings (f, "vm 'a' (pid 100): refused: vCPU 2 reports thread 201, which is not a vCPU "
+                      "thread of process 100\nvm 'a' (pid 100): the QMP peer reports threads that "
+                      "are not its own; nothing is pinned until it reports sane data\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -903,6 +977,10 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/registry/ledger-not-back", Fixture, NULL, fixture_set_up, test_ledger_not_back,
               fixture_tear_down);
+  g_test_add ("/registry/hot-add-early", Fixture, NULL, fixture_set_up, test_hot_add_early,
+              fixture_tear_down);
+  g_test_add ("/registry/hot-add-early-foreign", Fixture, NULL, fixture_set_up,
+              test_hot_add_early_foreign, fixture_tear_down);
   g_test_add ("/registry/dry-run", Fixture, NULL, fixture_set_up_dry, test_dry_run,
               fixture_tear_down);
   return g_test_run ();
