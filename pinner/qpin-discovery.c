@@ -178,6 +178,7 @@ finish_discovery (QpinVm *vm)
   g_clear_pointer (&vm->iothreads, g_ptr_array_unref);
   g_clear_error (&vm->query_error);
   vm->born_only = FALSE;
+  vm->named_early = 0; /* QMP has spoken */
   if (vm->again && vm->registry)
     {
       vm->again = FALSE;
@@ -313,8 +314,8 @@ qpin_vm_discover_soon (QpinVm *vm)
 /* A discovery for a new thread of @vm: unless it joins one for another
  * cause, the kernel is read for the new threads only, and a new vCPU is
  * pinned as soon as query-cpus-fast names it. */
-static void
-discover_born (QpinVm *vm)
+void
+qpin_vm_discover_born (QpinVm *vm)
 {
   if (vm->pending == 0 && vm->soon_id == 0)
     vm->born_next = TRUE;
@@ -338,7 +339,7 @@ on_thread_event (GPid tgid, GPid tid, gboolean created, gpointer user_data)
           continue;
         }
       if (created)
-        discover_born (vm);
+        qpin_vm_discover_born (vm);
       else
         qpin_vm_discover_soon (vm);
     }
@@ -360,6 +361,7 @@ qpin_registry_watch_threads (QpinRegistry *registry, GError **error)
   registry->events = qpin_proc_events_new (on_thread_event, registry, error);
   if (registry->events == NULL)
     return FALSE;
+  qpin_proc_events_set_comm_func (registry->events, qpin_registry_comm_event);
   qpin_registry_update_watched_pids (registry);
   return TRUE;
 }

@@ -86,6 +86,7 @@ struct _QpinVm {
   gboolean born_only;      /* the discovery in flight is for a new thread: the kernel is
                             * read for new threads only (the others were read a moment ago) */
   gboolean born_next;      /* the next discovery (soon_id) is for new threads only */
+  guint named_early;       /* vCPUs placed by a thread's name, not yet confirmed by QMP */
   guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
 };
 
@@ -149,6 +150,7 @@ void qpin_vm_replace (QpinVm *vm, QpinPolicy *policy, const char *why);
 gboolean qpin_vm_pin_newborn (QpinVm *vm, GPid tid, guint index, const QpinGuestTopo *topo,
                               const char *source);
 void qpin_vm_pin_cpus_early (QpinVm *vm);
+void qpin_vm_discover_born (QpinVm *vm);
 
 /* qpin-apply.c */
 void qpin_vm_apply (QpinVm *vm);
@@ -168,6 +170,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, qpin_vm_unref)
 
 /* for tests: what the process events and uevents watches would say */
 void qpin_registry_thread_event (QpinRegistry *registry, GPid tgid, GPid tid, gboolean created);
+void qpin_registry_comm_event (GPid tgid, GPid tid, const char *comm, gpointer registry);
 void qpin_registry_cpu_event (QpinRegistry *registry, guint cpu, gboolean online);
 void qpin_registry_set_recheck (QpinRegistry *registry, guint interval_ms, guint times);
 

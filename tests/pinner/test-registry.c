@@ -944,6 +944,85 @@ test_hot_add_early_foreign (Fixture *f, gconstpointer data)
                       "are not its own; nothing is pinned until it reports sane data\n");
 }
 
+/* With debug-threads=on a new vCPU thread names itself "CPU 2/KVM": it
+ * is pinned then (core 3), before QMP was asked; the query-cpus-fast that
+ * follows confirms it and nothing moves again. */
+static void
+test_named_at_birth (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = round_of (100, 3, NULL);
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_registry_comm_event (100, 103, "CPU 2/KVM", f->registry);
+  /* pinned at once, in the event, before any QMP answer */
+  assert_affinity (f, 103, "3");
+  g_assert_cmpuint (f->settled, ==, 1);
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 103, "3");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 103 3\n");
+}
+
+/* A thread of the VM's own process that names itself "CPU 2/KVM" but is
+ * no vCPU: pinned early onto the core the normal hot-add path gives vCPU
+ * 2 (3, free, never another VM's), then QMP says there are 2 vCPUs: the
+ * liar is one of the "other" threads (with the emulator, 0,4) and core 3
+ * is free again.  Renaming a second thread before QMP spoke places
+ * nothing more. */
+static void
+test_named_liar (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = round_of (100, 2, NULL);
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_host_recording_add_thread (f->host, 100, 104, &all);
+  qpin_registry_comm_event (100, 103, "CPU 2/KVM", f->registry);
+  qpin_registry_comm_event (100, 104, "CPU 7/TCG", f->registry);
+  assert_affinity (f, 103, "3");
+  assert_affinity (f, 104, "0-7");
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 103, "0,4");
+  assert_affinity (f, 104, "0,4");
+  assert_message (f, "vm 'a': vcpu 2 is gone, its CPUs are free");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==,
+                   "pin 103 3\npin 103 0,4\npin 104 0,4\n");
+}
+
+/* Names that must pin nothing: another process's thread named like a
+ * vCPU (as its own, or reported under the VM's pid), names that only
+ * look like one. */
+static void
+test_named_foreign (Fixture *f, gconstpointer data)
+{
+  static const char *const not_vcpus[] = {
+    "CPU /KVM", "CPU 2", "CPU 2x/KVM", "CPU 99999999999/K", "CPU -1/KVM", "cpu 2/KVM", "CPU 2/"
+  };
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", NULL);
+  add_process (f, 200, 1);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_host_recording_clear_log (f->host);
+  qpin_registry_comm_event (200, 201, "CPU 2/KVM", f->registry);
+  qpin_registry_comm_event (100, 201, "CPU 2/KVM", f->registry);
+  for (guint i = 0; i < G_N_ELEMENTS (not_vcpus); i++)
+    qpin_registry_comm_event (100, 103, not_vcpus[i], f->registry);
+  assert_affinity (f, 201, "0-7");
+  assert_affinity (f, 103, "0-7");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -981,6 +1060,12 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/registry/hot-add-early-foreign", Fixture, NULL, fixture_set_up,
               test_hot_add_early_foreign, fixture_tear_down);
+  g_test_add ("/registry/named-at-birth", Fixture, NULL, fixture_set_up, test_named_at_birth,
+              fixture_tear_down);
+  g_test_add ("/registry/named-liar", Fixture, NULL, fixture_set_up, test_named_liar,
+              fixture_tear_down);
+  g_test_add ("/registry/named-foreign", Fixture, NULL, fixture_set_up, test_named_foreign,
+              fixture_tear_down);
   g_test_add ("/registry/dry-run", Fixture, NULL, fixture_set_up_dry, test_dry_run,
               fixture_tear_down);
   return g_test_run ();
