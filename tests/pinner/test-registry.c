@@ -967,34 +967,34 @@ test_named_at_birth (Fixture *f, gconstpointer data)
   g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 103 3\n");
 }
 
-/* A thread of the VM's own process that names itself "CPU 2/KVM" but is
- * no vCPU: pinned early onto the core the normal hot-add path gives vCPU
- * 2 (3, free, never another VM's), then QMP says there are 2 vCPUs: the
- * liar is one of the "other" threads (with the emulator, 0,4) and core 3
- * is free again.  Renaming a second thread before QMP spoke places
- * nothing more. */
+/* A thread of the VM's own process (one vCPU, on core 1) that names
+ * itself "CPU 1/KVM" but is no vCPU: pinned early onto the core the
+ * normal hot-add path gives vCPU 1 (2, free, never another VM's).  A
+ * second thread renamed "CPU 2/KVM" before QMP spoke gets nothing (core 3
+ * stays free).  Then QMP says there is 1 vCPU: both are "other" threads
+ * (with the emulator, 0,4) and core 2 is free again. */
 static void
 test_named_liar (Fixture *f, gconstpointer data)
 {
-  g_autofree char *more = round_of (100, 2, NULL);
+  g_autofree char *more = round_of (100, 1, NULL);
   QpinCpuset all;
 
-  start_vm (f, 100, 2, "a", more);
+  start_vm (f, 100, 1, "a", more);
   qpin_cpuset_clear_all (&all);
   qpin_cpuset_add_range (&all, 0, 7);
   qpin_host_recording_clear_log (f->host);
   qpin_host_recording_add_thread (f->host, 100, 103, &all);
   qpin_host_recording_add_thread (f->host, 100, 104, &all);
-  qpin_registry_comm_event (100, 103, "CPU 2/KVM", f->registry);
-  qpin_registry_comm_event (100, 104, "CPU 7/TCG", f->registry);
-  assert_affinity (f, 103, "3");
+  qpin_registry_comm_event (100, 103, "CPU 1/KVM", f->registry);
+  qpin_registry_comm_event (100, 104, "CPU 2/TCG", f->registry);
+  assert_affinity (f, 103, "2");
   assert_affinity (f, 104, "0-7");
   wait_count (&f->settled, 2);
   assert_affinity (f, 103, "0,4");
   assert_affinity (f, 104, "0,4");
-  assert_message (f, "vm 'a': vcpu 2 is gone, its CPUs are free");
+  assert_message (f, "vm 'a': vcpu 1 is gone, its CPUs are free");
   g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==,
-                   "pin 103 3\npin 103 0,4\npin 104 0,4\n");
+                   "pin 103 2\npin 103 0,4\npin 104 0,4\n");
 }
 
 /* Names that must pin nothing: another process's thread named like a
