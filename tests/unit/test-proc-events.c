@@ -10,7 +10,7 @@
 typedef struct {
   GPid tgid, tid;
   char *comm;
-  guint forks, comms;
+  guint forks, exits, comms;
 } Seen;
 
 static void
@@ -20,6 +20,8 @@ on_thread (GPid tgid, GPid tid, gboolean created, gpointer user_data)
 
   if (created && tgid == getpid ())
     s->forks++;
+  if (!created && tgid == getpid ())
+    s->exits++;
 }
 
 static void
@@ -83,7 +85,7 @@ events_or_skip (Seen *s)
 }
 
 /* A thread of a watched process names itself: one COMM event with its
- * tid, this process's tgid and the name; its fork came too. */
+ * tid, this process's tgid and the name; its fork and exit came too. */
 static void
 test_comm_watched (void)
 {
@@ -101,11 +103,13 @@ test_comm_watched (void)
   thread = g_thread_new ("t", name_self, &n);
   g_thread_join (thread);
   spin (&s, 2000, TRUE);
+  spin (&s, 200, FALSE);
   g_assert_cmpuint (s.comms, >=, 1);
   g_assert_cmpint (s.tgid, ==, self);
   g_assert_cmpint (s.tid, ==, n.tid);
   g_assert_cmpstr (s.comm, ==, "CPU 3/KVM");
   g_assert_cmpuint (s.forks, >=, 1);
+  g_assert_cmpuint (s.exits, >=, 1);
   g_free (s.comm);
 }
 
@@ -128,6 +132,7 @@ test_comm_unwatched (void)
   spin (&s, 300, FALSE);
   g_assert_cmpuint (s.comms, ==, 0);
   g_assert_cmpuint (s.forks, ==, 0);
+  g_assert_cmpuint (s.exits, ==, 0);
 }
 
 int
