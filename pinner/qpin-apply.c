@@ -156,7 +156,10 @@ sort_refusal (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const GError *
       return FALSE;
     }
   if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE))
-    vm->again = TRUE; /* the thread list changed under us: look again */
+    {
+      vm->again = TRUE; /* the thread list changed under us: look again */
+      vm->again_now = FALSE;
+    }
   if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_INVALID))
     tally->replan |= confine (vm, t);
   return TRUE;

@@ -467,6 +467,7 @@ QpinDaemon *
 qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GError **error)
 {
   g_autoptr (QpinDaemon) daemon = g_new0 (QpinDaemon, 1);
+  gboolean trusted = FALSE;
 
   daemon->registry = registry;
   daemon->options = *options;
@@ -488,10 +489,16 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
       g_autofree char *ledger = g_build_filename (dir, QPIN_LEDGER_FILE_NAME, NULL);
       g_autoptr (GError) local = NULL;
 
-      if (!qpin_registry_keep_ledger (registry, ledger, &local))
-        g_warning ("%s; adopting running VMs by their affinities alone", local->message);
+      if (qpin_registry_keep_ledger (registry, ledger, &local))
+        trusted = qpin_registry_ledger_is_whole (registry);
+      else if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_message ("%s: adopting running VMs by their affinities alone", local->message);
+      else
+        g_warning ("ledger file ignored: %s; adopting running VMs by their affinities alone",
+                   local->message);
     }
-  if (options->grace_ms > 0)
+  /* a believed ledger holds the running VMs' CPUs already: no grace */
+  if (options->grace_ms > 0 && !trusted)
     {
       qpin_registry_hold (registry);
       daemon->grace_id = g_timeout_add (options->grace_ms, on_grace_over, daemon);

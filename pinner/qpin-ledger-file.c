@@ -1,6 +1,11 @@
 /* qpin-ledger-file.c: which VM held which CPUs, kept on disk for a restart
  *
- * {"vms":[{"pid":4242,"key":"a","cpus":"0,2"}]}
+ * {"version":1,"vms":[{"pid":4242,"start":123456,"key":"a","cpus":"0,2"}]}
+ *
+ * "start" is the process's start time (/proc/PID/stat field 22), so that
+ * a pid the kernel has given to another program is not taken for the VM.
+ * "degraded": true (only then present) marks a VM with a vCPU that floated
+ * beside the others.
  */
 
 #include "qpin-ledger-file.h"
@@ -43,14 +48,16 @@ qpin_ledger_file_free (QpinLedgerFile *ledger)
 /**
  * qpin_ledger_file_add:
  *
- * Records that VM @key (process @pid) holds @cpus.
+ * Records that VM @key (process @pid, started at @start_time) holds @cpus.
  */
 void
-qpin_ledger_file_add (QpinLedgerFile *ledger, GPid pid, const char *key, const QpinCpuset *cpus)
+qpin_ledger_file_add (QpinLedgerFile *ledger, GPid pid, guint64 start_time, const char *key,
+                      const QpinCpuset *cpus)
 {
   QpinLedgerEntry *e = g_new0 (QpinLedgerEntry, 1);
 
   e->pid = pid;
+  e->start_time = start_time;
   e->key = g_strdup (key);
   e->cpus = *cpus;
   g_ptr_array_add (ledger->entries, e);
@@ -68,6 +75,7 @@ qpin_ledger_file_to_data (const QpinLedgerFile *ledger)
   g_autoptr (JsonNode) root = NULL;
 
   json_builder_begin_object (b);
+  qpin_json_add_int (b, "version", QPIN_LEDGER_FILE_VERSION);
   json_builder_set_member_name (b, "vms");
   json_builder_begin_array (b);
   for (guint i = 0; i < ledger->entries->len; i++)
@@ -76,8 +84,14 @@ qpin_ledger_file_to_data (const QpinLedgerFile *ledger)
 
       json_builder_begin_object (b);
       qpin_json_add_int (b, "pid", e->pid);
+      qpin_json_add_int (b, "start", (gint64) e->start_time);
       qpin_json_add_string (b, "key", e->key);
       qpin_json_add_cpuset (b, "cpus", &e->cpus);
+      if (e->degraded)
+        {
+          json_builder_set_member_name (b, "degraded");
+          json_builder_add_boolean_value (b, TRUE);
+        }
       json_builder_end_object (b);
     }
   json_builder_end_array (b);
@@ -86,7 +100,8 @@ qpin_ledger_file_to_data (const QpinLedgerFile *ledger)
   return json_to_string (root, FALSE);
 }
 
-/* One element of "vms": {"pid": int > 0, "key": string, "cpus": cpulist} */
+/* One element of "vms": {"pid": int > 0, "start": int >= 0, "key": string,
+ * "cpus": cpulist} */
 static gboolean
 parse_entry (QpinLedgerFile *ledger, JsonNode *node, guint i, GError **error)
 {
@@ -94,21 +109,29 @@ parse_entry (QpinLedgerFile *ledger, JsonNode *node, guint i, GError **error)
   JsonNode *pid = o ? json_object_get_member (o, "pid") : NULL;
   JsonNode *key = o ? json_object_get_member (o, "key") : NULL;
   JsonNode *cpus = o ? json_object_get_member (o, "cpus") : NULL;
+  JsonNode *start = o ? json_object_get_member (o, "start") : NULL;
+  JsonNode *degraded = o ? json_object_get_member (o, "degraded") : NULL;
   QpinCpuset set;
 
   if (pid == NULL || json_node_get_value_type (pid) != G_TYPE_INT64 || json_node_get_int (pid) <= 0
-      || json_node_get_int (pid) > G_MAXINT32 || key == NULL
-      || json_node_get_value_type (key) != G_TYPE_STRING || cpus == NULL
+      || json_node_get_int (pid) > G_MAXINT32 || start == NULL
+      || json_node_get_value_type (start) != G_TYPE_INT64 || json_node_get_int (start) < 0
+      || key == NULL || json_node_get_value_type (key) != G_TYPE_STRING || cpus == NULL
       || json_node_get_value_type (cpus) != G_TYPE_STRING
-      || !qpin_cpuset_parse (json_node_get_string (cpus), &set, NULL))
+      || !qpin_cpuset_parse (json_node_get_string (cpus), &set, NULL)
+      || (degraded && json_node_get_value_type (degraded) != G_TYPE_BOOLEAN))
     {
       g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
-                   "element %u of \"vms\" is not {\"pid\": N, \"key\": \"...\", \"cpus\": "
-                   "\"CPULIST\"}",
+                   "element %u of \"vms\" is not {\"pid\": N, \"start\": N, \"key\": \"...\", "
+                   "\"cpus\": \"CPULIST\"}",
                    i);
       return FALSE;
     }
-  qpin_ledger_file_add (ledger, (GPid) json_node_get_int (pid), json_node_get_string (key), &set);
+  qpin_ledger_file_add (ledger, (GPid) json_node_get_int (pid), (guint64) json_node_get_int (start),
+                        json_node_get_string (key), &set);
+  if (degraded && json_node_get_boolean (degraded))
+    ((QpinLedgerEntry *) g_ptr_array_index (ledger->entries, ledger->entries->len - 1))->degraded
+      = TRUE;
   return TRUE;
 }
 
@@ -116,7 +139,8 @@ parse_entry (QpinLedgerFile *ledger, JsonNode *node, guint i, GError **error)
  * qpin_ledger_file_load:
  *
  * Returns: (transfer full): the ledger in @path; an empty one when there
- *   is no such file; %NULL when it cannot be read or parsed
+ *   is no such file; %NULL when it cannot be read or parsed, or is of
+ *   another version
  */
 QpinLedgerFile *
 qpin_ledger_file_load (const char *path, GError **error)
@@ -128,6 +152,7 @@ qpin_ledger_file_load (const char *path, GError **error)
   gsize len = 0;
   JsonNode *root;
   JsonNode *vms;
+  JsonNode *version;
 
   if (!g_file_get_contents (path, &data, &len, &local))
     {
@@ -143,6 +168,16 @@ qpin_ledger_file_load (const char *path, GError **error)
       return NULL;
     }
   root = json_parser_get_root (parser);
+  version = root && JSON_NODE_HOLDS_OBJECT (root)
+              ? json_object_get_member (json_node_get_object (root), "version")
+              : NULL;
+  if (version == NULL || json_node_get_value_type (version) != G_TYPE_INT64
+      || json_node_get_int (version) != QPIN_LEDGER_FILE_VERSION)
+    {
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
+                   "%s: not a version %d ledger file", path, QPIN_LEDGER_FILE_VERSION);
+      return NULL;
+    }
   vms = root && JSON_NODE_HOLDS_OBJECT (root)
           ? json_object_get_member (json_node_get_object (root), "vms")
           : NULL;

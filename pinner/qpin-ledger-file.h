@@ -15,11 +15,15 @@ G_BEGIN_DECLS
 
 /* beside the daemon's control socket */
 #define QPIN_LEDGER_FILE_NAME "ledger.json"
+/* a file with another "version" (or none) is not read */
+#define QPIN_LEDGER_FILE_VERSION 1
 
 typedef struct {
   GPid pid;
+  guint64 start_time; /* /proc/PID/stat field 22: the process instance, 0 if unknown */
   char *key;
-  QpinCpuset cpus; /* held by its vCPUs, each on a CPU of its own */
+  QpinCpuset cpus;   /* held by its vCPUs, each on a CPU of its own */
+  gboolean degraded; /* some vCPU floated beside the others */
 } QpinLedgerEntry;
 
 typedef struct {
@@ -28,7 +32,7 @@ typedef struct {
 
 QpinLedgerFile *qpin_ledger_file_new (void);
 void qpin_ledger_file_free (QpinLedgerFile *ledger);
-void qpin_ledger_file_add (QpinLedgerFile *ledger, GPid pid, const char *key,
+void qpin_ledger_file_add (QpinLedgerFile *ledger, GPid pid, guint64 start_time, const char *key,
                            const QpinCpuset *cpus);
 char *qpin_ledger_file_to_data (const QpinLedgerFile *ledger);
 QpinLedgerFile *qpin_ledger_file_load (const char *path, GError **error);

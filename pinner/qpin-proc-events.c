@@ -1,8 +1,8 @@
 /* qpin-proc-events.c: NETLINK_CONNECTOR / CN_IDX_PROC listener
  *
  * The connector reports every fork and exit on the host.  A classic BPF
- * filter on the socket keeps only FORK and EXIT events whose (parent)
- * thread group is a watched QEMU, so qpin wakes up for its own VMs'
+ * filter on the socket keeps only FORK, EXIT and COMM (a thread named
+ * itself) events whose (parent) thread group is a watched QEMU, so qpin wakes up for its own VMs'
  * threads and for nothing else; with no VM it never wakes up.  The filter
  * is rebuilt when the set of VMs changes.
  */
@@ -29,6 +29,7 @@
  * share the leader's real_parent); the process it joins is child_tgid. */
 #define OFF_FORK_TGID (OFF_EVENT + offsetof (struct proc_event, event_data.fork.child_tgid))
 #define OFF_EXIT_TGID (OFF_EVENT + offsetof (struct proc_event, event_data.exit.process_tgid))
+#define OFF_COMM_TGID (OFF_EVENT + offsetof (struct proc_event, event_data.comm.process_tgid))
 
 #define MAX_PIDS 1000
 
@@ -36,6 +37,7 @@ struct _QpinProcEvents {
   int fd;
   guint source;
   QpinProcEventFunc func;
+  QpinProcCommFunc comm_func;
   gpointer user_data;
 };
 
@@ -77,6 +79,15 @@ dispatch (QpinProcEvents *events, const char *buf, gsize len)
                && ev.event_data.exit.process_pid != ev.event_data.exit.process_tgid)
         events->func (ev.event_data.exit.process_tgid, ev.event_data.exit.process_pid, FALSE,
                       events->user_data);
+      else if (ev.what == PROC_EVENT_COMM && events->comm_func)
+        {
+          char comm[sizeof ev.event_data.comm.comm + 1];
+
+          memcpy (comm, ev.event_data.comm.comm, sizeof ev.event_data.comm.comm);
+          comm[sizeof ev.event_data.comm.comm] = '\0';
+          events->comm_func (ev.event_data.comm.process_tgid, ev.event_data.comm.process_pid, comm,
+                             events->user_data);
+        }
     }
 }
 
@@ -116,7 +127,7 @@ qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pid
 {
   g_autofree struct sock_filter *code = NULL;
   struct sock_fprog prog;
-  guint n = 0, total = 7 + 2 * n_pids + 1;
+  guint n = 0, total = 10 + 2 * n_pids + 1;
 
   if (n_pids > MAX_PIDS)
     {
@@ -127,15 +138,21 @@ qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pid
   code = g_new0 (struct sock_filter, total);
   /* BPF_ABS loads are big-endian: compare against htonl() of the value;
    * jump offsets are 8 bits, so each pid test sits beside its own accept */
+  /* 0-9: load the tgid of a fork, exit or comm event (drop the rest),
+   * then jump to the pid tests at 10 */
   code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_WHAT);
   code[n++]
     = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, htonl (PROC_EVENT_FORK), 0, 2);
   code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_FORK_TGID);
+  code[n++] = (struct sock_filter) BPF_STMT (BPF_JMP | BPF_JA, 6);
+  code[n++]
+    = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, htonl (PROC_EVENT_EXIT), 0, 2);
+  code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_EXIT_TGID);
   code[n++] = (struct sock_filter) BPF_STMT (BPF_JMP | BPF_JA, 3);
   code[n++]
-    = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, htonl (PROC_EVENT_EXIT), 1, 0);
+    = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, htonl (PROC_EVENT_COMM), 1, 0);
   code[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);
-  code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_EXIT_TGID);
+  code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_COMM_TGID);
   for (guint i = 0; i < n_pids; i++)
     {
       code[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K,
@@ -154,6 +171,16 @@ qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pid
       return FALSE;
     }
   return TRUE;
+}
+
+/**
+ * qpin_proc_events_set_comm_func:
+ * @func: (nullable): called when a thread of a watched process names itself
+ */
+void
+qpin_proc_events_set_comm_func (QpinProcEvents *events, QpinProcCommFunc func)
+{
+  events->comm_func = func;
 }
 
 /**

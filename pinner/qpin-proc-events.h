@@ -10,10 +10,15 @@ G_BEGIN_DECLS
  * @tid 0 means events were lost (socket overrun): look at everything. */
 typedef void (*QpinProcEventFunc) (GPid tgid, GPid tid, gboolean created, gpointer user_data);
 
+/* Thread @tid of the watched process @tgid named itself @comm (at most
+ * 15 bytes, NUL-terminated; untrusted). */
+typedef void (*QpinProcCommFunc) (GPid tgid, GPid tid, const char *comm, gpointer user_data);
+
 typedef struct _QpinProcEvents QpinProcEvents;
 
 QpinProcEvents *qpin_proc_events_new (QpinProcEventFunc func, gpointer user_data, GError **error);
 void qpin_proc_events_free (QpinProcEvents *events);
+void qpin_proc_events_set_comm_func (QpinProcEvents *events, QpinProcCommFunc func);
 gboolean qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pids,
                                     GError **error);
 

@@ -9,6 +9,26 @@
 #include "qpin-registry-private.h"
 
 #include "qpin-irq.h"
+#include "qpin-proc.h"
+
+static QpinLedgerEntry *
+last_entry (QpinLedgerFile *ledger)
+{
+  return g_ptr_array_index (ledger->entries, ledger->entries->len - 1);
+}
+
+/* The start time of the process behind VM @key, 0 when unknown. */
+static guint64
+start_time_of (QpinRegistry *registry, const char *key)
+{
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      if (g_strcmp0 (vm->key, key) == 0)
+        return vm->peer ? vm->peer->start_time : 0;
+    }
+  return 0;
+}
 
 /* Keeps the CPUs each VM's vCPUs hold for themselves in the ledger file,
  * when they changed.  Not while held: the previous run's file is still
@@ -29,8 +49,16 @@ qpin_registry_save_ledger (QpinRegistry *registry)
   for (guint i = 0; i < plan->vms->len; i++)
     {
       const QpinPlanVm *pv = g_ptr_array_index (plan->vms, i);
+      const QpinLedgerEntry *held = qpin_registry_reserved_entry (registry, pv->name);
       QpinCpuset cpus;
 
+      if (held)
+        {
+          /* not back yet: kept as the previous run left it */
+          qpin_ledger_file_add (ledger, held->pid, held->start_time, held->key, &held->cpus);
+          last_entry (ledger)->degraded = held->degraded;
+          continue;
+        }
       qpin_cpuset_clear_all (&cpus);
       for (guint j = 0; j < pv->threads->len; j++)
         {
@@ -38,7 +66,9 @@ qpin_registry_save_ledger (QpinRegistry *registry)
           if (pt->exclusive && pt->spec.role == QPIN_ROLE_VCPU)
             qpin_cpuset_or (&cpus, &pt->cpus);
         }
-      qpin_ledger_file_add (ledger, (GPid) pv->pid, pv->name, &cpus);
+      qpin_ledger_file_add (ledger, (GPid) pv->pid, start_time_of (registry, pv->name), pv->name,
+                            &cpus);
+      last_entry (ledger)->degraded = qpin_registry_plan_degraded (pv);
     }
   data = qpin_ledger_file_to_data (ledger);
   if (g_strcmp0 (data, registry->ledger_saved) == 0)
@@ -74,6 +104,7 @@ rebuild_placer (QpinRegistry *registry)
       return degraded;
     }
   placer = qpin_placer_new (topo, &defaults->reserved);
+  qpin_registry_readopt_reserved (registry, placer);
   for (guint i = 0; i < registry->vms->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (registry->vms, i);
@@ -197,17 +228,39 @@ qpin_registry_watch_host (QpinRegistry *registry, GError **error)
  * qpin_registry_keep_ledger:
  * @path: the file that keeps the CPUs each VM holds across restarts
  *
- * Reads what the previous run left in @path (for the adoptions) and
- * keeps it up to date from now on.  A file that cannot be read or parsed
- * is reported in @error and replaced; the adoptions then go by the
- * kernel's affinities alone.
+ * Reads what the previous run left in @path (for the adoptions), holds
+ * the CPUs of the VMs still running at once, and keeps the file up to
+ * date from now on.  A file that is missing (%G_FILE_ERROR_NOENT), cannot
+ * be read or parsed, is of another version or does not fit this host is
+ * reported in @error and replaced; the adoptions then go by the kernel's
+ * affinities alone, after a grace period.
+ *
+ * Returns: %TRUE when the file was believed: no grace period is needed
  */
 gboolean
 qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **error)
 {
+  g_autoptr (QpinLedgerFile) ledger = NULL;
+  g_autoptr (GError) local = NULL;
+
   g_free (registry->ledger_path);
   registry->ledger_path = g_strdup (path);
   qpin_ledger_file_free (registry->before);
-  registry->before = qpin_ledger_file_load (path, error);
-  return registry->before != NULL;
+  registry->before = qpin_ledger_file_new ();
+  registry->ledger_whole = FALSE;
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no ledger file '%s'", path);
+      return FALSE;
+    }
+  ledger = qpin_ledger_file_load (path, error);
+  if (ledger == NULL)
+    return FALSE;
+  if (!qpin_registry_check_ledger (registry, g_steal_pointer (&ledger), &local))
+    {
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED, "%s: %s", path,
+                   local->message);
+      return FALSE;
+    }
+  return TRUE;
 }

@@ -92,6 +92,10 @@ struct _QpinVm {
   gdouble tokens;          /* discoveries a new thread may start at once (DISCOVER_BURST) */
   gint64 tokens_us;        /* when they were last counted */
   gboolean again_now;      /* the discovery asked for meanwhile is for a new thread */
+  gboolean born_only;      /* the discovery in flight is for a new thread: the kernel is
+                            * read for new threads only (the others were read a moment ago) */
+  gboolean born_next;      /* the next discovery (soon_id) is for new threads only */
+  guint named_early;       /* vCPUs placed by a thread's name, not yet confirmed by QMP */
   guint soon_id;           /* a coalesced discovery, see vm_discover_soon() */
 };
 
@@ -111,6 +115,8 @@ struct _QpinRegistry {
   char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
   char *ledger_saved;     /* what was written there last */
   QpinLedgerFile *before; /* the ledger file the previous run left */
+  GHashTable *reserved;   /* placeholder in the placer -> its entry in before */
+  gboolean ledger_whole;  /* before holds every running VM's CPUs: no grace needed */
   guint recheck, rechecks_left;
   guint recheck_ms, rechecks; /* HOST_RECHECK_MS, HOST_RECHECKS but in tests */
   guint timer;
@@ -133,7 +139,6 @@ char *qpin_registry_unique_key (QpinRegistry *registry, const char *wanted, GPid
 void qpin_registry_notify_settled (QpinRegistry *registry, QpinVm *vm);
 void qpin_vm_discover (QpinVm *vm);
 void qpin_vm_discover_soon (QpinVm *vm);
-void qpin_vm_discover_new_thread (QpinVm *vm);
 gboolean qpin_vm_thread_on_plan (QpinVm *vm, guint i);
 
 /* qpin-vm-plan.c */
@@ -150,16 +155,31 @@ gboolean qpin_vm_make_whole (QpinVm *vm, const char *why);
 void qpin_registry_make_whole_all (QpinRegistry *registry, const char *why);
 void qpin_vm_replace (QpinVm *vm, QpinPolicy *policy, const char *why);
 
+/* qpin-vm-birth.c */
+gboolean qpin_vm_pin_newborn (QpinVm *vm, GPid tid, guint index, const QpinGuestTopo *topo,
+                              const char *source);
+void qpin_vm_pin_cpus_early (QpinVm *vm);
+void qpin_vm_discover_born (QpinVm *vm);
+
 /* qpin-apply.c */
 void qpin_vm_apply (QpinVm *vm);
 
 /* qpin-registry-host.c */
 void qpin_registry_save_ledger (QpinRegistry *registry);
 
+/* qpin-registry-ledger.c */
+gboolean qpin_registry_check_ledger (QpinRegistry *registry, QpinLedgerFile *ledger,
+                                     GError **error);
+const QpinLedgerEntry *qpin_registry_reserved_entry (QpinRegistry *registry, const char *name);
+void qpin_registry_unreserve_vm (QpinRegistry *registry, QpinVm *vm);
+gboolean qpin_registry_drop_dead_reserved (QpinRegistry *registry);
+void qpin_registry_readopt_reserved (QpinRegistry *registry, QpinPlacer *placer);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, qpin_vm_unref)
 
 /* for tests: what the process events and uevents watches would say */
 void qpin_registry_thread_event (QpinRegistry *registry, GPid tgid, GPid tid, gboolean created);
+void qpin_registry_comm_event (GPid tgid, GPid tid, const char *comm, gpointer registry);
 void qpin_registry_cpu_event (QpinRegistry *registry, guint cpu, gboolean online);
 void qpin_registry_set_recheck (QpinRegistry *registry, guint interval_ms, guint times);
 

@@ -21,6 +21,8 @@ on_reconcile (gpointer user_data)
 {
   QpinRegistry *registry = user_data;
 
+  if (qpin_registry_drop_dead_reserved (registry))
+    qpin_registry_save_ledger (registry);
   for (guint i = 0; i < registry->vms->len; i++)
     qpin_vm_discover (g_ptr_array_index (registry->vms, i));
   return G_SOURCE_CONTINUE;
@@ -81,6 +83,7 @@ qpin_registry_new_with_host (QpinTopology *topo, QpinConfig *config,
   registry->vms = g_ptr_array_new_with_free_func ((GDestroyNotify) qpin_vm_unref);
   registry->standby = qpin_standby_new ();
   registry->refusals = qpin_log_limit_new ();
+  registry->reserved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   qpin_log_limit_set_who (registry->refusals, "refused monitors");
   if (options->interval_ms > 0)
     registry->timer = g_timeout_add (options->interval_ms, on_reconcile, registry);
@@ -99,6 +102,7 @@ qpin_registry_free (QpinRegistry *registry)
   g_free (registry->host_change);
   g_free (registry->ledger_path);
   g_free (registry->ledger_saved);
+  g_hash_table_unref (registry->reserved);
   qpin_ledger_file_free (registry->before);
   registry->gone = NULL;
   while (registry->vms->len > 0)

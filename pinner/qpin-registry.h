@@ -64,6 +64,7 @@ void qpin_registry_hotplug_async (QpinRegistry *registry, const char *name, gboo
 JsonNode *qpin_registry_hotplug_finish (GAsyncResult *result, GError **error);
 gboolean qpin_registry_watch_host (QpinRegistry *registry, GError **error);
 gboolean qpin_registry_keep_ledger (QpinRegistry *registry, const char *path, GError **error);
+gboolean qpin_registry_ledger_is_whole (QpinRegistry *registry);
 void qpin_registry_hold (QpinRegistry *registry);
 void qpin_registry_release (QpinRegistry *registry);
 QpinVm *qpin_registry_add (QpinRegistry *registry, QpinQmpClient *client, GPid pid);

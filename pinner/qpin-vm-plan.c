@@ -123,6 +123,8 @@ qpin_vm_try_adopt (QpinVm *vm, const QpinPolicy *policy)
   QpinCpuset seen, nodes, floating;
   guint vcpus = 0;
 
+  /* the CPUs held for it since qpin started are its own to adopt */
+  qpin_registry_unreserve_vm (registry, vm);
   if (policy->cpus != QPIN_CPUS_DEDICATED || vm->shared_vcpu_thread)
     return FALSE;
   pv = qpin_plan_vm_new (vm->key, vm->pid, policy);
@@ -226,6 +228,8 @@ qpin_vm_place (QpinVm *vm, GError **error)
   policy = qpin_vm_policy_for (vm, error);
   if (policy == NULL || !qpin_policy_check (policy, registry->topo, vm->key, error))
     return FALSE;
+  /* CPUs held for a VM of the previous run that exited meanwhile are free */
+  qpin_registry_drop_dead_reserved (registry);
   if (qpin_vm_try_adopt (vm, policy))
     return TRUE;
   g_ptr_array_add (requests, qpin_vm_request_of (vm));

@@ -290,6 +290,113 @@ test_restart_adopts (Fixture *f, gconstpointer data)
   g_assert_null (strstr (log, "moved)"));
 }
 
+typedef struct {
+  Fixture *f;
+  QpinTestQemu **vms;
+  guint n;
+} AllPinned;
+
+static gboolean
+all_pinned (gpointer data)
+{
+  AllPinned *w = data;
+  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
+
+  for (guint i = 0; i < w->n; i++)
+    {
+      JsonObject *vm = qpin_test_find_vm (status, w->vms[i]->pid);
+      if (vm == NULL || !g_str_equal (json_object_get_string_member (vm, "state"), "pinned"))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* kill -9, restart with @ledger_text in the ledger file (NULL: as the
+ * daemon left it) and the usual 1.5 s grace; returns the ms from the
+ * restart until status shows every VM pinned again. */
+static double
+restart_ms (Fixture *f, QpinTestQemu **vms, guint n, const char *ledger_text)
+{
+  const char *grace[] = { "--grace", "1500", NULL };
+  AllPinned w = { f, vms, n };
+  gint64 t0;
+
+  g_subprocess_send_signal (f->daemon->process, SIGKILL);
+  qpin_test_qpin_wait (f->daemon);
+  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  if (ledger_text)
+    {
+      g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
+      g_assert_true (g_file_set_contents (ledger, ledger_text, -1, NULL));
+    }
+  t0 = g_get_monotonic_time ();
+  start_daemon (f, grace);
+  g_assert_true (qpin_test_wait_for (all_pinned, &w, 15000));
+  return (g_get_monotonic_time () - t0) / 1000.0;
+}
+
+/* kill -9 of the daemon, restart: with the ledger file it left, the
+ * watch-mode VMs are managed again at once (no grace period: their CPUs
+ * are known from the file), where they ran; with a hostile file (a VM
+ * claiming a CPU the host lacks) the file is ignored with one line and
+ * the grace period is waited as before, and nothing moves either. */
+static void
+test_restart_fast (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) a = NULL;
+  g_autoptr (QpinTestQemu) b = NULL;
+  g_autofree char *cpu_a = NULL, *cpu_b = NULL, *log = NULL, *hostile = NULL;
+  QpinTestQemu *vms[2];
+  double fast, slow;
+
+  start_daemon (f, NULL);
+  a = start_watched_vm (f, "a");
+  b = start_watched_vm (f, "b");
+  wait_vm (f, a->pid, "pinned");
+  wait_vm (f, b->pid, "pinned");
+  cpu_a = vcpu_affinity (a);
+  cpu_b = vcpu_affinity (b);
+  vms[0] = a;
+  vms[1] = b;
+
+  fast = restart_ms (f, vms, 2, NULL);
+  g_test_message ("restart -> 2 watch-mode VMs managed: %.1f ms (ledger file believed)", fast);
+  g_printerr ("# restart -> 2 watch-mode VMs managed: %.1f ms (ledger file believed)\n", fast);
+  log = qpin_test_qpin_log (f->daemon);
+  g_assert_null (strstr (log, "ledger file"));
+  g_assert_nonnull (strstr (log, "adopted its running pins"));
+  g_assert_null (strstr (log, "moved)"));
+  /* the grace period is 1,500 ms; what is left is spawning qpin and QMP */
+  g_assert_cmpfloat (fast, <, 1000);
+  {
+    g_autofree char *after_a = vcpu_affinity (a);
+    g_autofree char *after_b = vcpu_affinity (b);
+    g_assert_cmpstr (after_a, ==, cpu_a);
+    g_assert_cmpstr (after_b, ==, cpu_b);
+  }
+
+  hostile = g_strdup_printf ("{\"version\": 1, \"vms\": [{\"pid\": %d, \"start\": 1, \"key\": "
+                             "\"a\", \"cpus\": \"4095\"}]}",
+                             a->pid);
+  slow = restart_ms (f, vms, 2, hostile);
+  g_printerr ("# restart -> 2 watch-mode VMs managed: %.1f ms (hostile ledger file, grace)\n",
+              slow);
+  g_clear_pointer (&log, g_free);
+  log = qpin_test_qpin_log (f->daemon);
+  g_test_message ("daemon log:\n%s", log);
+  g_assert_nonnull (strstr (log, "ledger file ignored: "));
+  g_assert_nonnull (strstr (log, "holds cpu 4095, which this host does not have; adopting "
+                                 "running VMs by their affinities alone"));
+  g_assert_null (strstr (strstr (log, "ledger file ignored: ") + 1, "ledger file ignored: "));
+  g_assert_cmpfloat (slow, >=, 1500);
+  {
+    g_autofree char *after_a = vcpu_affinity (a);
+    g_autofree char *after_b = vcpu_affinity (b);
+    g_assert_cmpstr (after_a, ==, cpu_a);
+    g_assert_cmpstr (after_b, ==, cpu_b);
+  }
+}
+
 static gboolean
 log_has_mute (gpointer data)
 {
@@ -1077,6 +1184,8 @@ main (int argc, char **argv)
   g_test_add ("/daemon/cgroup-moves-vm", Fixture, NULL, fixture_set_up, test_cgroup_moves_vm,
               fixture_tear_down);
   g_test_add ("/daemon/restart-adopts", Fixture, NULL, fixture_set_up, test_restart_adopts,
+              fixture_tear_down);
+  g_test_add ("/daemon/restart-fast", Fixture, NULL, fixture_set_up, test_restart_fast,
               fixture_tear_down);
   g_test_add ("/daemon/hostile-peers", Fixture, NULL, fixture_set_up, test_hostile_peers,
               fixture_tear_down);

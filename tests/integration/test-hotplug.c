@@ -184,6 +184,34 @@ test_foreign_add (Fixture *f, gconstpointer data)
   g_assert_null (strpbrk (b, ",-"));
 }
 
+/* With debug-threads=on the new vCPU thread names itself "CPU 1/TCG"
+ * during device_add, and the daemon pins it then (process events, COMM):
+ * when device_add's reply arrives it is already on its own CPU, before
+ * QEMU could have answered the daemon's QMP; QMP then confirms it. */
+static void
+test_foreign_add_named (Fixture *f, gconstpointer data)
+{
+  g_autofree char *foreign = NULL;
+  g_autoptr (QpinTestQemu) qemu = start_vm (f, "1,maxcpus=2", &foreign);
+  Settled s = { f, qemu->pid, 1 };
+  g_autoptr (GArray) vcpus = NULL;
+  g_autofree char *a = NULL, *b = NULL, *b_after = NULL;
+
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  device_add_free_slots (foreign, 1);
+  vcpus = qpin_test_vcpu_tids (qemu->pid);
+  g_assert_cmpuint (vcpus->len, ==, 2);
+  a = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+  b = qpin_test_affinity_of (g_array_index (vcpus, GPid, 1));
+  g_test_message ("at device_add's reply: vcpu 0 on %s, the new vcpu 1 on %s", a, b);
+  g_assert_cmpstr (a, !=, b);
+  g_assert_null (strpbrk (b, ",-"));
+  s.vcpus = 2;
+  g_assert_true (qpin_test_wait_for (all_vcpus_pinned, &s, 15000));
+  b_after = qpin_test_affinity_of (g_array_index (vcpus, GPid, 1));
+  g_assert_cmpstr (b_after, ==, b);
+}
+
 /* 50 vCPUs added back to back on an overcommitted host: all converge. */
 static void
 test_foreign_storm (Fixture *f, gconstpointer data)
@@ -299,6 +327,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/hotplug/foreign-add", Fixture, NULL, fixture_set_up, test_foreign_add,
+              fixture_tear_down);
+  g_test_add ("/hotplug/foreign-add-named", Fixture, NULL, fixture_set_up, test_foreign_add_named,
               fixture_tear_down);
   g_test_add ("/hotplug/foreign-storm", Fixture, "overcommit=share", fixture_set_up,
               test_foreign_storm, fixture_tear_down);

@@ -10,6 +10,7 @@
  * thread; the sibling stays idle): three vCPUs fit, on CPUs 1, 2, 3.
  */
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #define QPIN_REGISTRY_ALLOW_PRIVATE
@@ -693,6 +694,335 @@ test_dry_run (Fixture *f, gconstpointer data)
   g_assert_false (json_object_get_boolean_member (thread, "applied"));
 }
 
+/* The start time the recording host gave process @pid. */
+static guint64
+start_of (Fixture *f, GPid pid)
+{
+  g_autoptr (QpinPeer) peer = qpin_host_identify (f->host, NULL, pid, NULL);
+
+  if (peer == NULL)
+    g_error ("no process %d", pid);
+  return peer->start_time;
+}
+
+/* Writes @text as the ledger file a previous run left; returns its path. */
+static char *
+write_ledger (const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("qpin-ledger-XXXXXX", &error);
+  char *path;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, QPIN_LEDGER_FILE_NAME, NULL);
+  g_assert_true (g_file_set_contents (path, text, -1, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static void
+remove_ledger (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* VM @pid with two vCPUs still pinned by the previous run on CPUs 1, 2. */
+static void
+add_pinned (Fixture *f, GPid pid)
+{
+  add_process (f, pid, 2);
+  set_affinity (f, pid, "0,4");
+  set_affinity (f, pid + 1, "1");
+  set_affinity (f, pid + 2, "2");
+}
+
+/* A restart with a believed ledger: the CPUs VM 'a' held (1, 2) are held
+ * for it from the start, so VM 'b', which comes first, is placed at once
+ * on the next free core (3), not on 'a''s; then 'a' adopts its running
+ * pins, nothing moves, and the file names both with their start times. */
+static void
+test_ledger_restart (Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL, *path = NULL, *saved = NULL, *want = NULL;
+  g_autoptr (GError) error = NULL;
+
+  add_pinned (f, 100);
+  text = g_strdup_printf ("{\"version\": 1, \"vms\": [{\"pid\": 100, \"start\": %" G_GUINT64_FORMAT
+                          ", \"key\": \"a\", \"cpus\": \"1,2\"}]}",
+                          start_of (f, 100));
+  path = write_ledger (text);
+  g_assert_true (qpin_registry_keep_ledger (f->registry, path, &error));
+  g_assert_no_error (error);
+  g_assert_true (qpin_registry_ledger_is_whole (f->registry));
+  start_vm (f, 200, 1, "b", NULL);
+  assert_affinity (f, 201, "3");
+  qpin_host_recording_clear_log (f->host);
+  start_vm (f, 100, 2, "a", NULL);
+  assert_message (f, "vm 'a' (pid 100): adopted its running pins");
+  assert_affinity (f, 101, "1");
+  assert_affinity (f, 102, "2");
+  g_assert_null (strstr (qpin_host_recording_get_log (f->host), "pin 101"));
+  g_assert_null (strstr (qpin_host_recording_get_log (f->host), "pin 102"));
+  g_assert_true (g_file_get_contents (path, &saved, NULL, NULL));
+  want = g_strdup_printf ("{\"version\":1,\"vms\":[{\"pid\":200,\"start\":%" G_GUINT64_FORMAT
+                          ",\"key\":\"b\",\"cpus\":\"3\"},{\"pid\":100,\"start\":%" G_GUINT64_FORMAT
+                          ",\"key\":\"a\",\"cpus\":\"1-2\"}]}",
+                          start_of (f, 200), start_of (f, 100));
+  g_assert_cmpstr (saved, ==, want);
+  remove_ledger (path);
+}
+
+/* Ledger files not to believe, each refused with its reason (the daemon
+ * then takes the grace period), or an entry dropped with one line; none
+ * holds a CPU: VM 'b' then gets the first free core (1), which the
+ * hostile entries claimed for VM 'a'. */
+static void
+test_ledger_hostile (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *vms, *reason; /* NULL: believed, the entry dropped */
+  } cases[] = {
+    { "[{\"pid\": 100, \"start\": START, \"key\": \"a\", \"cpus\": \"1,99\"}]",
+      "vm 'a' (pid 100) holds cpu 99, which this host does not have" },
+    { "[{\"pid\": 100, \"start\": START, \"key\": \"a\", \"cpus\": \"1\"}, "
+      "{\"pid\": 300, \"start\": 1, \"key\": \"c\", \"cpus\": \"2,1\"}]",
+      "cpu 1 is held by two VMs" },
+    { "[{\"pid\": 100, \"start\": START", "" },
+    /* pid 100 is another program now: another start time */
+    { "[{\"pid\": 100, \"start\": 999999, \"key\": \"a\", \"cpus\": \"1,2\"}]", NULL },
+    /* no process 300 at all */
+    { "[{\"pid\": 300, \"start\": 1, \"key\": \"a\", \"cpus\": \"1,2\"}]", NULL },
+    /* degraded: believed, nothing held, every VM adopted after the grace */
+    { "[{\"pid\": 100, \"start\": START, \"key\": \"a\", \"cpus\": \"1\", \"degraded\": true}]",
+      NULL },
+  };
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *start = NULL;
+
+  add_pinned (f, 100);
+  start = g_strdup_printf ("%" G_GUINT64_FORMAT, start_of (f, 100));
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) text = g_string_new ("{\"version\": 1, \"vms\": ");
+      g_autofree char *path = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_string_append (text, cases[i].vms);
+      g_string_replace (text, "START", start, 0);
+      if (cases[i].reason == NULL || *cases[i].reason)
+        g_string_append (text, "}");
+      path = write_ledger (text->str);
+      if (cases[i].reason == NULL)
+        {
+          g_assert_true (qpin_registry_keep_ledger (f->registry, path, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (qpin_registry_ledger_is_whole (f->registry), ==,
+                           strstr (cases[i].vms, "degraded") == NULL);
+        }
+      else
+        {
+          g_autofree char *want = g_strdup_printf ("%s: %s", path, cases[i].reason);
+
+          g_assert_false (qpin_registry_keep_ledger (f->registry, path, &error));
+          g_assert_nonnull (error);
+          if (*cases[i].reason)
+            g_assert_cmpstr (error->message, ==, want);
+          else
+            g_assert_true (g_str_has_prefix (error->message, path));
+        }
+      g_ptr_array_add (paths, g_steal_pointer (&path));
+    }
+  assert_message (f, "ledger file: vm 'a' (pid 100) ignored: it has exited, or the pid is "
+                     "another process now");
+  assert_message (f, "ledger file: vm 'a' (pid 300) ignored: it has exited, or the pid is "
+                     "another process now");
+  assert_message (f, "ledger file: vm 'a' (pid 100) was degraded: every VM is adopted together "
+                     "after the grace period");
+  start_vm (f, 200, 1, "b", NULL);
+  assert_affinity (f, 201, "1");
+  for (guint i = 0; i < paths->len; i++)
+    remove_ledger (g_ptr_array_index (paths, i));
+}
+
+/* A VM in the ledger that exits before it comes back: the CPUs held for
+ * it are freed at the next look, for the next VM. */
+static void
+test_ledger_not_back (Fixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL, *path = NULL;
+  g_autoptr (GError) error = NULL;
+
+  add_pinned (f, 100);
+  text = g_strdup_printf ("{\"version\": 1, \"vms\": [{\"pid\": 100, \"start\": %" G_GUINT64_FORMAT
+                          ", \"key\": \"a\", \"cpus\": \"1,2\"}]}",
+                          start_of (f, 100));
+  path = write_ledger (text);
+  g_assert_true (qpin_registry_keep_ledger (f->registry, path, &error));
+  g_assert_false (qpin_registry_drop_dead_reserved (f->registry));
+  qpin_host_recording_remove_process (f->host, 100);
+  /* the next VM's placement looks first (and the reconcile timer) */
+  start_vm (f, 200, 1, "b", NULL);
+  assert_message (f, "vm 'a' (pid 100) exited before it came back: cpus 1-2 are free");
+  assert_affinity (f, 201, "1");
+  remove_ledger (path);
+}
+
+/* Runs the main loop until thread @tid's affinity is @list; fails after 2 s. */
+static void
+wait_affinity (Fixture *f, GPid tid, const char *list)
+{
+  gboolean late = FALSE;
+  guint id = g_timeout_add (2000, on_deadline, &late);
+
+  for (;;)
+    {
+      g_autofree char *now = affinity (f, tid);
+      if (g_str_equal (now, list) || late)
+        break;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  if (!late)
+    g_source_remove (id);
+  assert_affinity (f, tid, list);
+}
+
+/* A hot-added vCPU is pinned as soon as query-cpus-fast names it: the
+ * peer never answers query-iothreads, so nothing settles (settled stays
+ * 1), yet the new thread is on its own core (3) and nothing else moved. */
+static void
+test_hot_add_early (Fixture *f, gconstpointer data)
+{
+  g_autofree char *cpus = cpus_reply (100, 3);
+  g_autofree char *more
+    = g_strdup_printf ("expect query-cpus-fast\n%sexpect query-iothreads\n", cpus);
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_registry_thread_event (f->registry, 100, 103, TRUE);
+  wait_affinity (f, 103, "3");
+  g_assert_cmpuint (f->settled, ==, 1);
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 103 3\n");
+  assert_message (f, "vm 'a': placed new vcpu 2 (tid 103)");
+}
+
+/* A peer whose query-cpus-fast names another process's thread (pid 200's
+ * 201) as its new vCPU: nothing is pinned early, the other process's
+ * thread keeps its affinity, and the settle refuses the peer. */
+static void
+test_hot_add_early_foreign (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = NULL;
+  g_autofree char *cpus = cpus_reply (100, 2);
+  g_autoptr (GString) lie = g_string_new (cpus);
+
+  /* vCPU 2 is thread 201, of process 200 */
+  g_string_replace (lie, "}], \"id\"",
+                    "}, {\"cpu-index\": 2, \"thread-id\": 201, \"qom-path\": "
+                    "\"/machine/unattached/device[2]\", \"target\": \"x86_64\", \"props\": "
+                    "{\"socket-id\": 0, \"core-id\": 2, \"thread-id\": 0}}], \"id\"",
+                    1);
+  g_assert_nonnull (strstr (lie->str, "\"thread-id\": 201"));
+  more = g_strdup_printf ("expect query-cpus-fast\n%sexpect query-iothreads\nsend {\"return\": "
+                          "[], \"id\": $ID}\n",
+                          lie->str);
+  add_process (f, 200, 1);
+  start_vm (f, 100, 2, "a", more);
+  qpin_host_recording_clear_log (f->host);
+  qpin_registry_thread_event (f->registry, 100, 201, TRUE);
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 201, "0-7");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+  assert_warnings (f, "vm 'a' (pid 100): refused: vCPU 2 reports thread 201, which is not a vCPU "
+                      "thread of process 100\nvm 'a' (pid 100): the QMP peer reports threads that "
+                      "are not its own; nothing is pinned until it reports sane data\n");
+}
+
+/* With debug-threads=on a new vCPU thread names itself "CPU 2/KVM": it
+ * is pinned then (core 3), before QMP was asked; the query-cpus-fast that
+ * follows confirms it and nothing moves again. */
+static void
+test_named_at_birth (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = round_of (100, 3, NULL);
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_registry_comm_event (100, 103, "CPU 2/KVM", f->registry);
+  /* pinned at once, in the event, before any QMP answer */
+  assert_affinity (f, 103, "3");
+  g_assert_cmpuint (f->settled, ==, 1);
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 103, "3");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 103 3\n");
+}
+
+/* A thread of the VM's own process (one vCPU, on core 1) that names
+ * itself "CPU 1/KVM" but is no vCPU: pinned early onto the core the
+ * normal hot-add path gives vCPU 1 (2, free, never another VM's).  A
+ * second thread renamed "CPU 2/KVM" before QMP spoke gets nothing (core 3
+ * stays free).  Then QMP says there is 1 vCPU: both are "other" threads
+ * (with the emulator, 0,4) and core 2 is free again. */
+static void
+test_named_liar (Fixture *f, gconstpointer data)
+{
+  g_autofree char *more = round_of (100, 1, NULL);
+  QpinCpuset all;
+
+  start_vm (f, 100, 1, "a", more);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_clear_log (f->host);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_host_recording_add_thread (f->host, 100, 104, &all);
+  qpin_registry_comm_event (100, 103, "CPU 1/KVM", f->registry);
+  qpin_registry_comm_event (100, 104, "CPU 2/TCG", f->registry);
+  assert_affinity (f, 103, "2");
+  assert_affinity (f, 104, "0-7");
+  wait_count (&f->settled, 2);
+  assert_affinity (f, 103, "0,4");
+  assert_affinity (f, 104, "0,4");
+  assert_message (f, "vm 'a': vcpu 1 is gone, its CPUs are free");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==,
+                   "pin 103 2\npin 103 0,4\npin 104 0,4\n");
+}
+
+/* Names that must pin nothing: another process's thread named like a
+ * vCPU (as its own, or reported under the VM's pid), names that only
+ * look like one. */
+static void
+test_named_foreign (Fixture *f, gconstpointer data)
+{
+  static const char *const not_vcpus[] = {
+    "CPU /KVM", "CPU 2", "CPU 2x/KVM", "CPU 99999999999/K", "CPU -1/KVM", "cpu 2/KVM", "CPU 2/"
+  };
+  QpinCpuset all;
+
+  start_vm (f, 100, 2, "a", NULL);
+  add_process (f, 200, 1);
+  qpin_cpuset_clear_all (&all);
+  qpin_cpuset_add_range (&all, 0, 7);
+  qpin_host_recording_add_thread (f->host, 100, 103, &all);
+  qpin_host_recording_clear_log (f->host);
+  qpin_registry_comm_event (200, 201, "CPU 2/KVM", f->registry);
+  qpin_registry_comm_event (100, 201, "CPU 2/KVM", f->registry);
+  for (guint i = 0; i < G_N_ELEMENTS (not_vcpus); i++)
+    qpin_registry_comm_event (100, 103, not_vcpus[i], f->registry);
+  assert_affinity (f, 201, "0-7");
+  assert_affinity (f, 103, "0-7");
+  g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -720,6 +1050,22 @@ main (int argc, char **argv)
   ADD ("/registry/hold-release", test_hold_release);
   ADD ("/registry/hotplug-slot", test_hotplug_slot);
   ADD ("/registry/pid-reused", test_pid_reused);
+  g_test_add ("/registry/ledger-restart", Fixture, NULL, fixture_set_up, test_ledger_restart,
+              fixture_tear_down);
+  g_test_add ("/registry/ledger-hostile", Fixture, NULL, fixture_set_up, test_ledger_hostile,
+              fixture_tear_down);
+  g_test_add ("/registry/ledger-not-back", Fixture, NULL, fixture_set_up, test_ledger_not_back,
+              fixture_tear_down);
+  g_test_add ("/registry/hot-add-early", Fixture, NULL, fixture_set_up, test_hot_add_early,
+              fixture_tear_down);
+  g_test_add ("/registry/hot-add-early-foreign", Fixture, NULL, fixture_set_up,
+              test_hot_add_early_foreign, fixture_tear_down);
+  g_test_add ("/registry/named-at-birth", Fixture, NULL, fixture_set_up, test_named_at_birth,
+              fixture_tear_down);
+  g_test_add ("/registry/named-liar", Fixture, NULL, fixture_set_up, test_named_liar,
+              fixture_tear_down);
+  g_test_add ("/registry/named-foreign", Fixture, NULL, fixture_set_up, test_named_foreign,
+              fixture_tear_down);
   g_test_add ("/registry/dry-run", Fixture, NULL, fixture_set_up_dry, test_dry_run,
               fixture_tear_down);
   return g_test_run ();

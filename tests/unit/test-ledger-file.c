@@ -31,17 +31,18 @@ test_round_trip (void)
 
   g_assert_true (qpin_cpuset_parse ("0,2", &a, NULL));
   g_assert_true (qpin_cpuset_parse ("", &b, NULL));
-  qpin_ledger_file_add (ledger, 4242, "a", &a);
-  qpin_ledger_file_add (ledger, 4343, "b", &b);
+  qpin_ledger_file_add (ledger, 4242, 77, "a", &a);
+  qpin_ledger_file_add (ledger, 4343, 78, "b", &b);
   data = qpin_ledger_file_to_data (ledger);
   g_assert_cmpstr (data, ==,
-                   "{\"vms\":[{\"pid\":4242,\"key\":\"a\",\"cpus\":\"0,2\"},"
-                   "{\"pid\":4343,\"key\":\"b\",\"cpus\":\"\"}]}");
+                   "{\"version\":1,\"vms\":[{\"pid\":4242,\"start\":77,\"key\":\"a\",\"cpus\":"
+                   "\"0,2\"},{\"pid\":4343,\"start\":78,\"key\":\"b\",\"cpus\":\"\"}]}");
   path = write_tmp (data);
   back = qpin_ledger_file_load (path, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (back->entries->len, ==, 2);
   g_assert_cmpint (qpin_ledger_file_owner (back, 2)->pid, ==, 4242);
+  g_assert_cmpuint (qpin_ledger_file_owner (back, 2)->start_time, ==, 77);
   g_assert_cmpstr (qpin_ledger_file_owner (back, 0)->key, ==, "a");
   g_assert_null (qpin_ledger_file_owner (back, 1));
   g_unlink (path);
@@ -59,6 +60,10 @@ test_missing (void)
   g_assert_cmpuint (ledger->entries->len, ==, 0);
 }
 
+#define ENTRY(n)                                                                                   \
+  "element " #n                                                                                    \
+  " of \"vms\" is not {\"pid\": N, \"start\": N, \"key\": \"...\", \"cpus\": \"CPULIST\"}"
+
 /* Each damage is refused with the exact reason. */
 static void
 test_damaged (void)
@@ -66,18 +71,27 @@ test_damaged (void)
   static const struct {
     const char *text, *reason;
   } cases[] = {
-    { "{\"vms\": [", NULL },
-    { "[]", "expected {\"vms\": [...]}" },
-    { "{\"vms\": {}}", "expected {\"vms\": [...]}" },
-    { "{\"vms\": [{\"pid\": 0, \"key\": \"a\", \"cpus\": \"0\"}]}",
-      "element 0 of \"vms\" is not {\"pid\": N, \"key\": \"...\", \"cpus\": \"CPULIST\"}" },
-    { "{\"vms\": [{\"pid\": 1, \"key\": \"a\", \"cpus\": \"0\"}, {\"pid\": \"2\", \"key\": "
-      "\"b\", \"cpus\": \"1\"}]}",
-      "element 1 of \"vms\" is not {\"pid\": N, \"key\": \"...\", \"cpus\": \"CPULIST\"}" },
-    { "{\"vms\": [{\"pid\": 1, \"key\": \"a\", \"cpus\": \"0-x\"}]}",
-      "element 0 of \"vms\" is not {\"pid\": N, \"key\": \"...\", \"cpus\": \"CPULIST\"}" },
-    { "{\"vms\": [{\"pid\": 99999999999, \"key\": \"a\", \"cpus\": \"0\"}]}",
-      "element 0 of \"vms\" is not {\"pid\": N, \"key\": \"...\", \"cpus\": \"CPULIST\"}" },
+    { "{\"version\": 1, \"vms\": [", NULL },
+    { "[]", "not a version 1 ledger file" },
+    /* written by a qpin before the version member: not read */
+    { "{\"vms\": []}", "not a version 1 ledger file" },
+    { "{\"version\": 2, \"vms\": []}", "not a version 1 ledger file" },
+    { "{\"version\": \"1\", \"vms\": []}", "not a version 1 ledger file" },
+    { "{\"version\": 1, \"vms\": {}}", "expected {\"vms\": [...]}" },
+    { "{\"version\": 1, \"vms\": [{\"pid\": 0, \"start\": 1, \"key\": \"a\", \"cpus\": \"0\"}]}",
+      ENTRY (0) },
+    { "{\"version\": 1, \"vms\": [{\"pid\": 1, \"start\": 1, \"key\": \"a\", \"cpus\": \"0\"}, "
+      "{\"pid\": \"2\", \"start\": 1, \"key\": \"b\", \"cpus\": \"1\"}]}",
+      ENTRY (1) },
+    { "{\"version\": 1, \"vms\": [{\"pid\": 1, \"start\": 1, \"key\": \"a\", \"cpus\": \"0-x\"}]}",
+      ENTRY (0) },
+    { "{\"version\": 1, \"vms\": [{\"pid\": 99999999999, \"start\": 1, \"key\": \"a\", "
+      "\"cpus\": \"0\"}]}",
+      ENTRY (0) },
+    /* no start time: the pid alone could name another process by now */
+    { "{\"version\": 1, \"vms\": [{\"pid\": 1, \"key\": \"a\", \"cpus\": \"0\"}]}", ENTRY (0) },
+    { "{\"version\": 1, \"vms\": [{\"pid\": 1, \"start\": -3, \"key\": \"a\", \"cpus\": \"0\"}]}",
+      ENTRY (0) },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
