@@ -227,10 +227,19 @@ qpin_map_add_status (QpinMap *map, JsonNode *status, GError **error)
   JsonObject *root = JSON_NODE_HOLDS_OBJECT (status) ? json_node_get_object (status) : NULL;
   JsonArray *vms = root ? json_object_get_array_member (root, "vms") : NULL;
 
+  const char *reserved
+    = root ? json_object_get_string_member_with_default (root, "reserved", NULL) : NULL;
+
   if (vms == NULL)
     {
       g_set_error_literal (error, QPIN_POLICY_ERROR, QPIN_POLICY_ERROR_PARSE,
                            "status: no 'vms' array in the daemon's reply");
+      return FALSE;
+    }
+  /* the daemon's housekeeping CPUs: "reserved" beside "vms" */
+  if (reserved && !qpin_cpuset_parse (reserved, &map->reserved, error))
+    {
+      g_prefix_error (error, "status: 'reserved': ");
       return FALSE;
     }
   for (guint i = 0; i < json_array_get_length (vms); i++)

@@ -78,6 +78,7 @@ qpin_registry_to_json (QpinRegistry *registry)
   for (guint i = 0; i < registry->vms->len; i++)
     vm_to_json (g_ptr_array_index (registry->vms, i), b);
   json_builder_end_array (b);
+  qpin_json_add_cpuset (b, "reserved", qpin_placer_get_reserved (registry->placer));
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }

@@ -167,6 +167,17 @@ qpin_placer_get_usable (const QpinPlacer *placer)
 }
 
 /**
+ * qpin_placer_get_reserved:
+ *
+ * Returns: (transfer none): the housekeeping CPUs, never given to vCPUs.
+ */
+const QpinCpuset *
+qpin_placer_get_reserved (const QpinPlacer *placer)
+{
+  return &placer->reserved;
+}
+
+/**
  * qpin_placer_holder:
  *
  * Returns: (transfer none) (nullable): the name of the VM holding @cpu.

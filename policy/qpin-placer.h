@@ -47,6 +47,7 @@ QpinPlacer *qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserve
 void qpin_placer_free (QpinPlacer *placer);
 const QpinPlan *qpin_placer_get_plan (const QpinPlacer *placer);
 const QpinCpuset *qpin_placer_get_usable (const QpinPlacer *placer);
+const QpinCpuset *qpin_placer_get_reserved (const QpinPlacer *placer);
 const char *qpin_placer_holder (const QpinPlacer *placer, guint cpu);
 void qpin_placer_score (const QpinPlacer *placer, QpinScore *score);
 void qpin_placer_set_search (QpinPlacer *placer, guint max_vms, guint options, guint budget);

@@ -101,7 +101,7 @@ test_status_map (void)
     "{\"role\":\"vcpu\",\"index\":0,\"tid\":2,\"cpus\":\"1\"},"
     "{\"role\":\"emulator\",\"index\":0,\"tid\":1,\"cpus\":\"1\"}]},"
     "{\"key\":\"b\",\"pid\":5,\"threads\":[{\"role\":\"vcpu\",\"index\":0,\"tid\":6,"
-    "\"cpus\":\"2-3\"}]}]}",
+    "\"cpus\":\"2-3\"}]}],\"reserved\":\"0\"}",
     NULL);
   g_autofree char *text = NULL;
   g_autofree char *svg = NULL;
@@ -115,6 +115,8 @@ test_status_map (void)
   /* the emulator shares vCPU 0's one CPU: no "!" (two holders) */
   g_assert_nonnull (strstr (text, "cpu 1   \033[31ma/vcpu0        "));
   g_assert_nonnull (strstr (text, "cpu 2   \033[32mb pool"));
+  /* the daemon's reserved CPUs, from "reserved" beside "vms" */
+  g_assert_nonnull (strstr (text, "cpu 0   reserved"));
   vm3 = svg_attr (svg, 3, "data-vm");
   g_assert_cmpstr (vm3, ==, "b");
   g_assert_null (svg_attr (svg, 3, "data-vcpu"));
@@ -129,6 +131,7 @@ test_status_bad (void)
     "[]",
     "{\"vms\":[{\"key\":\"a\",\"threads\":[{\"index\":0,\"cpus\":\"1\"}]}]}",
     "{\"vms\":[{\"key\":\"a\",\"threads\":[{\"role\":\"vcpu\",\"index\":0,\"cpus\":\"x\"}]}]}",
+    "{\"vms\":[],\"reserved\":\"0-\"}",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
