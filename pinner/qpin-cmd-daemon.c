@@ -13,6 +13,7 @@
 #include "qpin-control.h"
 #include "qpin-daemon.h"
 #include "qpin-irq.h"
+#include "qpin-metrics.h"
 #include "qpin-setup.h"
 #include "qpin-sockets.h"
 
@@ -72,12 +73,14 @@ notify_ready (void)
  * qpin_cmd_daemon:
  *
  * `qpin daemon [--config F] [--policy K=V]... [--listen PATH] [--watch DIR]
- *  [--control PATH] [--interval MS] [--enforce MODE] [--grace MS] [--dry-run]`
+ *  [--control PATH] [--interval MS] [--enforce MODE] [--grace MS] [--metrics ADDR:PORT]
+ *  [--dry-run]`
  */
 int
 qpin_cmd_daemon (int argc, char **argv)
 {
   g_autofree char *listen_path = NULL, *watch_dir = NULL, *control_path = NULL;
+  g_autofree char *metrics_address = NULL;
   g_auto (QpinPlacementOptions) p = { .timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS };
   gboolean dry_run = FALSE, no_listen = FALSE;
   gint interval_ms = 1000, grace_ms = 1500;
@@ -92,6 +95,8 @@ qpin_cmd_daemon (int argc, char **argv)
       "Re-check vCPUs and drift every MS (1000; 0: only on events)", "MS" },
     { "grace", 0, 0, G_OPTION_ARG_INT, &grace_ms,
       "At start, let running VMs reconnect for MS before placing (1500)", "MS" },
+    { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_address,
+      "Serve Prometheus metrics at http://ADDR:PORT/metrics (off)", "ADDR:PORT" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and record, never pin", NULL },
     { NULL },
   };
@@ -101,6 +106,7 @@ qpin_cmd_daemon (int argc, char **argv)
   g_autoptr (QpinConfig) config = NULL;
   g_autoptr (QpinRegistry) registry = NULL;
   g_autoptr (QpinDaemon) daemon = NULL;
+  g_autoptr (QpinMetrics) metrics = NULL;
   g_autoptr (GMainLoop) loop = NULL;
   QpinRegistryOptions options = { 0 };
   QpinDaemonOptions dopts = { 0 };
@@ -155,7 +161,8 @@ qpin_cmd_daemon (int argc, char **argv)
   /* one file per connection in its handshake: at most an eighth of them */
   dopts.max_pending = (guint) CLAMP (qpin_sockets_raise_nofile () / 8, 4, 256);
   daemon = qpin_daemon_new (registry, &dopts, &error);
-  if (daemon == NULL)
+  if (daemon == NULL
+      || (metrics_address && !(metrics = qpin_metrics_new (registry, metrics_address, &error))))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;

@@ -58,6 +58,8 @@ read_states (QpinVm *vm, GPtrArray *threads)
       guint j = GPOINTER_TO_UINT (g_hash_table_lookup (old, GINT_TO_POINTER (t->tid)));
 
       read_kernel (vm, t, st);
+      st->seen_us
+        = qpin_vm_thread_seen (vm, t, j ? &g_array_index (vm->states, ThreadState, j - 1) : NULL);
       if (j > 0)
         {
           const QpinVmThread *prev = g_ptr_array_index (vm->threads, j - 1);
