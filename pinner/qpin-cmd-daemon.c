@@ -160,9 +160,9 @@ qpin_cmd_daemon (int argc, char **argv)
   dopts.timeout_ms = (guint) p.timeout_ms;
   /* one file per connection in its handshake: at most an eighth of them */
   dopts.max_pending = (guint) CLAMP (qpin_sockets_raise_nofile () / 8, 4, 256);
-  daemon = qpin_daemon_new (registry, &dopts, &error);
-  if (daemon == NULL
-      || (metrics_address && !(metrics = qpin_metrics_new (registry, metrics_address, &error))))
+  /* before any socket is made: a metrics port in use fails the start */
+  if ((metrics_address && !(metrics = qpin_metrics_new (registry, metrics_address, &error)))
+      || !(daemon = qpin_daemon_new (registry, &dopts, &error)))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;

@@ -159,7 +159,7 @@ write_hotadd (QpinRegistry *registry, GString *out)
   for (guint i = 0; i < QPIN_HOTADD_BUCKETS; i++)
     g_string_append_printf (out,
                             "qpin_hotadd_pin_seconds_bucket{le=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                            g_ascii_dtostr (buf, sizeof buf, hotadd_bounds[i]), h->le[i]);
+                            g_ascii_formatd (buf, sizeof buf, "%g", hotadd_bounds[i]), h->le[i]);
   g_string_append_printf (
     out, "qpin_hotadd_pin_seconds_bucket{le=\"+Inf\"} %" G_GUINT64_FORMAT "\n", h->count);
   g_string_append_printf (out, "qpin_hotadd_pin_seconds_sum %s\n",
