@@ -463,6 +463,29 @@ test_port_in_use (Fixture *f, gconstpointer data)
     }
 }
 
+/* The bytes the daemon has queued and not sent on its metrics port, by
+ * `ss` (Send-Q of the server's end of each connection), summed */
+static guint64
+daemon_send_queue (Fixture *f)
+{
+  g_autofree char *cmd = g_strdup_printf ("ss -tnH state established sport = :%u", f->port);
+  g_autofree char *out = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint64 sum = 0;
+
+  g_assert_true (g_spawn_command_line_sync (cmd, &out, NULL, NULL, NULL));
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      g_auto (GStrv) cols = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      guint n = 0;
+      for (guint j = 0; cols[j]; j++)
+        if (*cols[j] && ++n == 2)
+          sum += g_ascii_strtoull (cols[j], NULL, 10);
+    }
+  return sum;
+}
+
 /* A scraper that sends many requests and never reads the answers fills
  * its socket buffers; the daemon's pinning does not wait on it: a new VM
  * is pinned meanwhile, and another scraper is answered. */
@@ -493,6 +516,10 @@ test_stuck_scraper (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_socket_send (g_socket_connection_get_socket (half), "GET /met", 8, NULL, NULL);
   g_usleep (G_USEC_PER_SEC);
+  /* the daemon's answers pile up unread: it is really stuck on them */
+  g_test_message ("the daemon's unsent answers: %" G_GUINT64_FORMAT " bytes",
+                  daemon_send_queue (f));
+  g_assert_cmpuint (daemon_send_queue (f), >, 100000);
 
   qemu = start_spin_vm (f, "late", "1");
   wait_pinned (f, qemu->pid);
