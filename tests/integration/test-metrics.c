@@ -528,6 +528,51 @@ test_stuck_scraper (Fixture *f, gconstpointer data)
   g_assert_cmpint (kill (f->daemon->pid, 0), ==, 0);
 }
 
+typedef struct {
+  Fixture *f;
+  const char *want;
+} ScrapeWait;
+
+static gboolean
+scrape_has (gpointer data)
+{
+  ScrapeWait *w = data;
+  g_autofree char *body = scrape (w->f);
+
+  if (strstr (body, w->want) == NULL)
+    g_usleep (200 * 1000);
+  return strstr (body, w->want) != NULL;
+}
+
+/* `qpin hotplug hp add` on a VM started with one of two vCPUs: the new
+ * vCPU thread, seen after the VM was placed, is observed once in the
+ * hot-add histogram (seen -> verified pinned, under the 5 s bucket on
+ * any host), and gets its own series; the first vCPU is no hot-add. */
+static void
+test_hotadd (Fixture *f, gconstpointer data)
+{
+  g_autoptr (QpinTestQemu) qemu = NULL;
+  const char *add[] = { "hotplug", "hp", "add", "--control", f->control, NULL };
+  ScrapeWait one = { f, "qpin_hotadd_pin_seconds_count 1\n" };
+  g_autofree char *before = NULL, *after = NULL, *out = NULL, *err = NULL;
+
+  start_daemon (f, TRUE, "200");
+  qemu = start_spin_vm (f, "hp", "1,maxcpus=2");
+  wait_pinned (f, qemu->pid);
+  before = scrape (f);
+  g_assert_nonnull (strstr (before, "qpin_hotadd_pin_seconds_count 0\n"));
+  g_assert_null (strstr (before, "role=\"vcpu\",index=\"1\""));
+  g_assert_cmpint (qpin_test_run_qpin (add, &out, &err), ==, 0);
+  g_assert_true (qpin_test_wait_for (scrape_has, &one, 15000));
+  after = scrape (f);
+  g_assert_nonnull (strstr (after, "qpin_hotadd_pin_seconds_bucket{le=\"5\"} 1\n"));
+  g_assert_nonnull (strstr (after, "qpin_hotadd_pin_seconds_bucket{le=\"+Inf\"} 1\n"));
+  g_assert_nonnull (
+    strstr (after, "qpin_thread_cpu_seconds_total{vm=\"hp\",role=\"vcpu\",index=\"1\"} "));
+  g_assert_nonnull (strstr (after, "qpin_vm_state{vm=\"hp\",state=\"pinned\"} 1\n"));
+  g_assert_cmpint (promtool_check (after), ==, 0);
+}
+
 /* voluntary + involuntary context switches of every thread of @pid */
 static guint64
 switches_of (GPid pid)
@@ -598,5 +643,6 @@ main (int argc, char **argv)
   ADD ("port-in-use", test_port_in_use);
   ADD ("stuck-scraper", test_stuck_scraper);
   ADD ("idle-no-wakeups", test_idle_no_wakeups);
+  ADD ("hotadd", test_hotadd);
   return g_test_run ();
 }
