@@ -134,17 +134,25 @@ static const ThreadFamily thread_families[] = {
     get_llc_misses },
 };
 
-static void
-thread_labels (GString *out, const QpinThreadStats *t)
+/* `vm="..",role="..",index=".."` of each thread, made once per scrape */
+static GPtrArray *
+thread_labels (GPtrArray *threads)
 {
-  g_autofree char *vm = qpin_metrics_escape (t->vm);
+  GPtrArray *labels = g_ptr_array_new_full (threads->len, g_free);
 
-  g_string_append_printf (out, "vm=\"%s\",role=\"%s\",index=\"%d\"", vm,
-                          qpin_thread_role_to_string (t->role), t->index);
+  for (guint i = 0; i < threads->len; i++)
+    {
+      const QpinThreadStats *t = g_ptr_array_index (threads, i);
+      g_autofree char *vm = qpin_metrics_escape (t->vm);
+
+      g_ptr_array_add (labels, g_strdup_printf ("vm=\"%s\",role=\"%s\",index=\"%d\"", vm,
+                                                qpin_thread_role_to_string (t->role), t->index));
+    }
+  return labels;
 }
 
 static void
-write_family (GString *out, const ThreadFamily *f, GPtrArray *threads)
+write_family (GString *out, const ThreadFamily *f, GPtrArray *threads, GPtrArray *labels)
 {
   gsize header = out->len;
   gboolean any = FALSE;
@@ -157,8 +165,9 @@ write_family (GString *out, const ThreadFamily *f, GPtrArray *threads)
 
       if (t->gone)
         continue;
-      g_string_append_printf (out, "%s{", f->name);
-      thread_labels (out, t);
+      g_string_append (out, f->name);
+      g_string_append_c (out, '{');
+      g_string_append (out, g_ptr_array_index (labels, i));
       g_string_append (out, "} ");
       if (!f->get (t, out))
         {
@@ -174,7 +183,7 @@ write_family (GString *out, const ThreadFamily *f, GPtrArray *threads)
 }
 
 static void
-write_switches (GString *out, GPtrArray *threads)
+write_switches (GString *out, GPtrArray *threads, GPtrArray *labels)
 {
   g_string_append (out, "# HELP qpin_thread_context_switches_total Context switches of the "
                         "thread, by kind.\n# TYPE qpin_thread_context_switches_total counter\n");
@@ -182,13 +191,11 @@ write_switches (GString *out, GPtrArray *threads)
     {
       const QpinThreadStats *t = g_ptr_array_index (threads, i);
       for (guint k = 0; !t->gone && k < 2; k++)
-        {
-          g_string_append (out, "qpin_thread_context_switches_total{");
-          thread_labels (out, t);
-          g_string_append_printf (out, ",kind=\"%s\"} %" G_GUINT64_FORMAT "\n",
-                                  k ? "involuntary" : "voluntary",
-                                  k ? t->total_icsw : t->total_vcsw);
-        }
+        g_string_append_printf (out,
+                                "qpin_thread_context_switches_total{%s,kind=\"%s\"} "
+                                "%" G_GUINT64_FORMAT "\n",
+                                (const char *) g_ptr_array_index (labels, i),
+                                k ? "involuntary" : "voluntary", k ? t->total_icsw : t->total_vcsw);
     }
 }
 
@@ -216,6 +223,36 @@ write_cpus (GString *out, GArray *cpus)
 }
 
 /**
+ * qpin_metrics_write_threads:
+ *
+ * Appends the series of @sampler's threads (as of its last sample) to @out.
+ */
+void
+qpin_metrics_write_threads (QpinSampler *sampler, GString *out)
+{
+  GPtrArray *threads = qpin_sampler_get_threads (sampler);
+  g_autoptr (GPtrArray) labels = thread_labels (threads);
+
+  for (guint i = 0; i < G_N_ELEMENTS (thread_families); i++)
+    {
+      write_family (out, &thread_families[i], threads, labels);
+      if (i == 3)
+        write_switches (out, threads, labels);
+    }
+}
+
+/**
+ * qpin_metrics_write_cpus:
+ *
+ * Appends the series of the host CPUs (as of @sampler's last sample).
+ */
+void
+qpin_metrics_write_cpus (QpinSampler *sampler, GString *out)
+{
+  write_cpus (out, qpin_sampler_get_cpus (sampler));
+}
+
+/**
  * qpin_metrics_render:
  * @now_ns: monotonic time of this sample
  *
@@ -229,21 +266,14 @@ qpin_metrics_render (QpinRegistry *registry, QpinSampler *sampler, gint64 now_ns
 {
   GString *out = g_string_sized_new (16384);
   g_autoptr (GError) error = NULL;
-  GPtrArray *threads;
 
   qpin_registry_metrics_sync (registry, sampler);
   if (!qpin_sampler_sample (sampler, now_ns, &error))
     g_warning ("metrics: %s", error->message); /* the registry's series still hold */
-  threads = qpin_sampler_get_threads (sampler);
-  for (guint i = 0; i < G_N_ELEMENTS (thread_families); i++)
-    {
-      write_family (out, &thread_families[i], threads);
-      if (i == 3)
-        write_switches (out, threads);
-    }
+  qpin_metrics_write_threads (sampler, out);
   qpin_registry_metrics_write (registry, out);
   if (error == NULL)
-    write_cpus (out, qpin_sampler_get_cpus (sampler));
+    qpin_metrics_write_cpus (sampler, out);
   return g_string_free (out, FALSE);
 }
 

@@ -22,6 +22,8 @@ void qpin_metrics_free (QpinMetrics *metrics);
 GSocketAddress *qpin_metrics_parse_address (const char *text, GError **error);
 char *qpin_metrics_render (QpinRegistry *registry, QpinSampler *sampler, gint64 now_ns);
 char *qpin_metrics_escape (const char *value);
+void qpin_metrics_write_threads (QpinSampler *sampler, GString *out);
+void qpin_metrics_write_cpus (QpinSampler *sampler, GString *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinMetrics, qpin_metrics_free)
 
