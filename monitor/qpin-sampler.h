@@ -61,9 +61,11 @@ typedef struct {
   gint cpu;
   double busy_pct;
   double irqs_per_s;
-  char *owner;         /* "vm", "vm/vcpu 0", "shared" or NULL: who the plan gives it to */
-  double noise_pct;    /* busy time not spent by its one owner thread; NAN if not dedicated */
-  double total_busy_s; /* cumulative since boot */
+  char *owner;      /* "vm", "vm/vcpu 0", "shared" or NULL: who the plan gives it to */
+  double noise_pct; /* busy time not spent by its one owner thread; NAN if not dedicated */
+
+  /* cumulative since boot */
+  double total_busy_s;
   guint64 total_irqs;
 } QpinCpuStats;
 

@@ -75,13 +75,15 @@ struct _QpinVm {
   gboolean named;  /* query-name answered */
   gboolean placed; /* in the placer */
   gboolean shared_vcpu_thread;
-  gboolean untouchable;                /* EPERM: never touched again */
-  gboolean holding_main;               /* qpin hotplug has moved the main thread on purpose */
-  char *migrated;                      /* memory=migrate: the nodes the pages were last moved to */
-  char *memory;                        /* what memory=migrate did, for status */
-  QpinCpuset *confined;                /* what its cgroup cpuset allows, once a pin was refused */
-  guint drift_repairs;                 /* threads pinned back after someone else moved them */
-  guint64 pin_errors[QPIN_PIN_ERRNOS]; /* refused pins by errno, see qpin-registry-metrics.c */
+  gboolean untouchable;  /* EPERM: never touched again */
+  gboolean holding_main; /* qpin hotplug has moved the main thread on purpose */
+  char *migrated;        /* memory=migrate: the nodes the pages were last moved to */
+  char *memory;          /* what memory=migrate did, for status */
+  QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
+  guint drift_repairs;   /* threads pinned back after someone else moved them */
+
+  /* refused pins by errno, see qpin-registry-metrics.c */
+  guint64 pin_errors[QPIN_PIN_ERRNOS];
 
   /* discovery in flight */
   guint pending;
