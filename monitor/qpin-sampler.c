@@ -247,6 +247,20 @@ pmu_give_up (QpinSampler *s, const GError *error)
                                    error->message);
 }
 
+/* a multiplexed group counted only part of the time: scale to all of it */
+static void
+pmu_totals (QpinThreadStats *t, const QpinPerfCounts *now)
+{
+  double scale = now->running_ns && now->enabled_ns > now->running_ns
+                   ? (double) now->enabled_ns / (double) now->running_ns
+                   : 1.0;
+
+  t->has_pmu = TRUE;
+  t->total_cycles = (guint64) ((double) now->cycles * scale);
+  t->total_instructions = (guint64) ((double) now->instructions * scale);
+  t->total_llc_misses = (guint64) ((double) now->llc_misses * scale);
+}
+
 static void
 sample_pmu (QpinSampler *s, Entry *e)
 {
@@ -254,6 +268,7 @@ sample_pmu (QpinSampler *s, Entry *e)
   QpinPerfCounts now;
 
   e->stats.ipc = e->stats.llc_mpki = NAN;
+  e->stats.has_pmu = FALSE;
   if (s->pmu_off || e->stats.role != QPIN_ROLE_VCPU)
     return;
   if (e->perf == NULL && !(e->perf = s->perf_ops->open (e->stats.tid, s->perf_data, &error)))
@@ -270,6 +285,7 @@ sample_pmu (QpinSampler *s, Entry *e)
     }
   if (e->has_perf_prev)
     qpin_rates_pmu (&e->perf_prev, &now, &e->stats.ipc, &e->stats.llc_mpki);
+  pmu_totals (&e->stats, &now);
   e->perf_prev = now;
   e->has_perf_prev = TRUE;
 }
@@ -334,6 +350,11 @@ sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
   t->total_wait_ns = cur->wait_ns;
   t->total_ctx_switches = cur->vcsw + cur->icsw;
   t->total_migrations = cur->migrations;
+  t->total_guest_ns = cur->guest_ticks * (1000000000 / s->ticks_per_s);
+  t->total_vcsw = cur->vcsw;
+  t->total_icsw = cur->icsw;
+  t->has_wait = cur->has_schedstat;
+  t->has_migrations = cur->has_migrations;
   /* the last CPU counts only if it ran in the interval: a thread asleep
    * since before it was pinned still names the CPU it slept on */
   t->off_plan = t->has_plan
@@ -451,6 +472,8 @@ sample_cpus (QpinSampler *s, GArray *now, gint64 interval_ns)
         qpin_rates_cpu (&g_array_index (s->cpu_prev, QpinCpuSample, c), cur, interval_ns,
                         &st.busy_pct, &st.irqs_per_s);
       st.owner = owner_text (&use[c]);
+      st.total_busy_s = (double) cur->busy_ticks / s->ticks_per_s;
+      st.total_irqs = cur->irqs;
       if (use[c].n_threads == 1 && qpin_cpuset_count (&use[c].owner->stats.planned) == 1
           && use[c].owner->stats.valid)
         st.noise_pct = MAX (0.0, st.busy_pct - use[c].owner->stats.rates.cpu_pct);

@@ -45,6 +45,15 @@ typedef struct {
   guint64 total_wait_ns;
   guint64 total_ctx_switches;
   guint64 total_migrations;
+  guint64 total_guest_ns;
+  guint64 total_vcsw; /* voluntary context switches */
+  guint64 total_icsw; /* involuntary */
+  gboolean has_wait;  /* total_wait_ns holds (schedstat) */
+  gboolean has_migrations;
+  gboolean has_pmu; /* the totals below hold: counted since the group opened */
+  guint64 total_cycles;
+  guint64 total_instructions;
+  guint64 total_llc_misses;
 } QpinThreadStats;
 
 /* One host CPU after the last sample. */
@@ -54,6 +63,10 @@ typedef struct {
   double irqs_per_s;
   char *owner;      /* "vm", "vm/vcpu 0", "shared" or NULL: who the plan gives it to */
   double noise_pct; /* busy time not spent by its one owner thread; NAN if not dedicated */
+
+  /* cumulative since boot */
+  double total_busy_s;
+  guint64 total_irqs;
 } QpinCpuStats;
 
 /* A VM's CPU split over the interval. */

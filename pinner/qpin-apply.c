@@ -147,6 +147,7 @@ sort_refusal (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const GError *
 {
   st->error = g_strdup (error->message);
   tally->failed++;
+  qpin_vm_count_pin_error (vm, error);
   if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_PERMISSION))
     {
       vm->untouchable = TRUE;
@@ -244,7 +245,10 @@ apply_thread (QpinVm *vm, const QpinPlanVm *plan, guint i, Tally *tally)
       tally->pinned++;
       return TRUE;
     }
-  return pin_one (vm, i, &planned, tally);
+  if (!pin_one (vm, i, &planned, tally))
+    return FALSE;
+  qpin_vm_count_pinned (vm, t, st);
+  return TRUE;
 }
 
 /* Every thread was looked at: effects, the VM's state, the ledger. */

@@ -13,6 +13,7 @@
 #include "qpin-control.h"
 #include "qpin-daemon.h"
 #include "qpin-irq.h"
+#include "qpin-metrics.h"
 #include "qpin-setup.h"
 #include "qpin-sockets.h"
 
@@ -68,16 +69,37 @@ notify_ready (void)
   close (fd);
 }
 
+/* Runs @daemon until SIGINT or SIGTERM (SIGHUP reloads); systemd hears
+ * it is ready first.  IRQs it steered are given back at the end. */
+static void
+serve (QpinDaemon *daemon)
+{
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Daemon d = { .loop = loop, .daemon = daemon };
+  guint sources[3];
+
+  sources[0] = g_unix_signal_add (SIGINT, on_quit, &d);
+  sources[1] = g_unix_signal_add (SIGTERM, on_quit, &d);
+  sources[2] = g_unix_signal_add (SIGHUP, on_hangup, &d);
+  notify_ready ();
+  g_main_loop_run (loop);
+  qpin_irq_steer_stop ();
+  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
+    g_source_remove (sources[i]);
+}
+
 /**
  * qpin_cmd_daemon:
  *
  * `qpin daemon [--config F] [--policy K=V]... [--listen PATH] [--watch DIR]
- *  [--control PATH] [--interval MS] [--enforce MODE] [--grace MS] [--dry-run]`
+ *  [--control PATH] [--interval MS] [--enforce MODE] [--grace MS] [--metrics ADDR:PORT]
+ *  [--dry-run]`
  */
 int
 qpin_cmd_daemon (int argc, char **argv)
 {
   g_autofree char *listen_path = NULL, *watch_dir = NULL, *control_path = NULL;
+  g_autofree char *metrics_address = NULL;
   g_auto (QpinPlacementOptions) p = { .timeout_ms = QPIN_QMP_DEFAULT_TIMEOUT_MS };
   gboolean dry_run = FALSE, no_listen = FALSE;
   gint interval_ms = 1000, grace_ms = 1500;
@@ -92,6 +114,8 @@ qpin_cmd_daemon (int argc, char **argv)
       "Re-check vCPUs and drift every MS (1000; 0: only on events)", "MS" },
     { "grace", 0, 0, G_OPTION_ARG_INT, &grace_ms,
       "At start, let running VMs reconnect for MS before placing (1500)", "MS" },
+    { "metrics", 0, 0, G_OPTION_ARG_STRING, &metrics_address,
+      "Serve Prometheus metrics at http://ADDR:PORT/metrics (off)", "ADDR:PORT" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Plan and record, never pin", NULL },
     { NULL },
   };
@@ -101,11 +125,9 @@ qpin_cmd_daemon (int argc, char **argv)
   g_autoptr (QpinConfig) config = NULL;
   g_autoptr (QpinRegistry) registry = NULL;
   g_autoptr (QpinDaemon) daemon = NULL;
-  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (QpinMetrics) metrics = NULL;
   QpinRegistryOptions options = { 0 };
   QpinDaemonOptions dopts = { 0 };
-  Daemon d = { 0 };
-  guint sources[3];
 
   g_option_context_set_summary (ctx, "Pin the threads of many QEMUs and keep them pinned.");
   g_option_context_set_main_group (
@@ -154,23 +176,14 @@ qpin_cmd_daemon (int argc, char **argv)
   dopts.timeout_ms = (guint) p.timeout_ms;
   /* one file per connection in its handshake: at most an eighth of them */
   dopts.max_pending = (guint) CLAMP (qpin_sockets_raise_nofile () / 8, 4, 256);
-  daemon = qpin_daemon_new (registry, &dopts, &error);
-  if (daemon == NULL)
+  /* before any socket is made: a metrics port in use fails the start */
+  if ((metrics_address && !(metrics = qpin_metrics_new (registry, metrics_address, &error)))
+      || !(daemon = qpin_daemon_new (registry, &dopts, &error)))
     {
       fprintf (stderr, "qpin daemon: %s\n", error->message);
       return 1;
     }
 
-  loop = g_main_loop_new (NULL, FALSE);
-  d.loop = loop;
-  d.daemon = daemon;
-  sources[0] = g_unix_signal_add (SIGINT, on_quit, &d);
-  sources[1] = g_unix_signal_add (SIGTERM, on_quit, &d);
-  sources[2] = g_unix_signal_add (SIGHUP, on_hangup, &d);
-  notify_ready ();
-  g_main_loop_run (loop);
-  qpin_irq_steer_stop ();
-  for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
-    g_source_remove (sources[i]);
+  serve (daemon);
   return 0;
 }

@@ -492,7 +492,8 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
       if (qpin_registry_keep_ledger (registry, ledger, &local))
         trusted = qpin_registry_ledger_is_whole (registry);
       else if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        g_message ("%s: adopting running VMs by their affinities alone", local->message);
+        g_info ("%s (a first start): adopting running VMs by their affinities alone",
+                local->message); /* the normal case: not worth a line by default */
       else
         g_warning ("ledger file ignored: %s; adopting running VMs by their affinities alone",
                    local->message);

@@ -62,6 +62,7 @@ read_states (QpinVm *vm, GPtrArray *threads, gboolean born_only)
       const QpinVmThread *prev = j > 0 ? g_ptr_array_index (vm->threads, j - 1) : NULL;
       ThreadState *ost = j > 0 ? &g_array_index (vm->states, ThreadState, j - 1) : NULL;
 
+      st->seen_us = qpin_vm_thread_seen (vm, t, ost);
       if (prev == NULL || prev->role != t->role || prev->index != t->index)
         {
           read_kernel (vm, t, st);

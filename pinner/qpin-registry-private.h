@@ -2,7 +2,8 @@
  *
  * Only the registry's own files (qpin-registry.c, qpin-vm.c,
  * qpin-discovery.c, qpin-vm-plan.c, qpin-apply.c, qpin-registry-host.c,
- * qpin-registry-status.c, qpin-hotplug.c) and its unit tests include
+ * qpin-registry-status.c, qpin-hotplug.c, qpin-registry-metrics.c) and
+ * its unit tests include
  * this, each after defining QPIN_REGISTRY_ALLOW_PRIVATE, as libvirt does
  * with its *priv.h headers.
  */
@@ -53,7 +54,19 @@ typedef struct {
   gboolean applied; /* actual == planned, verified */
   gboolean drift;   /* found changed by someone else (enforce=report) */
   char *error;
+  gint64 seen_us; /* a vCPU thread hot-added: when first seen, until pinned; else 0 */
 } ThreadState;
+
+/* Pin refusals by errno, for metrics: EPERM, ESRCH, EINVAL, anything else */
+#define QPIN_PIN_ERRNOS 4
+
+/* New vCPU thread seen -> pinned, seconds: Prometheus histogram buckets */
+#define QPIN_HOTADD_BUCKETS 12
+typedef struct {
+  guint64 le[QPIN_HOTADD_BUCKETS]; /* cumulative: observations <= each bound */
+  guint64 count;
+  double sum_s;
+} QpinHotaddHistogram;
 
 struct _QpinVm {
   gint ref;
@@ -74,6 +87,9 @@ struct _QpinVm {
   char *memory;          /* what memory=migrate did, for status */
   QpinCpuset *confined;  /* what its cgroup cpuset allows, once a pin was refused */
   guint drift_repairs;   /* threads pinned back after someone else moved them */
+
+  /* refused pins by errno, see qpin-registry-metrics.c */
+  guint64 pin_errors[QPIN_PIN_ERRNOS];
 
   /* discovery in flight */
   guint pending;
@@ -122,6 +138,7 @@ struct _QpinRegistry {
   guint timer;
   QpinRegistryHook settled, gone;
   gpointer hook_data;
+  QpinHotaddHistogram hotadd; /* see qpin-registry-metrics.c */
 };
 
 /* qpin-vm.c */
@@ -174,6 +191,10 @@ const QpinLedgerEntry *qpin_registry_reserved_entry (QpinRegistry *registry, con
 void qpin_registry_unreserve_vm (QpinRegistry *registry, QpinVm *vm);
 gboolean qpin_registry_drop_dead_reserved (QpinRegistry *registry);
 void qpin_registry_readopt_reserved (QpinRegistry *registry, QpinPlacer *placer);
+/* qpin-registry-metrics.c */
+gint64 qpin_vm_thread_seen (QpinVm *vm, const QpinVmThread *t, const ThreadState *old);
+void qpin_vm_count_pin_error (QpinVm *vm, const GError *error);
+void qpin_vm_count_pinned (QpinVm *vm, const QpinVmThread *t, ThreadState *st);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinVm, qpin_vm_unref)
 

@@ -17,6 +17,7 @@
 #include "qpin-fake-peer.h"
 #include "qpin-host-recording.h"
 #include "qpin-json.h"
+#include "qpin-registry-metrics.h"
 #include "qpin-registry-private.h"
 #include "qpin-topology-reader.h"
 
@@ -396,6 +397,18 @@ test_drift_report (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (thread, "cpus"), ==, "1");
 }
 
+/* @line is one line of the registry's metrics (pin errors by errno) */
+static void
+assert_metric (Fixture *f, const char *line)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *want = g_strdup_printf ("\n%s\n", line);
+
+  qpin_registry_metrics_write (f->registry, out);
+  if (strstr (out->str, want) == NULL)
+    g_error ("no line '%s' in the metrics:\n%s", line, out->str);
+}
+
 /* EPERM: the VM fails, says why, and is never touched again. */
 static void
 test_eperm (Fixture *f, gconstpointer data)
@@ -412,6 +425,8 @@ test_eperm (Fixture *f, gconstpointer data)
   assert_warnings (f, "vm 'a' (pid 100): permission denied setting CPU affinity: run qpin as "
                       "root or with CAP_SYS_NICE; not touching this VM again\n");
   g_assert_cmpstr (qpin_host_recording_get_log (f->host), ==, "pin 101 1\n");
+  assert_metric (f, "qpin_pin_errors_total{vm=\"a\",errno=\"EPERM\"} 1");
+  assert_metric (f, "qpin_vm_state{vm=\"a\",state=\"failed\"} 1");
 }
 
 /* ESRCH: the thread list changed under qpin; it looks again and pins. */
@@ -430,6 +445,8 @@ test_esrch (Fixture *f, gconstpointer data)
   wait_count (&f->settled, 2);
   assert_state (vm, QPIN_VM_PINNED);
   assert_affinity (f, 101, "1");
+  assert_metric (f, "qpin_pin_errors_total{vm=\"a\",errno=\"ESRCH\"} 1");
+  assert_metric (f, "qpin_pin_errors_total{vm=\"a\",errno=\"EPERM\"} 0");
 }
 
 /* EINVAL: the VM's cgroup cpuset allows CPUs 2,3,6,7 only; the first pin
@@ -450,6 +467,8 @@ test_einval_confined (Fixture *f, gconstpointer data)
   assert_state (vm, QPIN_VM_PINNED);
   assert_affinity (f, 101, "2");
   assert_affinity (f, 102, "3");
+  /* two first pins, outside 2-3,6-7, were refused before the re-plan */
+  assert_metric (f, "qpin_pin_errors_total{vm=\"a\",errno=\"EINVAL\"} 2");
 }
 
 /* A narrowed mask: the cgroup keeps CPU 0 of the emulator's 0,4; the pin
