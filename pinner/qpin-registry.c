@@ -159,6 +159,19 @@ apply_released (QpinRegistry *registry, GPtrArray *waiting)
   qpin_registry_save_ledger (registry);
 }
 
+/* Did the previous run's ledger file mark @vm degraded? */
+static gboolean
+was_degraded (QpinRegistry *registry, QpinVm *vm)
+{
+  for (guint i = 0; registry->before && i < registry->before->entries->len; i++)
+    {
+      const QpinLedgerEntry *e = g_ptr_array_index (registry->before->entries, i);
+      if (e->pid == vm->pid)
+        return e->degraded;
+    }
+  return FALSE;
+}
+
 /**
  * qpin_registry_release:
  *
@@ -179,12 +192,17 @@ qpin_registry_release (QpinRegistry *registry)
   if (!registry->held)
     return;
   registry->held = FALSE;
-  for (guint i = 0; i < registry->vms->len; i++)
-    {
-      QpinVm *vm = g_ptr_array_index (registry->vms, i);
-      if (!vm->placed && vm->threads != NULL && vm->state != QPIN_VM_FAILED)
-        g_ptr_array_add (waiting, qpin_vm_ref (vm));
-    }
+  /* whole VMs first: the owner of a CPU is adopted before a VM that was
+   * degraded and floated on it (the ledger file says which), whatever
+   * order their monitors came back in */
+  for (guint pass = 0; pass < 2; pass++)
+    for (guint i = 0; i < registry->vms->len; i++)
+      {
+        QpinVm *vm = g_ptr_array_index (registry->vms, i);
+        if (!vm->placed && vm->threads != NULL && vm->state != QPIN_VM_FAILED
+            && was_degraded (registry, vm) == (pass == 1))
+          g_ptr_array_add (waiting, qpin_vm_ref (vm));
+      }
   for (guint i = 0; i < waiting->len; i++)
     {
       QpinVm *vm = g_ptr_array_index (waiting, i);

@@ -590,6 +590,8 @@ test_fuzz (void)
       g_autofree char *dir = copy_fixture (fixtures[f].name);
       g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", dir);
 
+      g_assert_nonnull (orig); /* the fixture itself reads */
+
       for (guint i = 0; i < files->len; i++)
         {
           const QpinCapturedFile *file = files->pdata[i];
