@@ -51,6 +51,7 @@ struct _QpinDaemon {
   gboolean closing;
   GCancellable *cancel;
   guint grace_id;
+  gboolean grace; /* placements held until grace_id fires */
 };
 
 typedef struct {
@@ -502,7 +503,7 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
   if (options->grace_ms > 0 && !trusted)
     {
       qpin_registry_hold (registry);
-      daemon->grace_id = g_timeout_add (options->grace_ms, on_grace_over, daemon);
+      daemon->grace = TRUE;
     }
   daemon->guard = qpin_socket_guard_new ();
   if (daemon->control_path)
@@ -542,6 +543,10 @@ qpin_daemon_new (QpinRegistry *registry, const QpinDaemonOptions *options, GErro
       g_message ("watching '%s' for QMP sockets", daemon->watch_dir);
       qpin_daemon_rescan (daemon);
     }
+  /* the grace counts from when the VMs can come back: the sockets are
+   * bound and the directory scanned (binding can take a while) */
+  if (daemon->grace)
+    daemon->grace_id = g_timeout_add (options->grace_ms, on_grace_over, daemon);
   return g_steal_pointer (&daemon);
 }
 
