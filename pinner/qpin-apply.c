@@ -158,8 +158,18 @@ sort_refusal (QpinVm *vm, const QpinVmThread *t, ThreadState *st, const GError *
     }
   if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_GONE))
     {
+      QpinCpuset left;
+      gint cpu;
+
       vm->again = TRUE; /* the thread list changed under us: look again */
       vm->again_now = FALSE;
+      if (!qpin_host_read_task (vm->registry->host, vm->pid, t->tid, &left, &cpu))
+        {
+          /* it exited (a worker ending, QEMU going away): nothing was
+           * left to pin, so not a failure; the next look drops it */
+          g_clear_pointer (&st->error, g_free);
+          tally->failed--;
+        }
     }
   if (g_error_matches (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_INVALID))
     tally->replan |= confine (vm, t);
