@@ -448,3 +448,35 @@ qpin_test_cgroup_free (QpinTestCgroup *cgroup)
   g_free (cgroup->path);
   g_free (cgroup);
 }
+
+/* The open files of process @pid now (0 once it is gone). */
+guint
+qpin_test_count_fds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  while (dir && g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+/* The fd count once it has held still for half a second (the last
+ * status query's connection closes a moment after its reply). */
+guint
+qpin_test_settled_fds (GPid pid)
+{
+  guint n = qpin_test_count_fds (pid), same = 0;
+
+  for (guint i = 0; i < 200 && same < 10; i++)
+    {
+      guint now;
+
+      g_usleep (50000);
+      now = qpin_test_count_fds (pid);
+      same = now == n ? same + 1 : 0;
+      n = now;
+    }
+  return n;
+}

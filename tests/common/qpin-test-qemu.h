@@ -42,6 +42,8 @@ gboolean qpin_test_vm_has_note (JsonObject *vm, const char *note);
 gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);
+guint qpin_test_count_fds (GPid pid);
+guint qpin_test_settled_fds (GPid pid);
 
 /* A cpuset cgroup of its own (cgroup v1 cpuset hierarchy, or cgroup2 with
  * the cpuset controller), allowing only @cpus; removed, its processes

@@ -196,37 +196,6 @@ daemon_has_no_vms (gpointer data)
               == 0;
 }
 
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  while (dir && g_dir_read_name (dir))
-    n++;
-  return n;
-}
-
-/* The daemon's fd count once it has held still for half a second: the
- * connection of the last status query closes a moment after its reply. */
-static guint
-settled_fds (GPid pid)
-{
-  guint n = count_fds (pid), same = 0;
-
-  for (guint i = 0; i < 200 && same < 10; i++)
-    {
-      guint now;
-
-      g_usleep (50000);
-      now = count_fds (pid);
-      same = now == n ? same + 1 : 0;
-      n = now;
-    }
-  return n;
-}
-
 /* VMs come and go in both modes; the daemon follows and leaks no fds. */
 static void
 test_churn (Fixture *f, gconstpointer data)
@@ -235,7 +204,7 @@ test_churn (Fixture *f, gconstpointer data)
 
   start_daemon (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
   g_assert_true (qpin_test_wait_for (daemon_has_no_vms, f, 10000));
-  fds_before = settled_fds (f->daemon->pid);
+  fds_before = qpin_test_settled_fds (f->daemon->pid);
   for (guint round = 0; round < 3; round++)
     {
       g_autoptr (QpinTestQemu) x = start_listen_vm (f, "x");
@@ -253,7 +222,7 @@ test_churn (Fixture *f, gconstpointer data)
       }
     }
   g_assert_true (qpin_test_wait_for (daemon_has_no_vms, f, 10000));
-  g_assert_cmpuint (settled_fds (f->daemon->pid), ==, fds_before);
+  g_assert_cmpuint (qpin_test_settled_fds (f->daemon->pid), ==, fds_before);
 }
 
 /* kill -9 of the daemon, restart: running VMs are adopted where they run. */

@@ -468,18 +468,6 @@ test_fd_exhaustion (Fixture *f, gconstpointer data)
     close (g_array_index (fds, int, i));
 }
 
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  while (dir && g_dir_read_name (dir))
-    n++;
-  return n;
-}
-
 /* the soft limit only: raising the hard one again needs CAP_SYS_RESOURCE */
 static void
 set_nofile (GPid pid, rlim_t limit)
@@ -537,7 +525,7 @@ test_accept_backs_off (Fixture *f, gconstpointer data)
   if (skip_under_wrapper ())
     return;
   start_daemon (f, NULL, extra);
-  set_nofile (f->daemon->pid, count_fds (f->daemon->pid) + 2);
+  set_nofile (f->daemon->pid, qpin_test_count_fds (f->daemon->pid) + 2);
   ticks = cpu_ticks (f->daemon->pid);
   fds = open_idle (f->listen, 20);
   g_usleep (3 * G_USEC_PER_SEC);
@@ -594,7 +582,7 @@ test_watch_handshake_cap (Fixture *f, gconstpointer data)
   gint64 t0;
 
   start_daemon (f, "prlimit --nofile=64:64", extra);
-  base = count_fds (f->daemon->pid);
+  base = qpin_test_count_fds (f->daemon->pid);
   for (guint i = 0; i < 30; i++)
     {
       g_autofree char *name = g_strdup_printf ("silent-%02u.sock", i);
@@ -605,7 +593,7 @@ test_watch_handshake_cap (Fixture *f, gconstpointer data)
   t0 = g_get_monotonic_time ();
   while (g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC)
     {
-      most = MAX (most, count_fds (f->daemon->pid));
+      most = MAX (most, qpin_test_count_fds (f->daemon->pid));
       g_usleep (10 * 1000);
     }
   g_test_message ("daemon fds: %u at start, at most %u", base, most);

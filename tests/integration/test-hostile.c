@@ -249,37 +249,6 @@ planned_vcpu (Fixture *f, GPid pid)
   g_assert_not_reached ();
 }
 
-static guint
-count_fds (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
-
-  while (dir && g_dir_read_name (dir))
-    n++;
-  return n;
-}
-
-/* The fd count once it has held still for half a second (the last
- * status query's connection closes a moment after its reply). */
-static guint
-settled_fds (GPid pid)
-{
-  guint n = count_fds (pid), same = 0;
-
-  for (guint i = 0; i < 200 && same < 10; i++)
-    {
-      guint now;
-
-      g_usleep (50000);
-      now = count_fds (pid);
-      same = now == n ? same + 1 : 0;
-      n = now;
-    }
-  return n;
-}
-
 /* ---- one QEMU, two monitors ---- */
 
 /* The VM's pins are repaired only if something moves them: with two
@@ -551,16 +520,16 @@ test_refused_flood (Fixture *f, gconstpointer data)
   start_daemon (f, NULL);
   g_assert_cmpint (g_chmod (f->listen, 0666), ==, 0);
   g_assert_cmpint (g_chmod (f->dir, 0755), ==, 0);
-  fds_before = settled_fds (f->daemon->pid);
+  fds_before = qpin_test_settled_fds (f->daemon->pid);
   peer = spawn_peer (args);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (peer));
   line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, NULL);
   g_assert_cmpstr (line, ==, "connected 200");
-  fds_held = settled_fds (f->daemon->pid);
+  fds_held = qpin_test_settled_fds (f->daemon->pid);
   g_assert_cmpuint (log_count (f, "refused '"), ==, 10);
   g_subprocess_force_exit (peer);
   g_subprocess_wait (peer, NULL, NULL);
-  fds_after = settled_fds (f->daemon->pid);
+  fds_after = qpin_test_settled_fds (f->daemon->pid);
   g_test_message ("daemon fds: %u before, %u with 200 refused monitors, %u after", fds_before,
                   fds_held, fds_after);
   g_assert_cmpuint (fds_held, <=, fds_before + 64);
@@ -686,7 +655,7 @@ test_resources (Fixture *f, gconstpointer data)
   run_peer_for (f, "warm-liar.sock", liar, 500, NULL);
   run_peer_for (f, "warm-flood.sock", flood, 500, NULL);
   g_assert_true (qpin_test_wait_for (no_vms, f, 10000));
-  fds_before = settled_fds (f->daemon->pid);
+  fds_before = qpin_test_settled_fds (f->daemon->pid);
   rss_before = proc_status_kb (f->daemon->pid, "VmRSS:");
 
   queries = run_peer_for (f, "liar.sock", liar, 4000, &pid);
@@ -714,7 +683,7 @@ test_resources (Fixture *f, gconstpointer data)
   g_assert_cmpuint (queries, <=, 50);
   g_assert_true (qpin_test_wait_for (no_vms, f, 10000));
 
-  fds_after = settled_fds (f->daemon->pid);
+  fds_after = qpin_test_settled_fds (f->daemon->pid);
   rss_after = proc_status_kb (f->daemon->pid, "VmRSS:");
   g_test_message ("daemon RSS: %u kB before, %u kB peak, %u kB after; fds: %u before, %u after",
                   rss_before, rss_peak, rss_after, fds_before, fds_after);
