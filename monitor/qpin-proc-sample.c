@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* spelt out: G_DEFINE_QUARK's first argument does not survive clang-format */
@@ -197,19 +198,22 @@ qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError 
   return TRUE;
 }
 
-/* The number after "KEY ... :" on the line starting with KEY. */
+/* The number after "KEY ... :" on @line, if @line starts with KEY and a
+ * space. */
 static gboolean
-sched_value (const char *text, const char *key, guint64 *out)
+sched_value (const char *line, const char *end, const char *key, guint64 *out)
 {
-  g_autofree char *needle = g_strconcat ("\n", key, " ", NULL);
-  const char *line = strstr (text, needle);
-  const char *colon = line ? strchr (line + 1, ':') : NULL;
+  gsize klen = strlen (key);
+  const char *colon;
   char value[64];
   gsize len;
 
-  if (colon == NULL || memchr (line + 1, '\n', (gsize) (colon - line - 1)) != NULL)
+  if ((gsize) (end - line) <= klen || memcmp (line, key, klen) != 0 || line[klen] != ' ')
     return FALSE;
-  len = strcspn (colon + 1, "\n");
+  colon = memchr (line + klen, ':', (gsize) (end - line - klen));
+  if (colon == NULL)
+    return FALSE;
+  len = (gsize) (end - colon - 1);
   if (len >= sizeof value)
     return FALSE;
   memcpy (value, colon + 1, len);
@@ -230,11 +234,23 @@ sched_value (const char *text, const char *key, guint64 *out)
 gboolean
 qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out)
 {
-  guint64 vcsw, icsw;
+  gboolean has_v = FALSE, has_i = FALSE;
+  guint64 vcsw = 0, icsw = 0;
 
-  out->has_migrations = sched_value (text, "se.nr_migrations", &out->migrations);
-  if (!sched_value (text, "nr_voluntary_switches", &vcsw)
-      || !sched_value (text, "nr_involuntary_switches", &icsw))
+  out->has_migrations = FALSE;
+  for (const char *line = text; *line != '\0';)
+    {
+      const char *end = strchrnul (line, '\n');
+
+      if (!out->has_migrations)
+        out->has_migrations = sched_value (line, end, "se.nr_migrations", &out->migrations);
+      if (!has_v)
+        has_v = sched_value (line, end, "nr_voluntary_switches", &vcsw);
+      if (!has_i)
+        has_i = sched_value (line, end, "nr_involuntary_switches", &icsw);
+      line = *end != '\0' ? end + 1 : end;
+    }
+  if (!has_v || !has_i)
     return FALSE;
   out->vcsw = vcsw;
   out->icsw = icsw;
@@ -244,38 +260,48 @@ qpin_task_sample_parse_sched (const char *text, QpinTaskSample *out)
 static gboolean
 read_live_affinity (GPid pid, GPid tid, QpinCpuset *out, GError **error)
 {
-  gsize size = CPU_ALLOC_SIZE (QPIN_CPUSET_MAX);
-  cpu_set_t *mask = CPU_ALLOC (QPIN_CPUSET_MAX);
+  unsigned long mask[QPIN_CPUSET_MAX / (8 * sizeof (unsigned long))];
+  const guint bits = 8 * sizeof (unsigned long);
+  /* the raw call says how many bytes the kernel wrote (its nr_cpu_ids,
+   * rounded up to a long): only those are looked at */
+  long n = syscall (SYS_sched_getaffinity, tid, sizeof mask, mask);
 
-  if (sched_getaffinity (tid, size, mask) != 0)
+  if (n < 0)
     {
       int saved = errno;
-      CPU_FREE (mask);
       g_set_error (error, QPIN_MONITOR_ERROR,
                    saved == ESRCH ? QPIN_MONITOR_ERROR_GONE : QPIN_MONITOR_ERROR_FAILED,
                    "thread %d of process %d: sched_getaffinity: %s", tid, pid, g_strerror (saved));
       return FALSE;
     }
   qpin_cpuset_clear_all (out);
-  for (guint c = 0; c < QPIN_CPUSET_MAX; c++)
-    if (CPU_ISSET_S (c, size, mask))
-      qpin_cpuset_add (out, c);
-  CPU_FREE (mask);
+  for (guint w = 0; w < (gulong) n / sizeof (unsigned long); w++)
+    for (unsigned long m = mask[w]; m != 0; m &= m - 1)
+      qpin_cpuset_add (out, w * bits + (guint) __builtin_ctzl (m));
   return TRUE;
 }
 
 /* A task file is read into @buf, without allocating: the sampler reads
- * four per thread per interval. */
+ * three or four per thread per interval.  Through @task_dir (an open
+ * ROOT/proc/PID/task, or -1) the walk down /proc is skipped, and a TID
+ * that is not a thread of that process reads as gone. */
 static gboolean
-read_task_file (const char *root, GPid pid, GPid tid, const char *name, char *buf, gsize size,
-                GError **error)
+read_task_file (int task_dir, const char *root, GPid pid, GPid tid, const char *name, char *buf,
+                gsize size, GError **error)
 {
   char path[PATH_MAX];
   gsize len = 0;
   int fd;
 
   g_snprintf (path, sizeof path, "%s/proc/%d/task/%d/%s", root, pid, tid, name);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (task_dir >= 0)
+    {
+      char rel[64];
+      g_snprintf (rel, sizeof rel, "%d/%s", tid, name);
+      fd = openat (task_dir, rel, O_RDONLY | O_CLOEXEC);
+    }
+  else
+    fd = open (path, O_RDONLY | O_CLOEXEC);
   while (fd >= 0 && len < size - 1)
     {
       ssize_t n = read (fd, buf + len, size - 1 - len);
@@ -310,6 +336,7 @@ read_task_file (const char *root, GPid pid, GPid tid, const char *name, char *bu
 
 /**
  * qpin_task_sample_read:
+ * @task_dir: ROOT/proc/PID/task opened with qpin_task_dir_open(), or -1
  * @root: "/" or a recorded tree holding proc/PID/task/TID/...
  *
  * Reads stat, schedstat (optional), sched (optional) and, unless sched
@@ -321,20 +348,21 @@ read_task_file (const char *root, GPid pid, GPid tid, const char *name, char *bu
  *   _PARSE when a file does not read as expected
  */
 gboolean
-qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out, GError **error)
+qpin_task_sample_read (int task_dir, const char *root, GPid pid, GPid tid, QpinTaskSample *out,
+                       GError **error)
 {
-  g_autofree QpinTaskSample *s = g_new0 (QpinTaskSample, 1);
+  QpinTaskSample s[1] = { 0 };
   char buf[16384];
 
   gboolean switches = FALSE;
 
-  if (!read_task_file (root, pid, tid, "stat", buf, sizeof buf, error)
+  if (!read_task_file (task_dir, root, pid, tid, "stat", buf, sizeof buf, error)
       || !qpin_task_sample_parse_stat (buf, s, error))
     return FALSE;
-  if (read_task_file (root, pid, tid, "schedstat", buf, sizeof buf, NULL)
+  if (read_task_file (task_dir, root, pid, tid, "schedstat", buf, sizeof buf, NULL)
       && !qpin_task_sample_parse_schedstat (buf, s, error))
     return FALSE;
-  if (read_task_file (root, pid, tid, "sched", buf, sizeof buf, NULL))
+  if (read_task_file (task_dir, root, pid, tid, "sched", buf, sizeof buf, NULL))
     switches = qpin_task_sample_parse_sched (buf, s);
   /* status is the costliest file: on the live host, sched has the context
    * switches and the affinity is one system call */
@@ -343,11 +371,29 @@ qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out
       if (!read_live_affinity (pid, tid, &s->affinity, error))
         return FALSE;
     }
-  else if (!read_task_file (root, pid, tid, "status", buf, sizeof buf, error)
+  else if (!read_task_file (task_dir, root, pid, tid, "status", buf, sizeof buf, error)
            || !qpin_task_sample_parse_status (buf, s, error))
     return FALSE;
   *out = *s;
   return TRUE;
+}
+
+/**
+ * qpin_task_dir_open:
+ *
+ * Opens ROOT/proc/PID/task (O_PATH) for qpin_task_sample_read(): one file
+ * descriptor per process saves most of the cost of opening each thread's
+ * files, and pins the process: if @pid is reused, reads fail as gone.
+ *
+ * Returns: the descriptor, or -1 with errno set
+ */
+int
+qpin_task_dir_open (const char *root, GPid pid)
+{
+  char path[PATH_MAX];
+
+  g_snprintf (path, sizeof path, "%s/proc/%d/task", root, pid);
+  return open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 static QpinCpuSample *

@@ -50,8 +50,9 @@ typedef struct {
   guint64 irqs;
 } QpinCpuSample;
 
-gboolean qpin_task_sample_read (const char *root, GPid pid, GPid tid, QpinTaskSample *out,
-                                GError **error);
+int qpin_task_dir_open (const char *root, GPid pid);
+gboolean qpin_task_sample_read (int task_dir, const char *root, GPid pid, GPid tid,
+                                QpinTaskSample *out, GError **error);
 gboolean qpin_task_sample_parse_stat (const char *text, QpinTaskSample *out, GError **error);
 gboolean qpin_task_sample_parse_status (const char *text, QpinTaskSample *out, GError **error);
 gboolean qpin_task_sample_parse_schedstat (const char *text, QpinTaskSample *out, GError **error);

@@ -18,7 +18,14 @@ typedef struct {
   QpinPerfCounts perf_prev;
   gboolean has_perf_prev;
   gpointer migrations; /* software counter, without /proc/.../sched */
+  struct TaskDir *dir; /* its process's /proc task directory */
 } Entry;
+
+/* One per watched process, shared by its threads' entries. */
+typedef struct TaskDir {
+  int fd; /* -1: not open (yet, or could not be: then paths are used) */
+  guint refs;
+} TaskDir;
 
 struct _QpinSampler {
   char *root;
@@ -29,6 +36,7 @@ struct _QpinSampler {
   char *pmu_note;
   GPtrArray *entries;  /* Entry, in the order added */
   GHashTable *by_tid;  /* GPid -> Entry */
+  GHashTable *dirs;    /* GPid -> TaskDir */
   GArray *cpu_prev;    /* QpinCpuSample by CPU */
   GArray *cpus;        /* QpinCpuStats */
   GPtrArray *siblings; /* QpinCpuset * by CPU, NULL unknown */
@@ -44,6 +52,16 @@ entry_free (gpointer p)
 
   g_free (e->stats.vm);
   g_free (e);
+}
+
+static void
+task_dir_free (gpointer p)
+{
+  TaskDir *d = p;
+
+  if (d->fd >= 0)
+    close (d->fd);
+  g_free (d);
 }
 
 static void
@@ -72,6 +90,7 @@ qpin_sampler_new (const char *root_dir)
   s->perf_ops = qpin_perf_real_ops ();
   s->entries = g_ptr_array_new ();
   s->by_tid = g_hash_table_new (NULL, NULL);
+  s->dirs = g_hash_table_new_full (NULL, NULL, NULL, task_dir_free);
   s->cpu_prev = g_array_new (FALSE, TRUE, sizeof (QpinCpuSample));
   s->cpus = g_array_new (FALSE, TRUE, sizeof (QpinCpuStats));
   g_array_set_clear_func (s->cpus, cpu_stats_clear);
@@ -108,6 +127,7 @@ qpin_sampler_free (QpinSampler *sampler)
     }
   g_ptr_array_unref (sampler->entries);
   g_hash_table_unref (sampler->by_tid);
+  g_hash_table_unref (sampler->dirs);
   g_array_unref (sampler->cpu_prev);
   g_array_unref (sampler->cpus);
   g_ptr_array_unref (sampler->siblings);
@@ -171,6 +191,14 @@ qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GPid ti
     {
       e = g_new0 (Entry, 1);
       e->stats.cpu = -1;
+      e->dir = g_hash_table_lookup (sampler->dirs, GINT_TO_POINTER (pid));
+      if (e->dir == NULL)
+        {
+          e->dir = g_new0 (TaskDir, 1);
+          e->dir->fd = -1;
+          g_hash_table_insert (sampler->dirs, GINT_TO_POINTER (pid), e->dir);
+        }
+      e->dir->refs++;
       e->stats.ipc = e->stats.llc_mpki = NAN;
       g_ptr_array_add (sampler->entries, e);
       g_hash_table_insert (sampler->by_tid, GINT_TO_POINTER (tid), e);
@@ -201,6 +229,8 @@ qpin_sampler_remove_thread (QpinSampler *sampler, GPid tid)
   g_hash_table_remove (sampler->by_tid, GINT_TO_POINTER (tid));
   g_ptr_array_remove (sampler->entries, e);
   entry_close_perf (sampler, e);
+  if (--e->dir->refs == 0)
+    g_hash_table_remove (sampler->dirs, GINT_TO_POINTER (e->stats.pid));
   entry_free (e);
 }
 
@@ -322,13 +352,17 @@ thread_ran (const QpinTaskSample *prev, const QpinTaskSample *cur)
 static void
 sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
 {
-  g_autofree QpinTaskSample *cur = g_new0 (QpinTaskSample, 1);
+  QpinTaskSample cur[1];
   g_autoptr (GError) error = NULL;
   QpinThreadStats *t = &e->stats;
 
   if (t->gone)
     return;
-  if (!qpin_task_sample_read (s->root, t->pid, t->tid, cur, &error))
+  /* opened at the first sample, kept while the process has watched
+   * threads; without it (EMFILE, say) each file is opened by its path */
+  if (e->dir->fd < 0)
+    e->dir->fd = qpin_task_dir_open (s->root, t->pid);
+  if (!qpin_task_sample_read (e->dir->fd, s->root, t->pid, t->tid, cur, &error))
     {
       /* gone, or text we cannot trust: either way no numbers for it */
       g_debug ("vm '%s' thread %d: %s", t->vm, t->tid, error->message);

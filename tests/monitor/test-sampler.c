@@ -1,8 +1,14 @@
-/* test-sampler.c: the sampler's readers, rates and flags on recorded /proc trees */
+/* test-sampler.c: the sampler's readers, rates and flags on recorded /proc trees,
+ * and once on the live host */
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <math.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "qpin-proc-sample.h"
 #include "qpin-test-tree.h"
@@ -497,6 +503,78 @@ test_sampler_tid_reused (void)
   rm_rf (root);
 }
 
+typedef struct {
+  GPid tid;
+  gint cpu;
+  gint ready;
+  gint stop;
+} LiveThread;
+
+static gpointer
+live_thread (gpointer data)
+{
+  LiveThread *l = data;
+  cpu_set_t one;
+
+  CPU_ZERO (&one);
+  CPU_SET (l->cpu, &one);
+  g_assert_cmpint (sched_setaffinity (0, sizeof one, &one), ==, 0);
+  l->tid = (GPid) syscall (SYS_gettid);
+  g_atomic_int_set (&l->ready, 1);
+  while (!g_atomic_int_get (&l->stop))
+    g_usleep (1000);
+  return NULL;
+}
+
+/* The live host: a thread of this process read through its task
+ * directory, the affinity from the kernel word by word; a TID that is not
+ * a thread of the process named (a child process's) reads as gone, and so
+ * does the thread once it has exited. */
+static void
+test_sampler_live (void)
+{
+  g_autoptr (QpinSampler) s = qpin_sampler_new (NULL);
+  g_autoptr (GError) error = NULL;
+  LiveThread l = { .cpu = (gint) sysconf (_SC_NPROCESSORS_ONLN) - 1 };
+  GThread *thread = g_thread_new ("qpin-live", live_thread, &l);
+  const QpinThreadStats *t;
+  QpinCpuset want;
+  GPid child;
+
+  while (!g_atomic_int_get (&l.ready))
+    g_usleep (1000);
+  child = fork ();
+  if (child == 0)
+    {
+      pause ();
+      _exit (0);
+    }
+  qpin_sampler_set_perf (s, NULL, NULL);
+  qpin_sampler_add_thread (s, "live", getpid (), l.tid, QPIN_ROLE_VCPU, 0, NULL);
+  qpin_sampler_add_thread (s, "live", getpid (), child, QPIN_ROLE_VCPU, 1, NULL);
+  g_assert_true (qpin_sampler_sample (s, g_get_monotonic_time () * 1000, &error));
+  g_usleep (50000);
+  g_assert_true (qpin_sampler_sample (s, g_get_monotonic_time () * 1000, &error));
+  g_assert_no_error (error);
+  t = qpin_sampler_lookup (s, l.tid);
+  g_assert_true (t->valid);
+  g_assert_false (t->gone);
+  g_assert_cmpstr (t->comm, ==, "qpin-live");
+  qpin_cpuset_clear_all (&want);
+  qpin_cpuset_add (&want, (guint) l.cpu);
+  g_assert_true (qpin_cpuset_equal (&t->affinity, &want));
+  g_assert_cmpint (t->cpu, ==, l.cpu);
+  g_assert_cmpuint (t->total_vcsw, >, 0);
+  g_assert_true (qpin_sampler_lookup (s, child)->gone);
+
+  g_atomic_int_set (&l.stop, 1);
+  g_thread_join (thread);
+  g_assert_true (qpin_sampler_sample (s, g_get_monotonic_time () * 1000, &error));
+  g_assert_true (qpin_sampler_lookup (s, l.tid)->gone);
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -509,5 +587,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sampler/pmu", test_sampler_pmu);
   g_test_add_func ("/sampler/migrations-counter", test_sampler_migrations_counter);
   g_test_add_func ("/sampler/tid-reused", test_sampler_tid_reused);
+  g_test_add_func ("/sampler/live", test_sampler_live);
   return g_test_run ();
 }
