@@ -244,7 +244,6 @@ rec_identify (QpinHost *host, QpinQmpClient *client, GPid pid, GError **error)
     }
   peer = g_new0 (QpinPeer, 1);
   peer->pid = pid;
-  peer->pidfd = -1;
   peer->start_time = p->start_time;
   peer->uid = peer->euid = getuid ();
   peer->gid = peer->egid = getgid ();

@@ -144,27 +144,46 @@ pidfd_pid (int pidfd)
 }
 
 static QpinPeer *
-peer_new (GPid pid, int pidfd, uid_t socket_uid)
+peer_new (GPid pid, uid_t socket_uid)
 {
   QpinPeer *peer = g_new0 (QpinPeer, 1);
 
   peer->pid = pid;
-  peer->pidfd = pidfd;
   peer->socket_uid = socket_uid;
   return peer;
 }
 
-/* Start time and ids, read while the pidfd says the process is the one
- * it was: a pid reused between the reads would show as a mismatch. */
+/* Whether @pidfd (or -1: none) still names @pid. */
+static gboolean
+pidfd_holds (int pidfd, GPid pid, GError **error)
+{
+  if (pidfd >= 0 && pidfd_pid (pidfd) != pid)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "the process that opened the socket (pid %d) has exited", pid);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Start time and ids, read while @pidfd (closed here) says the process is
+ * the one it was: a pid reused between the reads would show as a
+ * mismatch.  From then on the pid and start time name the instance: a
+ * later process with that pid started later, and an unprivileged user
+ * cannot choose a pid.  Holding no pidfd keeps a VM at one descriptor,
+ * its monitor. */
 static QpinPeer *
-peer_finish (QpinPeer *owned, GError **error)
+peer_finish (QpinPeer *owned, int pidfd, GError **error)
 {
   g_autoptr (QpinPeer) peer = owned;
+  gboolean ok = pidfd_holds (pidfd, peer->pid, error)
+                && read_start_time (peer->pid, &peer->start_time, error)
+                && read_status (peer, error) && pidfd_holds (pidfd, peer->pid, error)
+                && qpin_peer_is_current (peer, error);
 
-  if (!qpin_peer_is_current (peer, error) || !read_start_time (peer->pid, &peer->start_time, error)
-      || !read_status (peer, error) || !qpin_peer_is_current (peer, error))
-    return NULL;
-  return g_steal_pointer (&peer);
+  if (pidfd >= 0)
+    close (pidfd);
+  return ok ? g_steal_pointer (&peer) : NULL;
 }
 
 /**
@@ -172,7 +191,8 @@ peer_finish (QpinPeer *owned, GError **error)
  * @socket: a connected unix socket
  *
  * The process that opened the other end (SO_PEERCRED: the one that
- * listened, or the one that connected), held by SO_PEERPIDFD.  A process
+ * listened, or the one that connected), held by SO_PEERPIDFD while its
+ * start time is read.  A process
  * that has exited since is an error: its pid may be another process's.
  *
  * Returns: (transfer full): the peer, or %NULL with @error set
@@ -205,7 +225,7 @@ qpin_peer_new_from_socket (GSocket *socket, GError **error)
       /* an older kernel: the pid, checked by start time from here on */
       return qpin_peer_new_for_pid (pid, error);
     }
-  return peer_finish (peer_new (pid, pidfd, g_credentials_get_unix_user (creds, NULL)), error);
+  return peer_finish (peer_new (pid, g_credentials_get_unix_user (creds, NULL)), pidfd, error);
 }
 
 /**
@@ -225,7 +245,7 @@ qpin_peer_new_for_pid (GPid pid, GError **error)
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "process %d does not exist", pid);
       return NULL;
     }
-  return peer_finish (peer_new (pid, pidfd, (uid_t) -1), error);
+  return peer_finish (peer_new (pid, (uid_t) -1), pidfd, error);
 }
 
 void
@@ -233,8 +253,6 @@ qpin_peer_free (QpinPeer *peer)
 {
   if (peer == NULL)
     return;
-  if (peer->pidfd >= 0)
-    close (peer->pidfd);
   g_clear_pointer (&peer->groups, g_array_unref);
   g_free (peer);
 }
@@ -242,8 +260,8 @@ qpin_peer_free (QpinPeer *peer)
 /**
  * qpin_peer_is_current:
  *
- * Whether @peer's process still runs as the same instance: its pidfd
- * still names its pid, and its start time is the one first read.
+ * Whether @peer's process still runs as the same instance: its pid has
+ * the start time first read, and it has not exited.
  *
  * Returns: %TRUE if so; otherwise %FALSE with @error saying why
  */
@@ -252,12 +270,6 @@ qpin_peer_is_current (const QpinPeer *peer, GError **error)
 {
   guint64 start = 0;
 
-  if (peer->pidfd >= 0 && pidfd_pid (peer->pidfd) != peer->pid)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "the process that opened the socket (pid %d) has exited", peer->pid);
-      return FALSE;
-    }
   if (peer->start_time != 0 && !read_start_time (peer->pid, &start, NULL))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
@@ -355,7 +367,7 @@ qpin_peer_has_key_form (const char *name)
  * @pid: the QEMU's pid when known otherwise (a tcp: monitor, attach
  *   --pid), or 0
  *
- * The process behind @client: the socket's peer, held by its pidfd, or
+ * The process behind @client: the socket's peer, or
  * @pid when given.
  *
  * Returns: (transfer full): the peer, or %NULL with @error set

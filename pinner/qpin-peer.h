@@ -2,10 +2,10 @@
  *
  * A VM is a process, not a monitor: two monitors of one QEMU are one VM,
  * and a pid that the kernel has given to another process is not the old
- * VM.  A QpinPeer pins down one process instance: its pid, a pidfd (which
- * never refers to a later process with the same pid) and its start time
- * (/proc/PID/stat field 22), plus the ids it runs as, for the daemon's
- * allow list.
+ * VM.  A QpinPeer pins down one process instance: its pid and its start
+ * time (/proc/PID/stat field 22, read while a pidfd held the process, so
+ * that both belong to one instance), plus the ids it runs as, for the
+ * daemon's allow list.
  */
 #pragma once
 
@@ -19,7 +19,6 @@ G_BEGIN_DECLS
 
 typedef struct {
   GPid pid;
-  int pidfd;          /* -1: the kernel gave none */
   guint64 start_time; /* clock ticks after boot */
   uid_t uid, euid;    /* real and effective, from /proc/PID/status */
   gid_t gid, egid;    /* real and effective */

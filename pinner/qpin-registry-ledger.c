@@ -21,7 +21,7 @@
 static gboolean
 entry_is_current (QpinRegistry *registry, const QpinLedgerEntry *e)
 {
-  QpinPeer peer = { .pid = e->pid, .pidfd = -1, .start_time = e->start_time };
+  QpinPeer peer = { .pid = e->pid, .start_time = e->start_time };
 
   return e->start_time != 0 && qpin_host_is_current (registry->host, &peer, NULL);
 }

@@ -273,7 +273,7 @@ find_process (QpinRegistry *registry, const QpinPeer *peer)
  * not allowed, and keeps a second monitor of a managed QEMU as a
  * standby; each says so in one line and is held, not closed, so that it
  * does not come back every second.  attach and run, told which QEMU to
- * manage, go on without the pidfd when the kernel gives none. */
+ * manage, take its pid from the kernel or the command line. */
 static gboolean
 admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
 {
@@ -316,7 +316,7 @@ admit (QpinRegistry *registry, QpinQmpClient *client, GPid pid, QpinPeer **peer)
  * @pid: the QEMU process; 0 to take it from the socket peer
  *
  * Starts managing a VM: discovery, placement and pinning run from the
- * main loop.  The registry tells a VM by its process instance (pidfd and
+ * main loop.  The registry tells a VM by its process instance (pid and
  * start time), not by its monitor: a second monitor of a managed QEMU is
  * held as a standby that takes over if the first closes.  With
  * check_owner, a QEMU whose owner is not allowed is refused.
