@@ -17,26 +17,15 @@ last_entry (QpinLedgerFile *ledger)
   return g_ptr_array_index (ledger->entries, ledger->entries->len - 1);
 }
 
-/* The start time of the process behind VM @key, 0 when unknown. */
-static guint64
-start_time_of (QpinRegistry *registry, const char *key)
-{
-  for (guint i = 0; i < registry->vms->len; i++)
-    {
-      QpinVm *vm = g_ptr_array_index (registry->vms, i);
-      if (g_strcmp0 (vm->key, key) == 0)
-        return vm->peer ? vm->peer->start_time : 0;
-    }
-  return 0;
-}
-
 /* Keeps the CPUs each VM's vCPUs hold for themselves in the ledger file,
- * when they changed.  Not while held: the previous run's file is still
- * to be read back by the adoptions. */
-void
-qpin_registry_save_ledger (QpinRegistry *registry)
+ * when they changed, and steers IRQs off them.  Not while held: the
+ * previous run's file is still to be read back by the adoptions.  One
+ * pass over the VMs: O(VMs) per write. */
+static void
+write_ledger (QpinRegistry *registry)
 {
   g_autoptr (QpinLedgerFile) ledger = NULL;
+  g_autoptr (GHashTable) start_times = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *data = NULL;
   const QpinPlan *plan;
@@ -45,11 +34,19 @@ qpin_registry_save_ledger (QpinRegistry *registry)
   if (registry->ledger_path == NULL || registry->held || registry->options.dry_run)
     return;
   ledger = qpin_ledger_file_new ();
+  start_times = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < registry->vms->len; i++)
+    {
+      QpinVm *vm = g_ptr_array_index (registry->vms, i);
+      if (vm->peer)
+        g_hash_table_insert (start_times, vm->key, &vm->peer->start_time);
+    }
   plan = qpin_placer_get_plan (registry->placer);
   for (guint i = 0; i < plan->vms->len; i++)
     {
       const QpinPlanVm *pv = g_ptr_array_index (plan->vms, i);
       const QpinLedgerEntry *held = qpin_registry_reserved_entry (registry, pv->name);
+      const guint64 *start = g_hash_table_lookup (start_times, pv->name);
       QpinCpuset cpus;
 
       if (held)
@@ -66,8 +63,7 @@ qpin_registry_save_ledger (QpinRegistry *registry)
           if (pt->exclusive && pt->spec.role == QPIN_ROLE_VCPU)
             qpin_cpuset_or (&cpus, &pt->cpus);
         }
-      qpin_ledger_file_add (ledger, (GPid) pv->pid, start_time_of (registry, pv->name), pv->name,
-                            &cpus);
+      qpin_ledger_file_add (ledger, (GPid) pv->pid, start ? *start : 0, pv->name, &cpus);
       last_entry (ledger)->degraded = qpin_registry_plan_degraded (pv);
     }
   data = qpin_ledger_file_to_data (ledger);
@@ -81,6 +77,55 @@ qpin_registry_save_ledger (QpinRegistry *registry)
     }
   g_free (registry->ledger_saved);
   registry->ledger_saved = g_steal_pointer (&data);
+}
+
+static gboolean
+on_ledger_idle (gpointer user_data)
+{
+  qpin_registry_flush_ledger (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/**
+ * qpin_registry_save_ledger:
+ *
+ * Something the ledger file records changed.  It is written once the main
+ * loop has nothing else to do, so that a burst of changes (a thousand VMs
+ * arriving) writes it once rather than once per VM, and in a burst at
+ * least every QPIN_LEDGER_MAX_DELAY_MS.
+ */
+void
+qpin_registry_save_ledger (QpinRegistry *registry)
+{
+  gint64 now = qpin_host_now_us (registry->host);
+
+  if (registry->ledger_dirty_since == 0)
+    registry->ledger_dirty_since = now;
+  if (now - registry->ledger_dirty_since >= QPIN_LEDGER_MAX_DELAY_MS * 1000)
+    {
+      qpin_registry_flush_ledger (registry);
+      return;
+    }
+  if (registry->ledger_idle == 0)
+    registry->ledger_idle
+      = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, on_ledger_idle, registry, NULL);
+}
+
+/**
+ * qpin_registry_flush_ledger:
+ *
+ * Writes what qpin_registry_save_ledger() has deferred, now.
+ */
+void
+qpin_registry_flush_ledger (QpinRegistry *registry)
+{
+  if (registry->ledger_idle)
+    g_source_remove (registry->ledger_idle);
+  registry->ledger_idle = 0;
+  if (registry->ledger_dirty_since == 0)
+    return;
+  registry->ledger_dirty_since = 0;
+  write_ledger (registry);
 }
 
 /* A CPU came back: plan on the host as it is now.  Every VM keeps its

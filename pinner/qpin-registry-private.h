@@ -46,6 +46,10 @@ G_BEGIN_DECLS
 #define HOST_RECHECK_MS 250
 #define HOST_RECHECKS 4
 
+/* The ledger file is written when the main loop is idle after a change,
+ * and during a burst of changes at least this often. */
+#define QPIN_LEDGER_MAX_DELAY_MS 100
+
 /* Per thread, so the sets are packed: a whole QpinCpuset is 1 KiB. */
 typedef struct {
   QpinCpusetPacked planned; /* empty when the plan has nothing for it */
@@ -120,19 +124,21 @@ struct _QpinRegistry {
   QpinConfig *config;
   QpinPlacer *placer;
   QpinRegistryOptions options;
-  QpinHost *host;         /* every effect on the host goes through it */
-  GPtrArray *vms;         /* QpinVm, live ones */
-  QpinStandby *standby;   /* monitors held but not managed: second ones, refused ones */
-  QpinLogLimit *refusals; /* the lines refused monitors cause, all of them together */
-  gboolean held;          /* placement deferred: see qpin_registry_hold() */
-  QpinProcEvents *events; /* thread creation/exit in the VMs, if available */
-  QpinUevents *uevents;   /* host CPUs offline/online, if watched */
-  char *host_change;      /* the last CPU hotplug, while its aftermath is re-verified */
-  char *ledger_path;      /* where the held CPUs are kept for a restart, or NULL */
-  char *ledger_saved;     /* what was written there last */
-  QpinLedgerFile *before; /* the ledger file the previous run left */
-  GHashTable *reserved;   /* placeholder in the placer -> its entry in before */
-  gboolean ledger_whole;  /* before holds every running VM's CPUs: no grace needed */
+  QpinHost *host;            /* every effect on the host goes through it */
+  GPtrArray *vms;            /* QpinVm, live ones */
+  QpinStandby *standby;      /* monitors held but not managed: second ones, refused ones */
+  QpinLogLimit *refusals;    /* the lines refused monitors cause, all of them together */
+  gboolean held;             /* placement deferred: see qpin_registry_hold() */
+  QpinProcEvents *events;    /* thread creation/exit in the VMs, if available */
+  QpinUevents *uevents;      /* host CPUs offline/online, if watched */
+  char *host_change;         /* the last CPU hotplug, while its aftermath is re-verified */
+  char *ledger_path;         /* where the held CPUs are kept for a restart, or NULL */
+  char *ledger_saved;        /* what was written there last */
+  gint64 ledger_dirty_since; /* monotonic us of the first change not written, or 0 */
+  guint ledger_idle;         /* the write waiting for the main loop to be idle */
+  QpinLedgerFile *before;    /* the ledger file the previous run left */
+  GHashTable *reserved;      /* placeholder in the placer -> its entry in before */
+  gboolean ledger_whole;     /* before holds every running VM's CPUs: no grace needed */
   guint recheck, rechecks_left;
   guint recheck_ms, rechecks; /* HOST_RECHECK_MS, HOST_RECHECKS but in tests */
   guint timer;
@@ -183,6 +189,7 @@ void qpin_vm_apply (QpinVm *vm);
 
 /* qpin-registry-host.c */
 void qpin_registry_save_ledger (QpinRegistry *registry);
+void qpin_registry_flush_ledger (QpinRegistry *registry);
 
 /* qpin-registry-ledger.c */
 gboolean qpin_registry_check_ledger (QpinRegistry *registry, QpinLedgerFile *ledger,

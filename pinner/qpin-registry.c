@@ -99,6 +99,7 @@ qpin_registry_free (QpinRegistry *registry)
     g_source_remove (registry->timer);
   if (registry->recheck)
     g_source_remove (registry->recheck);
+  qpin_registry_flush_ledger (registry);
   g_free (registry->host_change);
   g_free (registry->ledger_path);
   g_free (registry->ledger_saved);

@@ -166,7 +166,9 @@ qpin_vm_gone (QpinVm *vm, const char *why)
   if (vm->soon_id)
     g_source_remove (vm->soon_id);
   vm->soon_id = 0;
-  if (vm->placed && !qpin_placer_remove_vm (registry->placer, vm->key, &error))
+  /* qpin lets go of every VM (the registry is freed): nothing is planned
+   * again, and the ledger file stays for a restart to adopt them */
+  if (why && vm->placed && !qpin_placer_remove_vm (registry->placer, vm->key, &error))
     g_warning ("vm '%s': %s", vm->key, error->message);
   vm->placed = FALSE;
   vm->state = QPIN_VM_GONE;
@@ -177,13 +179,9 @@ qpin_vm_gone (QpinVm *vm, const char *why)
   if (registry->gone)
     registry->gone (registry, vm, registry->hook_data);
   g_ptr_array_remove (registry->vms, vm); /* drops the registry's ref */
-  qpin_registry_update_watched_pids (registry);
   if (why == NULL)
-    {
-      /* qpin lets go: the ledger file stays for a restart to adopt them */
-      malloc_trim (0);
-      return;
-    }
+    return;
+  qpin_registry_update_watched_pids (registry);
   take_over (registry, vm);
   qpin_registry_make_whole_all (registry, "now that a VM left its CPUs");
   qpin_registry_save_ledger (registry);

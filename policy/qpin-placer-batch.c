@@ -570,6 +570,6 @@ qpin_placer_place (QpinPlacer *p, GPtrArray *requests, GPtrArray *policies, GErr
       return FALSE;
     }
   batch_reorder (p, &b);
-  qpin_placer_finalize (p, NULL);
+  qpin_placer_finalize_changed (p, added);
   return TRUE;
 }

@@ -6,6 +6,8 @@
 
 #include "qpin-placer-private.h"
 
+#include <string.h>
+
 static const QpinCpuset *
 host_usable (const QpinPlacer *p)
 {
@@ -408,23 +410,70 @@ vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcp
     qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
 }
 
-/* Recomputes the floating cpusets and memory nodes: of every VM whose plan
- * depends on the others, plus @only (NULL: every VM). */
-void
-qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only)
+/* Whether the sets every VM that depends on the others is computed from
+ * are those of the last finalize; remembers them if not. */
+static gboolean
+inputs_unchanged (QpinPlacer *p, const HostSets *h)
+{
+  const QpinCpuset *now[G_N_ELEMENTS (p->fin_sets)]
+    = { &h->live, &h->shared, &h->hk, &p->reserved, &p->usable };
+  gboolean same = p->fin_valid && memcmp (p->fin_owner, p->owner, p->n_slots * sizeof (gint)) == 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (now); i++)
+    same = same && qpin_cpuset_equal (&p->fin_sets[i], now[i]);
+  if (same)
+    return TRUE;
+  for (guint i = 0; i < G_N_ELEMENTS (now); i++)
+    p->fin_sets[i] = *now[i];
+  memcpy (p->fin_owner, p->owner, p->n_slots * sizeof (gint));
+  p->fin_valid = TRUE;
+  return FALSE;
+}
+
+static gboolean
+in_changed (const QpinPlanVm *vm, const QpinPlanVm *one, const GPtrArray *many)
+{
+  guint unused;
+
+  return vm == one || (many && g_ptr_array_find ((GPtrArray *) many, vm, &unused));
+}
+
+/* Recomputes the floating cpusets and memory nodes of every VM (@all), or
+ * of @one and @many, plus every VM whose plan depends on the others when
+ * what they depend on has changed: a VM that floats is not computed again
+ * each time another floating VM comes or goes (O(VMs) per VM). */
+static void
+finalize (QpinPlacer *p, gboolean all, const QpinPlanVm *one, const GPtrArray *many)
 {
   HostSets h;
+  gboolean others;
 
   host_sets (p, &h);
+  others = !inputs_unchanged (p, &h);
   for (guint v = 0; v < p->plan->vms->len; v++)
     {
       QpinPlanVm *vm = g_ptr_array_index (p->plan->vms, v);
       VmSets s;
 
-      if (only && vm != only && !needs_global (vm))
+      if (!all && !in_changed (vm, one, many) && !(others && needs_global (vm)))
         continue;
       vm_sets (p, vm, &h, &s);
       vm_set_threads (p, vm, &s);
       vm_memory_nodes (p->topo, vm, &s.vcpus);
     }
+}
+
+/* Recomputes @only (NULL: every VM) and what depends on the others. */
+void
+qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only)
+{
+  finalize (p, only == NULL, only, NULL);
+}
+
+/* The same for the VMs in @changed (new, or whose threads changed), or,
+ * %NULL, only for what depends on the others. */
+void
+qpin_placer_finalize_changed (QpinPlacer *p, const GPtrArray *changed)
+{
+  finalize (p, FALSE, NULL, changed);
 }

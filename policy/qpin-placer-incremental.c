@@ -271,7 +271,7 @@ qpin_placer_remove_vm (QpinPlacer *p, const char *vm_name, GError **error)
     return FALSE;
   qpin_placer_clear_changed (p);
   qpin_placer_drop_vm (p, vm);
-  qpin_placer_finalize (p, NULL);
+  qpin_placer_finalize_changed (p, NULL);
   return TRUE;
 }
 
@@ -413,6 +413,6 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
           return FALSE;
         }
     }
-  qpin_placer_finalize (p, NULL);
+  qpin_placer_finalize (p, copy);
   return TRUE;
 }

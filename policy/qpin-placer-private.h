@@ -113,6 +113,12 @@ struct _QpinPlacer {
   guint *core_mark;      /* scratch stamps for cost_of() */
   guint *cluster_mark;   /* per cluster, the same */
   guint stamp;
+  /* what the last finalize computed the VMs' shared sets from (live,
+   * shared pool, housekeeping, reserved, usable; the CPUs' owners): while
+   * they hold, a VM that depends on the others needs no recomputing */
+  gboolean fin_valid;
+  QpinCpuset fin_sets[5];
+  gint *fin_owner;
 };
 
 typedef struct {
@@ -290,5 +296,6 @@ void qpin_placer_pool_refuse (const QpinPlacer *p, const QpinPlanVm *vm, const c
                               gboolean isolate, gint self_t, GError **error);
 gboolean qpin_placer_choose_pool (QpinPlacer *p, QpinPlanVm *vm, GError **error);
 void qpin_placer_finalize (QpinPlacer *p, const QpinPlanVm *only);
+void qpin_placer_finalize_changed (QpinPlacer *p, const GPtrArray *changed);
 
 G_END_DECLS

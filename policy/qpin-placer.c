@@ -37,6 +37,7 @@ qpin_placer_new (const QpinTopology *topo, const QpinCpuset *reserved)
   p->have_isolated = qpin_cpuset_intersects (&p->isolated, &p->usable);
   p->n_slots = topo->n_slots;
   p->owner = g_new (gint, p->n_slots);
+  p->fin_owner = g_new (gint, p->n_slots);
   p->owner_thread = g_new (gint, p->n_slots);
   p->kind = g_new0 (guint8, p->n_slots);
   for (guint c = 0; c < p->n_slots; c++)
@@ -123,6 +124,7 @@ qpin_placer_free (QpinPlacer *p)
   if (p == NULL)
     return;
   g_free (p->owner);
+  g_free (p->fin_owner);
   g_free (p->owner_thread);
   g_free (p->kind);
   g_ptr_array_unref (p->slots);

@@ -739,11 +739,14 @@ write_ledger (const char *text)
   return path;
 }
 
+/* After the writes the registry has deferred to an idle main loop. */
 static void
 remove_ledger (const char *path)
 {
   g_autofree char *dir = g_path_get_dirname (path);
 
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_unlink (path);
   g_rmdir (dir);
 }
@@ -785,6 +788,9 @@ test_ledger_restart (Fixture *f, gconstpointer data)
   assert_affinity (f, 102, "2");
   g_assert_null (strstr (qpin_host_recording_get_log (f->host), "pin 101"));
   g_assert_null (strstr (qpin_host_recording_get_log (f->host), "pin 102"));
+  /* the file is written once the main loop is idle */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_assert_true (g_file_get_contents (path, &saved, NULL, NULL));
   want = g_strdup_printf ("{\"version\":1,\"vms\":[{\"pid\":200,\"start\":%" G_GUINT64_FORMAT
                           ",\"key\":\"b\",\"cpus\":\"3\"},{\"pid\":100,\"start\":%" G_GUINT64_FORMAT

@@ -132,6 +132,89 @@ test_replay_refuses (void)
   g_assert_true (qpin_cpuset_is_empty (&b->held));
 }
 
+/* Every thread's CPUs and every VM's memory nodes, as text. */
+static char *
+plan_text (const QpinPlacer *p)
+{
+  const QpinPlan *plan = qpin_placer_get_plan (p);
+  GString *s = g_string_new (NULL);
+
+  for (guint v = 0; v < plan->vms->len; v++)
+    {
+      const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      g_autofree char *mem = qpin_cpuset_format (&vm->mem_nodes);
+
+      g_string_append_printf (s, "%s mem %s:", vm->name, mem);
+      for (guint i = 0; i < vm->threads->len; i++)
+        {
+          const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          g_autofree char *cpus = qpin_cpuset_format (&t->cpus);
+          g_string_append_printf (s, " %s%u=%s", qpin_thread_role_to_string (t->spec.role),
+                                  t->spec.index, cpus);
+        }
+      g_string_append_c (s, '\n');
+    }
+  return g_string_free (s, FALSE);
+}
+
+/* finalize() recomputes only the VMs that changed, and the others only when
+ * what they depend on changed: after each of 400 random steps (floating
+ * and dedicated VMs come and go, vCPUs are added and removed), the plan
+ * equals the one a full recomputation gives. */
+static void
+test_finalize_incremental (void)
+{
+  g_autoptr (QpinTopology) topo = load_fixture ("2s-8c-2t-2n");
+  g_autoptr (QpinConfig) dedicated = config_from ("emulator=housekeeping");
+  g_autoptr (QpinConfig) shared = config_from ("cpus=shared");
+  g_autoptr (QpinPlacer) p = placer_for (topo, dedicated);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  guint next = 0, recomputed = 0;
+
+  for (guint step = 0; step < 400; step++)
+    {
+      g_autofree char *before = NULL, *after = NULL;
+      guint op = g_rand_int_range (rand, 0, 4);
+      const char *name
+        = names->len ? g_ptr_array_index (names, g_rand_int_range (rand, 0, (gint) names->len))
+                     : NULL;
+
+      if (op == 0 || name == NULL)
+        {
+          g_autofree char *shape = g_strdup_printf ("v%u:%d", next, g_rand_int_range (rand, 1, 3));
+          if (place_vms (p, g_rand_boolean (rand) ? shared : dedicated, shape, NULL))
+            g_ptr_array_add (names, g_strdup_printf ("v%u", next));
+          next++;
+        }
+      else if (op == 1)
+        {
+          g_assert_true (qpin_placer_remove_vm (p, name, NULL));
+          g_ptr_array_remove (names, (gpointer) name);
+        }
+      else
+        {
+          const QpinPlanVm *vm = qpin_plan_find_vm (qpin_placer_get_plan (p), name);
+          guint n = 0;
+          for (guint i = 0; i < vm->threads->len; i++)
+            n += g_array_index (vm->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
+          if (op == 2)
+            {
+              QpinThreadSpec spec = qpin_thread_spec_vcpu (n);
+              qpin_placer_add_thread (p, name, &spec, NULL);
+            }
+          else if (n > 1)
+            g_assert_true (qpin_placer_remove_thread (p, name, QPIN_ROLE_VCPU, n - 1, NULL));
+        }
+      before = plan_text (p);
+      qpin_placer_finalize (p, NULL);
+      after = plan_text (p);
+      g_assert_cmpstr (before, ==, after);
+      recomputed += names->len;
+    }
+  g_assert_cmpuint (recomputed, >, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -139,5 +222,6 @@ main (int argc, char **argv)
   g_test_add_func ("/placer-private/hold-refuses", test_hold_refuses);
   g_test_add_func ("/placer-private/take-candidate-refuses", test_take_candidate_refuses);
   g_test_add_func ("/placer-private/replay-refuses", test_replay_refuses);
+  g_test_add_func ("/placer-private/finalize-incremental", test_finalize_incremental);
   return g_test_run ();
 }
