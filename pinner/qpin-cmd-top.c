@@ -10,6 +10,7 @@
 
 #include "qpin-commands.h"
 #include "qpin-control.h"
+#include "qpin-module.h"
 #include "qpin-qmp-client.h"
 #include "qpin-top.h"
 
@@ -168,6 +169,7 @@ qpin_cmd_top (int argc, char **argv)
   g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (GPid));
   g_autoptr (QpinSampler) sampler = NULL;
   QpinTopSource source = { 0 };
+  QpinTopViewRun view_run;
 
   g_option_context_set_summary (
     ctx, "Per-thread CPU, guest time, run-queue wait, migrations, context switches and,\n"
@@ -194,8 +196,10 @@ qpin_cmd_top (int argc, char **argv)
     qpin_sampler_set_perf (sampler, NULL, NULL);
   if (opt.batch)
     return run_batch (sampler, &source, &opt);
-  if (!qpin_top_view_run (sampler, &source, (guint) lround (opt.delay_s * 1000), opt.iterations,
-                          &error))
+  /* the live view is the module that links ncursesw (qpin-module.h) */
+  view_run = qpin_module_symbol ("qpin-top-view", "qpin_top_view_run", &error);
+  if (view_run == NULL
+      || !view_run (sampler, &source, (guint) lround (opt.delay_s * 1000), opt.iterations, &error))
     {
       fprintf (stderr, "qpin top: %s\n", error->message);
       return 1;

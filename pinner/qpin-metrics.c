@@ -1,16 +1,18 @@
 /* qpin-metrics.c: the /metrics endpoint and the per-thread, per-CPU series */
 
 #include "qpin-metrics.h"
+#include "qpin-http.h"
+#include "qpin-module.h"
 #include "qpin-proc.h"
 #include "qpin-registry-metrics.h"
 
-#include <libsoup/soup.h>
 #include <math.h>
 
 struct _QpinMetrics {
   QpinRegistry *registry; /* not owned: outlives the metrics */
   QpinSampler *sampler;
-  SoupServer *server;
+  QpinHttp *http;
+  QpinHttpStop stop;
 };
 
 /**
@@ -277,28 +279,12 @@ qpin_metrics_render (QpinRegistry *registry, QpinSampler *sampler, gint64 now_ns
   return g_string_free (out, FALSE);
 }
 
-static void
-on_metrics (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
-            gpointer user_data)
+static char *
+on_scrape (gpointer data)
 {
-  QpinMetrics *m = user_data;
-  const char *method = soup_server_message_get_method (msg);
-  char *body;
+  QpinMetrics *m = data;
 
-  if (g_strcmp0 (path, "/metrics") != 0)
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_NOT_FOUND, NULL);
-      return;
-    }
-  if (method != SOUP_METHOD_GET && method != SOUP_METHOD_HEAD)
-    {
-      soup_server_message_set_status (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, NULL);
-      return;
-    }
-  body = qpin_metrics_render (m->registry, m->sampler, g_get_monotonic_time () * 1000);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8",
-                                    SOUP_MEMORY_TAKE, body, strlen (body));
+  return qpin_metrics_render (m->registry, m->sampler, g_get_monotonic_time () * 1000);
 }
 
 /**
@@ -346,15 +332,25 @@ qpin_metrics_new (QpinRegistry *registry, const char *address, GError **error)
   g_autoptr (GSocketAddress) addr = qpin_metrics_parse_address (address, error);
   g_autoptr (QpinMetrics) m = NULL;
   g_autoptr (GError) local = NULL;
+  QpinHttpServe serve;
+  QpinHttpStop stop;
 
   if (addr == NULL)
     return NULL;
+  serve = qpin_module_symbol ("qpin-http", "qpin_http_serve", &local);
+  if (serve == NULL || !(stop = qpin_module_symbol ("qpin-http", "qpin_http_stop", &local)))
+    {
+      g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED, "cannot serve metrics: %s",
+                   local->message);
+      return NULL;
+    }
   m = g_new0 (QpinMetrics, 1);
   m->registry = registry;
   m->sampler = qpin_sampler_new (NULL);
-  m->server = soup_server_new ("server-header", "qpin", NULL);
-  soup_server_add_handler (m->server, "/", on_metrics, m, NULL);
-  if (!soup_server_listen (m->server, addr, 0, &local))
+  m->stop = stop;
+  m->http
+    = serve (addr, "/metrics", "text/plain; version=0.0.4; charset=utf-8", on_scrape, m, &local);
+  if (m->http == NULL)
     {
       g_set_error (error, QPIN_PINNER_ERROR, QPIN_PINNER_ERROR_FAILED,
                    "cannot serve metrics on '%s': %s", address, local->message);
@@ -374,11 +370,8 @@ qpin_metrics_free (QpinMetrics *metrics)
 {
   if (metrics == NULL)
     return;
-  if (metrics->server)
-    {
-      soup_server_disconnect (metrics->server);
-      g_object_unref (metrics->server);
-    }
+  if (metrics->http)
+    metrics->stop (metrics->http);
   qpin_sampler_free (metrics->sampler);
   g_free (metrics);
 }

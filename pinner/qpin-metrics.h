@@ -1,6 +1,7 @@
 /* qpin-metrics.h: `qpin daemon --metrics ADDR:PORT`, Prometheus exposition
  *
- * Serves /metrics with libsoup on the one address asked for.  Each scrape
+ * Serves /metrics on the one address asked for, with libsoup in the module
+ * qpin-http.so (loaded only then).  Each scrape
  * samples the managed threads and host CPUs then (no timer: an unscraped
  * daemon does no work for metrics) and renders the text format.  Serving
  * is asynchronous on the main loop: a scraper that never reads holds a

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <gmodule.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 
@@ -76,8 +77,11 @@ GPtrArray *qpin_top_rows (QpinSampler *sampler, GPtrArray *vms, QpinTopSort sort
                           GHashTable *collapsed, gboolean pmu);
 JsonNode *qpin_top_to_json (QpinSampler *sampler, GPtrArray *vms);
 
-gboolean qpin_top_view_run (QpinSampler *sampler, const QpinTopSource *source, guint interval_ms,
-                            gint64 iterations, GError **error);
+/* in the module qpin-top-view.so */
+typedef gboolean (*QpinTopViewRun) (QpinSampler *sampler, const QpinTopSource *source,
+                                    guint interval_ms, gint64 iterations, GError **error);
+G_MODULE_EXPORT gboolean qpin_top_view_run (QpinSampler *sampler, const QpinTopSource *source,
+                                            guint interval_ms, gint64 iterations, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTopVm, qpin_top_vm_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QpinTopRow, qpin_top_row_free)

@@ -463,6 +463,73 @@ test_port_in_use (Fixture *f, gconstpointer data)
     }
 }
 
+/* @bin with @args, its exit status */
+static int
+run_bin (const char *bin, const char *const *args, char **out, char **err)
+{
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_ptr_array_add (argv, (gpointer) bin);
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  proc
+    = g_subprocess_newv ((const char *const *) argv->pdata,
+                         G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, out, err, &error));
+  return g_subprocess_get_exit_status (proc);
+}
+
+/* libsoup and ncursesw are modules beside qpin (or in its LIBDIR/qpin): a
+ * qpin without them, or with a damaged one, says which file it could not
+ * load, in one line, and serves nothing; one without the top module still
+ * prints batch output.  Nothing is loaded from a path in the environment. */
+static void
+test_module_missing (Fixture *f, gconstpointer data)
+{
+  g_autofree char *bin = g_build_filename (f->dir, "qpin", NULL);
+  g_autofree char *module = g_build_filename (f->dir, "qpin-http.so", NULL);
+  g_autofree char *text = NULL, *out = NULL, *err = NULL, *pid = NULL;
+  const char *daemon[]
+    = { "daemon", "--listen", f->listen, "--control", f->control, "--metrics", f->address, NULL };
+  const char *top[] = { "top", "--pid", NULL, NULL };
+  const char *batch[] = { "top", "-b", "-n", "1", "--pid", NULL, NULL };
+  gsize len;
+
+  g_assert_true (g_file_get_contents (g_getenv ("QPIN_BIN"), &text, &len, NULL));
+  g_assert_true (g_file_set_contents (bin, text, (gssize) len, NULL));
+  g_assert_cmpint (g_chmod (bin, 0755), ==, 0);
+  g_clear_pointer (&text, g_free);
+
+  g_assert_cmpint (run_bin (bin, daemon, &out, &err), ==, 1);
+  g_assert_true (g_str_has_prefix (err, "qpin daemon: cannot serve metrics: cannot load /"));
+  g_assert_nonnull (strstr (err, "/qpin-http.so: "));
+  g_assert_cmpstr (strchr (err, '\n'), ==, "\n");
+  g_assert_false (g_file_test (f->listen, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&out, g_free);
+
+  g_assert_true (g_file_set_contents (module, "not a shared object\n", -1, NULL));
+  g_assert_cmpint (run_bin (bin, daemon, &out, &err), ==, 1);
+  text = g_strdup_printf ("qpin daemon: cannot serve metrics: cannot load %s: ", module);
+  g_assert_true (g_str_has_prefix (err, text));
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&out, g_free);
+
+  pid = g_strdup_printf ("%d", getpid ());
+  top[2] = batch[5] = pid;
+  g_assert_cmpint (run_bin (bin, top, &out, &err), ==, 1);
+  g_assert_true (g_str_has_prefix (err, "qpin top: cannot load /"));
+  g_assert_nonnull (strstr (err, "/qpin-top-view.so: "));
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (run_bin (bin, batch, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (out, "TID"));
+}
+
 /* The bytes the daemon has queued and not sent on its metrics port, by
  * `ss` (Send-Q of the server's end of each connection), summed */
 static guint64
@@ -648,6 +715,7 @@ main (int argc, char **argv)
   g_test_add ("/metrics/" path, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD ("prometheus", test_prometheus);
   ADD ("port-in-use", test_port_in_use);
+  ADD ("module-missing", test_module_missing);
   ADD ("stuck-scraper", test_stuck_scraper);
   ADD ("idle-no-wakeups", test_idle_no_wakeups);
   ADD ("hotadd", test_hotadd);
