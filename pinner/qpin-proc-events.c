@@ -31,7 +31,10 @@
 #define OFF_EXIT_TGID (OFF_EVENT + offsetof (struct proc_event, event_data.exit.process_tgid))
 #define OFF_COMM_TGID (OFF_EVENT + offsetof (struct proc_event, event_data.comm.process_tgid))
 
-#define MAX_PIDS 1000
+/* A classic BPF program has at most BPF_MAXINSNS (4096) instructions: one
+ * per pid, plus two per block of PIDS_PER_BLOCK (a conditional jump reaches
+ * at most 255 instructions ahead, so each block has its own accept). */
+#define PIDS_PER_BLOCK 254
 
 struct _QpinProcEvents {
   int fd;
@@ -120,19 +123,21 @@ on_readable (gint fd, GIOCondition condition, gpointer user_data)
  * qpin_proc_events_set_pids:
  * @pids: (array length=n_pids): the processes whose threads to report
  *
- * Replaces the socket filter.  Fails past MAX_PIDS processes.
+ * Replaces the socket filter.  Fails past QPIN_PROC_EVENTS_MAX_PIDS
+ * processes.
  */
 gboolean
 qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pids, GError **error)
 {
   g_autofree struct sock_filter *code = NULL;
   struct sock_fprog prog;
-  guint n = 0, total = 10 + 2 * n_pids + 1;
+  guint blocks = (n_pids + PIDS_PER_BLOCK - 1) / PIDS_PER_BLOCK;
+  guint n = 0, total = 10 + n_pids + 2 * blocks + 1;
 
-  if (n_pids > MAX_PIDS)
+  if (n_pids > QPIN_PROC_EVENTS_MAX_PIDS)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
-                   "process events: more than %d VMs to watch", MAX_PIDS);
+                   "process events: more than %d VMs to watch", QPIN_PROC_EVENTS_MAX_PIDS);
       return FALSE;
     }
   code = g_new0 (struct sock_filter, total);
@@ -153,10 +158,16 @@ qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pid
     = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K, htonl (PROC_EVENT_COMM), 1, 0);
   code[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);
   code[n++] = (struct sock_filter) BPF_STMT (BPF_LD | BPF_W | BPF_ABS, OFF_COMM_TGID);
-  for (guint i = 0; i < n_pids; i++)
+  /* each block: a test per pid that jumps to the block's accept when
+   * equal, then a jump over that accept to the next block */
+  for (guint b = 0; b < blocks; b++)
     {
-      code[n++] = (struct sock_filter) BPF_JUMP (BPF_JMP | BPF_JEQ | BPF_K,
-                                                 htonl ((guint32) pids[i]), 0, 1);
+      guint first = b * PIDS_PER_BLOCK, len = MIN (PIDS_PER_BLOCK, n_pids - first);
+
+      for (guint i = 0; i < len; i++)
+        code[n++] = (struct sock_filter) BPF_JUMP (
+          BPF_JMP | BPF_JEQ | BPF_K, htonl ((guint32) pids[first + i]), (guint8) (len - i), 0);
+      code[n++] = (struct sock_filter) BPF_STMT (BPF_JMP | BPF_JA, 1);
       code[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0xffffffff);
     }
   code[n++] = (struct sock_filter) BPF_STMT (BPF_RET | BPF_K, 0);

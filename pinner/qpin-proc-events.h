@@ -19,6 +19,9 @@ typedef struct _QpinProcEvents QpinProcEvents;
 QpinProcEvents *qpin_proc_events_new (QpinProcEventFunc func, gpointer user_data, GError **error);
 void qpin_proc_events_free (QpinProcEvents *events);
 void qpin_proc_events_set_comm_func (QpinProcEvents *events, QpinProcCommFunc func);
+/* what one socket filter can hold (BPF_MAXINSNS) */
+#define QPIN_PROC_EVENTS_MAX_PIDS 4000
+
 gboolean qpin_proc_events_set_pids (QpinProcEvents *events, const GPid *pids, guint n_pids,
                                     GError **error);
 

@@ -1,6 +1,7 @@
 /* test-proc-events.c: the process events connector's filter passes a
  * watched process's thread names (COMM) and forks, nothing of others.
  * Needs CAP_NET_ADMIN (root); skipped without it. */
+#include <gio/gio.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -135,11 +136,57 @@ test_comm_unwatched (void)
   g_assert_cmpuint (s.exits, ==, 0);
 }
 
+/* A filter as full as it gets: this process at the start, at the ends of
+ * the filter's blocks of 254 pids (where the jumps to each block's accept
+ * are longest) and at the end is heard; absent, it is not; one pid more
+ * than fits is an error.  The other pids are beyond any pid_max. */
+static void
+test_many_pids (void)
+{
+  const guint at[] = { 0, 253, 254, 507, QPIN_PROC_EVENTS_MAX_PIDS - 1, G_MAXUINT };
+  Seen s = { 0 };
+  g_autoptr (QpinProcEvents) events = events_or_skip (&s);
+  g_autofree GPid *pids = g_new (GPid, QPIN_PROC_EVENTS_MAX_PIDS + 1);
+  g_autoptr (GError) error = NULL;
+
+  if (events == NULL)
+    return;
+  for (guint k = 0; k < G_N_ELEMENTS (at); k++)
+    {
+      Named n = { 0 };
+
+      for (guint i = 0; i < QPIN_PROC_EVENTS_MAX_PIDS; i++)
+        pids[i] = (GPid) (1 << 23) + (GPid) i;
+      if (at[k] != G_MAXUINT)
+        pids[at[k]] = getpid ();
+      g_assert_true (qpin_proc_events_set_pids (events, pids, QPIN_PROC_EVENTS_MAX_PIDS, &error));
+      g_assert_no_error (error);
+      s.comms = s.forks = 0;
+      g_thread_join (g_thread_new ("t", name_self, &n));
+      spin (&s, at[k] != G_MAXUINT ? 2000 : 300, TRUE);
+      spin (&s, 100, FALSE);
+      if (at[k] == G_MAXUINT)
+        {
+          g_assert_cmpuint (s.comms, ==, 0);
+          g_assert_cmpuint (s.forks, ==, 0);
+          continue;
+        }
+      g_assert_cmpuint (s.forks, ==, 1);
+      g_assert_cmpint (s.tid, ==, n.tid);
+      g_assert_cmpstr (s.comm, ==, "CPU 3/KVM");
+    }
+  g_free (s.comm);
+  pids[QPIN_PROC_EVENTS_MAX_PIDS] = getpid ();
+  g_assert_false (qpin_proc_events_set_pids (events, pids, QPIN_PROC_EVENTS_MAX_PIDS + 1, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/proc-events/comm-watched", test_comm_watched);
   g_test_add_func ("/proc-events/comm-unwatched", test_comm_unwatched);
+  g_test_add_func ("/proc-events/many-pids", test_many_pids);
   return g_test_run ();
 }
