@@ -358,8 +358,8 @@ sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
 
   if (t->gone)
     return;
-  /* opened at the first sample, kept while the process has watched
-   * threads; without it (EMFILE, say) each file is opened by its path */
+  /* opened for its first thread in this sample, shared by the others;
+   * without it (EMFILE, say) each file is opened by its path */
   if (e->dir->fd < 0)
     e->dir->fd = qpin_task_dir_open (s->root, t->pid);
   if (!qpin_task_sample_read (e->dir->fd, s->root, t->pid, t->tid, cur, &error))
@@ -521,6 +521,24 @@ sample_cpus (QpinSampler *s, GArray *now, gint64 interval_ns)
     flag_thread (s, g_ptr_array_index (s->entries, i), use, now->len);
 }
 
+/* The task directories are held for one sample, not between samples: a
+ * daemon serving metrics keeps one descriptor per VM, its monitor. */
+static void
+close_task_dirs (QpinSampler *s)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, s->dirs);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      TaskDir *d = value;
+      if (d->fd >= 0)
+        close (d->fd);
+      d->fd = -1;
+    }
+}
+
 /**
  * qpin_sampler_sample:
  * @now_ns: a monotonic time; rates are over the time since the last call
@@ -540,6 +558,7 @@ qpin_sampler_sample (QpinSampler *sampler, gint64 now_ns, GError **error)
     return FALSE;
   for (guint i = 0; i < sampler->entries->len; i++)
     sample_thread (sampler, g_ptr_array_index (sampler->entries, i), interval_ns);
+  close_task_dirs (sampler);
   sample_cpus (sampler, cpus, interval_ns);
   g_array_unref (sampler->cpu_prev);
   sampler->cpu_prev = g_steal_pointer (&cpus);
