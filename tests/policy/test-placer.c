@@ -921,6 +921,56 @@ test_add_note (void)
   g_assert_cmpstr (g_ptr_array_index (a->notes, 0), ==, "its cgroup allows cpus 0-3");
 }
 
+/* A plan's sets are packed, one word per 64 CPUs: a copy owns its words
+ * (the original freed, the copy still reads the same sets; ASan and
+ * valgrind check the rest), and removing a thread frees its set. */
+static void
+test_plan_copy_deep (void)
+{
+  static const char *const lists[] = { "1,200", "64-127", "5" };
+  g_autoptr (QpinPolicy) policy = qpin_policy_new ();
+  g_autoptr (QpinPlanVm) vm = qpin_plan_vm_new ("a", 1, policy);
+  g_autoptr (QpinPlanVm) copy = NULL;
+  g_autofree char *held = NULL;
+  QpinCpuset set;
+
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      QpinPlanThread t = { .spec = qpin_thread_spec_vcpu (i), .exclusive = TRUE };
+      g_assert_true (qpin_cpuset_parse (lists[i], &set, NULL));
+      qpin_cpuset_pack (&t.cpus, &set);
+      g_array_append_val (vm->threads, t);
+    }
+  g_assert_true (qpin_cpuset_parse ("1,5,64-127,200", &set, NULL));
+  qpin_cpuset_pack (&vm->held, &set);
+  qpin_cpuset_pack (&vm->pool_domain, &set);
+  g_assert_true (qpin_cpuset_parse ("0,70", &set, NULL));
+  qpin_cpuset_pack (&vm->mem_nodes, &set);
+
+  copy = qpin_plan_vm_copy (vm);
+  for (guint i = 0; i < 2; i++)
+    g_assert_true (g_array_index (copy->threads, QpinPlanThread, i).cpus.w.many
+                   != g_array_index (vm->threads, QpinPlanThread, i).cpus.w.many);
+  g_assert_true (copy->held.w.many != vm->held.w.many);
+  g_assert_true (copy->pool_domain.w.many != vm->pool_domain.w.many);
+  g_assert_true (copy->mem_nodes.w.many != vm->mem_nodes.w.many);
+  g_clear_pointer (&vm, qpin_plan_vm_free);
+
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      QpinCpuset cpus = thread_cpus (&g_array_index (copy->threads, QpinPlanThread, i));
+      g_autofree char *text = qpin_cpuset_format (&cpus);
+      g_assert_cmpstr (text, ==, lists[i]);
+    }
+  qpin_cpuset_unpack (&copy->held, &set);
+  held = qpin_cpuset_format (&set);
+  g_assert_cmpstr (held, ==, "1,5,64-127,200");
+  g_assert_true (qpin_cpuset_packed_equal (&copy->pool_domain, &set));
+  g_assert_cmpuint (qpin_cpuset_packed_count (&copy->mem_nodes), ==, 2);
+  g_array_remove_index (copy->threads, 0);
+  g_assert_cmpuint (copy->threads->len, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -953,5 +1003,6 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/pool-adopt", test_pool_adopt);
   g_test_add_func ("/placer/manual-messages", test_manual_messages);
   g_test_add_func ("/placer/add-note", test_add_note);
+  g_test_add_func ("/placer/plan-copy-deep", test_plan_copy_deep);
   return g_test_run ();
 }
