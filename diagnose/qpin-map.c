@@ -128,15 +128,18 @@ qpin_map_add_plan (QpinMap *map, const QpinPlan *plan)
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
-      QpinCpuset extra = vm->held;
+      QpinCpuset extra;
 
+      qpin_cpuset_unpack (&vm->held, &extra);
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+          QpinCpuset cpus;
 
-          qpin_map_add (map, &t->cpus, vm->name, t->spec.role, t->spec.index, t->exclusive);
+          qpin_cpuset_unpack (&t->cpus, &cpus);
+          qpin_map_add (map, &cpus, vm->name, t->spec.role, t->spec.index, t->exclusive);
           if (t->exclusive)
-            qpin_cpuset_andnot (&extra, &t->cpus);
+            qpin_cpuset_andnot (&extra, &cpus);
         }
       qpin_map_add (map, &extra, vm->name, QPIN_ROLE_OTHER, 0, TRUE);
     }

@@ -81,15 +81,17 @@ apply_effects (QpinVm *vm, const QpinPlanVm *plan)
   if (policy->memory == QPIN_MEMORY_MIGRATE)
     {
       g_autoptr (GError) error = NULL;
-      g_autofree char *nodes = qpin_cpuset_format (&plan->mem_nodes);
+      g_autofree char *nodes = NULL;
+      QpinCpuset mem_nodes;
       int unmoved;
 
+      qpin_cpuset_unpack (&plan->mem_nodes, &mem_nodes);
+      nodes = qpin_cpuset_format (&mem_nodes);
       if (g_strcmp0 (vm->migrated, nodes) == 0)
         return failed;
 
       g_free (vm->memory);
-      if (qpin_host_migrate_memory (vm->registry->host, vm->pid, &plan->mem_nodes, &unmoved,
-                                    &error))
+      if (qpin_host_migrate_memory (vm->registry->host, vm->pid, &mem_nodes, &unmoved, &error))
         {
           g_free (vm->migrated);
           vm->migrated = g_strdup (nodes);

@@ -130,6 +130,7 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
   const QpinPlanThread *pt, *main_pt;
   g_autoptr (JsonObject) entry = json_object_new ();
   g_autofree char *cpus = NULL;
+  QpinCpuset vcpu_cpus;
 
   if (slots == NULL)
     {
@@ -164,16 +165,17 @@ on_slots (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   pt = qpin_plan_vm_find_thread (qpin_vm_plan_of (vm), QPIN_ROLE_VCPU, h->index);
   main_pt = qpin_plan_vm_find_thread (qpin_vm_plan_of (vm), QPIN_ROLE_EMULATOR, 0);
+  qpin_cpuset_unpack (&pt->cpus, &vcpu_cpus);
   if (main_pt)
     {
-      h->restore = main_pt->cpus;
+      qpin_cpuset_unpack (&main_pt->cpus, &h->restore);
       h->restore_main = TRUE;
       vm->holding_main = TRUE;
-      qpin_host_pin (vm->registry->host, vm->pid, vm->pid, &pt->cpus, NULL, NULL);
+      qpin_host_pin (vm->registry->host, vm->pid, vm->pid, &vcpu_cpus, NULL, NULL);
     }
   g_free (h->device_id);
   h->device_id = g_strdup_printf ("qpin-cpu%u", h->index);
-  cpus = qpin_cpuset_format (&pt->cpus);
+  cpus = qpin_cpuset_format (&vcpu_cpus);
   json_object_set_string_member (entry, "device", h->device_id);
   json_object_set_int_member (entry, "index", h->index);
   json_object_set_string_member (entry, "cpus", cpus);

@@ -313,7 +313,7 @@ qpin_irq_steer_update (const QpinPlan *plan)
     return;
   qpin_cpuset_clear_all (&held);
   for (guint i = 0; i < plan->vms->len; i++)
-    qpin_cpuset_or (&held, &((const QpinPlanVm *) g_ptr_array_index (plan->vms, i))->held);
+    qpin_cpuset_or_packed (&held, &((const QpinPlanVm *) g_ptr_array_index (plan->vms, i))->held);
   if (qpin_cpuset_equal (&held, &steer.avoided) && !steer.fresh)
     return;
   steer.fresh = FALSE;

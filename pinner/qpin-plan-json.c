@@ -51,9 +51,11 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
       const char *const *keys = qpin_policy_keys ();
+      QpinCpuset set;
 
       qpin_json_begin_vm (b, vm->name, (GPid) vm->pid);
-      qpin_json_add_cpuset (b, "memory_nodes", &vm->mem_nodes);
+      qpin_cpuset_unpack (&vm->mem_nodes, &set);
+      qpin_json_add_cpuset (b, "memory_nodes", &set);
       json_builder_set_member_name (b, "floating");
       json_builder_add_boolean_value (b, vm->floating);
       json_builder_set_member_name (b, "policy");
@@ -74,10 +76,11 @@ qpin_plan_to_json (const QpinPlan *plan, const QpinTopology *topo, const QpinSco
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
           qpin_json_begin_thread (b, t->spec.role, (gint) t->spec.index, (GPid) t->spec.tid);
-          qpin_json_add_cpuset (b, "cpus", &t->cpus);
+          qpin_cpuset_unpack (&t->cpus, &set);
+          qpin_json_add_cpuset (b, "cpus", &set);
           json_builder_set_member_name (b, "exclusive");
           json_builder_add_boolean_value (b, t->exclusive);
-          where (b, topo, &t->cpus);
+          where (b, topo, &set);
           json_builder_end_object (b);
         }
       json_builder_end_array (b);

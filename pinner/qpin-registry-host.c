@@ -61,7 +61,7 @@ write_ledger (QpinRegistry *registry)
         {
           const QpinPlanThread *pt = &g_array_index (pv->threads, QpinPlanThread, j);
           if (pt->exclusive && pt->spec.role == QPIN_ROLE_VCPU)
-            qpin_cpuset_or (&cpus, &pt->cpus);
+            qpin_cpuset_or_packed (&cpus, &pt->cpus);
         }
       qpin_ledger_file_add (ledger, (GPid) pv->pid, start ? *start : 0, pv->name, &cpus);
       last_entry (ledger)->degraded = qpin_registry_plan_degraded (pv);

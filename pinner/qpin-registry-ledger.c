@@ -91,18 +91,19 @@ reserve (QpinRegistry *registry, const QpinLedgerEntry *e, const QpinPolicy *pol
   g_autofree char *name = placeholder_name (e);
   g_autoptr (QpinPlanVm) pv = qpin_plan_vm_new (name, e->pid, policy);
   g_autoptr (GError) error = NULL;
+  QpinCpuset nodes;
   guint index = 0;
 
   for (gint cpu = qpin_cpuset_first (&e->cpus); cpu >= 0; cpu = qpin_cpuset_next (&e->cpus, cpu))
     {
       QpinPlanThread pt = { .spec = qpin_thread_spec_vcpu (index++), .exclusive = TRUE };
 
-      qpin_cpuset_clear_all (&pt.cpus);
-      qpin_cpuset_add (&pt.cpus, (guint) cpu);
+      qpin_cpuset_packed_add (&pt.cpus, (guint) cpu);
       g_array_append_val (pv->threads, pt);
     }
-  pv->held = e->cpus;
-  qpin_topology_nodes_of (registry->topo, &e->cpus, &pv->mem_nodes);
+  qpin_cpuset_pack (&pv->held, &e->cpus);
+  qpin_topology_nodes_of (registry->topo, &e->cpus, &nodes);
+  qpin_cpuset_pack (&pv->mem_nodes, &nodes);
   qpin_plan_vm_add_note (pv, "held for vm '%s' (pid %d) from the ledger file until it is back",
                          e->key, e->pid);
   if (!qpin_placer_adopt (registry->placer, pv, &error))

@@ -21,7 +21,10 @@ vm_to_json (QpinVm *vm, JsonBuilder *b)
   qpin_json_add_int (b, "drift_repairs", vm->drift_repairs);
   if (plan)
     {
-      qpin_json_add_cpuset (b, "memory_nodes", &plan->mem_nodes);
+      QpinCpuset mem_nodes;
+
+      qpin_cpuset_unpack (&plan->mem_nodes, &mem_nodes);
+      qpin_json_add_cpuset (b, "memory_nodes", &mem_nodes);
       json_builder_set_member_name (b, "notes");
       json_builder_begin_array (b);
       for (guint i = 0; i < plan->notes->len; i++)

@@ -70,9 +70,9 @@ planned_for (QpinVm *vm, GPid tid, guint index, const QpinGuestTopo *topo, gbool
       g_message ("vm '%s': placed new vcpu %u (tid %d)", vm->key, index, tid);
       pt = qpin_plan_vm_find_thread (qpin_vm_plan_of (vm), QPIN_ROLE_VCPU, index);
     }
-  if (pt == NULL || qpin_cpuset_is_empty (&pt->cpus))
+  if (pt == NULL || qpin_cpuset_packed_is_empty (&pt->cpus))
     return FALSE;
-  *out = pt->cpus;
+  qpin_cpuset_unpack (&pt->cpus, out);
   return TRUE;
 }
 

@@ -29,7 +29,7 @@ qpin_vm_planned_cpus (QpinVm *vm, const QpinPlanVm *plan, const QpinVmThread *t,
 
   if (pt == NULL)
     return FALSE;
-  *out = pt->cpus;
+  qpin_cpuset_unpack (&pt->cpus, out);
   return TRUE;
 }
 
@@ -94,12 +94,13 @@ in_ledger (QpinVm *vm)
  * its own; any other (several CPUs, or one it shares: degraded when qpin
  * stopped) floats, and the VM is degraded.  FALSE: not a running pin. */
 static gboolean
-adopt_vcpu (QpinVm *vm, QpinPlanThread *pt, QpinCpuset *seen, GString *floats)
+adopt_vcpu (QpinVm *vm, QpinPlanThread *pt, const QpinCpuset *actual, QpinCpuset *seen,
+            GString *floats)
 {
-  if (qpin_cpuset_count (&pt->cpus) == 1 && !qpin_cpuset_intersects (&pt->cpus, seen)
-      && !held_by_another (vm, (guint) qpin_cpuset_first (&pt->cpus)))
+  if (qpin_cpuset_count (actual) == 1 && !qpin_cpuset_intersects (actual, seen)
+      && !held_by_another (vm, (guint) qpin_cpuset_first (actual)))
     {
-      qpin_cpuset_or (seen, &pt->cpus);
+      qpin_cpuset_or (seen, actual);
       pt->exclusive = TRUE;
       return TRUE;
     }
@@ -135,34 +136,35 @@ qpin_vm_try_adopt (QpinVm *vm, const QpinPolicy *policy)
       const QpinVmThread *t = g_ptr_array_index (vm->threads, i);
       const ThreadState *st = &g_array_index (vm->states, ThreadState, i);
       QpinPlanThread pt = { .spec = spec_of (t) };
-      const QpinCpuset *actual = &pt.cpus;
+      QpinCpuset actual;
 
       if (t->role == QPIN_ROLE_OTHER)
         continue;
-      qpin_cpuset_unpack (&st->actual, &pt.cpus);
-      if (t->role == QPIN_ROLE_VCPU && !adopt_vcpu (vm, &pt, &seen, floats))
-        qpin_cpuset_or (&floating, actual);
+      qpin_cpuset_unpack (&st->actual, &actual);
+      if (t->role == QPIN_ROLE_VCPU && !adopt_vcpu (vm, &pt, &actual, &seen, floats))
+        qpin_cpuset_or (&floating, &actual);
       else if (t->role == QPIN_ROLE_VCPU)
         vcpus++;
-      else if (qpin_cpuset_count (actual) == 1
+      else if (qpin_cpuset_count (&actual) == 1
                && (t->role == QPIN_ROLE_EMULATOR ? policy->emulator : policy->iothreads)
                     == QPIN_AUX_ISOLATE)
         {
           /* an isolated emulator or iothread owns its CPU too */
-          if (qpin_cpuset_intersects (actual, &seen))
+          if (qpin_cpuset_intersects (&actual, &seen))
             return FALSE;
-          qpin_cpuset_or (&seen, actual);
+          qpin_cpuset_or (&seen, &actual);
           pt.exclusive = TRUE;
         }
+      qpin_cpuset_packed_copy (&pt.cpus, &st->actual);
       g_array_append_val (pv->threads, pt);
     }
   /* no vCPU on a CPU of its own: a VM never pinned, unless the ledger
    * knew it (degraded, every vCPU floating) */
   if (vcpus == 0 && !in_ledger (vm))
     return FALSE;
-  pv->held = seen;
+  qpin_cpuset_pack (&pv->held, &seen);
   qpin_topology_nodes_of (registry->topo, vcpus ? &seen : &floating, &nodes);
-  pv->mem_nodes = nodes;
+  qpin_cpuset_pack (&pv->mem_nodes, &nodes);
   qpin_plan_vm_add_note (pv, "adopted from the running pins");
   if (floats->len)
     qpin_plan_vm_add_note (pv, "degraded: %s not on a cpu of its own when qpin started: floats",

@@ -199,6 +199,128 @@ qpin_cpuset_packed_equal (const QpinCpusetPacked *packed, const QpinCpuset *set)
   return TRUE;
 }
 
+/* Deep copy: @dst must own its words or be zero-filled; it is emptied first. */
+void
+qpin_cpuset_packed_copy (QpinCpusetPacked *dst, const QpinCpusetPacked *src)
+{
+  if (dst == src)
+    return;
+  qpin_cpuset_packed_clear (dst);
+  dst->n = src->n;
+  if (src->n <= 1)
+    dst->w.one = src->w.one;
+  else
+    dst->w.many = g_memdup2 (src->w.many, src->n * sizeof (guint64));
+}
+
+/* In place, growing the words only when @cpu lies beyond them: the
+ * placer holds and releases one CPU at a time. */
+void
+qpin_cpuset_packed_add (QpinCpusetPacked *packed, guint cpu)
+{
+  guint word = cpu / 64;
+
+  g_return_if_fail (cpu < QPIN_CPUSET_MAX);
+  if (word >= packed->n && word > 0)
+    {
+      guint64 *many = g_new0 (guint64, word + 1);
+      memcpy (many, packed_words (packed), packed->n * sizeof (guint64));
+      if (packed->n > 1)
+        g_free (packed->w.many);
+      packed->w.many = many;
+    }
+  if (word >= packed->n)
+    packed->n = word + 1;
+  (packed->n <= 1 ? &packed->w.one : packed->w.many)[word] |= G_GUINT64_CONSTANT (1) << (cpu % 64);
+}
+
+/* In place; trailing empty words are dropped, back to no allocation at
+ * 64 CPUs or fewer. */
+void
+qpin_cpuset_packed_remove (QpinCpusetPacked *packed, guint cpu)
+{
+  guint64 *w;
+  guint n;
+
+  if (cpu / 64 >= packed->n)
+    return;
+  w = packed->n <= 1 ? &packed->w.one : packed->w.many;
+  w[cpu / 64] &= ~(G_GUINT64_CONSTANT (1) << (cpu % 64));
+  for (n = packed->n; n > 0 && w[n - 1] == 0; n--)
+    ;
+  if (packed->n > 1 && n <= 1)
+    {
+      guint64 one = w[0];
+      g_free (packed->w.many);
+      packed->w.one = n ? one : 0;
+    }
+  packed->n = n;
+}
+
+gboolean
+qpin_cpuset_packed_has (const QpinCpusetPacked *packed, guint cpu)
+{
+  return cpu / 64 < packed->n
+         && (packed_words (packed)[cpu / 64] & (G_GUINT64_CONSTANT (1) << (cpu % 64))) != 0;
+}
+
+gboolean
+qpin_cpuset_packed_is_empty (const QpinCpusetPacked *packed)
+{
+  return packed->n == 0 || (packed->n == 1 && packed->w.one == 0);
+}
+
+gboolean
+qpin_cpuset_packed_intersects (const QpinCpusetPacked *packed, const QpinCpuset *set)
+{
+  const guint64 *w = packed_words (packed);
+
+  for (guint i = 0; i < packed->n; i++)
+    if (w[i] & set->w[i])
+      return TRUE;
+  return FALSE;
+}
+
+gint
+qpin_cpuset_packed_first (const QpinCpusetPacked *packed)
+{
+  const guint64 *w = packed_words (packed);
+
+  for (guint i = 0; i < packed->n; i++)
+    if (w[i])
+      return (gint) (i * 64 + (guint) __builtin_ctzll (w[i]));
+  return -1;
+}
+
+guint
+qpin_cpuset_packed_count (const QpinCpusetPacked *packed)
+{
+  const guint64 *w = packed_words (packed);
+  guint n = 0;
+
+  for (guint i = 0; i < packed->n; i++)
+    n += (guint) __builtin_popcountll (w[i]);
+  return n;
+}
+
+void
+qpin_cpuset_or_packed (QpinCpuset *dst, const QpinCpusetPacked *src)
+{
+  const guint64 *w = packed_words (src);
+
+  for (guint i = 0; i < src->n; i++)
+    dst->w[i] |= w[i];
+}
+
+void
+qpin_cpuset_andnot_packed (QpinCpuset *dst, const QpinCpusetPacked *src)
+{
+  const guint64 *w = packed_words (src);
+
+  for (guint i = 0; i < src->n; i++)
+    dst->w[i] &= ~w[i];
+}
+
 /* Parse a decimal CPU number at *p; advance *p past it. */
 static gboolean
 parse_cpu (const char *text, const char **p, guint *out, GError **error)

@@ -40,10 +40,10 @@ gint qpin_cpuset_last (const QpinCpuset *set);
   for (gint cpu = qpin_cpuset_first (set); cpu >= 0; cpu = qpin_cpuset_next (set, cpu))
 
 /* QpinCpusetPacked: a set stored in the words it needs, for sets kept per
- * thread, where a whole QpinCpuset (1 KiB) would be most of the memory.
- * Up to 64 CPUs it allocates nothing.  Zero-filled is the empty set;
- * qpin_cpuset_packed_clear() frees and empties it.  Not a value type:
- * copy it with qpin_cpuset_pack (dst, unpacked source). */
+ * thread or per VM, where a whole QpinCpuset (1 KiB) would be most of the
+ * memory.  Up to 64 CPUs it allocates nothing.  Zero-filled is the empty
+ * set; qpin_cpuset_packed_clear() frees and empties it.  Not a value type:
+ * copy it with qpin_cpuset_packed_copy(), never with '=' or memcpy. */
 typedef struct {
   guint n; /* words; the last one is non-zero */
   union {
@@ -56,8 +56,20 @@ void qpin_cpuset_pack (QpinCpusetPacked *dst, const QpinCpuset *src);
 void qpin_cpuset_unpack (const QpinCpusetPacked *src, QpinCpuset *dst);
 gboolean qpin_cpuset_packed_equal (const QpinCpusetPacked *packed, const QpinCpuset *set);
 void qpin_cpuset_packed_clear (QpinCpusetPacked *packed);
+void qpin_cpuset_packed_copy (QpinCpusetPacked *dst, const QpinCpusetPacked *src);
+void qpin_cpuset_packed_add (QpinCpusetPacked *packed, guint cpu);
+void qpin_cpuset_packed_remove (QpinCpusetPacked *packed, guint cpu);
+gboolean qpin_cpuset_packed_has (const QpinCpusetPacked *packed, guint cpu);
+gboolean qpin_cpuset_packed_is_empty (const QpinCpusetPacked *packed);
+gboolean qpin_cpuset_packed_intersects (const QpinCpusetPacked *packed, const QpinCpuset *set);
+gint qpin_cpuset_packed_first (const QpinCpusetPacked *packed);
+guint qpin_cpuset_packed_count (const QpinCpusetPacked *packed);
+void qpin_cpuset_or_packed (QpinCpuset *dst, const QpinCpusetPacked *src);
+void qpin_cpuset_andnot_packed (QpinCpuset *dst, const QpinCpusetPacked *src);
 
 gboolean qpin_cpuset_parse (const char *text, QpinCpuset *out, GError **error);
 char *qpin_cpuset_format (const QpinCpuset *set);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (QpinCpusetPacked, qpin_cpuset_packed_clear)
 
 G_END_DECLS

@@ -173,7 +173,7 @@ qpin_placer_choose_pool (QpinPlacer *p, QpinPlanVm *vm, GError **error)
           for (guint v = 0; v < p->plan->vms->len; v++)
             {
               QpinPlanVm *o = g_ptr_array_index (p->plan->vms, v);
-              if (o != vm && o->floating && qpin_cpuset_intersects (&o->pool_domain, dom))
+              if (o != vm && o->floating && qpin_cpuset_packed_intersects (&o->pool_domain, dom))
                 for (guint i = 0; i < o->threads->len; i++)
                   load += g_array_index (o->threads, QpinPlanThread, i).spec.role == QPIN_ROLE_VCPU;
             }
@@ -188,7 +188,7 @@ qpin_placer_choose_pool (QpinPlacer *p, QpinPlanVm *vm, GError **error)
     }
   if (best_level == G_MAXUINT)
     best_set = p->usable;
-  vm->pool_domain = best_set;
+  qpin_cpuset_pack (&vm->pool_domain, &best_set);
   vm->floating = TRUE;
   return TRUE;
 }
@@ -260,7 +260,7 @@ host_sets (const QpinPlacer *p, HostSets *h)
     global = needs_global (g_ptr_array_index (p->plan->vms, v));
   qpin_cpuset_clear_all (&excl);
   for (guint v = 0; global && v < p->plan->vms->len; v++)
-    qpin_cpuset_or (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
+    qpin_cpuset_or_packed (&excl, &((QpinPlanVm *) g_ptr_array_index (p->plan->vms, v))->held);
   h->live = p->topo->online;
   qpin_cpuset_andnot (&h->live, &p->lost);
   qpin_cpuset_clear_all (&h->shared);
@@ -299,7 +299,7 @@ vm_sets (const QpinPlacer *p, QpinPlanVm *vm, const HostSets *h, VmSets *s)
   qpin_cpuset_clear_all (&s->vcpus);
   if (vm->floating)
     {
-      s->pool = vm->pool_domain;
+      qpin_cpuset_unpack (&vm->pool_domain, &s->pool);
       qpin_cpuset_and (&s->pool, &h->shared);
       if (qpin_cpuset_is_empty (&s->pool))
         s->pool = h->shared;
@@ -313,7 +313,7 @@ vm_sets (const QpinPlacer *p, QpinPlanVm *vm, const HostSets *h, VmSets *s)
       {
         const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
         if (t->spec.role == QPIN_ROLE_VCPU && t->exclusive)
-          qpin_cpuset_or (&s->vcpus, &t->cpus);
+          qpin_cpuset_or_packed (&s->vcpus, &t->cpus);
       }
   /* degraded vCPUs of a dedicated VM float on its nodes */
   qpin_cpuset_clear_all (&s->nodes_cpus);
@@ -345,6 +345,7 @@ static void
 vm_set_threads (const QpinPlacer *p, QpinPlanVm *vm, const VmSets *s)
 {
   const QpinPlanThread *emu;
+  QpinCpuset emu_cpus;
 
   for (guint i = 0; i < vm->threads->len; i++)
     {
@@ -362,13 +363,15 @@ vm_set_threads (const QpinPlacer *p, QpinPlanVm *vm, const VmSets *s)
         set_vm_cpus (p, vm, t, qpin_cpuset_is_empty (&s->vcpus) ? &s->hk : &s->vcpus);
     }
   emu = qpin_plan_vm_find_thread (vm, QPIN_ROLE_EMULATOR, 0);
+  if (emu)
+    qpin_cpuset_unpack (&emu->cpus, &emu_cpus);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
       if (t->spec.role != QPIN_ROLE_OTHER)
         continue;
       if (emu)
-        qpin_placer_set_cpus (t, &emu->cpus);
+        qpin_placer_set_cpus (t, &emu_cpus);
       else
         set_vm_cpus (p, vm, t,
                      vm->policy->emulator == QPIN_AUX_HOUSEKEEPING ? &s->hk
@@ -379,7 +382,7 @@ vm_set_threads (const QpinPlacer *p, QpinPlanVm *vm, const VmSets *s)
 
 /* Memory: the nodes of the vCPUs that have memory, else the nearest one. */
 static void
-vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcpus)
+memory_nodes_of (const QpinTopology *topo, const QpinCpuset *vcpus, QpinCpuset *mem_nodes)
 {
   QpinCpuset node_ids;
   gboolean mem_known = FALSE;
@@ -387,7 +390,7 @@ vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcp
   gint best = -1;
 
   qpin_topology_nodes_of (topo, vcpus, &node_ids);
-  qpin_cpuset_clear_all (&vm->mem_nodes);
+  qpin_cpuset_clear_all (mem_nodes);
   for (guint n = 0; n < topo->nodes->len; n++)
     mem_known |= qpin_topology_node (topo, n)->mem_total_kb > 0;
   QPIN_CPUSET_FOREACH (id, &node_ids)
@@ -395,9 +398,9 @@ vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcp
       const QpinTopoNode *node
         = qpin_topology_node (topo, (guint) qpin_topology_node_index (topo, (guint) id));
       if (!mem_known || node->mem_total_kb > 0)
-        qpin_cpuset_add (&vm->mem_nodes, (guint) id);
+        qpin_cpuset_add (mem_nodes, (guint) id);
     }
-  if (!qpin_cpuset_is_empty (&vm->mem_nodes) || qpin_cpuset_is_empty (&node_ids))
+  if (!qpin_cpuset_is_empty (mem_nodes) || qpin_cpuset_is_empty (&node_ids))
     return;
   from = (guint) qpin_topology_node_index (topo, (guint) qpin_cpuset_first (&node_ids));
   for (guint n = 0; n < topo->nodes->len; n++)
@@ -407,7 +410,16 @@ vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcp
                  < qpin_topology_distance (topo, from, (guint) best)))
       best = (gint) n;
   if (best >= 0)
-    qpin_cpuset_add (&vm->mem_nodes, qpin_topology_node (topo, (guint) best)->id);
+    qpin_cpuset_add (mem_nodes, qpin_topology_node (topo, (guint) best)->id);
+}
+
+static void
+vm_memory_nodes (const QpinTopology *topo, QpinPlanVm *vm, const QpinCpuset *vcpus)
+{
+  QpinCpuset mem_nodes;
+
+  memory_nodes_of (topo, vcpus, &mem_nodes);
+  qpin_cpuset_pack (&vm->mem_nodes, &mem_nodes);
 }
 
 /* Whether the sets every VM that depends on the others is computed from

@@ -32,7 +32,7 @@ sibling_core (const QpinPlacer *p, const QpinPlanVm *vm, guint t)
           || o->spec.topo.cluster != s->topo.cluster || o->spec.topo.core != s->topo.core
           || o->spec.topo.node != s->topo.node)
         continue;
-      return p->topo->cpu_core[qpin_cpuset_first (&o->cpus)];
+      return p->topo->cpu_core[qpin_cpuset_packed_first (&o->cpus)];
     }
   return -1;
 }
@@ -53,8 +53,8 @@ one_take (QpinPlacer *p, QpinPlanVm *vm, guint t, gint k, gboolean isolate, GErr
   cpu = (guint) core_take (p, (guint) k);
   if (!qpin_placer_hold (p, cpu, slot, KIND_EXCLUSIVE, (gint) t, error))
     return FALSE;
-  qpin_cpuset_clear_all (&th->cpus);
-  qpin_cpuset_add (&th->cpus, cpu);
+  qpin_cpuset_packed_clear (&th->cpus);
+  qpin_cpuset_packed_add (&th->cpus, cpu);
   th->exclusive = TRUE;
   if (isolate && !qpin_placer_hold_siblings (p, slot, (guint) k, undo, error))
     {
@@ -77,6 +77,7 @@ place_one_inside (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
   const char *role = qpin_thread_role_to_string (th->spec.role);
   g_autofree char *needs = NULL;
   g_autoptr (GError) local = NULL;
+  QpinCpuset cpus;
   gint k = manual ? 0
                   : qpin_placer_pick_single (p, qpin_placer_slot_of (p, vm),
                                              sibling_core (p, vm, t), isolate, vcpu);
@@ -87,7 +88,8 @@ place_one_inside (QpinPlacer *p, QpinPlanVm *vm, guint t, GError **error)
         return FALSE;
       if (!qpin_placer_pool_emptied (p, vm, (gint) t))
         return TRUE;
-      needs = manual ? qpin_placer_manual_needs (&th->cpus)
+      qpin_cpuset_unpack (&th->cpus, &cpus);
+      needs = manual ? qpin_placer_manual_needs (&cpus)
                      : g_strdup_printf ("%s %u needs 1 %s", role, th->spec.index,
                                         qpin_placer_unit_name (isolate, 1));
       qpin_placer_release_thread (p, vm, t);
@@ -309,13 +311,14 @@ qpin_placer_lose_cpu (QpinPlacer *p, guint cpu, GError **error)
     {
       QpinPlanVm *vm = g_ptr_array_index (p->slots, slot);
       QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
-      QpinCpuset rest = th->cpus;
+      QpinCpuset rest;
       g_autoptr (GError) local = NULL;
 
+      qpin_cpuset_unpack (&th->cpus, &rest);
       qpin_cpuset_remove (&rest, cpu);
       th->changed = TRUE;
       if (!qpin_cpuset_is_empty (&rest))
-        th->cpus = rest; /* a manual pin on several CPUs keeps the others */
+        qpin_cpuset_pack (&th->cpus, &rest); /* a manual pin on several CPUs keeps the others */
       else
         {
           qpin_placer_release_thread (p, vm, (guint) t);
@@ -358,9 +361,12 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
   for (guint i = 0; i < vm->threads->len; i++)
     {
       const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
+      QpinCpuset cpus;
+
       if (!t->exclusive)
         continue;
-      QPIN_CPUSET_FOREACH (cpu, &t->cpus)
+      qpin_cpuset_unpack (&t->cpus, &cpus);
+      QPIN_CPUSET_FOREACH (cpu, &cpus)
         if ((guint) cpu >= p->n_slots || p->owner[cpu] >= 0
             || !qpin_cpuset_has (&p->usable, (guint) cpu))
           {
@@ -376,14 +382,17 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
     }
   qpin_placer_clear_changed (p);
   copy = qpin_plan_vm_copy (vm);
-  qpin_cpuset_clear_all (&copy->held);
+  qpin_cpuset_packed_clear (&copy->held);
   slot = qpin_placer_slot_add (p, copy);
   g_ptr_array_add (p->plan->vms, copy);
   for (guint i = 0; i < copy->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (copy->threads, QpinPlanThread, i);
+      QpinCpuset cpus;
+
+      qpin_cpuset_unpack (&t->cpus, &cpus);
       if (t->exclusive)
-        QPIN_CPUSET_FOREACH (cpu, &t->cpus)
+        QPIN_CPUSET_FOREACH (cpu, &cpus)
           if (p->owner[cpu] < 0
               && !qpin_placer_hold (p, (guint) cpu, slot, KIND_EXCLUSIVE, (gint) i, error))
             {
@@ -391,7 +400,7 @@ qpin_placer_adopt (QpinPlacer *p, const QpinPlanVm *vm, GError **error)
               return FALSE;
             }
     }
-  if (copy->floating && qpin_cpuset_is_empty (&copy->pool_domain)
+  if (copy->floating && qpin_cpuset_packed_is_empty (&copy->pool_domain)
       && !qpin_placer_choose_pool (p, copy, error))
     {
       qpin_placer_drop_vm (p, copy);

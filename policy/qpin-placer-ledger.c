@@ -77,7 +77,7 @@ qpin_placer_hold (QpinPlacer *p, guint cpu, gint slot, guint8 kind, gint thread,
   p->owner[cpu] = slot;
   p->kind[cpu] = kind;
   p->owner_thread[cpu] = thread;
-  qpin_cpuset_add (&vm->held, cpu);
+  qpin_cpuset_packed_add (&vm->held, cpu);
   account (p, cpu, -1);
   return TRUE;
 }
@@ -91,7 +91,7 @@ qpin_placer_release (QpinPlacer *p, guint cpu)
   if (slot < 0)
     return;
   vm = g_ptr_array_index (p->slots, slot);
-  qpin_cpuset_remove (&vm->held, cpu);
+  qpin_cpuset_packed_remove (&vm->held, cpu);
   p->owner[cpu] = -1;
   p->kind[cpu] = 0;
   p->owner_thread[cpu] = -1;
@@ -124,17 +124,19 @@ qpin_placer_slot_of (const QpinPlacer *p, const QpinPlanVm *vm)
 void
 qpin_placer_release_vm (QpinPlacer *p, QpinPlanVm *vm)
 {
-  QpinCpuset held = vm->held;
+  QpinCpuset held;
+
+  qpin_cpuset_unpack (&vm->held, &held);
   QPIN_CPUSET_FOREACH (cpu, &held)
     qpin_placer_release (p, (guint) cpu);
   for (guint i = 0; i < vm->threads->len; i++)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-      qpin_cpuset_clear_all (&t->cpus);
+      qpin_cpuset_packed_clear (&t->cpus);
       t->exclusive = FALSE;
     }
   vm->floating = FALSE;
-  qpin_cpuset_clear_all (&vm->pool_domain);
+  qpin_cpuset_packed_clear (&vm->pool_domain);
   g_ptr_array_set_size (vm->notes, 0);
 }
 
@@ -185,8 +187,8 @@ static void
 set_thread_cpu (QpinPlanVm *vm, guint t, guint cpu)
 {
   QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
-  qpin_cpuset_clear_all (&th->cpus);
-  qpin_cpuset_add (&th->cpus, cpu);
+  qpin_cpuset_packed_clear (&th->cpus);
+  qpin_cpuset_packed_add (&th->cpus, cpu);
   th->exclusive = TRUE;
 }
 
@@ -296,10 +298,12 @@ qpin_placer_release_thread (QpinPlacer *p, QpinPlanVm *vm, guint t)
 {
   QpinPlanThread *th = &g_array_index (vm->threads, QpinPlanThread, t);
   gint slot = qpin_placer_slot_of (p, vm);
+  QpinCpuset cpus;
 
   if (!th->exclusive)
     return;
-  QPIN_CPUSET_FOREACH (cpu, &th->cpus)
+  qpin_cpuset_unpack (&th->cpus, &cpus);
+  QPIN_CPUSET_FOREACH (cpu, &cpus)
     {
       gint k = p->topo->cpu_core[cpu];
       gboolean keep = FALSE;
@@ -317,7 +321,7 @@ qpin_placer_release_thread (QpinPlacer *p, QpinPlanVm *vm, guint t)
           if (p->owner[sib] == slot && p->kind[sib] == KIND_SIBLING)
             qpin_placer_release (p, (guint) sib);
     }
-  qpin_cpuset_clear_all (&th->cpus);
+  qpin_cpuset_packed_clear (&th->cpus);
   th->exclusive = FALSE;
 }
 
@@ -354,9 +358,9 @@ qpin_placer_free_set (const QpinPlacer *p, gboolean isolate, const gboolean *all
 void
 qpin_placer_set_cpus (QpinPlanThread *t, const QpinCpuset *cpus)
 {
-  if (!qpin_cpuset_equal (&t->cpus, cpus))
+  if (!qpin_cpuset_packed_equal (&t->cpus, cpus))
     {
-      t->cpus = *cpus;
+      qpin_cpuset_pack (&t->cpus, cpus);
       t->changed = TRUE;
     }
 }

@@ -112,8 +112,10 @@ qpin_placer_pick_single (QpinPlacer *p, gint slot, gint hint_core, gboolean isol
   gboolean have_near = FALSE;
   guint best_key[10] = { 0 };
   gint best = -1;
+  QpinCpuset held;
 
-  QPIN_CPUSET_FOREACH (cpu, &vm->held)
+  qpin_cpuset_unpack (&vm->held, &held);
+  QPIN_CPUSET_FOREACH (cpu, &held)
     {
       near_node[topo->cpu_node[cpu]] = TRUE;
       near_llc[topo->cpu_llc[cpu]] = TRUE;
@@ -482,7 +484,7 @@ qpin_placer_manual_take (QpinPlacer *p, gint slot, guint t, GArray *undo, GError
         return FALSE;
       g_array_append_val (undo, c);
     }
-  th->cpus = pin->cpus;
+  qpin_cpuset_pack (&th->cpus, &pin->cpus);
   th->exclusive = TRUE;
   return TRUE;
 }

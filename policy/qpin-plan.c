@@ -60,6 +60,7 @@ qpin_plan_vm_new (const char *name, gint64 pid, const QpinPolicy *policy)
   vm->pid = pid;
   vm->policy = qpin_policy_copy (policy);
   vm->threads = g_array_new (FALSE, TRUE, sizeof (QpinPlanThread));
+  g_array_set_clear_func (vm->threads, (GDestroyNotify) qpin_plan_thread_clear);
   vm->notes = g_ptr_array_new_with_free_func (g_free);
   return vm;
 }
@@ -77,6 +78,9 @@ qpin_plan_vm_free (QpinPlanVm *vm)
   qpin_policy_free (vm->policy);
   g_array_unref (vm->threads);
   g_ptr_array_unref (vm->notes);
+  qpin_cpuset_packed_clear (&vm->mem_nodes);
+  qpin_cpuset_packed_clear (&vm->held);
+  qpin_cpuset_packed_clear (&vm->pool_domain);
   g_free (vm);
 }
 
@@ -90,11 +94,20 @@ qpin_plan_vm_copy (const QpinPlanVm *vm)
 {
   QpinPlanVm *copy = qpin_plan_vm_new (vm->name, vm->pid, vm->policy);
 
-  g_array_append_vals (copy->threads, vm->threads->data, vm->threads->len);
-  copy->mem_nodes = vm->mem_nodes;
-  copy->held = vm->held;
+  for (guint i = 0; i < vm->threads->len; i++)
+    {
+      const QpinPlanThread *src = &g_array_index (vm->threads, QpinPlanThread, i);
+      QpinPlanThread t = *src;
+
+      /* t.cpus still shares src's words: give t its own */
+      memset (&t.cpus, 0, sizeof t.cpus);
+      qpin_cpuset_packed_copy (&t.cpus, &src->cpus);
+      g_array_append_val (copy->threads, t);
+    }
+  qpin_cpuset_packed_copy (&copy->mem_nodes, &vm->mem_nodes);
+  qpin_cpuset_packed_copy (&copy->held, &vm->held);
   copy->floating = vm->floating;
-  copy->pool_domain = vm->pool_domain;
+  qpin_cpuset_packed_copy (&copy->pool_domain, &vm->pool_domain);
   for (guint i = 0; i < vm->notes->len; i++)
     g_ptr_array_add (copy->notes, g_strdup (g_ptr_array_index (vm->notes, i)));
   return copy;
@@ -146,6 +159,18 @@ qpin_plan_vm_find_thread (const QpinPlanVm *vm, QpinThreadRole role, guint index
   gint i = qpin_plan_vm_thread_position (vm, role, index);
 
   return i < 0 ? NULL : &g_array_index (vm->threads, QpinPlanThread, (guint) i);
+}
+
+/**
+ * qpin_plan_thread_clear:
+ *
+ * Frees what @t owns (its packed cpus) and empties it: the clear function
+ * of every QpinPlanVm.threads array.
+ */
+void
+qpin_plan_thread_clear (QpinPlanThread *t)
+{
+  qpin_cpuset_packed_clear (&t->cpus);
 }
 
 /**
@@ -204,7 +229,7 @@ append_kinds (GString *s, const QpinTopology *topo, const QpinPlanVm *vm, const 
     {
       const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
       if (t->exclusive)
-        qpin_cpuset_or (&mine, &t->cpus);
+        qpin_cpuset_or_packed (&mine, &t->cpus);
     }
   g_string_append_printf (s, "%-12s cpu kinds   ", vm_name);
   for (guint k = 0; k < topo->kinds->len; k++)
@@ -240,8 +265,12 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
-      g_autofree char *mem = qpin_cpuset_format (&vm->mem_nodes);
+      g_autofree char *mem = NULL;
       g_autofree char *vm_name = qpin_text_escape (vm->name);
+      QpinCpuset set;
+
+      qpin_cpuset_unpack (&vm->mem_nodes, &set);
+      mem = qpin_cpuset_format (&set);
 
       for (guint i = 0; i < vm->threads->len; i++)
         {
@@ -251,22 +280,30 @@ qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo)
                 ? g_strdup ("emulator")
                 : g_strdup_printf ("%s %u", qpin_thread_role_to_string (t->spec.role),
                                    t->spec.index);
-          g_autofree char *cpus = qpin_cpuset_format (&t->cpus);
-          g_autofree char *nodes = indexes_of (topo, &t->cpus, 0);
-          g_autofree char *llcs = indexes_of (topo, &t->cpus, 1);
-          g_autofree char *cores = indexes_of (topo, &t->cpus, 2);
+          g_autofree char *cpus = NULL;
+          g_autofree char *nodes = NULL;
+          g_autofree char *llcs = NULL;
+          g_autofree char *cores = NULL;
+
+          qpin_cpuset_unpack (&t->cpus, &set);
+          cpus = qpin_cpuset_format (&set);
+          nodes = indexes_of (topo, &set, 0);
+          llcs = indexes_of (topo, &set, 1);
+          cores = indexes_of (topo, &set, 2);
 
           g_string_append_printf (s, "%-12s %-12s %-16s %-6s %-6s %-10s %s\n", vm_name, name, cpus,
                                   nodes, llcs, cores, t->exclusive ? "exclusive" : "shared");
         }
       {
         /* CPUs held beyond the threads' own: the idle siblings of smt=isolate */
-        QpinCpuset extra = vm->held;
+        QpinCpuset extra;
+
+        qpin_cpuset_unpack (&vm->held, &extra);
         for (guint i = 0; i < vm->threads->len; i++)
           {
             const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
             if (t->exclusive)
-              qpin_cpuset_andnot (&extra, &t->cpus);
+              qpin_cpuset_andnot_packed (&extra, &t->cpus);
           }
         if (!qpin_cpuset_is_empty (&extra))
           {

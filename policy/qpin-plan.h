@@ -4,6 +4,11 @@
  * memory nodes it should use, with notes explaining any degradation
  * ("overcommitted: shared pool ...").  Threads with @exclusive set hold
  * their CPUs in the ledger; the others float on a pool.
+ *
+ * A plan lives as long as its VM, so its sets are packed (a whole
+ * QpinCpuset is 1 KiB): read them with qpin_cpuset_unpack() or the
+ * qpin_cpuset_packed_*() queries, write them with qpin_cpuset_pack().
+ * Copy a thread or a VM with qpin_plan_vm_copy(), never by value.
  */
 #pragma once
 
@@ -18,7 +23,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   QpinThreadSpec spec;
-  QpinCpuset cpus;
+  QpinCpusetPacked cpus;
   gboolean exclusive; /* @cpus held for this thread alone */
   gboolean changed;   /* set by the last incremental operation */
 } QpinPlanThread;
@@ -26,13 +31,13 @@ typedef struct {
 typedef struct {
   char *name;
   gint64 pid;
-  QpinPolicy *policy;     /* the merged policy it was placed with */
-  GArray *threads;        /* QpinPlanThread, in request order */
-  QpinCpuset mem_nodes;   /* node ids */
-  QpinCpuset held;        /* every CPU held for the VM (vCPUs, isolated siblings, ...) */
-  gboolean floating;      /* the vCPUs float on a pool (cpus=shared or overcommitted) */
-  QpinCpuset pool_domain; /* the CPUs a floating VM may use before exclusions */
-  GPtrArray *notes;       /* char * */
+  QpinPolicy *policy;           /* the merged policy it was placed with */
+  GArray *threads;              /* QpinPlanThread, in request order */
+  QpinCpusetPacked mem_nodes;   /* node ids */
+  QpinCpusetPacked held;        /* every CPU held for the VM (vCPUs, isolated siblings, ...) */
+  gboolean floating;            /* the vCPUs float on a pool (cpus=shared or overcommitted) */
+  QpinCpusetPacked pool_domain; /* the CPUs a floating VM may use before exclusions */
+  GPtrArray *notes;             /* char * */
 } QpinPlanVm;
 
 typedef struct {
@@ -49,6 +54,7 @@ const QpinPlanVm *qpin_plan_find_vm (const QpinPlan *plan, const char *name);
 gint qpin_plan_vm_thread_position (const QpinPlanVm *vm, QpinThreadRole role, guint index);
 const QpinPlanThread *qpin_plan_vm_find_thread (const QpinPlanVm *vm, QpinThreadRole role,
                                                 guint index);
+void qpin_plan_thread_clear (QpinPlanThread *t);
 void qpin_plan_vm_add_note (QpinPlanVm *vm, const char *format, ...) G_GNUC_PRINTF (2, 3);
 char *qpin_plan_to_table (const QpinPlan *plan, const QpinTopology *topo);
 

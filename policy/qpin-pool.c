@@ -165,7 +165,7 @@ qpin_pool_fallback (QpinPlanVm *vm, const QpinCpuset *reserved, const QpinCpuset
         vm, "degraded: the shared pool is empty, floats on the reserved cpus %s", l);
       return;
     }
-  *pool = vm->held;
+  qpin_cpuset_unpack (&vm->held, pool);
   if (!qpin_cpuset_is_empty (pool))
     {
       l = qpin_cpuset_format (pool);

@@ -151,7 +151,7 @@ guest_node_collisions (const QpinTopology *topo, const QpinPlanVm *vm)
       if (t->spec.role != QPIN_ROLE_VCPU || !t->exclusive || t->spec.topo.node < 0
           || t->spec.topo.node > 63)
         continue;
-      n = qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus));
+      n = qpin_topology_cpu_node (topo, (guint) qpin_cpuset_packed_first (&t->cpus));
       if (n >= 0)
         guests[n] |= G_GUINT64_CONSTANT (1) << t->spec.topo.node;
     }
@@ -252,7 +252,7 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
         guest_smt = TRUE;
       if (vm->floating || !t->exclusive)
         continue;
-      qpin_cpuset_or (&all, &t->cpus);
+      qpin_cpuset_or_packed (&all, &t->cpus);
       g_hash_table_insert (group_size, GINT_TO_POINTER (t->spec.topo.node + 1),
                            GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (
                                                group_size, GINT_TO_POINTER (t->spec.topo.node + 1)))
@@ -276,10 +276,10 @@ score_vm (const QpinTopology *topo, const QpinPlanVm *vm, const QpinCpuset *usab
             || !same_guest_core (&a->spec, &b->spec))
           continue;
         s->sibling_pairs++;
-        ca = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&a->cpus));
-        cb = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&b->cpus));
-        if (ca < 0 || ca != cb || qpin_cpuset_count (&a->cpus) != 1
-            || qpin_cpuset_count (&b->cpus) != 1)
+        ca = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&a->cpus));
+        cb = qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&b->cpus));
+        if (ca < 0 || ca != cb || qpin_cpuset_packed_count (&a->cpus) != 1
+            || qpin_cpuset_packed_count (&b->cpus) != 1)
           s->sibling_misses++;
       }
   if (vm->policy->numa == QPIN_NUMA_SPREAD || vm->policy->cpus == QPIN_CPUS_MANUAL
@@ -337,10 +337,12 @@ qpin_score_compute (const QpinTopology *topo, const QpinPlan *plan, const QpinCp
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
+      QpinCpuset mine;
 
       score_vm (topo, vm, usable, memo, score);
-      qpin_cpuset_or (&held, &vm->held);
-      QPIN_CPUSET_FOREACH (cpu, &vm->held)
+      qpin_cpuset_unpack (&vm->held, &mine);
+      qpin_cpuset_or (&held, &mine);
+      QPIN_CPUSET_FOREACH (cpu, &mine)
         {
           gint k = qpin_topology_cpu_core (topo, (guint) cpu);
           if (k < 0)

@@ -73,9 +73,9 @@ first_fit (const QpinTopology *topo, GPtrArray *requests)
           if (t.spec.role == QPIN_ROLE_VCPU && !qpin_cpuset_is_empty (&free_cpus))
             {
               gint cpu = qpin_cpuset_first (&free_cpus);
-              qpin_cpuset_add (&t.cpus, (guint) cpu);
+              qpin_cpuset_packed_add (&t.cpus, (guint) cpu);
               qpin_cpuset_remove (&free_cpus, (guint) cpu);
-              qpin_cpuset_add (&vm->held, (guint) cpu);
+              qpin_cpuset_packed_add (&vm->held, (guint) cpu);
               t.exclusive = TRUE;
             }
           g_array_append_val (vm->threads, t);

@@ -61,7 +61,7 @@ test_plan_map (void)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          guint cpu = (guint) qpin_cpuset_first (&t->cpus);
+          guint cpu = (guint) qpin_cpuset_packed_first (&t->cpus);
           g_autofree char *label = NULL;
           g_autofree char *data_vm = svg_attr (svg, cpu, "data-vm");
           g_autofree char *data_vcpu = svg_attr (svg, cpu, "data-vcpu");
@@ -69,7 +69,7 @@ test_plan_map (void)
 
           if (t->spec.role != QPIN_ROLE_VCPU)
             continue;
-          g_assert_cmpuint (qpin_cpuset_count (&t->cpus), ==, 1);
+          g_assert_cmpuint (qpin_cpuset_packed_count (&t->cpus), ==, 1);
           label = g_strdup_printf ("cpu %-4u%s/vcpu%u", cpu, vm->name, t->spec.index);
           g_assert_nonnull (strstr (text, label));
           g_assert_cmpstr (data_vm, ==, vm->name);

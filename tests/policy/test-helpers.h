@@ -79,12 +79,33 @@ thread_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint 
   return qpin_plan_vm_find_thread (v, role, index);
 }
 
+/* A plan thread's packed cpus as a whole set */
+static inline QpinCpuset
+thread_cpus (const QpinPlanThread *t)
+{
+  QpinCpuset set;
+
+  qpin_cpuset_unpack (&t->cpus, &set);
+  return set;
+}
+
+static inline gboolean
+same_cpus (const QpinPlanThread *a, const QpinPlanThread *b)
+{
+  QpinCpuset set = thread_cpus (b);
+
+  return qpin_cpuset_packed_equal (&a->cpus, &set);
+}
+
 static inline char *
 cpus_of (const QpinPlacer *placer, const char *vm, QpinThreadRole role, guint index)
 {
   const QpinPlanThread *t = thread_of (placer, vm, role, index);
+  QpinCpuset set;
+
   g_assert_nonnull (t);
-  return qpin_cpuset_format (&t->cpus);
+  set = thread_cpus (t);
+  return qpin_cpuset_format (&set);
 }
 
 /* The union of the vCPU cpusets of a VM. */
@@ -100,7 +121,7 @@ vcpus_of (const QpinPlacer *placer, const char *vm)
     {
       const QpinPlanThread *t = &g_array_index (v->threads, QpinPlanThread, i);
       if (t->spec.role == QPIN_ROLE_VCPU)
-        qpin_cpuset_or (&all, &t->cpus);
+        qpin_cpuset_or_packed (&all, &t->cpus);
     }
   return all;
 }
@@ -129,8 +150,10 @@ assert_exclusive (const QpinPlacer *placer)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          g_assert_false (qpin_cpuset_is_empty (&t->cpus));
-          QPIN_CPUSET_FOREACH (cpu, &t->cpus)
+          QpinCpuset cpus = thread_cpus (t);
+
+          g_assert_false (qpin_cpuset_is_empty (&cpus));
+          QPIN_CPUSET_FOREACH (cpu, &cpus)
             {
               const char *holder = qpin_placer_holder (placer, (guint) cpu);
               if (holder && strcmp (holder, vm->name) != 0)

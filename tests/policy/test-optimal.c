@@ -206,7 +206,7 @@ assign (Exhaustive *ex, guint v, const QpinCpuset *set)
   guint n = ex->in->size[v];
   guint i = 0;
 
-  vm->held = *set;
+  qpin_cpuset_pack (&vm->held, set);
   if (ex->in->threads[v] == 2)
     for (guint k = 0; k < ex->in->topo->cores->len && i + 1 < n; k++)
       {
@@ -218,8 +218,8 @@ assign (Exhaustive *ex, guint v, const QpinCpuset *set)
         for (guint j = 0; j < 2; j++, i++)
           {
             QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-            qpin_cpuset_clear_all (&t->cpus);
-            qpin_cpuset_add (&t->cpus, (guint) (j ? b : a));
+            qpin_cpuset_packed_clear (&t->cpus);
+            qpin_cpuset_packed_add (&t->cpus, (guint) (j ? b : a));
             qpin_cpuset_remove (&left, (guint) (j ? b : a));
           }
       }
@@ -227,8 +227,8 @@ assign (Exhaustive *ex, guint v, const QpinCpuset *set)
     {
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
       gint c = qpin_cpuset_first (&left);
-      qpin_cpuset_clear_all (&t->cpus);
-      qpin_cpuset_add (&t->cpus, (guint) c);
+      qpin_cpuset_packed_clear (&t->cpus);
+      qpin_cpuset_packed_add (&t->cpus, (guint) c);
       qpin_cpuset_remove (&left, (guint) c);
     }
 }
@@ -241,7 +241,7 @@ assign_isolate (Exhaustive *ex, guint v, const QpinCpuset *set)
   QpinPlanVm *vm = g_ptr_array_index (ex->plan->vms, v);
   guint i = 0;
 
-  vm->held = *set;
+  qpin_cpuset_pack (&vm->held, set);
   for (guint k = 0; k < ex->in->topo->cores->len; k++)
     {
       const QpinTopoCore *core = &g_array_index (ex->in->topo->cores, QpinTopoCore, k);
@@ -249,8 +249,8 @@ assign_isolate (Exhaustive *ex, guint v, const QpinCpuset *set)
       if (!qpin_cpuset_has (set, (guint) first))
         continue;
       QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i++);
-      qpin_cpuset_clear_all (&t->cpus);
-      qpin_cpuset_add (&t->cpus, (guint) first);
+      qpin_cpuset_packed_clear (&t->cpus);
+      qpin_cpuset_packed_add (&t->cpus, (guint) first);
     }
 }
 

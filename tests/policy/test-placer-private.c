@@ -55,7 +55,7 @@ test_hold_refuses (void)
   g_assert_cmpstr (error->message, ==,
                    "vm 'b': the placer tried to hold cpu -1, which is not usable");
   g_assert_cmpstr (qpin_placer_holder (p, cpu), ==, "a");
-  g_assert_true (qpin_cpuset_is_empty (&b->held));
+  g_assert_true (qpin_cpuset_packed_is_empty (&b->held));
   qpin_placer_slot_free (p, b);
 }
 
@@ -129,7 +129,7 @@ test_replay_refuses (void)
   g_assert_cmpuint (qpin_placer_get_plan (p)->vms->len, ==, 1);
   qpin_placer_free_set (p, FALSE, NULL, &free_cpus);
   g_assert_cmpuint (qpin_cpuset_count (&free_cpus), ==, 1);
-  g_assert_true (qpin_cpuset_is_empty (&b->held));
+  g_assert_true (qpin_cpuset_packed_is_empty (&b->held));
 }
 
 /* Every thread's CPUs and every VM's memory nodes, as text. */
@@ -142,13 +142,20 @@ plan_text (const QpinPlacer *p)
   for (guint v = 0; v < plan->vms->len; v++)
     {
       const QpinPlanVm *vm = g_ptr_array_index (plan->vms, v);
-      g_autofree char *mem = qpin_cpuset_format (&vm->mem_nodes);
+      QpinCpuset set;
+      g_autofree char *mem = NULL;
+
+      qpin_cpuset_unpack (&vm->mem_nodes, &set);
+      mem = qpin_cpuset_format (&set);
 
       g_string_append_printf (s, "%s mem %s:", vm->name, mem);
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          g_autofree char *cpus = qpin_cpuset_format (&t->cpus);
+          g_autofree char *cpus = NULL;
+
+          qpin_cpuset_unpack (&t->cpus, &set);
+          cpus = qpin_cpuset_format (&set);
           g_string_append_printf (s, " %s%u=%s", qpin_thread_role_to_string (t->spec.role),
                                   t->spec.index, cpus);
         }

@@ -118,8 +118,9 @@ test_smt_prefer (void)
       const QpinPlanThread *t0 = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
       const QpinPlanThread *t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, i + 1);
       g_assert_cmpint (t0->spec.topo.core, ==, t1->spec.topo.core);
-      g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t0->cpus)), ==,
-                       qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t1->cpus)));
+      g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&t0->cpus)),
+                       ==,
+                       qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&t1->cpus)));
     }
 }
 
@@ -177,8 +178,9 @@ test_guest_numa (void)
   for (guint i = 0; i < 4; i++)
     {
       const QpinPlanThread *t = thread_of (placer, "a", QPIN_ROLE_VCPU, i);
-      qpin_cpuset_add (t->spec.topo.node == 0 ? &n0 : &n1,
-                       (guint) qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&t->cpus)));
+      qpin_cpuset_add (
+        t->spec.topo.node == 0 ? &n0 : &n1,
+        (guint) qpin_topology_cpu_node (topo, (guint) qpin_cpuset_packed_first (&t->cpus)));
     }
   g_assert_cmpuint (qpin_cpuset_count (&n0), ==, 1);
   g_assert_cmpuint (qpin_cpuset_count (&n1), ==, 1);
@@ -199,7 +201,7 @@ test_emulator (void)
   g_autoptr (QpinConfig) share = config_from (NULL);
   g_autoptr (QpinPlacer) p3 = placer_for (topo, share);
   const QpinPlanThread *emu, *io;
-  QpinCpuset v;
+  QpinCpuset v, io_cpus;
 
   g_assert_true (place_vms (p1, iso, "a:4:iothreads=1", NULL));
   {
@@ -207,8 +209,8 @@ test_emulator (void)
     QpinThreadSpec other = qpin_thread_spec_vcpu (0);
     other.role = QPIN_ROLE_OTHER;
     g_assert_true (qpin_placer_add_thread (p1, "a", &other, NULL));
-    g_assert_true (qpin_cpuset_equal (&thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->cpus,
-                                      &thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0)->cpus));
+    g_assert_true (same_cpus (thread_of (p1, "a", QPIN_ROLE_OTHER, 0),
+                              thread_of (p1, "a", QPIN_ROLE_EMULATOR, 0)));
     g_assert_false (thread_of (p1, "a", QPIN_ROLE_OTHER, 0)->exclusive);
   }
   v = vcpus_of (p1, "a");
@@ -216,10 +218,11 @@ test_emulator (void)
   io = thread_of (p1, "a", QPIN_ROLE_IOTHREAD, 0);
   g_assert_true (emu->exclusive);
   g_assert_true (io->exclusive);
-  g_assert_cmpuint (qpin_cpuset_count (&emu->cpus), ==, 1);
-  g_assert_false (qpin_cpuset_intersects (&emu->cpus, &v));
-  g_assert_false (qpin_cpuset_intersects (&emu->cpus, &io->cpus));
-  g_assert_cmpint (qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&emu->cpus)), ==,
+  g_assert_cmpuint (qpin_cpuset_packed_count (&emu->cpus), ==, 1);
+  g_assert_false (qpin_cpuset_packed_intersects (&emu->cpus, &v));
+  io_cpus = thread_cpus (io);
+  g_assert_false (qpin_cpuset_packed_intersects (&emu->cpus, &io_cpus));
+  g_assert_cmpint (qpin_topology_cpu_node (topo, (guint) qpin_cpuset_packed_first (&emu->cpus)), ==,
                    qpin_topology_cpu_node (topo, (guint) qpin_cpuset_first (&v)));
 
   g_assert_true (place_vms (p2, hk, "a:16", NULL));
@@ -232,7 +235,7 @@ test_emulator (void)
   g_assert_true (place_vms (p3, share, "a:4", NULL));
   v = vcpus_of (p3, "a");
   emu = thread_of (p3, "a", QPIN_ROLE_EMULATOR, 0);
-  g_assert_true (qpin_cpuset_equal (&emu->cpus, &v));
+  g_assert_true (qpin_cpuset_packed_equal (&emu->cpus, &v));
   g_assert_false (emu->exclusive);
 }
 
@@ -329,8 +332,8 @@ test_hotplug (void)
   t4 = thread_of (placer, "a", QPIN_ROLE_VCPU, 4);
   t5 = thread_of (placer, "a", QPIN_ROLE_VCPU, 5);
   g_assert_true (t5->changed);
-  g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t4->cpus)), ==,
-                   qpin_topology_cpu_core (topo, (guint) qpin_cpuset_first (&t5->cpus)));
+  g_assert_cmpint (qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&t4->cpus)), ==,
+                   qpin_topology_cpu_core (topo, (guint) qpin_cpuset_packed_first (&t5->cpus)));
   {
     QpinCpuset v = vcpus_of (placer, "a");
     g_assert_cmpuint (count_domains (topo, &v, FALSE), ==, 1);
@@ -345,14 +348,14 @@ test_hotplug (void)
           const QpinPlanThread *o = &g_array_index (old->threads, QpinPlanThread, i);
           const QpinPlanThread *n = thread_of (placer, old->name, o->spec.role, o->spec.index);
           if (o->exclusive)
-            g_assert_true (qpin_cpuset_equal (&o->cpus, &n->cpus));
+            g_assert_true (same_cpus (o, n));
         }
     }
   g_assert_cmpuint (plan->vms->len, ==, 2);
 
   /* removing frees */
   {
-    guint cpu = (guint) qpin_cpuset_first (&t5->cpus);
+    guint cpu = (guint) qpin_cpuset_packed_first (&t5->cpus);
     g_assert_true (qpin_placer_remove_thread (placer, "a", QPIN_ROLE_VCPU, 5, &error));
     g_assert_null (qpin_placer_holder (placer, cpu));
     g_assert_null (thread_of (placer, "a", QPIN_ROLE_VCPU, 5));
@@ -378,7 +381,7 @@ test_lose_cpu (void)
   g_assert_true (place_vms (placer, config, "a:4:threads=2 b:6", NULL));
   before = qpin_plan_copy (qpin_placer_get_plan (placer));
   t1 = thread_of (placer, "a", QPIN_ROLE_VCPU, 1);
-  lost = (guint) qpin_cpuset_first (&t1->cpus);
+  lost = (guint) qpin_cpuset_packed_first (&t1->cpus);
   g_assert_true (qpin_placer_lose_cpu (placer, lost, &error));
   g_assert_no_error (error);
   for (guint v = 0; v < before->vms->len; v++)
@@ -388,10 +391,10 @@ test_lose_cpu (void)
         {
           const QpinPlanThread *o = &g_array_index (old->threads, QpinPlanThread, i);
           const QpinPlanThread *n = thread_of (placer, old->name, o->spec.role, o->spec.index);
-          gboolean used = qpin_cpuset_has (&o->cpus, lost);
+          gboolean used = qpin_cpuset_packed_has (&o->cpus, lost);
           g_assert_cmpint (n->changed, ==, used);
-          g_assert_cmpint (qpin_cpuset_equal (&o->cpus, &n->cpus), ==, !used);
-          g_assert_false (qpin_cpuset_has (&n->cpus, lost));
+          g_assert_cmpint (same_cpus (o, n), ==, !used);
+          g_assert_false (qpin_cpuset_packed_has (&n->cpus, lost));
         }
     }
   g_assert_true (thread_of (placer, "a", QPIN_ROLE_VCPU, 1)->exclusive);
@@ -423,8 +426,8 @@ test_lose_cpu_full_host (void)
       for (guint i = 0; i < vm->threads->len; i++)
         {
           const QpinPlanThread *t = &g_array_index (vm->threads, QpinPlanThread, i);
-          g_assert_false (qpin_cpuset_is_empty (&t->cpus));
-          g_assert_false (qpin_cpuset_has (&t->cpus, 3));
+          g_assert_false (qpin_cpuset_packed_is_empty (&t->cpus));
+          g_assert_false (qpin_cpuset_packed_has (&t->cpus, 3));
         }
     }
 }
@@ -534,7 +537,7 @@ test_adopt (void)
           for (guint i = 0; i < vm->threads->len; i++)
             {
               const QpinPlanThread *x = &g_array_index (vm->threads, QpinPlanThread, i);
-              if (x->exclusive && qpin_cpuset_has (&x->cpus, (guint) cpu))
+              if (x->exclusive && qpin_cpuset_packed_has (&x->cpus, (guint) cpu))
                 t = x;
             }
         }
@@ -552,7 +555,7 @@ test_adopt (void)
     clash->name = g_strdup ("c");
     g_assert_false (qpin_placer_adopt (again, clash, &error));
     expected = g_strdup_printf ("vm 'c': vcpu 0 is on cpu %d, held by vm 'a'",
-                                qpin_cpuset_first (&t0->cpus));
+                                qpin_cpuset_packed_first (&t0->cpus));
     g_assert_cmpstr (error->message, ==, expected);
   }
 }
@@ -786,7 +789,8 @@ test_pool_big_host (void)
   g_assert_true (place_vms (placer, config, "s:4 d:511:sockets=1,cores=511,threads=1", &error));
   g_assert_no_error (error);
   s0 = cpus_of (placer, "s", QPIN_ROLE_VCPU, 0);
-  g_assert_cmpuint (qpin_cpuset_count (&thread_of (placer, "s", QPIN_ROLE_VCPU, 0)->cpus), ==, 1);
+  g_assert_cmpuint (qpin_cpuset_packed_count (&thread_of (placer, "s", QPIN_ROLE_VCPU, 0)->cpus),
+                    ==, 1);
   g_assert_false (qpin_placer_add_thread (placer, "d", &v511, &error));
   g_assert_nonnull (strstr (error->message, "but 1 must stay in the shared pool for vm 's'"));
   assert_exclusive (placer);
@@ -813,7 +817,7 @@ test_pool_lose_cpu (void)
 
   g_assert_true (place_vms (placer, config, "a:3 b:1", NULL));
   t = thread_of (placer, "a", QPIN_ROLE_VCPU, 0);
-  g_assert_cmpint (qpin_cpuset_first (&t->cpus), ==, 0);
+  g_assert_cmpint (qpin_cpuset_packed_first (&t->cpus), ==, 0);
   g_assert_true (qpin_placer_lose_cpu (placer, 0, NULL));
   t = thread_of (placer, "a", QPIN_ROLE_VCPU, 0);
   g_assert_false (t->exclusive);
@@ -917,6 +921,56 @@ test_add_note (void)
   g_assert_cmpstr (g_ptr_array_index (a->notes, 0), ==, "its cgroup allows cpus 0-3");
 }
 
+/* A plan's sets are packed, one word per 64 CPUs: a copy owns its words
+ * (the original freed, the copy still reads the same sets; ASan and
+ * valgrind check the rest), and removing a thread frees its set. */
+static void
+test_plan_copy_deep (void)
+{
+  static const char *const lists[] = { "1,200", "64-127", "5" };
+  g_autoptr (QpinPolicy) policy = qpin_policy_new ();
+  g_autoptr (QpinPlanVm) vm = qpin_plan_vm_new ("a", 1, policy);
+  g_autoptr (QpinPlanVm) copy = NULL;
+  g_autofree char *held = NULL;
+  QpinCpuset set;
+
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      QpinPlanThread t = { .spec = qpin_thread_spec_vcpu (i), .exclusive = TRUE };
+      g_assert_true (qpin_cpuset_parse (lists[i], &set, NULL));
+      qpin_cpuset_pack (&t.cpus, &set);
+      g_array_append_val (vm->threads, t);
+    }
+  g_assert_true (qpin_cpuset_parse ("1,5,64-127,200", &set, NULL));
+  qpin_cpuset_pack (&vm->held, &set);
+  qpin_cpuset_pack (&vm->pool_domain, &set);
+  g_assert_true (qpin_cpuset_parse ("0,70", &set, NULL));
+  qpin_cpuset_pack (&vm->mem_nodes, &set);
+
+  copy = qpin_plan_vm_copy (vm);
+  for (guint i = 0; i < 2; i++)
+    g_assert_true (g_array_index (copy->threads, QpinPlanThread, i).cpus.w.many
+                   != g_array_index (vm->threads, QpinPlanThread, i).cpus.w.many);
+  g_assert_true (copy->held.w.many != vm->held.w.many);
+  g_assert_true (copy->pool_domain.w.many != vm->pool_domain.w.many);
+  g_assert_true (copy->mem_nodes.w.many != vm->mem_nodes.w.many);
+  g_clear_pointer (&vm, qpin_plan_vm_free);
+
+  for (guint i = 0; i < G_N_ELEMENTS (lists); i++)
+    {
+      QpinCpuset cpus = thread_cpus (&g_array_index (copy->threads, QpinPlanThread, i));
+      g_autofree char *text = qpin_cpuset_format (&cpus);
+      g_assert_cmpstr (text, ==, lists[i]);
+    }
+  qpin_cpuset_unpack (&copy->held, &set);
+  held = qpin_cpuset_format (&set);
+  g_assert_cmpstr (held, ==, "1,5,64-127,200");
+  g_assert_true (qpin_cpuset_packed_equal (&copy->pool_domain, &set));
+  g_assert_cmpuint (qpin_cpuset_packed_count (&copy->mem_nodes), ==, 2);
+  g_array_remove_index (copy->threads, 0);
+  g_assert_cmpuint (copy->threads->len, ==, 2);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -949,5 +1003,6 @@ main (int argc, char **argv)
   g_test_add_func ("/placer/pool-adopt", test_pool_adopt);
   g_test_add_func ("/placer/manual-messages", test_manual_messages);
   g_test_add_func ("/placer/add-note", test_add_note);
+  g_test_add_func ("/placer/plan-copy-deep", test_plan_copy_deep);
   return g_test_run ();
 }

@@ -154,6 +154,50 @@ test_packed (void)
   g_assert_cmpuint (packed.n, ==, 0);
 }
 
+/* Holding and releasing one CPU at a time in place matches the same
+ * steps on a whole set, in the words the set needs (2 past CPU 63, 1 and
+ * no allocation back below it); a copy owns its words. */
+static void
+test_packed_in_place (void)
+{
+  static const guint steps[] = { 3, 70, 200, 5, 200, 70, 8191, 8191, 3, 5 };
+  QpinCpusetPacked packed = { 0 };
+  QpinCpuset set;
+
+  qpin_cpuset_clear_all (&set);
+  for (gsize i = 0; i < G_N_ELEMENTS (steps); i++)
+    {
+      g_auto (QpinCpusetPacked) copy = { 0 };
+      gint last;
+
+      if (qpin_cpuset_has (&set, steps[i]))
+        {
+          qpin_cpuset_remove (&set, steps[i]);
+          qpin_cpuset_packed_remove (&packed, steps[i]);
+        }
+      else
+        {
+          qpin_cpuset_add (&set, steps[i]);
+          qpin_cpuset_packed_add (&packed, steps[i]);
+        }
+      last = qpin_cpuset_last (&set);
+      g_assert_cmpuint (packed.n, ==, last < 0 ? 0 : (guint) last / 64 + 1);
+      g_assert_true (qpin_cpuset_packed_equal (&packed, &set));
+      g_assert_cmpint (qpin_cpuset_packed_first (&packed), ==, qpin_cpuset_first (&set));
+      g_assert_cmpuint (qpin_cpuset_packed_count (&packed), ==, qpin_cpuset_count (&set));
+      g_assert_cmpint (qpin_cpuset_packed_is_empty (&packed), ==, qpin_cpuset_is_empty (&set));
+      g_assert_cmpint (qpin_cpuset_packed_has (&packed, steps[i]), ==,
+                       qpin_cpuset_has (&set, steps[i]));
+      g_assert_cmpint (qpin_cpuset_packed_intersects (&packed, &set), ==,
+                       !qpin_cpuset_is_empty (&set));
+      qpin_cpuset_packed_copy (&copy, &packed);
+      qpin_cpuset_packed_add (&copy, 4000);
+      g_assert_true (qpin_cpuset_packed_equal (&packed, &set));
+    }
+  g_assert_cmpuint (packed.n, ==, 0);
+  qpin_cpuset_packed_clear (&packed);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -162,5 +206,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cpuset/errors", test_errors);
   g_test_add_func ("/cpuset/ops", test_ops);
   g_test_add_func ("/cpuset/packed", test_packed);
+  g_test_add_func ("/cpuset/packed-in-place", test_packed_in_place);
   return g_test_run ();
 }

@@ -61,8 +61,10 @@ plan_holding (const char *cpus)
   QpinPlan *plan = qpin_plan_new ();
   g_autoptr (QpinPolicy) policy = qpin_policy_new ();
   QpinPlanVm *vm = qpin_plan_vm_new ("a", 1, policy);
+  QpinCpuset held;
 
-  g_assert_true (qpin_cpuset_parse (cpus, &vm->held, NULL));
+  g_assert_true (qpin_cpuset_parse (cpus, &held, NULL));
+  qpin_cpuset_pack (&vm->held, &held);
   g_ptr_array_add (plan->vms, vm);
   return plan;
 }
