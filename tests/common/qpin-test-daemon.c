@@ -96,14 +96,15 @@ qpin_test_daemon_start (QpinTestDaemon *d, const char *const *extra)
   g_assert_true (qpin_test_wait_daemon (d->control, d->start_timeout_ms));
 }
 
-/* A one-vCPU QEMU named @name that connects to the daemon (listen mode). */
+/* A QEMU named @name, with -smp @smp, that connects to the daemon (listen
+ * mode); its own -qmp socket (qemu->qmp_path) serves a foreign client. */
 QpinTestQemu *
-qpin_test_daemon_listen_vm (QpinTestDaemon *d, const char *name)
+qpin_test_daemon_listen_vm (QpinTestDaemon *d, const char *name, const char *smp)
 {
   g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", d->listen);
   g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
   const char *args[]
-    = { "-smp", "1", "-name", vm_name, "-chardev", chardev, "-mon", "chardev=qpin,mode=control",
+    = { "-smp", smp, "-name", vm_name, "-chardev", chardev, "-mon", "chardev=qpin,mode=control",
         NULL };
   return qpin_test_qemu_start (NULL, args, TRUE);
 }
@@ -168,6 +169,25 @@ qpin_test_daemon_wait_vm (QpinTestDaemon *d, GPid pid, const char *state, const 
 {
   if (!qpin_test_daemon_await_vm (d, pid, state, note, timeout_ms))
     g_assert_not_reached ();
+}
+
+/* How many VMs the daemon's status lists; G_MAXUINT if it does not answer. */
+guint
+qpin_test_daemon_n_vms (QpinTestDaemon *d)
+{
+  g_autoptr (JsonNode) status = qpin_test_status (d->control);
+
+  if (status == NULL)
+    return G_MAXUINT;
+  return json_array_get_length (
+    json_object_get_array_member (json_node_get_object (status), "vms"));
+}
+
+/* For qpin_test_wait_for() with a QpinTestDaemon: status lists no VM. */
+gboolean
+qpin_test_daemon_no_vms (gpointer d)
+{
+  return qpin_test_daemon_n_vms (d) == 0;
 }
 
 /* How many times @needle stands in @haystack (0 if @haystack is NULL). */

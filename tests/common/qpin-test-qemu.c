@@ -336,6 +336,17 @@ qpin_test_vcpu_tids (GPid pid)
   return vcpus;
 }
 
+/* The CPUs the one vCPU of the QEMU of process @pid may run on, from
+ * the kernel; the test fails if the QEMU has not exactly one vCPU. */
+char *
+qpin_test_vcpu_affinity (GPid pid)
+{
+  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (pid);
+
+  g_assert_cmpuint (vcpus->len, ==, 1);
+  return qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+}
+
 static gboolean
 answers (gpointer data)
 {
