@@ -43,6 +43,7 @@ gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);
 char *qpin_test_vcpu_affinity (GPid pid);
+void qpin_test_qemu_add_vcpus (const char *monitor, guint count);
 guint qpin_test_count_fds (GPid pid);
 guint qpin_test_settled_fds (GPid pid);
 

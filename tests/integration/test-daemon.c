@@ -431,40 +431,6 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   qpin_test_cgroup_free (cgroup);
 }
 
-/* device_add of the first free vCPU slot, as a script would do it. */
-static void
-device_add_one (const char *monitor)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL;
-  g_autoptr (GPtrArray) slots = NULL;
-
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
-  g_assert_no_error (error);
-  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < slots->len; i++)
-    {
-      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
-      g_autoptr (JsonNode) ok = NULL;
-
-      if (slot->qom_path)
-        continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", "foreign-cpu");
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
-      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
-      g_assert_no_error (error);
-      break;
-    }
-  qpin_qmp_client_close (client);
-}
-
 typedef struct {
   GPid pid;
   guint n;
@@ -523,7 +489,7 @@ test_shared_pool_kept (Fixture *f, gconstpointer data)
   g_assert_null (strpbrk (cpu_sh, ",-"));
   g_assert_cmpstr (cpu_ded, !=, cpu_sh);
 
-  device_add_one (ded->qmp_path);
+  qpin_test_qemu_add_vcpus (ded->qmp_path, 1);
   note = g_strdup_printf ("waiting: vcpu 1 has no cpu (vm 'ded': vcpu 1 needs 1 dedicated cpu, 1 "
                           "free on the host (cpus %s), but 1 must stay in the shared pool for vm "
                           "'sh')",
