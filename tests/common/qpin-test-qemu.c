@@ -392,6 +392,25 @@ qpin_test_qemu_add_vcpus (const char *monitor, guint count)
   qpin_qmp_client_close (client);
 }
 
+/* What a dry run shows of each of @threads (a status or --json "threads"
+ * array, not empty): not applied, "actual" the kernel's affinity, and
+ * that is @online (every online CPU): untouched. */
+void
+qpin_test_assert_threads_untouched (JsonArray *threads, const char *online)
+{
+  g_assert_cmpuint (json_array_get_length (threads), >, 0);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
+      g_assert_cmpstr (kernel, ==, online);
+    }
+}
+
 static gboolean
 answers (gpointer data)
 {

@@ -44,6 +44,7 @@ gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint 
 GArray *qpin_test_vcpu_tids (GPid pid);
 char *qpin_test_vcpu_affinity (GPid pid);
 void qpin_test_qemu_add_vcpus (const char *monitor, guint count);
+void qpin_test_assert_threads_untouched (JsonArray *threads, const char *online);
 guint qpin_test_count_fds (GPid pid);
 guint qpin_test_settled_fds (GPid pid);
 

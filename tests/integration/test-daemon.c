@@ -873,17 +873,7 @@ test_dry_run_planned (Fixture *f, gconstpointer data)
   qpin_test_daemon_wait_vm (f, vm->pid, "planned", NULL, 15000);
   status = qpin_test_status (f->control);
   threads = json_object_get_array_member (qpin_test_find_vm (status, vm->pid), "threads");
-  g_assert_cmpuint (json_array_get_length (threads), >, 0);
-  for (guint i = 0; i < json_array_get_length (threads); i++)
-    {
-      JsonObject *t = json_array_get_object_element (threads, i);
-      g_autofree char *kernel
-        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
-
-      g_assert_false (json_object_get_boolean_member (t, "applied"));
-      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
-      g_assert_cmpstr (kernel, ==, online);
-    }
+  qpin_test_assert_threads_untouched (threads, online);
 }
 
 typedef struct {
