@@ -12,8 +12,9 @@
  *   made with this mode (whatever the umask)
  * @watch_mode: 0: no watched directory; else DIR/vms, made with this mode
  *
- * Makes the test's directory and names the daemon's paths in it; the
- * daemon is started by qpin_test_daemon_start() with --interval 200.
+ * Makes the test's directory and names the daemon's paths in it, with
+ * --interval 200 and a 20 s start-up wait, which the test may change
+ * before qpin_test_daemon_start().  Undone by qpin_test_daemon_tear_down().
  */
 void
 qpin_test_daemon_set_up (QpinTestDaemon *d, const char *name, guint run_mode, guint watch_mode)
@@ -56,8 +57,9 @@ qpin_test_daemon_tear_down (QpinTestDaemon *d)
  * qpin_test_daemon_spawn:
  * @extra: (array zero-terminated=1) (nullable): arguments after the common ones
  *
- * Starts `qpin daemon --listen --watch --control --grace 0 --interval`
- * with @d's paths and @extra, and returns at once.
+ * Starts `qpin daemon --listen [--watch] --control --grace 0 [--interval]`
+ * with @d's paths and interval, then @extra (a later option wins, e.g.
+ * --grace), and returns at once.
  */
 void
 qpin_test_daemon_spawn (QpinTestDaemon *d, const char *const *extra)
