@@ -35,6 +35,7 @@
 
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
+#include "qpin-test-host.h"
 #include "qpin-test-qemu.h"
 
 static double
@@ -613,29 +614,14 @@ all_pinned (gpointer data)
   return n == a->want;
 }
 
-static guint64
-status_field (GPid pid, const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
-  g_autofree char *text = NULL;
-  const char *p;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  p = strstr (text, field);
-  g_assert_nonnull (p);
-  return g_ascii_strtoull (p + strlen (field), NULL, 10);
-}
-
+/* The daemon's open files: it always has some, so 0 means /proc was not
+ * readable, which would make the figure a lie. */
 static guint
-count_fds (GPid pid)
+daemon_fds (GPid pid)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", pid);
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  guint n = 0;
+  guint n = qpin_test_count_fds (pid);
 
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir))
-    n++;
+  g_assert_cmpuint (n, >, 0);
   return n;
 }
 
@@ -812,21 +798,14 @@ print_daemon_figures (const DaemonFigures *f)
 static double
 cpu_time_ms (GPid pid)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
-  g_autofree char *text = NULL;
-  g_auto (GStrv) f = NULL;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  f = g_strsplit (strrchr (text, ')') + 2, " ", -1);
-  return (double) (g_ascii_strtoull (f[11], NULL, 10) + g_ascii_strtoull (f[12], NULL, 10)) * 1000.0
-         / (double) sysconf (_SC_CLK_TCK);
+  return (double) qpin_test_cpu_ticks (pid) * 1000.0 / (double) sysconf (_SC_CLK_TCK);
 }
 
 static guint64
 ctx_switches (GPid pid)
 {
-  return status_field (pid, "voluntary_ctxt_switches:")
-         + status_field (pid, "nonvoluntary_ctxt_switches:");
+  return qpin_test_status_field (pid, "voluntary_ctxt_switches:")
+         + qpin_test_status_field (pid, "nonvoluntary_ctxt_switches:");
 }
 
 static void
@@ -846,8 +825,8 @@ bench_daemon_vms (void)
   if (sysconf (_SC_NPROCESSORS_ONLN) < 2)
     g_error ("the daemon bench needs 2 online CPUs: the fakes start on CPU 0 so that the "
              "daemon moves them");
-  f.rss_idle = status_field (d->daemon->pid, "VmRSS:");
-  f.fds_idle = count_fds (d->daemon->pid);
+  f.rss_idle = qpin_test_status_field (d->daemon->pid, "VmRSS:");
+  f.fds_idle = daemon_fds (d->daemon->pid);
   f.cpu_ms = cpu_time_ms (d->daemon->pid);
   start = now_ms ();
   kids = spawn_fakes (d, "fake", n);
@@ -859,8 +838,8 @@ bench_daemon_vms (void)
     }
   f.pinned_ms = now_ms () - start;
   f.cpu_ms = cpu_time_ms (d->daemon->pid) - f.cpu_ms;
-  f.rss_full = status_field (d->daemon->pid, "VmRSS:");
-  f.fds_full = count_fds (d->daemon->pid);
+  f.rss_full = qpin_test_status_field (d->daemon->pid, "VmRSS:");
+  f.fds_full = daemon_fds (d->daemon->pid);
 
   /* idle: nothing changes, no timer (--interval 0); from 1 s after the
    * last "pinned" line, which comes before its VM's ledger save */
@@ -868,7 +847,7 @@ bench_daemon_vms (void)
   ctx_before = ctx_switches (d->daemon->pid);
   g_usleep (3 * G_USEC_PER_SEC);
   f.ctx = ctx_switches (d->daemon->pid) - ctx_before;
-  f.rss_settled = status_field (d->daemon->pid, "VmRSS:");
+  f.rss_settled = qpin_test_status_field (d->daemon->pid, "VmRSS:");
   /* after the figures: every VM is "pinned" in status too */
   if (!all_pinned (&a))
     g_error ("the log has %u pinned lines but status disagrees", n);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "qpin-qmp-client.h"
+#include "qpin-test-host.h"
 #include "qpin-test-qemu.h"
 
 #define RUNS 11
@@ -59,20 +60,6 @@ on_event (QpinQmpClient *client, const char *name, JsonObject *data, gpointer us
 
   if (g_str_equal (name, "RESUME") && b->resumed_us == 0)
     b->resumed_us = g_get_real_time ();
-}
-
-static void
-rm_dir (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_unlink (path);
-    }
-  g_rmdir (dir);
 }
 
 /* QEMU -S with a monitor that connects to us; we send cont at once. */
@@ -124,7 +111,7 @@ run_bare (void)
   g_subprocess_wait (qemu, NULL, NULL);
   qpin_qmp_client_close (b.client);
   g_object_unref (b.client);
-  rm_dir (dir);
+  qpin_test_remove_tree (dir);
   t.running = b.resumed_us - start;
   return t;
 }
@@ -170,7 +157,7 @@ run_qpin (void)
   g_subprocess_send_signal (qpin, SIGTERM);
   g_subprocess_wait (qpin, NULL, NULL);
   g_assert_cmpint (g_subprocess_get_exit_status (qpin), ==, 0);
-  rm_dir (dir);
+  qpin_test_remove_tree (dir);
   t.spawned = json_object_get_int_member (vm, "spawned_at_us") - start;
   t.monitor = json_object_get_int_member (vm, "monitor_at_us") - start;
   t.running = json_object_get_int_member (vm, "resumed_at_us") - start;

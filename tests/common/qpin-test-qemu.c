@@ -2,6 +2,7 @@
 #include "qpin-test-qemu.h"
 #include "qpin-json.h"
 #include "qpin-qmp-client.h"
+#include "qpin-qmp-types.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -334,6 +335,80 @@ qpin_test_vcpu_tids (GPid pid)
         g_array_append_val (vcpus, tid);
     }
   return vcpus;
+}
+
+/* The CPUs the one vCPU of the QEMU of process @pid may run on, from
+ * the kernel; the test fails if the QEMU has not exactly one vCPU. */
+char *
+qpin_test_vcpu_affinity (GPid pid)
+{
+  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (pid);
+
+  g_assert_cmpuint (vcpus->len, ==, 1);
+  return qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
+}
+
+/**
+ * qpin_test_qemu_add_vcpus:
+ * @monitor: a QMP socket of the QEMU, not the one qpin uses
+ *
+ * Hot-adds @count vCPUs (device_add of the first free slots, back to
+ * back, as a storm of scripts would), as someone other than qpin; the
+ * test fails unless all @count were added.
+ */
+void
+qpin_test_qemu_add_vcpus (const char *monitor, guint count)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
+  g_autoptr (JsonNode) ret = NULL;
+  g_autoptr (GPtrArray) slots = NULL;
+  guint added = 0;
+
+  g_assert_no_error (error);
+  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
+  g_assert_no_error (error);
+  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < slots->len && added < count; i++)
+    {
+      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
+      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonNode) ok = NULL;
+      g_autofree char *id = g_strdup_printf ("foreign%u", i);
+
+      if (slot->qom_path)
+        continue;
+      json_object_set_string_member (args, "driver", slot->type);
+      json_object_set_string_member (args, "id", id);
+      json_object_set_int_member (args, "socket-id", slot->topo.socket);
+      json_object_set_int_member (args, "core-id", slot->topo.core);
+      json_object_set_int_member (args, "thread-id", slot->topo.thread);
+      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+      g_assert_no_error (error);
+      added++;
+    }
+  g_assert_cmpuint (added, ==, count);
+  qpin_qmp_client_close (client);
+}
+
+/* What a dry run shows of each of @threads (a status or --json "threads"
+ * array, not empty): not applied, "actual" the kernel's affinity, and
+ * that is @online (every online CPU): untouched. */
+void
+qpin_test_assert_threads_untouched (JsonArray *threads, const char *online)
+{
+  g_assert_cmpuint (json_array_get_length (threads), >, 0);
+  for (guint i = 0; i < json_array_get_length (threads); i++)
+    {
+      JsonObject *t = json_array_get_object_element (threads, i);
+      g_autofree char *kernel
+        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
+
+      g_assert_false (json_object_get_boolean_member (t, "applied"));
+      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
+      g_assert_cmpstr (kernel, ==, online);
+    }
 }
 
 static gboolean

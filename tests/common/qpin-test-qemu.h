@@ -42,6 +42,9 @@ gboolean qpin_test_vm_has_note (JsonObject *vm, const char *note);
 gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);
+char *qpin_test_vcpu_affinity (GPid pid);
+void qpin_test_qemu_add_vcpus (const char *monitor, guint count);
+void qpin_test_assert_threads_untouched (JsonArray *threads, const char *online);
 guint qpin_test_count_fds (GPid pid);
 guint qpin_test_settled_fds (GPid pid);
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "qpin-fake-peer.h"
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
 
 /* the daemon's limits (pinner/qpin-control-server.c) */
 #define REQUEST_TIMEOUT_S 5
@@ -18,146 +18,29 @@
 #define MAX_LINE 4096
 #define MAX_CLIENTS 64
 
-typedef struct {
-  char *dir;
-  char *run; /* the sockets' own directory, removed by the tests */
-  char *listen;
-  char *control;
-  char *watch;
-  QpinTestQpin *daemon;
-} Fixture;
+/* f->run: the sockets' own directory, removed by the tests */
+typedef QpinTestDaemon Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  f->dir = g_dir_make_tmp ("qpin-control-XXXXXX", NULL);
-  f->run = g_build_filename (f->dir, "run", NULL);
-  f->listen = g_build_filename (f->run, "qmp.sock", NULL);
-  f->control = g_build_filename (f->run, "control.sock", NULL);
-  f->watch = g_build_filename (f->dir, "vms", NULL);
-  g_assert_cmpint (g_mkdir (f->run, 0710), ==, 0);
-  g_assert_cmpint (g_chmod (f->run, 0710), ==, 0); /* whatever the umask */
-  g_assert_cmpint (g_mkdir (f->watch, 0700), ==, 0);
+  qpin_test_daemon_set_up (f, "qpin-control", 0710, 0700);
+  f->interval = NULL;
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
-  g_rmdir (f->watch);
-  g_unlink (f->listen);
-  g_unlink (f->control);
-  g_rmdir (f->run);
-  g_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->run);
-  g_free (f->listen);
-  g_free (f->control);
-  g_free (f->watch);
-}
-
-static void
-start_daemon (Fixture *f, const char *const *extra)
-{
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *base[] = { "daemon",    "--listen", f->listen, "--watch", f->watch,
-                         "--control", f->control, "--grace", "0",       NULL };
-
-  for (const char *const *a = base; *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  for (const char *const *a = extra; a && *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  g_ptr_array_add (args, NULL);
-  f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
-}
-
-static QpinTestQemu *
-start_listen_vm (Fixture *f, const char *name)
-{
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  const char *args[]
-    = { "-smp", "1", "-name", vm_name, "-chardev", chardev, "-mon", "chardev=qpin,mode=control",
-        NULL };
-  return qpin_test_qemu_start (NULL, args, TRUE);
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-  const char *state;
-} VmWait;
-
-static gboolean
-vm_in_state (gpointer data)
-{
-  VmWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), w->state);
-}
-
-static void
-wait_vm (Fixture *f, GPid pid, const char *state)
-{
-  VmWait w = { f, pid, state };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (vm_in_state, &w, 15000))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s", log);
-  g_assert_not_reached ();
+  qpin_test_daemon_tear_down (f);
 }
 
 /* The kernel holds the VM's one vCPU on one CPU. */
 static void
 assert_one_cpu (QpinTestQemu *qemu)
 {
-  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (qemu->pid);
-  g_autofree char *cpus = NULL;
+  g_autofree char *cpus = qpin_test_vcpu_affinity (qemu->pid);
 
-  g_assert_cmpuint (vcpus->len, ==, 1);
-  cpus = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
   g_assert_null (strpbrk (cpus, ",-"));
-}
-
-static guint
-count_in_log (Fixture *f, const char *needle)
-{
-  g_autofree char *log = qpin_test_qpin_log (f->daemon);
-  guint n = 0;
-
-  for (const char *p = log; p && (p = strstr (p, needle)) != NULL; p += strlen (needle))
-    n++;
-  return n;
-}
-
-typedef struct {
-  Fixture *f;
-  const char *needle;
-} LogWait;
-
-static gboolean
-log_has (gpointer data)
-{
-  LogWait *w = data;
-  return count_in_log (w->f, w->needle) > 0;
-}
-
-static void
-wait_log (Fixture *f, const char *needle, guint timeout_ms)
-{
-  LogWait w = { f, needle };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (log_has, &w, timeout_ms))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s\nno line with: %s", log, needle);
-  g_assert_not_reached ();
 }
 
 /* A raw client of the control socket that sends @request (may be empty)
@@ -240,9 +123,10 @@ test_client_never_reads (Fixture *f, gconstpointer data)
   gint64 hung_at, ms, alone;
   int hung;
 
-  start_daemon (f, (const char *const[]){ "--timeout", "10000", "--interval", "0", NULL });
+  qpin_test_daemon_start (f,
+                          (const char *const[]){ "--timeout", "10000", "--interval", "0", NULL });
   big = start_big_peer (f);
-  wait_vm (f, getpid (), "failed");
+  qpin_test_daemon_wait_vm (f, getpid (), "failed", NULL, 15000);
 
   /* how long this status takes here (under valgrind: seconds) */
   alone = status_ms (f);
@@ -256,24 +140,24 @@ test_client_never_reads (Fixture *f, gconstpointer data)
   g_assert_cmpint (ms, <, 1000 + 2 * alone);
   g_assert_cmpint (1000 + 2 * alone, <, REPLY_TIMEOUT_S * 1000);
 
-  vm = start_listen_vm (f, "fresh");
-  wait_vm (f, vm->pid, "pinned");
+  vm = qpin_test_daemon_listen_vm (f, "fresh", "1");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   assert_one_cpu (vm);
   /* all of this while the client still hangs (valgrind's daemon may be
    * too slow to show that; it still shows everything else) */
   if (g_getenv ("QPIN_TEST_WRAPPER") == NULL)
     {
       g_assert_cmpint ((g_get_monotonic_time () - hung_at) / G_USEC_PER_SEC, <, REPLY_TIMEOUT_S);
-      g_assert_cmpuint (count_in_log (f, "did not read its reply"), ==, 0);
+      g_assert_cmpuint (qpin_test_daemon_log_count (f, "did not read its reply"), ==, 0);
     }
 
-  wait_log (f, "control: a client did not read its reply within 10 s; dropped",
-            (REPLY_TIMEOUT_S + 5) * 1000);
+  qpin_test_daemon_wait_log (f, "control: a client did not read its reply within 10 s; dropped",
+                             (REPLY_TIMEOUT_S + 5) * 1000);
   got = read_to_end (hung);
   close (hung);
   g_test_message ("the dropped client got %" G_GSIZE_FORMAT " bytes", got->len);
   g_assert_cmpuint (got->len, <, 800 * 1024);
-  g_assert_cmpuint (count_in_log (f, "did not read its reply"), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "did not read its reply"), ==, 1);
   g_assert_true (qpin_test_wait_daemon (f->control, 0));
   /* the fake peer ends when the daemon hangs up */
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
@@ -292,7 +176,7 @@ test_silent_and_long_clients (Fixture *f, gconstpointer data)
   gint64 start;
   int silent, longer;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   silent = connect_control (f, "", 0);
   start = g_get_monotonic_time ();
 
@@ -306,8 +190,8 @@ test_silent_and_long_clients (Fixture *f, gconstpointer data)
   close (silent);
   g_assert_cmpstr (silent_got->str, ==, "");
   g_assert_cmpint ((g_get_monotonic_time () - start) / G_USEC_PER_SEC, >=, REQUEST_TIMEOUT_S - 1);
-  wait_log (f, "control: a client sent no request within 5 s; dropped", 1000);
-  g_assert_cmpuint (count_in_log (f, "sent no request"), ==, 1);
+  qpin_test_daemon_wait_log (f, "control: a client sent no request within 5 s; dropped", 1000);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "sent no request"), ==, 1);
 }
 
 /* 64 clients that say nothing hold every control slot: the next ones are
@@ -320,7 +204,7 @@ test_too_many_clients (Fixture *f, gconstpointer data)
   char byte;
   ssize_t n;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   for (guint i = 0; i < MAX_CLIENTS; i++)
     silent[i] = connect_control (f, "", 0);
   for (guint i = 0; i < 2; i++)
@@ -336,15 +220,16 @@ test_too_many_clients (Fixture *f, gconstpointer data)
       g_assert_cmpint ((g_get_monotonic_time () - start) / G_USEC_PER_SEC, <, REQUEST_TIMEOUT_S);
       close (extra);
     }
-  wait_log (f, "control: 64 clients at once; refusing more until some leave", 1000);
-  g_assert_cmpuint (count_in_log (f, "clients at once"), ==, 1);
+  qpin_test_daemon_wait_log (f, "control: 64 clients at once; refusing more until some leave",
+                             1000);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "clients at once"), ==, 1);
   for (guint i = 0; i < MAX_CLIENTS; i++)
     {
       g_assert_cmpint (recv (silent[i], &byte, 1, 0), ==, 0);
       close (silent[i]);
     }
   g_assert_true (qpin_test_wait_daemon (f->control, 1000));
-  g_assert_cmpuint (count_in_log (f, "sent no request"), ==, MAX_CLIENTS);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "sent no request"), ==, MAX_CLIENTS);
 }
 
 static void
@@ -374,31 +259,31 @@ test_sockets_come_back (Fixture *f, gconstpointer data)
     = g_strdup_printf ("directory '%s' was removed; created it again (mode 0710)", f->run);
   GStatBuf st;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   g_assert_cmpint (g_unlink (f->control), ==, 0);
   g_assert_true (qpin_test_wait_daemon (f->control, 3000));
-  wait_log (f, control_line, 1000);
+  qpin_test_daemon_wait_log (f, control_line, 1000);
   g_assert_cmpint (g_stat (f->control, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
   run_rm_rf (f->run);
   g_assert_true (qpin_test_wait_daemon (f->control, 3000));
-  wait_log (f, dir_line, 1000);
-  wait_log (f, listen_line, 1000);
-  g_assert_cmpuint (count_in_log (f, control_line), ==, 2);
+  qpin_test_daemon_wait_log (f, dir_line, 1000);
+  qpin_test_daemon_wait_log (f, listen_line, 1000);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, control_line), ==, 2);
   g_assert_cmpint (g_stat (f->run, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 07777, ==, 0710);
   g_assert_cmpint (g_stat (f->listen, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
-  vm = start_listen_vm (f, "back");
-  wait_vm (f, vm->pid, "pinned");
+  vm = qpin_test_daemon_listen_vm (f, "back", "1");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   assert_one_cpu (vm);
 
   /* SIGHUP re-checks too; with nothing missing, nothing is logged */
   g_subprocess_send_signal (f->daemon->process, SIGHUP);
   g_assert_true (qpin_test_wait_daemon (f->control, 3000));
-  g_assert_cmpuint (count_in_log (f, "was removed"), ==, 4);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "was removed"), ==, 4);
 }
 
 /* `qpin reload` says what happened in words; --json gives the reply */
@@ -410,7 +295,7 @@ test_reload_output (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL, *err = NULL, *jout = NULL, *jerr = NULL;
   g_autoptr (JsonNode) reply = NULL;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   g_assert_cmpint (qpin_test_run_qpin (text, &out, &err), ==, 0);
   g_assert_cmpstr (out, ==, "the daemon reloaded its configuration\n");
   g_assert_cmpint (qpin_test_run_qpin (json, &jout, &jerr), ==, 0);

@@ -11,132 +11,29 @@
 #include "qpin-fake-peer.h"
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
+#include "qpin-test-host.h"
 
-typedef struct {
-  char *dir;
-  char *listen;
-  char *control;
-  char *watch;
-  QpinTestQpin *daemon;
-} Fixture;
+typedef QpinTestDaemon Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  f->dir = g_dir_make_tmp ("qpin-daemon-XXXXXX", NULL);
-  f->listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  f->control = g_build_filename (f->dir, "control.sock", NULL);
-  f->watch = g_build_filename (f->dir, "vms", NULL);
-  g_mkdir (f->watch, 0700);
+  qpin_test_daemon_set_up (f, "qpin-daemon", 0, 0700);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
-
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
-  g_unlink (ledger);
-  g_rmdir (f->watch);
-  g_unlink (f->listen);
-  g_unlink (f->control);
-  g_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->listen);
-  g_free (f->control);
-  g_free (f->watch);
+  qpin_test_daemon_tear_down (f);
 }
 
+/* the daemon answers on its control socket once every socket is bound */
 static void
 start_daemon (Fixture *f, const char *const *extra)
 {
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *base[] = { "daemon",   "--listen", f->listen, "--watch",    f->watch, "--control",
-                         f->control, "--grace",  "0",       "--interval", "200",    NULL };
-
-  for (const char *const *a = base; *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  for (const char *const *a = extra; a && *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  g_ptr_array_add (args, NULL);
-  f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
-  /* the daemon answers on its control socket once every socket is bound */
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+  qpin_test_daemon_start (f, extra);
   g_assert_true (g_file_test (f->listen, G_FILE_TEST_EXISTS));
-}
-
-/* A QEMU that connects to the daemon (listen mode). */
-static QpinTestQemu *
-start_listen_vm (Fixture *f, const char *name)
-{
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  const char *args[]
-    = { "-smp", "1", "-name", vm_name, "-chardev", chardev, "-mon", "chardev=qpin,mode=control",
-        NULL };
-  return qpin_test_qemu_start (NULL, args, TRUE);
-}
-
-/* A QEMU with a QMP server socket in the watched directory. */
-static QpinTestQemu *
-start_watched_vm (Fixture *f, const char *name)
-{
-  g_autofree char *qmp = g_strdup_printf ("unix:%s/%s.sock,server=on,wait=off", f->watch, name);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  const char *args[] = { "-smp", "1", "-name", vm_name, "-qmp", qmp, NULL };
-  return qpin_test_qemu_start (NULL, args, FALSE);
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-  const char *state; /* NULL: gone from status */
-  const char *note;  /* NULL: any notes */
-} VmWait;
-
-static gboolean
-vm_in_state (gpointer data)
-{
-  VmWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  if (w->state == NULL)
-    return status != NULL && vm == NULL;
-  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), w->state)
-         && (w->note == NULL || qpin_test_vm_has_note (vm, w->note));
-}
-
-/* Until status shows the VM in @state (and with @note, if set); the
- * daemon's log goes into the test log if it never does. */
-static void
-wait_vm_note (Fixture *f, GPid pid, const char *state, const char *note)
-{
-  VmWait w = { f, pid, state, note };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (vm_in_state, &w, 15000))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s", log);
-  g_assert_not_reached ();
-}
-
-static void
-wait_vm (Fixture *f, GPid pid, const char *state)
-{
-  wait_vm_note (f, pid, state, NULL);
-}
-
-/* The one host CPU the VM's single vCPU is pinned to, from the kernel. */
-static char *
-vcpu_affinity (QpinTestQemu *qemu)
-{
-  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (qemu->pid);
-
-  g_assert_cmpuint (vcpus->len, ==, 1);
-  return qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
 }
 
 /* Two VMs fill this 2-CPU host with dedicated vCPUs; a third does not
@@ -152,48 +49,37 @@ test_listen_exclusive_and_release (Fixture *f, gconstpointer data)
   if (sysconf (_SC_NPROCESSORS_ONLN) != 2)
     g_test_message ("written for 2 CPUs; the 'third does not fit' step adapts");
   start_daemon (f, NULL);
-  a = start_listen_vm (f, "a");
-  b = start_listen_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
-  cpu_b = vcpu_affinity (b);
+  a = qpin_test_daemon_listen_vm (f, "a", "1");
+  b = qpin_test_daemon_listen_vm (f, "b", "1");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
+  cpu_b = qpin_test_vcpu_affinity (b->pid);
   g_assert_cmpstr (cpu_a, !=, cpu_b);
   g_assert_null (strpbrk (cpu_a, ",-"));
   g_assert_null (strpbrk (cpu_b, ",-"));
 
-  c = start_watched_vm (f, "c");
+  c = qpin_test_daemon_watched_vm (f, "c");
   if (sysconf (_SC_NPROCESSORS_ONLN) == 2)
     {
       g_autoptr (JsonNode) status = NULL;
-      wait_vm (f, c->pid, "failed");
+      qpin_test_daemon_wait_vm (f, c->pid, "failed", NULL, 15000);
       status = qpin_test_status (f->control);
       g_assert_nonnull (
         strstr (json_object_get_string_member (qpin_test_find_vm (status, c->pid), "error"),
                 "needs 1 dedicated cpu, 0 free"));
       /* a exits: its CPU is free at once; a reload lets c try again */
       g_clear_pointer (&a, qpin_test_qemu_free);
-      wait_vm (f, a ? a->pid : 0, NULL);
+      qpin_test_daemon_wait_vm (f, a ? a->pid : 0, NULL, NULL, 15000);
       {
         const char *args[] = { "reload", "--control", f->control, NULL };
         g_autofree char *out = NULL, *err = NULL;
         g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
       }
-      wait_vm (f, c->pid, "pinned");
-      cpu_c = vcpu_affinity (c);
+      qpin_test_daemon_wait_vm (f, c->pid, "pinned", NULL, 15000);
+      cpu_c = qpin_test_vcpu_affinity (c->pid);
       g_assert_cmpstr (cpu_c, ==, cpu_a);
     }
-}
-
-static gboolean
-daemon_has_no_vms (gpointer data)
-{
-  Fixture *f = data;
-  g_autoptr (JsonNode) status = qpin_test_status (f->control);
-  return status != NULL
-         && json_array_get_length (
-              json_object_get_array_member (json_node_get_object (status), "vms"))
-              == 0;
 }
 
 /* VMs come and go in both modes; the daemon follows and leaks no fds. */
@@ -203,17 +89,17 @@ test_churn (Fixture *f, gconstpointer data)
   guint fds_before;
 
   start_daemon (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
-  g_assert_true (qpin_test_wait_for (daemon_has_no_vms, f, 10000));
+  g_assert_true (qpin_test_wait_for (qpin_test_daemon_no_vms, f, 10000));
   fds_before = qpin_test_settled_fds (f->daemon->pid);
   for (guint round = 0; round < 3; round++)
     {
-      g_autoptr (QpinTestQemu) x = start_listen_vm (f, "x");
-      g_autoptr (QpinTestQemu) y = start_watched_vm (f, "y");
-      g_autoptr (QpinTestQemu) z = start_listen_vm (f, "x"); /* same name as x */
+      g_autoptr (QpinTestQemu) x = qpin_test_daemon_listen_vm (f, "x", "1");
+      g_autoptr (QpinTestQemu) y = qpin_test_daemon_watched_vm (f, "y");
+      g_autoptr (QpinTestQemu) z = qpin_test_daemon_listen_vm (f, "x", "1"); /* same name as x */
 
-      wait_vm (f, x->pid, "pinned");
-      wait_vm (f, y->pid, "pinned");
-      wait_vm (f, z->pid, "pinned");
+      qpin_test_daemon_wait_vm (f, x->pid, "pinned", NULL, 15000);
+      qpin_test_daemon_wait_vm (f, y->pid, "pinned", NULL, 15000);
+      qpin_test_daemon_wait_vm (f, z->pid, "pinned", NULL, 15000);
       {
         g_autoptr (JsonNode) status = qpin_test_status (f->control);
         const char *kx = json_object_get_string_member (qpin_test_find_vm (status, x->pid), "key");
@@ -221,7 +107,7 @@ test_churn (Fixture *f, gconstpointer data)
         g_assert_cmpstr (kx, !=, kz);
       }
     }
-  g_assert_true (qpin_test_wait_for (daemon_has_no_vms, f, 10000));
+  g_assert_true (qpin_test_wait_for (qpin_test_daemon_no_vms, f, 10000));
   g_assert_cmpuint (qpin_test_settled_fds (f->daemon->pid), ==, fds_before);
 }
 
@@ -236,21 +122,21 @@ test_restart_adopts (Fixture *f, gconstpointer data)
   const char *grace[] = { "--grace", "1500", NULL };
 
   start_daemon (f, NULL);
-  a = start_listen_vm (f, "a");
-  b = start_watched_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
-  cpu_b = vcpu_affinity (b);
+  a = qpin_test_daemon_listen_vm (f, "a", "1");
+  b = qpin_test_daemon_watched_vm (f, "b");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
+  cpu_b = qpin_test_vcpu_affinity (b->pid);
 
   g_subprocess_send_signal (f->daemon->process, SIGKILL);
   qpin_test_qpin_wait (f->daemon);
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
   start_daemon (f, grace);
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  after_a = vcpu_affinity (a);
-  after_b = vcpu_affinity (b);
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  after_a = qpin_test_vcpu_affinity (a->pid);
+  after_b = qpin_test_vcpu_affinity (b->pid);
   g_assert_cmpstr (after_a, ==, cpu_a);
   g_assert_cmpstr (after_b, ==, cpu_b);
   log = qpin_test_qpin_log (f->daemon);
@@ -320,12 +206,12 @@ test_restart_fast (Fixture *f, gconstpointer data)
   double fast, slow;
 
   start_daemon (f, NULL);
-  a = start_watched_vm (f, "a");
-  b = start_watched_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
-  cpu_b = vcpu_affinity (b);
+  a = qpin_test_daemon_watched_vm (f, "a");
+  b = qpin_test_daemon_watched_vm (f, "b");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
+  cpu_b = qpin_test_vcpu_affinity (b->pid);
   vms[0] = a;
   vms[1] = b;
 
@@ -340,8 +226,8 @@ test_restart_fast (Fixture *f, gconstpointer data)
    * would end (16-23 ms here; under valgrind about 3 s) */
   g_assert_cmpfloat (fast, <, RESTART_GRACE_MS);
   {
-    g_autofree char *after_a = vcpu_affinity (a);
-    g_autofree char *after_b = vcpu_affinity (b);
+    g_autofree char *after_a = qpin_test_vcpu_affinity (a->pid);
+    g_autofree char *after_b = qpin_test_vcpu_affinity (b->pid);
     g_assert_cmpstr (after_a, ==, cpu_a);
     g_assert_cmpstr (after_b, ==, cpu_b);
   }
@@ -361,8 +247,8 @@ test_restart_fast (Fixture *f, gconstpointer data)
   g_assert_null (strstr (strstr (log, "ledger file ignored: ") + 1, "ledger file ignored: "));
   g_assert_cmpfloat (slow, >=, RESTART_GRACE_MS);
   {
-    g_autofree char *after_a = vcpu_affinity (a);
-    g_autofree char *after_b = vcpu_affinity (b);
+    g_autofree char *after_a = qpin_test_vcpu_affinity (a->pid);
+    g_autofree char *after_b = qpin_test_vcpu_affinity (b->pid);
     g_assert_cmpstr (after_a, ==, cpu_a);
     g_assert_cmpstr (after_b, ==, cpu_b);
   }
@@ -410,9 +296,9 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   start_daemon (f, (const char *const[]){ "--timeout", "10000", "--interval", "0", NULL });
   mute = qpin_fake_peer_new_at (mute_path, "stall\n");
   liar = qpin_fake_peer_new_at (liar_path, script);
-  good = start_watched_vm (f, "good");
-  wait_vm (f, getpid (), "failed");
-  wait_vm (f, good->pid, "pinned");
+  good = qpin_test_daemon_watched_vm (f, "good");
+  qpin_test_daemon_wait_vm (f, getpid (), "failed", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, good->pid, "pinned", NULL, 15000);
   status = qpin_test_status (f->control);
   vm = qpin_test_find_vm (status, getpid ());
   g_test_message ("liar: %s", json_object_get_string_member (vm, "error"));
@@ -434,16 +320,6 @@ test_hostile_peers (Fixture *f, gconstpointer data)
   g_assert_true (qpin_fake_peer_finish (mute, NULL));
 }
 
-static gboolean
-log_has_deep (gpointer data)
-{
-  Fixture *f = data;
-  g_autofree char *log = qpin_test_qpin_log (f->daemon);
-
-  return strstr (log, "bad message from peer: not JSON: unexpected character '/' at offset 11")
-         != NULL;
-}
-
 /* A fake QEMU in the watched directory whose query-name reply hides
  * 200,000 '[' behind a comment holding a quote: json-glib recursed once
  * per '[' and the daemon died of it, silently, taking every VM's
@@ -463,9 +339,10 @@ test_hidden_nesting (Fixture *f, gconstpointer data)
   g_string_append (script, "\\r\\n\nstall\n");
   start_daemon (f, (const char *const[]){ "--timeout", "10000", "--interval", "0", NULL });
   deep = qpin_fake_peer_new_at (deep_path, script->str);
-  good = start_watched_vm (f, "good");
-  g_assert_true (qpin_test_wait_for (log_has_deep, f, 60000));
-  wait_vm (f, good->pid, "pinned");
+  good = qpin_test_daemon_watched_vm (f, "good");
+  qpin_test_daemon_wait_log (
+    f, "bad message from peer: not JSON: unexpected character '/' at offset 11", 60000);
+  qpin_test_daemon_wait_vm (f, good->pid, "pinned", NULL, 15000);
   g_assert_true (qpin_test_wait_daemon (f->control, 0));
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
   g_assert_true (qpin_fake_peer_finish (deep, NULL));
@@ -521,9 +398,9 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   g_autofree char *online_text = NULL;
 
   start_daemon (f, NULL);
-  vm = start_watched_vm (f, "cg");
-  wait_vm (f, vm->pid, "pinned");
-  before = vcpu_affinity (vm);
+  vm = qpin_test_daemon_watched_vm (f, "cg");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
+  before = qpin_test_vcpu_affinity (vm->pid);
   g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online_text, NULL, NULL));
   g_assert_true (qpin_cpuset_parse (online_text, &online, NULL));
   g_assert_true (qpin_cpuset_parse (before, &set, NULL));
@@ -533,7 +410,7 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   cgroup = qpin_test_cgroup_new (allowed);
   qpin_test_cgroup_add (cgroup, vm->pid);
   note = g_strdup_printf ("its cgroup cpuset allows only cpus %s: planned inside them", allowed);
-  wait_vm_note (f, vm->pid, "pinned", note);
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", note, 15000);
   {
     const char *args[] = { "status", "--control", f->control, NULL };
     g_autofree char *out = NULL, *err = NULL;
@@ -542,7 +419,7 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
     g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 0);
     g_assert_nonnull (strstr (out, line));
   }
-  after = vcpu_affinity (vm);
+  after = qpin_test_vcpu_affinity (vm->pid);
   g_assert_cmpstr (after, ==, allowed);
   {
     g_autofree char *log = qpin_test_qpin_log (f->daemon);
@@ -552,53 +429,6 @@ test_cgroup_moves_vm (Fixture *f, gconstpointer data)
   }
   qpin_test_qemu_free (vm);
   qpin_test_cgroup_free (cgroup);
-}
-
-/* A listen-mode QEMU with room for a hot-added vCPU; its own -qmp socket
- * (qemu->qmp_path) serves a foreign client. */
-static QpinTestQemu *
-start_listen_vm_hotplug (Fixture *f, const char *name)
-{
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  const char *args[] = { "-smp",     "1,maxcpus=2", "-name", vm_name,
-                         "-chardev", chardev,       "-mon",  "chardev=qpin,mode=control",
-                         NULL };
-  return qpin_test_qemu_start (NULL, args, TRUE);
-}
-
-/* device_add of the first free vCPU slot, as a script would do it. */
-static void
-device_add_one (const char *monitor)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL;
-  g_autoptr (GPtrArray) slots = NULL;
-
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
-  g_assert_no_error (error);
-  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < slots->len; i++)
-    {
-      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
-      g_autoptr (JsonNode) ok = NULL;
-
-      if (slot->qom_path)
-        continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", "foreign-cpu");
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
-      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
-      g_assert_no_error (error);
-      break;
-    }
-  qpin_qmp_client_close (client);
 }
 
 typedef struct {
@@ -649,22 +479,22 @@ test_shared_pool_kept (Fixture *f, gconstpointer data)
   g_assert_true (
     g_file_set_contents (conf, "[vm:ded]\ncpus = dedicated\n[vm:sh]\ncpus = shared\n", -1, NULL));
   start_daemon (f, extra);
-  ded = start_listen_vm_hotplug (f, "ded");
-  wait_vm (f, ded->pid, "pinned");
-  sh = start_listen_vm (f, "sh");
-  wait_vm (f, sh->pid, "pinned");
-  cpu_ded = vcpu_affinity (ded);
-  cpu_sh = vcpu_affinity (sh);
+  ded = qpin_test_daemon_listen_vm (f, "ded", "1,maxcpus=2");
+  qpin_test_daemon_wait_vm (f, ded->pid, "pinned", NULL, 15000);
+  sh = qpin_test_daemon_listen_vm (f, "sh", "1");
+  qpin_test_daemon_wait_vm (f, sh->pid, "pinned", NULL, 15000);
+  cpu_ded = qpin_test_vcpu_affinity (ded->pid);
+  cpu_sh = qpin_test_vcpu_affinity (sh->pid);
   g_assert_null (strpbrk (cpu_ded, ",-"));
   g_assert_null (strpbrk (cpu_sh, ",-"));
   g_assert_cmpstr (cpu_ded, !=, cpu_sh);
 
-  device_add_one (ded->qmp_path);
+  qpin_test_qemu_add_vcpus (ded->qmp_path, 1);
   note = g_strdup_printf ("waiting: vcpu 1 has no cpu (vm 'ded': vcpu 1 needs 1 dedicated cpu, 1 "
                           "free on the host (cpus %s), but 1 must stay in the shared pool for vm "
                           "'sh')",
                           cpu_sh);
-  wait_vm_note (f, ded->pid, "degraded", note);
+  qpin_test_daemon_wait_vm (f, ded->pid, "degraded", note, 15000);
   {
     const char *args[] = { "status", "--control", f->control, NULL };
     g_autofree char *out = NULL, *err = NULL;
@@ -683,7 +513,7 @@ test_shared_pool_kept (Fixture *f, gconstpointer data)
       }
   }
   {
-    g_autofree char *still = vcpu_affinity (sh);
+    g_autofree char *still = qpin_test_vcpu_affinity (sh->pid);
     g_assert_cmpstr (still, ==, cpu_sh);
   }
 
@@ -733,47 +563,6 @@ test_topology_needs_dry_run (Fixture *f, gconstpointer data)
   g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 2);
   g_assert_cmpstr (err, ==, line);
   g_assert_false (g_file_test (f->control, G_FILE_TEST_EXISTS));
-}
-
-/* Host CPU hotplug in a test: CPU 1 is taken offline and always put back,
- * also when an assertion aborts the test or meson's timeout ends it. */
-#define HOTPLUG_CPU_PATH "/sys/devices/system/cpu/cpu1/online"
-
-static void
-cpu1_set_online (gboolean online)
-{
-  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (write (fd, online ? "1" : "0", 1), ==, 1);
-  close (fd);
-}
-
-static void
-restore_cpu1 (int sig)
-{
-  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
-
-  if (fd >= 0)
-    {
-      (void) !write (fd, "1", 1);
-      close (fd);
-    }
-  signal (sig, SIG_DFL);
-  raise (sig);
-}
-
-static gboolean
-can_hotplug_cpu1 (void)
-{
-  if (access (HOTPLUG_CPU_PATH, W_OK) != 0)
-    {
-      g_test_skip ("needs root and a hot-pluggable CPU 1");
-      return FALSE;
-    }
-  signal (SIGABRT, restore_cpu1);
-  signal (SIGTERM, restore_cpu1);
-  return TRUE;
 }
 
 /* Every thread of every placed VM in status: "actual" is what the
@@ -850,31 +639,31 @@ test_cpu_offline_online (Fixture *f, gconstpointer data)
   g_autofree char *cpu_a = NULL, *cpu_b = NULL, *log = NULL;
   QpinTestQemu *on1;
 
-  if (!can_hotplug_cpu1 ())
+  if (!qpin_test_cpu1_hotplug_begin (FALSE))
     return;
   start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
-  a = start_watched_vm (f, "a");
-  b = start_watched_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
-  cpu_b = vcpu_affinity (b);
+  a = qpin_test_daemon_watched_vm (f, "a");
+  b = qpin_test_daemon_watched_vm (f, "b");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
+  cpu_b = qpin_test_vcpu_affinity (b->pid);
   on1 = g_str_equal (cpu_a, "1") ? a : b;
   g_assert_cmpstr (g_str_equal (cpu_a, "1") ? cpu_b : cpu_a, ==, "0");
 
-  cpu1_set_online (FALSE);
+  qpin_test_cpu1_set_online (FALSE);
   g_usleep (1500 * 1000); /* the kernel's own moves come after the event */
   wait_truth (f);
   g_assert_true (vm_degraded_note (f, on1->pid));
 
-  cpu1_set_online (TRUE);
+  qpin_test_cpu1_set_online (TRUE);
   g_usleep (1500 * 1000);
   wait_truth (f);
-  wait_vm (f, on1->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, on1->pid, "pinned", NULL, 15000);
   g_assert_false (vm_degraded_note (f, on1->pid));
   {
-    g_autofree char *now_a = vcpu_affinity (a);
-    g_autofree char *now_b = vcpu_affinity (b);
+    g_autofree char *now_a = qpin_test_vcpu_affinity (a->pid);
+    g_autofree char *now_b = qpin_test_vcpu_affinity (b->pid);
     g_assert_cmpstr (now_a, ==, cpu_a);
     g_assert_cmpstr (now_b, ==, cpu_b);
   }
@@ -900,18 +689,18 @@ test_restart_keeps_degraded (Fixture *f, gconstpointer data)
   g_autofree char *qmp = NULL;
   const char *grace[] = { "--grace", "1500", "--interval", "0", NULL };
 
-  if (!can_hotplug_cpu1 ())
+  if (!qpin_test_cpu1_hotplug_begin (FALSE))
     return;
   start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
   qmp = g_strdup_printf ("unix:%s/x.sock,server=on,wait=off", f->watch);
   x = qpin_test_qemu_start (
     NULL, (const char *const[]){ "-smp", "2", "-name", "x,debug-threads=on", "-qmp", qmp, NULL },
     FALSE);
-  wait_vm (f, x->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, x->pid, "pinned", NULL, 15000);
   vcpus = qpin_test_vcpu_tids (x->pid);
   g_assert_cmpuint (vcpus->len, ==, 2);
 
-  cpu1_set_online (FALSE);
+  qpin_test_cpu1_set_online (FALSE);
   g_usleep (1500 * 1000);
   wait_truth (f);
   g_assert_true (vm_degraded_note (f, x->pid));
@@ -924,19 +713,19 @@ test_restart_keeps_degraded (Fixture *f, gconstpointer data)
   start_daemon (f, grace);
   g_usleep (2000 * 1000); /* the grace */
   wait_truth (f);
-  wait_vm (f, x->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, x->pid, "pinned", NULL, 15000);
   g_assert_true (vm_degraded_note (f, x->pid));
   {
     g_autofree char *after = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
     g_assert_cmpstr (after, ==, "0");
   }
   /* CPU 0 is still x's: a newcomer does not get it */
-  z = start_watched_vm (f, "z");
-  wait_vm (f, z->pid, "failed");
+  z = qpin_test_daemon_watched_vm (f, "z");
+  qpin_test_daemon_wait_vm (f, z->pid, "failed", NULL, 15000);
 
-  cpu1_set_online (TRUE);
+  qpin_test_cpu1_set_online (TRUE);
   g_usleep (1500 * 1000);
-  wait_vm (f, x->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, x->pid, "pinned", NULL, 15000);
   wait_truth (f);
   g_assert_false (vm_degraded_note (f, x->pid));
   {
@@ -967,18 +756,18 @@ test_restart_keeps_owner (Fixture *f, gconstpointer data)
   const char *grace[] = { "--grace", "1500", "--interval", "0", NULL };
   QpinTestQemu *owner, *floater;
 
-  if (!can_hotplug_cpu1 ())
+  if (!qpin_test_cpu1_hotplug_begin (FALSE))
     return;
   start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
-  a = start_watched_vm (f, "a");
-  b = start_watched_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
+  a = qpin_test_daemon_watched_vm (f, "a");
+  b = qpin_test_daemon_watched_vm (f, "b");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
   owner = g_str_equal (cpu_a, "0") ? a : b;
   floater = owner == a ? b : a;
 
-  cpu1_set_online (FALSE);
+  qpin_test_cpu1_set_online (FALSE);
   g_usleep (1500 * 1000);
   wait_truth (f);
   g_assert_true (vm_degraded_note (f, floater->pid));
@@ -989,19 +778,19 @@ test_restart_keeps_owner (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->daemon, qpin_test_qpin_free);
   start_daemon (f, grace);
   g_usleep (2000 * 1000); /* the grace */
-  wait_vm (f, owner->pid, "pinned");
-  wait_vm (f, floater->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, owner->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, floater->pid, "pinned", NULL, 15000);
   wait_truth (f);
   g_assert_false (vm_degraded_note (f, owner->pid));
   g_assert_true (vm_degraded_note (f, floater->pid));
 
-  cpu1_set_online (TRUE);
+  qpin_test_cpu1_set_online (TRUE);
   g_usleep (1500 * 1000);
   wait_truth (f);
   g_assert_false (vm_degraded_note (f, floater->pid));
   {
-    g_autofree char *o = vcpu_affinity (owner);
-    g_autofree char *x = vcpu_affinity (floater);
+    g_autofree char *o = qpin_test_vcpu_affinity (owner->pid);
+    g_autofree char *x = qpin_test_vcpu_affinity (floater->pid);
     g_assert_cmpstr (o, ==, "0");
     g_assert_cmpstr (x, ==, "1");
   }
@@ -1035,8 +824,8 @@ test_status_reads_kernel (Fixture *f, gconstpointer data)
   guint other;
 
   start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
-  vm = start_watched_vm (f, "k");
-  wait_vm (f, vm->pid, "pinned");
+  vm = qpin_test_daemon_watched_vm (f, "k");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   vcpus = qpin_test_vcpu_tids (vm->pid);
   pinned = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
   other = g_str_equal (pinned, "0") ? 1 : 0;
@@ -1059,7 +848,7 @@ test_status_reads_kernel (Fixture *f, gconstpointer data)
       g_assert_false (json_object_get_boolean_member (t, "applied"));
     }
   /* looked at again at once: pinned back, no timer needed */
-  wait_vm (f, vm->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   wait_truth (f);
   {
     g_autofree char *now = qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
@@ -1080,22 +869,17 @@ test_dry_run_planned (Fixture *f, gconstpointer data)
   g_assert_true (g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL));
   g_strstrip (online);
   start_daemon (f, (const char *const[]){ "--dry-run", NULL });
-  vm = start_watched_vm (f, "dry");
-  wait_vm (f, vm->pid, "planned");
+  vm = qpin_test_daemon_watched_vm (f, "dry");
+  qpin_test_daemon_wait_vm (f, vm->pid, "planned", NULL, 15000);
   status = qpin_test_status (f->control);
   threads = json_object_get_array_member (qpin_test_find_vm (status, vm->pid), "threads");
-  g_assert_cmpuint (json_array_get_length (threads), >, 0);
-  for (guint i = 0; i < json_array_get_length (threads); i++)
-    {
-      JsonObject *t = json_array_get_object_element (threads, i);
-      g_autofree char *kernel
-        = qpin_test_affinity_of ((GPid) json_object_get_int_member (t, "tid"));
-
-      g_assert_false (json_object_get_boolean_member (t, "applied"));
-      g_assert_cmpstr (json_object_get_string_member (t, "actual"), ==, kernel);
-      g_assert_cmpstr (kernel, ==, online);
-    }
+  qpin_test_assert_threads_untouched (threads, online);
 }
+
+typedef struct {
+  Fixture *f;
+  GPid pid;
+} VmWait;
 
 static gboolean
 degraded_note_gone (gpointer data)
@@ -1116,18 +900,18 @@ test_degraded_whole_when_vm_leaves (Fixture *f, gconstpointer data)
   QpinTestQemu **owner, **floater;
   VmWait w = { f };
 
-  if (!can_hotplug_cpu1 ())
+  if (!qpin_test_cpu1_hotplug_begin (FALSE))
     return;
   start_daemon (f, (const char *const[]){ "--interval", "0", NULL });
-  a = start_watched_vm (f, "a");
-  b = start_watched_vm (f, "b");
-  wait_vm (f, a->pid, "pinned");
-  wait_vm (f, b->pid, "pinned");
-  cpu_a = vcpu_affinity (a);
+  a = qpin_test_daemon_watched_vm (f, "a");
+  b = qpin_test_daemon_watched_vm (f, "b");
+  qpin_test_daemon_wait_vm (f, a->pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_vm (f, b->pid, "pinned", NULL, 15000);
+  cpu_a = qpin_test_vcpu_affinity (a->pid);
   owner = g_str_equal (cpu_a, "0") ? &a : &b;
   floater = owner == &a ? &b : &a;
 
-  cpu1_set_online (FALSE);
+  qpin_test_cpu1_set_online (FALSE);
   g_usleep (1500 * 1000);
   wait_truth (f);
   g_assert_true (vm_degraded_note (f, (*floater)->pid));
@@ -1135,12 +919,12 @@ test_degraded_whole_when_vm_leaves (Fixture *f, gconstpointer data)
   g_clear_pointer (owner, qpin_test_qemu_free);
   w.pid = (*floater)->pid;
   g_assert_true (qpin_test_wait_for (degraded_note_gone, &w, 15000));
-  wait_vm (f, (*floater)->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, (*floater)->pid, "pinned", NULL, 15000);
   wait_truth (f);
   log = qpin_test_qpin_log (f->daemon);
   g_test_message ("daemon log:\n%s", log);
   g_assert_nonnull (strstr (log, "whole again now that a VM left its CPUs"));
-  cpu1_set_online (TRUE);
+  qpin_test_cpu1_set_online (TRUE);
 }
 
 int

@@ -13,22 +13,8 @@
 
 #include "qpin-fake-peer.h"
 #include "qpin-qmp-client.h"
-#include "qpin-test-qemu.h"
-
-/* A 512-byte boot sector that spins: "jmp $" (EB FE) and the 55 AA mark */
-static char *
-spin_image (const char *dir)
-{
-  g_autofree char *path = g_build_filename (dir, "spin.img", NULL);
-  char sector[512] = { 0 };
-
-  sector[0] = (char) 0xEB;
-  sector[1] = (char) 0xFE;
-  sector[510] = 0x55;
-  sector[511] = (char) 0xAA;
-  g_assert_true (g_file_set_contents (path, sector, sizeof sector, NULL));
-  return g_steal_pointer (&path);
-}
+#include "qpin-test-daemon.h"
+#include "qpin-test-spin.h"
 
 /* A TCG guest whose one vCPU spins at 100 %, named @name */
 static QpinTestQemu *
@@ -38,24 +24,15 @@ start_spinner (const char *name, const char *tmp)
   g_autofree char *img = NULL;
   g_autofree char *drive = NULL;
   g_autofree char *name_arg = g_strdup_printf ("%s,debug-threads=on", name);
-  g_autoptr (GError) error = NULL;
   QpinTestQemu *qemu;
 
   g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
-  img = spin_image (dir);
+  img = qpin_test_spin_image (dir);
   drive = g_strdup_printf ("file=%s,if=floppy,format=raw", img);
   qemu = qpin_test_qemu_start (
     "tcg", (const char *const[]){ "-machine", "pc", "-name", name_arg, "-drive", drive, NULL },
     TRUE);
-  {
-    g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
-    g_autoptr (JsonNode) reply = NULL;
-
-    g_assert_no_error (error);
-    reply = qpin_qmp_client_execute_sync (client, "cont", NULL, 10000, &error);
-    g_assert_no_error (error);
-    qpin_qmp_client_close (client);
-  }
+  qpin_test_qemu_cont (qemu);
   return qemu;
 }
 
@@ -387,18 +364,13 @@ repaired (gpointer data)
 static void
 test_drift_repeated (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
-  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
-  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
-  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
-  g_autoptr (QpinTestQpin) daemon = NULL;
+  QpinTestDaemon d = { 0 };
   g_autoptr (QpinTestQemu) q = NULL;
   g_autoptr (GArray) vcpus = NULL;
   g_autoptr (JsonNode) root = NULL;
   g_autoptr (GPtrArray) found = NULL;
   g_autofree char *out = NULL, *err = NULL;
-  DriftWait w = { control, 0, 0, 0 };
+  DriftWait w = { NULL, 0, 0, 0 };
   int status;
 
   if (online_cpus () < 2)
@@ -406,15 +378,11 @@ test_drift_repeated (void)
       g_test_skip ("needs two online CPUs to move a thread away");
       return;
     }
-  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
-                                                        control, "--grace", "0", "--interval",
-                                                        "100", NULL });
-  g_assert_true (qpin_test_wait_daemon (control, 20000));
-  q = qpin_test_qemu_start (NULL,
-                            (const char *const[]){ "-smp", "1", "-name", "drifty,debug-threads=on",
-                                                   "-chardev", chardev, "-mon",
-                                                   "chardev=qpin,mode=control", NULL },
-                            TRUE);
+  qpin_test_daemon_set_up (&d, "qpin-diag", 0, 0);
+  d.interval = "100";
+  w.control = d.control;
+  qpin_test_daemon_start (&d, NULL);
+  q = qpin_test_daemon_listen_vm (&d, "drifty", "1");
   vcpus = qpin_test_vcpu_tids (q->pid);
   g_assert_cmpuint (vcpus->len, ==, 1);
   w.pid = q->pid;
@@ -439,9 +407,9 @@ test_drift_repeated (void)
       g_assert_cmpint (sched_setaffinity (w.tid, sizeof set, &set), ==, 0);
       g_assert_true (qpin_test_wait_for (repaired, &w, 20000));
     }
-  status = qpin_test_run_qpin (
-    (const char *const[]){ "diagnose", "--json", "--duration", "0.5", "--control", control, NULL },
-    &out, &err);
+  status = qpin_test_run_qpin ((const char *const[]){ "diagnose", "--json", "--duration", "0.5",
+                                                      "--control", d.control, NULL },
+                               &out, &err);
   g_test_message ("%s\n%s", out, err);
   g_assert_cmpint (status, ==, 1);
   root = json_from_string (out, NULL);
@@ -452,7 +420,7 @@ test_drift_repeated (void)
     json_object_get_int_member (
       json_object_get_object_member (g_ptr_array_index (found, 0), "evidence"), "drift_repairs"),
     >=, 4);
-  g_unlink (ledger);
+  qpin_test_daemon_tear_down (&d);
 }
 
 /* Every /proc/irq/N/smp_affinity_list, by IRQ number */
@@ -488,30 +456,6 @@ restore_masks (GHashTable *masks)
     }
 }
 
-typedef struct {
-  const char *control;
-  GPid pid;
-} PinWait;
-
-static gboolean
-vm_pinned (gpointer data)
-{
-  PinWait *w = data;
-  g_autoptr (JsonNode) status = NULL;
-  JsonObject *vm = status_vm (w->control, w->pid, &status);
-
-  return vm && g_str_equal (json_object_get_string_member (vm, "state"), "pinned");
-}
-
-static gboolean
-vm_gone (gpointer data)
-{
-  PinWait *w = data;
-  g_autoptr (JsonNode) status = NULL;
-
-  return status_vm (w->control, w->pid, &status) == NULL && status != NULL;
-}
-
 /* irqs = avoid: with a VM holding a CPU, every IRQ that allowed it and
  * can move (the kernel refuses managed ones) no longer does, and none is
  * left without a CPU; when the VM exits, and when the daemon stops, every
@@ -519,15 +463,10 @@ vm_gone (gpointer data)
 static void
 test_irqs_avoid (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
-  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
-  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
-  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
+  QpinTestDaemon d = { 0 };
   g_autoptr (GHashTable) before = irq_masks ();
   g_autoptr (GHashTable) during = NULL;
   g_autoptr (GHashTable) after = NULL;
-  g_autoptr (QpinTestQpin) daemon = NULL;
   g_autoptr (QpinTestQemu) q = NULL;
   g_autoptr (JsonNode) status = NULL;
   g_autofree char *log = NULL;
@@ -535,26 +474,19 @@ test_irqs_avoid (void)
   gpointer key, value;
   QpinCpuset held;
   guint moved = 0;
-  PinWait w = { control, 0 };
 
   if (online_cpus () < 2)
     {
       g_test_skip ("needs two online CPUs: one held, one for the IRQs");
       return;
     }
-  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
-                                                        control, "--grace", "0", "--policy",
-                                                        "irqs=avoid", NULL });
-  g_assert_true (qpin_test_wait_daemon (control, 20000));
-  q = qpin_test_qemu_start (NULL,
-                            (const char *const[]){ "-smp", "1", "-name", "irqvm,debug-threads=on",
-                                                   "-chardev", chardev, "-mon",
-                                                   "chardev=qpin,mode=control", NULL },
-                            TRUE);
-  w.pid = q->pid;
-  g_assert_true (qpin_test_wait_for (vm_pinned, &w, 20000));
+  qpin_test_daemon_set_up (&d, "qpin-diag", 0, 0);
+  d.interval = NULL;
+  qpin_test_daemon_start (&d, (const char *const[]){ "--policy", "irqs=avoid", NULL });
+  q = qpin_test_daemon_listen_vm (&d, "irqvm", "1");
+  qpin_test_daemon_wait_vm (&d, q->pid, "pinned", NULL, 20000);
   {
-    JsonObject *vm = status_vm (control, q->pid, &status);
+    JsonObject *vm = status_vm (d.control, q->pid, &status);
     JsonArray *threads = json_object_get_array_member (vm, "threads");
     QpinCpuset cpus;
 
@@ -592,17 +524,21 @@ test_irqs_avoid (void)
     }
   g_assert_cmpuint (moved, >, 0);
   /* the VM exits: its CPU is released, the masks are as before */
-  g_clear_pointer (&q, qpin_test_qemu_free);
-  g_assert_true (qpin_test_wait_for (vm_gone, &w, 20000));
+  {
+    GPid pid = q->pid;
+
+    g_clear_pointer (&q, qpin_test_qemu_free);
+    qpin_test_daemon_wait_vm (&d, pid, NULL, NULL, 20000);
+  }
   after = irq_masks ();
   g_hash_table_iter_init (&it, before);
   while (g_hash_table_iter_next (&it, &key, &value))
     if (g_hash_table_contains (after, key))
       g_assert_cmpstr (g_hash_table_lookup (after, key), ==, value);
   g_clear_pointer (&after, g_hash_table_unref);
-  g_assert_cmpint (kill (daemon->pid, SIGTERM), ==, 0);
-  g_assert_cmpint (qpin_test_qpin_wait (daemon), ==, 0);
-  log = qpin_test_qpin_log (daemon);
+  g_assert_cmpint (kill (d.daemon->pid, SIGTERM), ==, 0);
+  g_assert_cmpint (qpin_test_qpin_wait (d.daemon), ==, 0);
+  log = qpin_test_qpin_log (d.daemon);
   g_test_message ("%s", log);
   g_assert_nonnull (strstr (log, "irqs=avoid: keeping device irqs off cpus"));
   after = irq_masks ();
@@ -611,7 +547,7 @@ test_irqs_avoid (void)
     if (g_hash_table_contains (after, key))
       g_assert_cmpstr (g_hash_table_lookup (after, key), ==, value);
   restore_masks (before);
-  g_unlink (ledger);
+  qpin_test_daemon_tear_down (&d);
 }
 
 /* qpin status --map: the daemon's VM drawn on the live host, its vCPU on
@@ -619,31 +555,20 @@ test_irqs_avoid (void)
 static void
 test_status_map (void)
 {
-  g_autofree char *tmp = g_dir_make_tmp ("qpin-diag-XXXXXX", NULL);
-  g_autofree char *listen = g_build_filename (tmp, "qmp.sock", NULL);
-  g_autofree char *control = g_build_filename (tmp, "control.sock", NULL);
-  g_autofree char *ledger = g_build_filename (tmp, "ledger.json", NULL);
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen);
-  g_autoptr (QpinTestQpin) daemon = NULL;
+  QpinTestDaemon d = { 0 };
   g_autoptr (QpinTestQemu) q = NULL;
   g_autoptr (JsonNode) status = NULL;
   g_autofree char *out = NULL, *err = NULL;
   g_autofree char *label = NULL;
-  PinWait w = { control, 0 };
   JsonArray *threads;
   const char *cpu = NULL;
 
-  daemon = qpin_test_qpin_spawn ((const char *const[]){ "daemon", "--listen", listen, "--control",
-                                                        control, "--grace", "0", NULL });
-  g_assert_true (qpin_test_wait_daemon (control, 20000));
-  q = qpin_test_qemu_start (NULL,
-                            (const char *const[]){ "-smp", "1", "-name", "smap,debug-threads=on",
-                                                   "-chardev", chardev, "-mon",
-                                                   "chardev=qpin,mode=control", NULL },
-                            TRUE);
-  w.pid = q->pid;
-  g_assert_true (qpin_test_wait_for (vm_pinned, &w, 20000));
-  threads = json_object_get_array_member (status_vm (control, q->pid, &status), "threads");
+  qpin_test_daemon_set_up (&d, "qpin-diag", 0, 0);
+  d.interval = NULL;
+  qpin_test_daemon_start (&d, NULL);
+  q = qpin_test_daemon_listen_vm (&d, "smap", "1");
+  qpin_test_daemon_wait_vm (&d, q->pid, "pinned", NULL, 20000);
+  threads = json_object_get_array_member (status_vm (d.control, q->pid, &status), "threads");
   for (guint i = 0; i < json_array_get_length (threads); i++)
     {
       JsonObject *t = json_array_get_object_element (threads, i);
@@ -652,7 +577,7 @@ test_status_map (void)
     }
   g_assert_nonnull (cpu);
   g_assert_cmpint (
-    qpin_test_run_qpin ((const char *const[]){ "status", "--map", "--control", control, NULL },
+    qpin_test_run_qpin ((const char *const[]){ "status", "--map", "--control", d.control, NULL },
                         &out, &err),
     ==, 0);
   g_test_message ("%s", out);
@@ -662,7 +587,7 @@ test_status_map (void)
   g_assert_nonnull (strstr (out, label));
   g_assert_null (strchr (out, '!')); /* the shared emulator is not a second holder */
   g_clear_pointer (&q, qpin_test_qemu_free);
-  g_unlink (ledger);
+  qpin_test_daemon_tear_down (&d);
 }
 
 /* A QEMU whose monitor answers who it is but drops the connection at the

@@ -11,52 +11,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
+#include "qpin-test-host.h"
 
-typedef struct {
-  char *dir;
-  char *listen;
-  char *control;
-  char *watch;
-  QpinTestQpin *daemon;
-} Fixture;
+typedef QpinTestDaemon Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  f->dir = g_dir_make_tmp ("qpin-hostile-XXXXXX", NULL);
-  f->listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  f->control = g_build_filename (f->dir, "control.sock", NULL);
-  f->watch = g_build_filename (f->dir, "vms", NULL);
-  g_mkdir (f->watch, 0755);
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
+  qpin_test_daemon_set_up (f, "qpin-hostile", 0, 0755);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
-  remove_tree (f->dir);
-  g_free (f->dir);
-  g_free (f->listen);
-  g_free (f->control);
-  g_free (f->watch);
+  qpin_test_daemon_tear_down (f);
 }
 
 /* qpin with @wrapper (e.g. "timeout 10") in front, as QPIN_TEST_WRAPPER
@@ -99,50 +68,14 @@ run_qpin_bounded (const char *const *args, char **err)
 static void
 start_daemon (Fixture *f, const char *wrapper, const char *const *extra)
 {
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *base[] = { "daemon",   "--listen", f->listen, "--watch",    f->watch, "--control",
-                         f->control, "--grace",  "0",       "--interval", "200",    NULL };
   char *saved = NULL;
 
-  for (const char *const *a = base; *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  for (const char *const *a = extra; a && *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  g_ptr_array_add (args, NULL);
   if (wrapper)
     set_wrapper (wrapper, &saved);
-  f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
+  qpin_test_daemon_spawn (f, extra);
   if (wrapper)
     restore_wrapper (saved);
   g_assert_true (qpin_test_wait_daemon (f->control, 20000));
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-} VmWait;
-
-static gboolean
-vm_pinned (gpointer data)
-{
-  VmWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), "pinned");
-}
-
-static void
-wait_pinned (Fixture *f, GPid pid, guint timeout_ms)
-{
-  VmWait w = { f, pid };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (vm_pinned, &w, timeout_ms))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s", log);
-  g_assert_not_reached ();
 }
 
 /* The daemon never heard of @qemu: not in status, and its one vCPU still
@@ -340,7 +273,7 @@ test_long_watched_path (Fixture *f, gconstpointer data)
   /* QEMU cannot bind a long path itself; a bound socket can be renamed */
   g_assert_cmpint (rename (user_vm->qmp_path, sock), ==, 0);
   start_daemon (f, NULL, NULL);
-  wait_pinned (f, user_vm->pid, 15000);
+  qpin_test_daemon_wait_vm (f, user_vm->pid, "pinned", NULL, 15000);
   assert_untouched (f, root_vm);
 }
 
@@ -354,22 +287,6 @@ skip_under_wrapper (void)
     return FALSE;
   g_test_skip ("CPU use and timing are not measured under QPIN_TEST_WRAPPER");
   return TRUE;
-}
-
-static guint64
-cpu_ticks (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
-  g_autofree char *text = NULL;
-  g_auto (GStrv) fields = NULL;
-  const char *after;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  after = strrchr (text, ')'); /* comm may hold spaces */
-  g_assert_nonnull (after);
-  fields = g_strsplit (after + 2, " ", -1);
-  /* utime and stime are fields 14 and 15, 12 and 13 after "pid (comm) " */
-  return g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10);
 }
 
 static char *
@@ -415,7 +332,7 @@ test_fd_exhaustion (Fixture *f, gconstpointer data)
   strcpy (addr.sun_path, f->listen);
   /* 100 connections, or as many as get through in 3 s: 8 handshakes plus a
    * backlog of 64, then 8 more each time the 500 ms timeout frees them */
-  ticks = cpu_ticks (f->daemon->pid);
+  ticks = qpin_test_cpu_ticks (f->daemon->pid);
   t0 = g_get_monotonic_time ();
   while (fds->len < 100 && g_get_monotonic_time () - t0 < 3 * G_USEC_PER_SEC)
     {
@@ -437,7 +354,8 @@ test_fd_exhaustion (Fixture *f, gconstpointer data)
   /* the CPU used while the connections came in and 2 s after */
   g_usleep (2 * G_USEC_PER_SEC);
   elapsed = (double) (g_get_monotonic_time () - t0) / G_USEC_PER_SEC;
-  cpu = (double) (cpu_ticks (f->daemon->pid) - ticks) / (elapsed * (double) sysconf (_SC_CLK_TCK));
+  cpu = (double) (qpin_test_cpu_ticks (f->daemon->pid) - ticks)
+        / (elapsed * (double) sysconf (_SC_CLK_TCK));
   g_test_message ("daemon cpu over %.1f s: %.1f %%", elapsed, cpu * 100);
   g_assert_cmpfloat (cpu, <, 0.05);
 
@@ -454,7 +372,7 @@ test_fd_exhaustion (Fixture *f, gconstpointer data)
                            NULL };
     vm = qpin_test_qemu_start (NULL, args, FALSE);
   }
-  wait_pinned (f, vm->pid, 30000);
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 30000);
 
   log = qpin_test_qpin_log (f->daemon);
   g_test_message ("daemon log:\n%s", log);
@@ -526,10 +444,11 @@ test_accept_backs_off (Fixture *f, gconstpointer data)
     return;
   start_daemon (f, NULL, extra);
   set_nofile (f->daemon->pid, qpin_test_count_fds (f->daemon->pid) + 2);
-  ticks = cpu_ticks (f->daemon->pid);
+  ticks = qpin_test_cpu_ticks (f->daemon->pid);
   fds = open_idle (f->listen, 20);
   g_usleep (3 * G_USEC_PER_SEC);
-  cpu = (double) (cpu_ticks (f->daemon->pid) - ticks) / (3.0 * (double) sysconf (_SC_CLK_TCK));
+  cpu = (double) (qpin_test_cpu_ticks (f->daemon->pid) - ticks)
+        / (3.0 * (double) sysconf (_SC_CLK_TCK));
   g_test_message ("%u idle connections; daemon cpu over 3 s: %.1f %%", fds->len, cpu * 100);
   g_assert_cmpfloat (cpu, <, 0.05);
   log = qpin_test_qpin_log (f->daemon);
@@ -548,7 +467,7 @@ test_accept_backs_off (Fixture *f, gconstpointer data)
                            NULL };
     vm = qpin_test_qemu_start (NULL, args, FALSE);
   }
-  wait_pinned (f, vm->pid, 15000);
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   g_free (log);
   log = qpin_test_qpin_log (f->daemon);
   g_assert_cmpuint (count_lines_with (log, warning, NULL), ==, 1);
@@ -599,7 +518,7 @@ test_watch_handshake_cap (Fixture *f, gconstpointer data)
   g_test_message ("daemon fds: %u at start, at most %u", base, most);
   /* 8 handshakes, and the real QEMU once it is a VM: its monitor */
   g_assert_cmpuint (most, <=, base + 8 + 1);
-  wait_pinned (f, vm->pid, 15000);
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   for (guint i = 0; i < fds->len; i++)
     close (g_array_index (fds, int, i));
 }

@@ -16,43 +16,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
+#include "qpin-test-host.h"
 
 #define NOBODY 65534
 
-typedef struct {
-  char *dir;
-  char *listen;
-  char *control;
-  char *watch;
-  QpinTestQpin *daemon;
-} Fixture;
+typedef QpinTestDaemon Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  f->dir = g_dir_make_tmp ("qpin-hostile-XXXXXX", NULL);
-  f->listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  f->control = g_build_filename (f->dir, "control.sock", NULL);
-  f->watch = g_build_filename (f->dir, "vms", NULL);
-  g_mkdir (f->watch, 0755);
-}
-
-static void
-remove_all (const char *dir)
-{
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  const char *name;
-
-  while (d && (name = g_dir_read_name (d)))
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      if (g_file_test (path, G_FILE_TEST_IS_DIR))
-        remove_all (path);
-      else
-        g_unlink (path);
-    }
-  g_rmdir (dir);
+  qpin_test_daemon_set_up (f, "qpin-hostile", 0, 0755);
 }
 
 /* The daemon stops cleanly on SIGTERM, and a sanitizer build found
@@ -81,27 +55,7 @@ static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
   stop_daemon (f);
-  remove_all (f->dir);
-  g_free (f->dir);
-  g_free (f->listen);
-  g_free (f->control);
-  g_free (f->watch);
-}
-
-static void
-start_daemon (Fixture *f, const char *const *extra)
-{
-  g_autoptr (GPtrArray) args = g_ptr_array_new ();
-  const char *base[] = { "daemon",   "--listen", f->listen, "--watch",    f->watch, "--control",
-                         f->control, "--grace",  "0",       "--interval", "200",    NULL };
-
-  for (const char *const *a = base; *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  for (const char *const *a = extra; a && *a; a++)
-    g_ptr_array_add (args, (gpointer) *a);
-  g_ptr_array_add (args, NULL);
-  f->daemon = qpin_test_qpin_spawn ((const char *const *) args->pdata);
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+  qpin_test_daemon_tear_down (f);
 }
 
 /* The hostile peer helper, with @args; stdout piped for its query count. */
@@ -130,103 +84,6 @@ pid_of (GSubprocess *p)
 
   g_assert_nonnull (id);
   return (GPid) atoi (id);
-}
-
-typedef struct {
-  Fixture *f;
-  const char *text;
-  guint times; /* at least */
-} LogWait;
-
-static guint
-count_in (const char *haystack, const char *needle)
-{
-  guint n = 0;
-
-  for (const char *p = haystack; (p = strstr (p, needle)) != NULL; p += strlen (needle))
-    n++;
-  return n;
-}
-
-static guint
-log_count (Fixture *f, const char *text)
-{
-  g_autofree char *log = qpin_test_qpin_log (f->daemon);
-  return count_in (log, text);
-}
-
-static gboolean
-log_has (gpointer data)
-{
-  LogWait *w = data;
-  return log_count (w->f, w->text) >= MAX (w->times, 1);
-}
-
-static void
-wait_log (Fixture *f, const char *text)
-{
-  LogWait w = { f, text, 1 };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (log_has, &w, 15000))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s\nwanted: %s", log, text);
-  g_assert_not_reached ();
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-  const char *state;
-} VmWait;
-
-static gboolean
-vm_in_state (gpointer data)
-{
-  VmWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  return vm != NULL && g_str_equal (json_object_get_string_member (vm, "state"), w->state);
-}
-
-static void
-wait_vm (Fixture *f, GPid pid, const char *state)
-{
-  VmWait w = { f, pid, state };
-  g_autofree char *log = NULL;
-
-  if (qpin_test_wait_for (vm_in_state, &w, 15000))
-    return;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s", log);
-  g_assert_not_reached ();
-}
-
-static guint
-n_vms (Fixture *f)
-{
-  g_autoptr (JsonNode) status = qpin_test_status (f->control);
-
-  g_assert_nonnull (status);
-  return json_array_get_length (
-    json_object_get_array_member (json_node_get_object (status), "vms"));
-}
-
-static gboolean
-no_vms (gpointer data)
-{
-  return n_vms (data) == 0;
-}
-
-static char *
-vcpu_affinity (GPid pid)
-{
-  g_autoptr (GArray) vcpus = qpin_test_vcpu_tids (pid);
-
-  g_assert_cmpuint (vcpus->len, ==, 1);
-  return qpin_test_affinity_of (g_array_index (vcpus, GPid, 0));
 }
 
 /* The CPUs status plans the VM's vCPU 0 on (other tests on this machine
@@ -260,23 +117,23 @@ check_one_vm (Fixture *f, GPid pid)
   g_autofree char *cpu = NULL, *later = NULL, *log = NULL;
   guint host_events;
 
-  wait_vm (f, pid, "pinned");
-  wait_log (f, "is a second monitor of the same QEMU; kept as a standby");
-  cpu = vcpu_affinity (pid);
+  qpin_test_daemon_wait_vm (f, pid, "pinned", NULL, 15000);
+  qpin_test_daemon_wait_log (f, "is a second monitor of the same QEMU; kept as a standby", 15000);
+  cpu = qpin_test_vcpu_affinity (pid);
   g_usleep (2 * G_USEC_PER_SEC); /* ten reconcile rounds */
-  later = vcpu_affinity (pid);
+  later = qpin_test_vcpu_affinity (pid);
   log = qpin_test_qpin_log (f->daemon);
   g_test_message ("daemon log:\n%s", log);
   /* other tests on this machine may take a host CPU off and on line,
    * which re-places VMs: only then may the pins move again */
-  host_events = count_in (log, "host CPU ");
+  host_events = qpin_test_count_in (log, "host CPU ");
   if (host_events == 0)
     g_assert_cmpstr (later, ==, cpu);
-  g_assert_cmpuint (n_vms (f), ==, 1);
-  g_assert_cmpuint (count_in (log, "kept as a standby"), ==, 1);
-  g_assert_cmpuint (count_in (log, " moved)"), <=, 1 + host_events);
+  g_assert_cmpuint (qpin_test_daemon_n_vms (f), ==, 1);
+  g_assert_cmpuint (qpin_test_count_in (log, "kept as a standby"), ==, 1);
+  g_assert_cmpuint (qpin_test_count_in (log, " moved)"), <=, 1 + host_events);
   if (host_events == 0)
-    g_assert_cmpuint (count_in (log, "drift"), ==, 0);
+    g_assert_cmpuint (qpin_test_count_in (log, "drift"), ==, 0);
 }
 
 /* Two -qmp sockets of one QEMU in the watched directory: one VM, the
@@ -293,11 +150,11 @@ test_two_monitors_watch (Fixture *f, gconstpointer data)
   const char *line;
   g_autofree char *standby_line = NULL;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   qemu = qpin_test_qemu_start (NULL, args, FALSE);
   check_one_vm (f, qemu->pid);
   /* the monitor that is not the standby goes: the standby carries on */
-  cpu = vcpu_affinity (qemu->pid);
+  cpu = qpin_test_vcpu_affinity (qemu->pid);
   log = qpin_test_qpin_log (f->daemon);
   line = strstr (log, "is a second monitor");
   g_assert_nonnull (line);
@@ -306,11 +163,11 @@ test_two_monitors_watch (Fixture *f, gconstpointer data)
   standby_line = g_strndup (line, strcspn (line, "\n"));
   first = g_strdup_printf ("%s/%s.sock", f->watch, strstr (standby_line, "/b.sock") ? "a" : "b");
   g_assert_cmpint (g_unlink (first), ==, 0);
-  wait_log (f, "its standby monitor '");
-  wait_vm (f, qemu->pid, "pinned");
-  after = vcpu_affinity (qemu->pid);
+  qpin_test_daemon_wait_log (f, "its standby monitor '", 15000);
+  qpin_test_daemon_wait_vm (f, qemu->pid, "pinned", NULL, 15000);
+  after = qpin_test_vcpu_affinity (qemu->pid);
   g_assert_cmpstr (after, ==, cpu);
-  g_assert_cmpuint (n_vms (f), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_n_vms (f), ==, 1);
 }
 
 /* Two -mon of one QEMU connected to the listen socket: one VM. */
@@ -325,7 +182,7 @@ test_two_monitors_listen (Fixture *f, gconstpointer data)
                          NULL };
   g_autoptr (QpinTestQemu) qemu = NULL;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   qemu = qpin_test_qemu_start (NULL, args, FALSE);
   check_one_vm (f, qemu->pid);
 }
@@ -385,7 +242,7 @@ test_pid_reuse (Fixture *f, gconstpointer data)
   g_autoptr (GArray) vcpus = NULL;
   GPid pid, qemu;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   peer = spawn_peer (args);
   pid = pid_of (peer);
   g_assert_true (g_subprocess_wait (peer, NULL, NULL)); /* the listener exits, reaped */
@@ -401,20 +258,20 @@ test_pid_reuse (Fixture *f, gconstpointer data)
   vcpus = qpin_test_vcpu_tids (qemu);
   tid = g_strdup_printf ("%d", g_array_index (vcpus, GPid, 0));
   g_assert_true (g_file_set_contents (tid_file, tid, -1, NULL));
-  before = vcpu_affinity (qemu);
+  before = qpin_test_vcpu_affinity (qemu);
   g_assert_cmpint (g_rename (path, watched), ==, 0);
 
   refused = g_strdup_printf ("refused '%s': the process that opened the socket (pid %d) has exited",
                              watched, pid);
-  wait_log (f, refused);
+  qpin_test_daemon_wait_log (f, refused, 15000);
   g_usleep (G_USEC_PER_SEC);
-  after = vcpu_affinity (qemu);
+  after = qpin_test_vcpu_affinity (qemu);
   g_assert_cmpstr (after, ==, before);
   {
     g_autoptr (JsonNode) status = qpin_test_status (f->control);
     g_assert_null (qpin_test_find_vm (status, qemu));
   }
-  g_assert_cmpuint (log_count (f, refused), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, refused), ==, 1);
   kill (qemu, SIGKILL);
   waitpid (qemu, NULL, 0);
 }
@@ -437,9 +294,9 @@ check_refused_then_root_vm (Fixture *f, GSubprocess *peer, const char *label)
   g_autofree char *cpu = NULL;
   g_autoptr (JsonNode) status = NULL;
 
-  wait_log (f, refused);
+  qpin_test_daemon_wait_log (f, refused, 15000);
   vm = qpin_test_qemu_start (NULL, args, FALSE);
-  wait_vm (f, vm->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, vm->pid, "pinned", NULL, 15000);
   cpu = planned_vcpu (f, vm->pid);
   g_test_message ("the root VM's vCPU is planned on cpu %s", cpu);
   g_assert_null (strchr (cpu, ',')); /* one CPU: dedicated */
@@ -447,8 +304,8 @@ check_refused_then_root_vm (Fixture *f, GSubprocess *peer, const char *label)
   g_usleep (G_USEC_PER_SEC);
   status = qpin_test_status (f->control);
   g_assert_null (qpin_test_find_vm (status, peer_pid));
-  g_assert_cmpuint (n_vms (f), ==, 1);
-  g_assert_cmpuint (log_count (f, "refused '"), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_n_vms (f), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "refused '"), ==, 1);
 }
 
 static void
@@ -458,7 +315,7 @@ test_foreign_uid_watch (Fixture *f, gconstpointer data)
   const char *args[] = { "--listen", path, "--uid", G_STRINGIFY (NOBODY), NULL };
   g_autoptr (GSubprocess) peer = NULL;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   peer = spawn_peer (args);
   check_refused_then_root_vm (f, peer, path);
 }
@@ -470,7 +327,7 @@ test_foreign_uid_listen (Fixture *f, gconstpointer data)
   g_autoptr (GSubprocess) peer = NULL;
   g_autofree char *label = NULL;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   /* an admin who lets every user's QEMU connect still serves only the
    * allowed ones */
   g_assert_cmpint (g_chmod (f->listen, 0666), ==, 0);
@@ -493,15 +350,15 @@ test_allow_users (Fixture *f, gconstpointer data)
   g_autofree char *out = NULL, *err = NULL;
 
   g_assert_true (g_file_set_contents (conf, "[defaults]\ncpus = shared\n", -1, NULL));
-  start_daemon (f, (const char *const[]){ "--config", conf, NULL });
+  qpin_test_daemon_start (f, (const char *const[]){ "--config", conf, NULL });
   peer = spawn_peer (args);
-  wait_log (f, "which qpin does not manage");
+  qpin_test_daemon_wait_log (f, "which qpin does not manage", 15000);
   g_assert_true (g_file_set_contents (
     conf, "[defaults]\ncpus = shared\n[daemon]\nallow_users = " G_STRINGIFY (NOBODY) "\n", -1,
     NULL));
   g_assert_cmpint (qpin_test_run_qpin (reload, &out, &err), ==, 0);
-  wait_vm (f, pid_of (peer), "pinned");
-  g_assert_cmpuint (log_count (f, "refused '"), ==, 1);
+  qpin_test_daemon_wait_vm (f, pid_of (peer), "pinned", NULL, 15000);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "refused '"), ==, 1);
 }
 
 /* A uid-65534 peer opens 200 monitors on the listen socket: 10 refusal
@@ -517,7 +374,7 @@ test_refused_flood (Fixture *f, gconstpointer data)
   g_autofree char *line = NULL;
   guint fds_before, fds_held, fds_after;
 
-  start_daemon (f, NULL);
+  qpin_test_daemon_start (f, NULL);
   g_assert_cmpint (g_chmod (f->listen, 0666), ==, 0);
   g_assert_cmpint (g_chmod (f->dir, 0755), ==, 0);
   fds_before = qpin_test_settled_fds (f->daemon->pid);
@@ -526,7 +383,7 @@ test_refused_flood (Fixture *f, gconstpointer data)
   line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, NULL);
   g_assert_cmpstr (line, ==, "connected 200");
   fds_held = qpin_test_settled_fds (f->daemon->pid);
-  g_assert_cmpuint (log_count (f, "refused '"), ==, 10);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "refused '"), ==, 10);
   g_subprocess_force_exit (peer);
   g_subprocess_wait (peer, NULL, NULL);
   fds_after = qpin_test_settled_fds (f->daemon->pid);
@@ -534,7 +391,8 @@ test_refused_flood (Fixture *f, gconstpointer data)
                   fds_held, fds_after);
   g_assert_cmpuint (fds_held, <=, fds_before + 64);
   g_assert_cmpuint (fds_after, ==, fds_before);
-  wait_log (f, "refused monitors: suppressed 190 similar lines in the last 10 s");
+  qpin_test_daemon_wait_log (f, "refused monitors: suppressed 190 similar lines in the last 10 s",
+                             15000);
   g_assert_true (qpin_test_wait_daemon (f->control, 0));
 }
 
@@ -555,53 +413,26 @@ test_name_squat (Fixture *f, gconstpointer data)
   g_autofree char *line = NULL, *mine = NULL;
   g_autoptr (JsonNode) status = NULL;
 
-  start_daemon (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
+  qpin_test_daemon_start (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
   peer = spawn_peer (args);
-  wait_vm (f, pid_of (peer), "pinned");
+  qpin_test_daemon_wait_vm (f, pid_of (peer), "pinned", NULL, 15000);
   /* the real QEMU's monitor appears after the squatter is placed */
   g_assert_cmpint (g_rename (qemu->qmp_path, real), ==, 0);
-  wait_vm (f, qemu->pid, "pinned");
+  qpin_test_daemon_wait_vm (f, qemu->pid, "pinned", NULL, 15000);
   line = g_strdup_printf ("vm 'pid-%d' (pid %d): the QMP name '%s' has the form of qpin's own "
                           "keys (pid-N, NAME@PID); ignored",
                           pid_of (peer), pid_of (peer), squat_name);
-  g_assert_cmpuint (log_count (f, line), ==, 1);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, line), ==, 1);
   status = qpin_test_status (f->control);
   g_assert_cmpstr (json_object_get_string_member (qpin_test_find_vm (status, qemu->pid), "key"), ==,
                    squat_name);
   mine = g_strdup_printf ("pid-%d", pid_of (peer));
   g_assert_cmpstr (json_object_get_string_member (qpin_test_find_vm (status, pid_of (peer)), "key"),
                    ==, mine);
-  g_assert_cmpuint (log_count (f, "is already placed"), ==, 0);
+  g_assert_cmpuint (qpin_test_daemon_log_count (f, "is already placed"), ==, 0);
 }
 
 /* ---- growth ---- */
-
-static guint
-proc_status_kb (GPid pid, const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
-  g_autofree char *text = NULL;
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, field);
-  g_assert_nonnull (line);
-  return (guint) g_ascii_strtoull (line + strlen (field), NULL, 10);
-}
-
-/* utime + stime of @pid, in clock ticks */
-static guint64
-cpu_ticks (GPid pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
-  g_autofree char *text = NULL;
-  g_auto (GStrv) fields = NULL;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  fields = g_strsplit (strrchr (text, ')') + 2, " ", -1);
-  /* fields[0] is field 3: utime (14) and stime (15) are [11] and [12] */
-  return g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10);
-}
 
 /* Runs the peer for @ms, then hangs it up (the helper exits when the
  * socket file goes and the daemon closes); returns its query count. */
@@ -624,7 +455,7 @@ run_peer_for (Fixture *f, const char *name, const char *const *extra, guint ms, 
   peer = spawn_peer ((const char *const *) args->pdata);
   if (pid)
     *pid = pid_of (peer);
-  wait_log (f, connected);
+  qpin_test_daemon_wait_log (f, connected, 15000);
   g_usleep ((gulong) ms * 1000);
   g_assert_cmpint (g_unlink (path), ==, 0); /* the daemon lets go of it */
   g_assert_true (g_subprocess_communicate_utf8 (peer, NULL, NULL, &out, NULL, NULL));
@@ -649,42 +480,42 @@ test_resources (Fixture *f, gconstpointer data)
   GPid pid;
   g_autofree char *log = NULL, *refused = NULL, *summary = NULL;
 
-  start_daemon (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
+  qpin_test_daemon_start (f, (const char *const[]){ "--policy", "cpus=shared", NULL });
   /* a first round of each, so that what "before" measures already has
    * the code and the allocator's arenas these cases use */
   run_peer_for (f, "warm-liar.sock", liar, 500, NULL);
   run_peer_for (f, "warm-flood.sock", flood, 500, NULL);
-  g_assert_true (qpin_test_wait_for (no_vms, f, 10000));
+  g_assert_true (qpin_test_wait_for (qpin_test_daemon_no_vms, f, 10000));
   fds_before = qpin_test_settled_fds (f->daemon->pid);
-  rss_before = proc_status_kb (f->daemon->pid, "VmRSS:");
+  rss_before = (guint) qpin_test_status_field (f->daemon->pid, "VmRSS:");
 
   queries = run_peer_for (f, "liar.sock", liar, 4000, &pid);
   refused = g_strdup_printf ("vm 'pid-%d' (pid %d): refused: ", pid, pid);
   summary = g_strdup_printf ("vm 'pid-%d' (pid %d): suppressed ", pid, pid);
-  rss_peak = proc_status_kb (f->daemon->pid, "VmHWM:");
-  g_assert_true (qpin_test_wait_for (no_vms, f, 10000));
+  rss_peak = (guint) qpin_test_status_field (f->daemon->pid, "VmHWM:");
+  g_assert_true (qpin_test_wait_for (qpin_test_daemon_no_vms, f, 10000));
   log = qpin_test_qpin_log (f->daemon);
   g_test_message ("invented threads: %u queries of 2,000 new TIDs, %u refused lines logged, "
                   "summary: %s",
-                  queries, count_in (log, refused), strstr (log, summary) ? "yes" : "no");
+                  queries, qpin_test_count_in (log, refused), strstr (log, summary) ? "yes" : "no");
   g_assert_cmpuint (queries, >=, 5);
   /* the budget: 10 lines per 10 s, the error line among them */
-  g_assert_cmpuint (count_in (log, refused), <=, 10);
-  g_assert_cmpuint (count_in (log, summary), ==, 1);
+  g_assert_cmpuint (qpin_test_count_in (log, refused), <=, 10);
+  g_assert_cmpuint (qpin_test_count_in (log, summary), ==, 1);
 
   t0 = g_get_monotonic_time ();
-  ticks = cpu_ticks (f->daemon->pid);
+  ticks = qpin_test_cpu_ticks (f->daemon->pid);
   queries = run_peer_for (f, "flood.sock", flood, 3000, NULL);
-  ticks = cpu_ticks (f->daemon->pid) - ticks;
+  ticks = qpin_test_cpu_ticks (f->daemon->pid) - ticks;
   g_test_message ("event flood: %u discoveries in %.1f s, daemon CPU %.2f s", queries,
                   (g_get_monotonic_time () - t0) / 1e6, (double) ticks / sysconf (_SC_CLK_TCK));
   /* 3 s at one discovery per 100 ms, the reconcile timer's too, slack
    * for the connect and a loaded machine */
   g_assert_cmpuint (queries, <=, 50);
-  g_assert_true (qpin_test_wait_for (no_vms, f, 10000));
+  g_assert_true (qpin_test_wait_for (qpin_test_daemon_no_vms, f, 10000));
 
   fds_after = qpin_test_settled_fds (f->daemon->pid);
-  rss_after = proc_status_kb (f->daemon->pid, "VmRSS:");
+  rss_after = (guint) qpin_test_status_field (f->daemon->pid, "VmRSS:");
   g_test_message ("daemon RSS: %u kB before, %u kB peak, %u kB after; fds: %u before, %u after",
                   rss_before, rss_peak, rss_after, fds_before, fds_after);
   g_assert_cmpuint (fds_after, ==, fds_before);

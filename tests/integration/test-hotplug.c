@@ -7,62 +7,30 @@
 
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
 
-typedef struct {
-  char *dir;
-  char *control;
-  char *watch;
-  QpinTestQpin *daemon;
-} Fixture;
+typedef QpinTestDaemon Fixture;
 
 static void
 start_daemon (Fixture *f, const char *policy, const char *grace)
 {
-  g_autofree char *listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  const char *args[] = { "daemon",
-                         "--listen",
-                         listen,
-                         "--watch",
-                         f->watch,
-                         "--control",
-                         f->control,
-                         "--grace",
-                         grace,
-                         "--interval",
-                         "0",
-                         "--policy",
-                         policy ? policy : "cpus=dedicated",
-                         NULL };
+  const char *extra[] = { "--grace", grace, "--policy", policy ? policy : "cpus=dedicated", NULL };
 
-  f->daemon = qpin_test_qpin_spawn (args);
-  g_assert_true (qpin_test_wait_daemon (f->control, 20000));
+  qpin_test_daemon_start (f, extra);
 }
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  f->dir = g_dir_make_tmp ("qpin-hotplug-XXXXXX", NULL);
-  f->control = g_build_filename (f->dir, "control.sock", NULL);
-  f->watch = g_build_filename (f->dir, "vms", NULL);
-  g_mkdir (f->watch, 0700);
+  qpin_test_daemon_set_up (f, "qpin-hotplug", 0, 0700);
+  f->interval = "0";
   start_daemon (f, data, "0");
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
-  g_autofree char *listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  g_autofree char *ledger = g_build_filename (f->dir, "ledger.json", NULL);
-  g_rmdir (f->watch);
-  g_unlink (f->control);
-  g_unlink (listen);
-  g_unlink (ledger);
-  g_rmdir (f->dir);
-  g_free (f->dir);
-  g_free (f->control);
-  g_free (f->watch);
+  qpin_test_daemon_tear_down (f);
 }
 
 /* A VM the daemon watches, plus a second monitor for "someone else". */
@@ -118,46 +86,19 @@ static void
 device_add_free_slots (const char *monitor, guint count)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL;
-  g_autoptr (GPtrArray) slots = NULL;
-  guint added = 0;
+  g_autoptr (QpinQmpClient) client = NULL;
+  g_autoptr (JsonObject) args = json_object_new ();
+  g_autoptr (JsonNode) bad = NULL;
 
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
-  g_assert_no_error (error);
-  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
-  g_assert_no_error (error);
-  /* back to back, as a storm of scripts would */
-  for (guint i = 0; i < slots->len && added < count; i++)
-    {
-      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
-      g_autoptr (JsonNode) ok = NULL;
-      g_autofree char *id = g_strdup_printf ("foreign%u", i);
-
-      if (slot->qom_path)
-        continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", id);
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
-      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
-      g_assert_no_error (error);
-      added++;
-    }
-  g_assert_cmpuint (added, ==, count);
+  qpin_test_qemu_add_vcpus (monitor, count);
   /* a device_add that fails changes nothing */
-  {
-    g_autoptr (JsonObject) args = json_object_new ();
-    g_autoptr (JsonNode) bad = NULL;
-    json_object_set_string_member (args, "driver", "qemu64-x86_64-cpu");
-    json_object_set_int_member (args, "socket-id", 99);
-    bad = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
-    g_assert_null (bad);
-    g_assert_nonnull (error);
-  }
+  client = qpin_qmp_client_connect_sync (monitor, 10000, &error);
+  g_assert_no_error (error);
+  json_object_set_string_member (args, "driver", "qemu64-x86_64-cpu");
+  json_object_set_int_member (args, "socket-id", 99);
+  bad = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
+  g_assert_null (bad);
+  g_assert_nonnull (error);
   qpin_qmp_client_close (client);
 }
 

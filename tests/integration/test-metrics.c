@@ -11,16 +11,14 @@
 #include <unistd.h>
 
 #include "qpin-qmp-client.h"
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
+#include "qpin-test-spin.h"
 
 typedef struct {
-  char *dir;
+  QpinTestDaemon d; /* sockets in d.dir/run, no watched directory */
   char *image;
-  char *listen;
-  char *control;
   guint port; /* the daemon's metrics port */
   char *address;
-  QpinTestQpin *daemon;
   GSubprocess *prometheus;
   guint prom_port;
   char *cgroup; /* a cpu cgroup giving the spinning QEMU its share, or NULL */
@@ -44,114 +42,40 @@ free_port (void)
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  guint8 boot[512] = { 0xEB, 0xFE }; /* jmp $ */
-  g_autofree char *run = NULL;
-
-  boot[510] = 0x55;
-  boot[511] = 0xAA;
-  f->dir = g_dir_make_tmp ("qpin-metrics-XXXXXX", NULL);
-  f->image = g_build_filename (f->dir, "spin.img", NULL);
   /* the daemon watches its sockets' directory and that one's parent: a
    * quiet one of our own, not busy /tmp (the idle test counts wakeups) */
-  f->listen = g_build_filename (f->dir, "run", "qmp.sock", NULL);
-  f->control = g_build_filename (f->dir, "run", "control.sock", NULL);
-  run = g_build_filename (f->dir, "run", NULL);
-  g_assert_cmpint (g_mkdir (run, 0700), ==, 0);
+  qpin_test_daemon_set_up (&f->d, "qpin-metrics", 0700, 0);
+  f->image = qpin_test_spin_image (f->d.dir);
   f->port = free_port ();
   f->address = g_strdup_printf ("127.0.0.1:%u", f->port);
-  g_assert_true (g_file_set_contents (f->image, (const char *) boot, sizeof boot, NULL));
+  f->d.start_timeout_ms = 60000;
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_autofree char *rm = g_strdup_printf ("rm -rf %s", f->dir);
-
   if (f->prometheus)
     {
       g_subprocess_send_signal (f->prometheus, SIGTERM);
       g_subprocess_wait (f->prometheus, NULL, NULL);
       g_clear_object (&f->prometheus);
     }
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_clear_pointer (&f->d.daemon, qpin_test_qpin_free);
   if (f->cgroup)
     g_rmdir (f->cgroup);
   g_free (f->cgroup);
-  g_assert_true (g_spawn_command_line_sync (rm, NULL, NULL, NULL, NULL));
-  g_free (f->dir);
+  qpin_test_daemon_tear_down (&f->d);
   g_free (f->image);
-  g_free (f->listen);
-  g_free (f->control);
   g_free (f->address);
-}
-
-/* A PC booting the spinning sector with multi-threaded TCG (one thread per
- * vCPU), started paused, connecting to the daemon. */
-static QpinTestQemu *
-start_spin_vm (Fixture *f, const char *name, const char *smp)
-{
-  g_autofree char *drive = g_strdup_printf ("if=floppy,format=raw,readonly=on,file=%s", f->image);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  g_autofree char *chardev = g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", f->listen);
-  const char *args[]
-    = { "-machine", "pc",    "-smp",     smp,     "-drive", drive,
-        "-name",    vm_name, "-chardev", chardev, "-mon",   "chardev=qpin,mode=control",
-        NULL };
-
-  return qpin_test_qemu_start ("tcg,thread=multi", args, TRUE);
-}
-
-static void
-cont (QpinTestQemu *qemu)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL;
-
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "cont", NULL, 10000, &error);
-  g_assert_no_error (error);
-  qpin_qmp_client_close (client);
 }
 
 static void
 start_daemon (Fixture *f, gboolean metrics, const char *interval)
 {
-  const char *args[] = { "daemon", "--listen",   f->listen, "--control", f->control, "--grace",
-                         "0",      "--interval", interval,  "--metrics", f->address, NULL };
+  const char *extra[] = { "--metrics", f->address, NULL };
 
-  if (!metrics)
-    args[9] = NULL;
-  f->daemon = qpin_test_qpin_spawn (args);
-  g_assert_true (qpin_test_wait_daemon (f->control, 60000));
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-} PinnedWait;
-
-static gboolean
-vm_pinned (gpointer data)
-{
-  PinnedWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  return vm && g_str_equal (json_object_get_string_member (vm, "state"), "pinned");
-}
-
-static void
-wait_pinned (Fixture *f, GPid pid)
-{
-  PinnedWait w = { f, pid };
-
-  if (!qpin_test_wait_for (vm_pinned, &w, 20000))
-    {
-      g_autofree char *log = qpin_test_qpin_log (f->daemon);
-      g_test_message ("daemon log:\n%s", log);
-      g_assert_not_reached ();
-    }
+  f->d.interval = interval;
+  qpin_test_daemon_start (&f->d, metrics ? extra : NULL);
 }
 
 /* GET http://127.0.0.1:@port@path; Returns: the body, NULL unless 200 */
@@ -227,8 +151,8 @@ prometheus_ready (gpointer data)
 static void
 start_prometheus (Fixture *f)
 {
-  g_autofree char *conf = g_build_filename (f->dir, "prometheus.yml", NULL);
-  g_autofree char *tsdb = g_build_filename (f->dir, "tsdb", NULL);
+  g_autofree char *conf = g_build_filename (f->d.dir, "prometheus.yml", NULL);
+  g_autofree char *tsdb = g_build_filename (f->d.dir, "tsdb", NULL);
   g_autofree char *text = g_strdup_printf (
     "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
     "  - job_name: qpin\n    static_configs:\n      - targets: ['%s']\n",
@@ -293,60 +217,6 @@ query_has (gpointer data)
   return json_array_get_length (r) == w->want;
 }
 
-static gboolean
-in_boot_sector (gpointer data)
-{
-  QpinTestQemu *qemu = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
-  g_autoptr (JsonObject) args = json_object_new ();
-  g_autoptr (JsonNode) ret = NULL;
-  gboolean there;
-
-  g_assert_no_error (error);
-  json_object_set_string_member (args, "command-line", "info registers");
-  ret = qpin_qmp_client_execute_sync (client, "human-monitor-command", args, 10000, &error);
-  g_assert_no_error (error);
-  qpin_qmp_client_close (client);
-  there = strstr (json_node_get_string (ret), "EIP=00007c00") != NULL;
-  if (!there)
-    g_usleep (200 * 1000);
-  return there;
-}
-
-/* cgroup files take writes in place, not the rename g_file_set_contents does */
-static void
-write_file (const char *path, const char *text)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (write (fd, text, strlen (text)), ==, (ssize_t) strlen (text));
-  close (fd);
-}
-
-/* As test-top does: a cgroup v1 cpu group with ten times the default
- * weight lets the spinning vCPU keep most of a CPU on this loaded host. */
-static void
-boost (Fixture *f, QpinTestQemu *qemu)
-{
-  g_autofree char *shares = NULL, *tasks = NULL;
-  g_autoptr (GArray) tids = qpin_test_list_tasks (qemu->pid);
-
-  if (!g_file_test ("/sys/fs/cgroup/cpu/cpu.shares", G_FILE_TEST_EXISTS))
-    return;
-  f->cgroup = g_strdup_printf ("/sys/fs/cgroup/cpu/qpin-metrics-%d", qemu->pid);
-  g_assert_cmpint (g_mkdir (f->cgroup, 0755), ==, 0);
-  shares = g_build_filename (f->cgroup, "cpu.shares", NULL);
-  tasks = g_build_filename (f->cgroup, "tasks", NULL);
-  write_file (shares, "10240");
-  for (guint i = 0; i < tids->len; i++)
-    {
-      g_autofree char *tid = g_strdup_printf ("%d", g_array_index (tids, GPid, i));
-      write_file (tasks, tid);
-    }
-}
-
 /* the thread's run time, from the kernel (schedstat) */
 static guint64
 run_ns_of (GPid pid, GPid tid)
@@ -378,13 +248,13 @@ test_prometheus (Fixture *f, gconstpointer data)
   GPid vcpu0;
 
   start_daemon (f, TRUE, "200");
-  qemu = start_spin_vm (f, "spin", "2");
-  wait_pinned (f, qemu->pid);
-  boost (f, qemu);
+  qemu = qpin_test_spin_vm_start (f->image, "spin", "2", f->d.listen);
+  qpin_test_daemon_wait_vm (&f->d, qemu->pid, "pinned", NULL, 20000);
+  f->cgroup = qpin_test_cpu_boost ("qpin-metrics", qemu->pid);
   vcpus = qpin_test_vcpu_tids (qemu->pid);
   vcpu0 = g_array_index (vcpus, GPid, 0);
-  cont (qemu);
-  g_assert_true (qpin_test_wait_for (in_boot_sector, qemu, 60000));
+  qpin_test_qemu_cont (qemu);
+  g_assert_true (qpin_test_wait_for (qpin_test_qemu_in_boot_sector, qemu, 60000));
 
   body = scrape (f);
   g_assert_cmpint (promtool_check (body), ==, 0);
@@ -436,8 +306,8 @@ test_port_in_use (Fixture *f, gconstpointer data)
     = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) addr = g_inet_socket_address_new (lo, (guint16) f->port);
-  const char *args[]
-    = { "daemon", "--listen", f->listen, "--control", f->control, "--metrics", f->address, NULL };
+  const char *args[] = { "daemon",     "--listen",  f->d.listen, "--control",
+                         f->d.control, "--metrics", f->address,  NULL };
   const char *bad[] = { "localhost:9100", "127.0.0.1", "127.0.0.1:0", "[::1]" };
   g_autofree char *out = NULL, *err = NULL, *want = NULL;
 
@@ -448,7 +318,7 @@ test_port_in_use (Fixture *f, gconstpointer data)
                           "%s: Address already in use\n",
                           f->address, f->address);
   g_assert_cmpstr (err, ==, want);
-  g_assert_false (g_file_test (f->listen, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (f->d.listen, G_FILE_TEST_EXISTS));
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
     {
       g_clear_pointer (&out, g_free);
@@ -490,11 +360,11 @@ run_bin (const char *bin, const char *const *args, char **out, char **err)
 static void
 test_module_missing (Fixture *f, gconstpointer data)
 {
-  g_autofree char *bin = g_build_filename (f->dir, "qpin", NULL);
-  g_autofree char *module = g_build_filename (f->dir, "qpin-http.so", NULL);
+  g_autofree char *bin = g_build_filename (f->d.dir, "qpin", NULL);
+  g_autofree char *module = g_build_filename (f->d.dir, "qpin-http.so", NULL);
   g_autofree char *text = NULL, *out = NULL, *err = NULL, *pid = NULL;
-  const char *daemon[]
-    = { "daemon", "--listen", f->listen, "--control", f->control, "--metrics", f->address, NULL };
+  const char *daemon[] = { "daemon",     "--listen",  f->d.listen, "--control",
+                           f->d.control, "--metrics", f->address,  NULL };
   const char *top[] = { "top", "--pid", NULL, NULL };
   const char *batch[] = { "top", "-b", "-n", "1", "--pid", NULL, NULL };
   gsize len;
@@ -508,7 +378,7 @@ test_module_missing (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (err, "qpin daemon: cannot serve metrics: cannot load /"));
   g_assert_nonnull (strstr (err, "/qpin-http.so: "));
   g_assert_cmpstr (strchr (err, '\n'), ==, "\n");
-  g_assert_false (g_file_test (f->listen, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (f->d.listen, G_FILE_TEST_EXISTS));
   g_clear_pointer (&err, g_free);
   g_clear_pointer (&out, g_free);
 
@@ -588,11 +458,11 @@ test_stuck_scraper (Fixture *f, gconstpointer data)
                   daemon_send_queue (f));
   g_assert_cmpuint (daemon_send_queue (f), >, 100000);
 
-  qemu = start_spin_vm (f, "late", "1");
-  wait_pinned (f, qemu->pid);
+  qemu = qpin_test_spin_vm_start (f->image, "late", "1", f->d.listen);
+  qpin_test_daemon_wait_vm (&f->d, qemu->pid, "pinned", NULL, 20000);
   body = scrape (f);
   g_assert_nonnull (strstr (body, "qpin_vm_state{vm=\"late\",state=\"pinned\"} 1\n"));
-  g_assert_cmpint (kill (f->daemon->pid, 0), ==, 0);
+  g_assert_cmpint (kill (f->d.daemon->pid, 0), ==, 0);
 }
 
 typedef struct {
@@ -619,13 +489,13 @@ static void
 test_hotadd (Fixture *f, gconstpointer data)
 {
   g_autoptr (QpinTestQemu) qemu = NULL;
-  const char *add[] = { "hotplug", "hp", "add", "--control", f->control, NULL };
+  const char *add[] = { "hotplug", "hp", "add", "--control", f->d.control, NULL };
   ScrapeWait one = { f, "qpin_hotadd_pin_seconds_count 1\n" };
   g_autofree char *before = NULL, *after = NULL, *out = NULL, *err = NULL;
 
   start_daemon (f, TRUE, "200");
-  qemu = start_spin_vm (f, "hp", "1,maxcpus=2");
-  wait_pinned (f, qemu->pid);
+  qemu = qpin_test_spin_vm_start (f->image, "hp", "1,maxcpus=2", f->d.listen);
+  qpin_test_daemon_wait_vm (&f->d, qemu->pid, "pinned", NULL, 20000);
   before = scrape (f);
   g_assert_nonnull (strstr (before, "qpin_hotadd_pin_seconds_count 0\n"));
   g_assert_null (strstr (before, "role=\"vcpu\",index=\"1\""));
@@ -669,7 +539,7 @@ switches_of (GPid pid)
 static guint64
 idle_wakeups (Fixture *f)
 {
-  GPid pid = f->daemon->pid;
+  GPid pid = f->d.daemon->pid;
   guint64 least = G_MAXUINT64;
 
   g_usleep (G_USEC_PER_SEC);
@@ -681,7 +551,7 @@ idle_wakeups (Fixture *f)
     }
   if (least > 0)
     {
-      g_autofree char *log = qpin_test_qpin_log (f->daemon);
+      g_autofree char *log = qpin_test_qpin_log (f->d.daemon);
       g_test_message ("daemon log:\n%s", log);
     }
   return least;
@@ -696,7 +566,7 @@ test_idle_no_wakeups (Fixture *f, gconstpointer data)
 
   start_daemon (f, FALSE, "0");
   g_assert_cmpuint (idle_wakeups (f), ==, 0);
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_clear_pointer (&f->d.daemon, qpin_test_qpin_free);
   start_daemon (f, TRUE, "0");
   body = scrape (f);
   g_assert_cmpuint (idle_wakeups (f), ==, 0);

@@ -13,6 +13,7 @@
 
 #include "qpin-qmp-client.h"
 #include "qpin-qmp-types.h"
+#include "qpin-test-host.h"
 #include "qpin-test-qemu.h"
 
 #define WAIT_MS 120000 /* qpin runs under valgrind in one test setup */
@@ -584,41 +585,6 @@ alone_event_args (const char *control, const char *report, const char *user_sock
   return g_strdupv ((char **) args);
 }
 
-/* device_add of the first free CPU slot, as a foreign QMP client would;
- * returns when QEMU answered (the thread exists then) */
-static void
-foreign_cpu_add (const char *socket)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (socket, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL, ok = NULL;
-  g_autoptr (GPtrArray) slots = NULL;
-
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "query-hotpluggable-cpus", NULL, 10000, &error);
-  g_assert_no_error (error);
-  slots = qpin_qmp_parse_hotpluggable_cpus (ret, &error);
-  g_assert_no_error (error);
-  for (guint i = 0; i < slots->len; i++)
-    {
-      QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
-
-      if (slot->qom_path)
-        continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", "foreign1");
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
-      ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
-      g_assert_no_error (error);
-      qpin_qmp_client_close (client);
-      return;
-    }
-  g_assert_not_reached ();
-}
-
 /* A vCPU hot-added by a foreign client under `qpin run` alone is pinned
  * on the kernel's process event: with --interval 0 no timer could find
  * it, and before the fix (a 1 s reconcile, no events) it took up to 1 s.
@@ -652,7 +618,7 @@ test_alone_foreign_hot_add (void)
   g_assert_cmpuint (before->len, ==, 1);
   cpu0 = qpin_test_affinity_of (g_array_index (before, GPid, 0));
 
-  foreign_cpu_add (user_sock);
+  qpin_test_qemu_add_vcpus (user_sock, 1);
   added = g_get_monotonic_time ();
   while (pinned == 0 && g_get_monotonic_time () - added < 3 * G_USEC_PER_SEC)
     {
@@ -679,32 +645,6 @@ test_alone_foreign_hot_add (void)
   g_subprocess_send_signal (r->proc, SIGTERM);
   g_assert_cmpint (run_wait (r), ==, 0);
   g_assert_nonnull (strstr (r->err, "placed new vcpu 1"));
-}
-
-#define HOTPLUG_CPU_PATH "/sys/devices/system/cpu/cpu1/online"
-
-static void
-cpu1_set_online (gboolean online)
-{
-  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (write (fd, online ? "1" : "0", 1), ==, 1);
-  close (fd);
-}
-
-static void
-restore_cpu1 (int sig)
-{
-  int fd = open (HOTPLUG_CPU_PATH, O_WRONLY);
-
-  if (fd >= 0)
-    {
-      (void) !write (fd, "1", 1);
-      close (fd);
-    }
-  signal (sig, SIG_DFL);
-  raise (sig);
 }
 
 typedef struct {
@@ -739,13 +679,8 @@ test_alone_host_cpu_offline (void)
   Affinity on1 = { 0, "0" };
   JsonObject *vm;
 
-  if (access (HOTPLUG_CPU_PATH, W_OK) != 0 || g_get_num_processors () != 2)
-    {
-      g_test_skip ("needs root and a hot-pluggable CPU 1 on a 2-CPU host");
-      return;
-    }
-  signal (SIGABRT, restore_cpu1);
-  signal (SIGTERM, restore_cpu1);
+  if (!qpin_test_cpu1_hotplug_begin (TRUE))
+    return;
   /* warnings are expected once degraded: not fatal */
   run_start (r, (const char *const *) args, FALSE);
   vm = wait_report (report, &root);
@@ -760,11 +695,11 @@ test_alone_host_cpu_offline (void)
     }
   g_assert_cmpint (on1.tid, >, 0);
 
-  cpu1_set_online (FALSE);
+  qpin_test_cpu1_set_online (FALSE);
   /* --interval 0: only the uevent can make qpin look */
   g_assert_true (qpin_test_wait_for (affinity_is, &on1, 10000));
   g_usleep (1500 * 1000); /* the kernel's own moves come after the event */
-  cpu1_set_online (TRUE);
+  qpin_test_cpu1_set_online (TRUE);
   on1.want = "1";
   g_assert_true (qpin_test_wait_for (affinity_is, &on1, 10000));
 

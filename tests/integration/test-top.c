@@ -8,137 +8,31 @@
 #include <unistd.h>
 
 #include "qpin-qmp-client.h"
-#include "qpin-test-qemu.h"
+#include "qpin-test-daemon.h"
+#include "qpin-test-spin.h"
 
 typedef struct {
-  char *dir;
+  QpinTestDaemon d; /* sockets in d.dir, no watched directory */
   char *image;
-  char *listen;
-  char *control;
   char *cgroup; /* a cpu cgroup giving a spinning QEMU its share, or NULL */
-  QpinTestQpin *daemon;
 } Fixture;
 
 static void
 fixture_set_up (Fixture *f, gconstpointer data)
 {
-  guint8 boot[512] = { 0xEB, 0xFE }; /* jmp $ */
-
-  boot[510] = 0x55;
-  boot[511] = 0xAA;
-  f->dir = g_dir_make_tmp ("qpin-top-XXXXXX", NULL);
-  f->image = g_build_filename (f->dir, "spin.img", NULL);
-  f->listen = g_build_filename (f->dir, "qmp.sock", NULL);
-  f->control = g_build_filename (f->dir, "control.sock", NULL);
-  g_assert_true (g_file_set_contents (f->image, (const char *) boot, sizeof boot, NULL));
+  qpin_test_daemon_set_up (&f->d, "qpin-top", 0, 0);
+  f->image = qpin_test_spin_image (f->d.dir);
 }
 
 static void
 fixture_tear_down (Fixture *f, gconstpointer data)
 {
-  g_clear_pointer (&f->daemon, qpin_test_qpin_free);
+  g_clear_pointer (&f->d.daemon, qpin_test_qpin_free);
   if (f->cgroup)
     g_rmdir (f->cgroup);
   g_free (f->cgroup);
-  g_unlink (f->image);
-  g_unlink (f->listen);
-  g_unlink (f->control);
-  g_rmdir (f->dir);
-  g_free (f->dir);
+  qpin_test_daemon_tear_down (&f->d);
   g_free (f->image);
-  g_free (f->listen);
-  g_free (f->control);
-}
-
-/* A PC booting the spinning sector with multi-threaded TCG (one thread per
- * vCPU), started paused; @listen: also connect to a daemon there. */
-static QpinTestQemu *
-start_spin_vm (Fixture *f, const char *name, const char *smp, const char *listen)
-{
-  g_autofree char *drive = g_strdup_printf ("if=floppy,format=raw,readonly=on,file=%s", f->image);
-  g_autofree char *vm_name = g_strdup_printf ("%s,debug-threads=on", name);
-  g_autofree char *chardev
-    = listen ? g_strdup_printf ("socket,id=qpin,path=%s,reconnect=1", listen) : NULL;
-  const char *args[]
-    = { "-machine", "pc",    "-smp",     smp,     "-drive", drive,
-        "-name",    vm_name, "-chardev", chardev, "-mon",   "chardev=qpin,mode=control",
-        NULL };
-
-  if (listen == NULL)
-    args[8] = NULL;
-  return qpin_test_qemu_start ("tcg,thread=multi", args, TRUE);
-}
-
-/* Starts the guest. */
-static void
-cont (QpinTestQemu *qemu)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
-  g_autoptr (JsonNode) ret = NULL;
-
-  g_assert_no_error (error);
-  ret = qpin_qmp_client_execute_sync (client, "cont", NULL, 10000, &error);
-  g_assert_no_error (error);
-  qpin_qmp_client_close (client);
-}
-
-/* The other helpers' builds and QEMUs load this 2-CPU host, each in its
- * own autogroup, where nice does not reach.  A cgroup v1 cpu group with
- * ten times the default weight (cpu.shares 10240 against 1024) lets the
- * spinning vCPU keep most of a CPU, so the shares asserted are the
- * guest's doing.  Without a cpu controller, the test runs unboosted. */
-/* cgroup files take writes in place, not the rename g_file_set_contents does */
-static void
-write_file (const char *path, const char *text)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-
-  g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (write (fd, text, strlen (text)), ==, (ssize_t) strlen (text));
-  close (fd);
-}
-
-static void
-boost (Fixture *f, QpinTestQemu *qemu)
-{
-  g_autofree char *shares = NULL;
-  g_autoptr (GArray) tids = qpin_test_list_tasks (qemu->pid);
-
-  if (!g_file_test ("/sys/fs/cgroup/cpu/cpu.shares", G_FILE_TEST_EXISTS))
-    return;
-  f->cgroup = g_strdup_printf ("/sys/fs/cgroup/cpu/qpin-top-%d", qemu->pid);
-  g_assert_cmpint (g_mkdir (f->cgroup, 0755), ==, 0);
-  shares = g_build_filename (f->cgroup, "cpu.shares", NULL);
-  write_file (shares, "10240");
-  for (guint i = 0; i < tids->len; i++)
-    {
-      g_autofree char *tasks = g_build_filename (f->cgroup, "tasks", NULL);
-      g_autofree char *tid = g_strdup_printf ("%d", g_array_index (tids, GPid, i));
-      write_file (tasks, tid);
-    }
-}
-
-static gboolean
-in_boot_sector (gpointer data)
-{
-  QpinTestQemu *qemu = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (QpinQmpClient) client = qpin_qmp_client_connect_sync (qemu->qmp_path, 10000, &error);
-  g_autoptr (JsonObject) args = json_object_new ();
-  g_autoptr (JsonNode) ret = NULL;
-  gboolean there;
-
-  g_assert_no_error (error);
-  json_object_set_string_member (args, "command-line", "info registers");
-  ret = qpin_qmp_client_execute_sync (client, "human-monitor-command", args, 10000, &error);
-  g_assert_no_error (error);
-  qpin_qmp_client_close (client);
-  /* the `jmp $` spins at 0000:7c00, where the BIOS loaded the sector */
-  there = strstr (json_node_get_string (ret), "EIP=00007c00") != NULL;
-  if (!there)
-    g_usleep (200 * 1000);
-  return there;
 }
 
 /* Until vCPU 0 spins in the boot sector: the BIOS before it sleeps on
@@ -146,7 +40,7 @@ in_boot_sector (gpointer data)
 static void
 wait_spinning (QpinTestQemu *qemu)
 {
-  g_assert_true (qpin_test_wait_for (in_boot_sector, qemu, 60000));
+  g_assert_true (qpin_test_wait_for (qpin_test_qemu_in_boot_sector, qemu, 60000));
 }
 
 /* The JSON documents `qpin top -b --json` printed, one per line. */
@@ -243,13 +137,13 @@ check_spin_shares (JsonNode *doc, GPid pid)
 static void
 test_spinning_vcpu (Fixture *f, gconstpointer data)
 {
-  g_autoptr (QpinTestQemu) qemu = start_spin_vm (f, "spin", "2", NULL);
+  g_autoptr (QpinTestQemu) qemu = qpin_test_spin_vm_start (f->image, "spin", "2", NULL);
   g_autofree char *pid = NULL;
   g_autoptr (GPtrArray) docs = NULL;
   g_autoptr (GPtrArray) by_pid = NULL;
 
-  boost (f, qemu);
-  cont (qemu);
+  f->cgroup = qpin_test_cpu_boost ("qpin-top", qemu->pid);
+  qpin_test_qemu_cont (qemu);
   wait_spinning (qemu);
   {
     const char *args[] = { "top", "-b", "-n", "2", "-d", "1", "--json", qemu->qmp_path, NULL };
@@ -298,31 +192,14 @@ plan_disturbed (JsonNode *doc, GPid a, GPid b)
 static void
 start_daemon (Fixture *f, const char *conf_text)
 {
-  g_autofree char *conf = g_build_filename (f->dir, "qpin.conf", NULL);
-  const char *args[]
-    = { "daemon",     "--listen", f->listen,   "--control", f->control, "--grace", "0",
-        "--interval", "200",      "--enforce", "report",    "--config", conf,      NULL };
+  g_autofree char *conf = g_build_filename (f->d.dir, "qpin.conf", NULL);
+  const char *extra[] = { "--enforce", "report", "--config", conf, NULL };
 
   g_assert_true (g_file_set_contents (conf, conf_text, -1, NULL));
-  f->daemon = qpin_test_qpin_spawn (args);
   /* valgrind on a loaded host can take long to start it */
-  g_assert_true (qpin_test_wait_daemon (f->control, 60000));
+  f->d.start_timeout_ms = 60000;
+  qpin_test_daemon_start (&f->d, extra);
   g_unlink (conf);
-}
-
-typedef struct {
-  Fixture *f;
-  GPid pid;
-} PinnedWait;
-
-static gboolean
-vm_pinned (gpointer data)
-{
-  PinnedWait *w = data;
-  g_autoptr (JsonNode) status = qpin_test_status (w->f->control);
-  JsonObject *vm = qpin_test_find_vm (status, w->pid);
-
-  return vm && g_str_equal (json_object_get_string_member (vm, "state"), "pinned");
 }
 
 /* Returns: FALSE (the test skipped) when CPU 1 is offline, as another
@@ -330,14 +207,10 @@ vm_pinned (gpointer data)
 static gboolean
 wait_pinned (Fixture *f, GPid pid)
 {
-  PinnedWait w = { f, pid };
-  g_autofree char *log = NULL;
   g_autofree char *online = NULL;
 
-  if (qpin_test_wait_for (vm_pinned, &w, 15000))
+  if (qpin_test_daemon_await_vm (&f->d, pid, "pinned", NULL, 15000))
     return TRUE;
-  log = qpin_test_qpin_log (f->daemon);
-  g_test_message ("daemon log:\n%s", log);
   g_file_get_contents ("/sys/devices/system/cpu/online", &online, NULL, NULL);
   if (online && !g_str_equal (g_strstrip (online), "0-1"))
     {
@@ -358,7 +231,7 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
   g_autoptr (QpinTestQemu) a = NULL, b = NULL;
   g_autoptr (GPtrArray) docs = NULL, after = NULL;
   const char *args[]
-    = { "top", "-b", "-n", "1", "-d", "1", "--json", "--control", f->control, NULL };
+    = { "top", "-b", "-n", "1", "-d", "1", "--json", "--control", f->d.control, NULL };
   JsonObject *sa, *sb;
   gint64 tid_a = 0;
   cpu_set_t zero;
@@ -369,12 +242,12 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
       return;
     }
   start_daemon (f, "[defaults]\ncpus = shared\ncpuset = 1\n");
-  a = start_spin_vm (f, "a", "1", f->listen);
-  b = start_spin_vm (f, "b", "1", f->listen);
+  a = qpin_test_spin_vm_start (f->image, "a", "1", f->d.listen);
+  b = qpin_test_spin_vm_start (f->image, "b", "1", f->d.listen);
   if (!wait_pinned (f, a->pid) || !wait_pinned (f, b->pid))
     return;
-  cont (a);
-  cont (b);
+  qpin_test_qemu_cont (a);
+  qpin_test_qemu_cont (b);
   wait_spinning (a);
   wait_spinning (b);
 
@@ -423,13 +296,13 @@ test_shared_cpu_wait_and_off_plan (Fixture *f, gconstpointer data)
 static void
 test_no_daemon (Fixture *f, gconstpointer data)
 {
-  const char *args[] = { "top", "-b", "-n", "1", "--control", f->control, NULL };
+  const char *args[] = { "top", "-b", "-n", "1", "--control", f->d.control, NULL };
   g_autofree char *out = NULL, *err = NULL, *want = NULL;
 
   g_assert_cmpint (qpin_test_run_qpin (args, &out, &err), ==, 1);
   g_assert_cmpstr (out, ==, "");
   want = g_strdup_printf ("qpin top: cannot reach the qpin daemon at '%s' (is it running?): ",
-                          f->control);
+                          f->d.control);
   g_assert_true (g_str_has_prefix (err, want));
   g_assert_cmpuint (strchr (err, '\n') - err + 1, ==, strlen (err));
 }
@@ -468,7 +341,7 @@ test_bad_options (Fixture *f, gconstpointer data)
 static void
 test_qemu_exits (Fixture *f, gconstpointer data)
 {
-  QpinTestQemu *qemu = start_spin_vm (f, "short", "1", NULL);
+  QpinTestQemu *qemu = qpin_test_spin_vm_start (f->image, "short", "1", NULL);
   g_autofree char *path = g_strdup (qemu->qmp_path);
   const char *args[] = { "top", "-b", "-n", "4", "-d", "0.5", "--json", path, NULL };
   g_autoptr (GSubprocessLauncher) launcher
@@ -565,8 +438,8 @@ wait_screen (const char *sock, const char *want, gboolean absent)
 static void
 test_interactive (Fixture *f, gconstpointer data)
 {
-  g_autoptr (QpinTestQemu) qemu = start_spin_vm (f, "live", "2", NULL);
-  g_autofree char *sock = g_build_filename (f->dir, "tmux.sock", NULL);
+  g_autoptr (QpinTestQemu) qemu = qpin_test_spin_vm_start (f->image, "live", "2", NULL);
+  g_autofree char *sock = g_build_filename (f->d.dir, "tmux.sock", NULL);
   g_autofree char *cmd = NULL;
   g_autofree char *out = NULL;
   g_autofree char *tmux_path = g_find_program_in_path ("tmux");
@@ -576,7 +449,7 @@ test_interactive (Fixture *f, gconstpointer data)
       g_test_skip ("tmux is not installed (scripts/deps)");
       return;
     }
-  cont (qemu);
+  qpin_test_qemu_cont (qemu);
   cmd = g_strdup_printf ("TERM=xterm %s top -d 0.5 --pid %d; echo top-exit=$?; sleep 60",
                          qpin_test_qpin_binary (), qemu->pid);
   {
