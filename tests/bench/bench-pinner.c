@@ -266,7 +266,9 @@ watch_new_vcpu_qmp (QpinQmpClient *client, GPid pid, GHashTable *known, const ch
   *seen = start;
   for (guint i = 0; i < fresh->len; i++)
     first[i] = qpin_test_affinity_of (g_array_index (fresh, GPid, i));
-  for (left = fresh->len; left > 0 && now_ms () < start + 20;)
+  /* a poller that spins takes one of this host's two CPUs from QEMU and
+   * the daemon: it sleeps 20 us between looks (the figure's resolution) */
+  for (left = fresh->len; left > 0 && now_ms () < start + 20; g_usleep (20))
     for (guint i = 0; i < fresh->len; i++)
       if (at[i] == 0)
         {
