@@ -4,7 +4,7 @@
  * registry's few lines per VM: a sample, then the thread and CPU series
  * rendered.  At one scrape a second it must stay under 2 % of a CPU.
  *
- * Starts 800 idle threads in this process and watches them as 200 VMs of
+ * Starts 200 idle processes of 4 idle threads and watches them as 200 VMs of
  * 4 threads (vCPU 0-2 and an emulator, each with a one-CPU plan), with
  * the real /proc and real perf_event_open (no PMU here: the note path).
  * Prints the CPU time one sample costs and what that is as a share of one

@@ -1,6 +1,6 @@
 /* bench-sampler.c: the sampler's cost for 200 VMs x 4 threads at 1 Hz
  *
- * Starts 800 idle threads in this process and watches them as 200 VMs of
+ * Starts 200 idle processes of 4 idle threads and watches them as 200 VMs of
  * 4 threads (vCPU 0-2 and an emulator, each with a one-CPU plan), with
  * the real /proc and real perf_event_open (no PMU here: the note path).
  * Prints the CPU time one sample costs and what that is as a share of one
@@ -40,14 +40,14 @@ cpu_now (void)
 /* The floor: what top -H does per thread, open and read its stat file by
  * path, and nothing else. */
 static void
-read_stat_files (const GPid *tids, guint n)
+read_stat_files (const GPid *pids, const GPid *tids, guint n)
 {
   char path[64], buf[1024];
 
   for (guint i = 0; i < n; i++)
     {
       int fd;
-      g_snprintf (path, sizeof path, "/proc/%d/task/%d/stat", getpid (), tids[i]);
+      g_snprintf (path, sizeof path, "/proc/%d/task/%d/stat", pids[i], tids[i]);
       fd = open (path, O_RDONLY | O_CLOEXEC);
       g_assert_cmpint (fd, >=, 0);
       g_assert_cmpint (read (fd, buf, sizeof buf), >, 0);
@@ -74,7 +74,7 @@ main (void)
       g_assert_true (qpin_sampler_sample (sampler, g_get_monotonic_time () * 1000, NULL));
       end = cpu_now ();
       floor_start = cpu_now ();
-      read_stat_files (idle->tids, idle->n);
+      read_stat_files (idle->pids, idle->tids, idle->n);
       floor_end = cpu_now ();
       user_ms += end.user_ms - start.user_ms;
       sys_ms += end.sys_ms - start.sys_ms;

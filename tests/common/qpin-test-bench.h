@@ -1,16 +1,14 @@
-/* qpin-test-bench.h: idle threads of this process, watched by a sampler
- * as if they were VMs' */
+/* qpin-test-bench.h: idle processes with idle threads, watched by a
+ * sampler as if they were VMs' */
 #pragma once
-
-#include <pthread.h>
 
 #include "qpin-sampler.h"
 
 typedef struct {
-  guint n;
-  pthread_t *threads;
-  GPid *tids;
-  volatile gboolean stop;
+  guint n;      /* threads */
+  GPid *pids;   /* per thread: its process */
+  GPid *tids;   /* per thread */
+  GArray *kids; /* GPid, one per VM */
 } QpinTestIdleThreads;
 
 QpinTestIdleThreads *qpin_test_idle_threads_add (QpinSampler *sampler, guint n_vms, guint per_vm);
