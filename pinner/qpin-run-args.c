@@ -65,7 +65,8 @@ qpin_run_args_scan (char **args, QpinRunQemuArgs *out)
  * qpin_run_args_build_argv:
  * @mon_path: qpin run's private monitor socket
  * @daemon_socket: (nullable): the daemon's listen socket, for a second monitor
- * @add_name: (nullable): added as -name guest=NAME
+ * @add_name: (nullable): added as -name guest=NAME,debug-threads=on (as
+ *   libvirt does: named vCPU threads are pinned at birth when hot-added)
  * @add_pause: add -S
  *
  * Returns: (transfer full): QEMU's argv, %NULL-terminated
@@ -95,7 +96,7 @@ qpin_run_args_build_argv (char **args, const char *mon_path, const char *daemon_
     {
       g_autofree char *name = qemu_opt_escape (add_name);
       g_ptr_array_add (argv, g_strdup ("-name"));
-      g_ptr_array_add (argv, g_strdup_printf ("guest=%s", name));
+      g_ptr_array_add (argv, g_strdup_printf ("guest=%s,debug-threads=on", name));
     }
   if (add_pause)
     g_ptr_array_add (argv, g_strdup ("-S"));

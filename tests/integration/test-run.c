@@ -1352,7 +1352,7 @@ test_example_vm_unit (void)
     g_autoptr (JsonNode) ret = NULL;
     g_autoptr (JsonNode) name = NULL;
     JsonObject *cpu;
-    g_autofree char *affinity = NULL;
+    g_autofree char *affinity = NULL, *comm_path = NULL, *comm = NULL;
 
     g_assert_no_error (error);
     ret = qpin_qmp_client_execute_sync (client, "query-cpus-fast", NULL, 10000, &error);
@@ -1364,6 +1364,12 @@ test_example_vm_unit (void)
     g_assert_no_error (error);
     g_assert_cmpstr (json_object_get_string_member (json_node_get_object (name), "name"), ==,
                      "unit-vm");
+    /* --name added debug-threads=on: the vCPU thread is named, so a
+     * hot-added one is pinned at birth */
+    comm_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/comm",
+                                 json_object_get_int_member (cpu, "thread-id"));
+    g_assert_true (g_file_get_contents (comm_path, &comm, NULL, NULL));
+    g_assert_cmpstr (comm, ==, "CPU 0/TCG\n");
     qpin_qmp_client_close (client);
   }
   g_subprocess_send_signal (r->proc, SIGTERM);
