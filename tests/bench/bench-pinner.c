@@ -417,7 +417,7 @@ bench_hot_add (void)
   for (guint i = 0; i < slots->len; i++)
     {
       QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonObject) args = NULL;
       g_autoptr (JsonNode) ok = NULL;
       g_autofree char *id = g_strdup_printf ("b%u", i);
       g_autofree char *first = NULL;
@@ -426,11 +426,7 @@ bench_hot_add (void)
 
       if (slot->qom_path)
         continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", id);
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
+      args = qpin_test_device_add_args (slot, id);
       /* one hot-add at a time, spaced as a management tool would, so
        * that each is timed alone */
       g_usleep (110 * 1000);

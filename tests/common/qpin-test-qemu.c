@@ -349,6 +349,25 @@ qpin_test_vcpu_affinity (GPid pid)
 }
 
 /**
+ * qpin_test_device_add_args:
+ * @slot: a free slot of query-hotpluggable-cpus
+ *
+ * Returns: (transfer full): device_add's arguments for a vCPU in @slot
+ */
+JsonObject *
+qpin_test_device_add_args (const QpinQmpHotpluggableCpu *slot, const char *id)
+{
+  JsonObject *args = json_object_new ();
+
+  json_object_set_string_member (args, "driver", slot->type);
+  json_object_set_string_member (args, "id", id);
+  json_object_set_int_member (args, "socket-id", slot->topo.socket);
+  json_object_set_int_member (args, "core-id", slot->topo.core);
+  json_object_set_int_member (args, "thread-id", slot->topo.thread);
+  return args;
+}
+
+/**
  * qpin_test_qemu_add_vcpus:
  * @monitor: a QMP socket of the QEMU, not the one qpin uses
  *
@@ -373,17 +392,13 @@ qpin_test_qemu_add_vcpus (const char *monitor, guint count)
   for (guint i = 0; i < slots->len && added < count; i++)
     {
       QpinQmpHotpluggableCpu *slot = g_ptr_array_index (slots, i);
-      g_autoptr (JsonObject) args = json_object_new ();
+      g_autoptr (JsonObject) args = NULL;
       g_autoptr (JsonNode) ok = NULL;
       g_autofree char *id = g_strdup_printf ("foreign%u", i);
 
       if (slot->qom_path)
         continue;
-      json_object_set_string_member (args, "driver", slot->type);
-      json_object_set_string_member (args, "id", id);
-      json_object_set_int_member (args, "socket-id", slot->topo.socket);
-      json_object_set_int_member (args, "core-id", slot->topo.core);
-      json_object_set_int_member (args, "thread-id", slot->topo.thread);
+      args = qpin_test_device_add_args (slot, id);
       ok = qpin_qmp_client_execute_sync (client, "device_add", args, 10000, &error);
       g_assert_no_error (error);
       added++;

@@ -5,6 +5,7 @@
 #include <json-glib/json-glib.h>
 
 #include "qpin-cpuset.h"
+#include "qpin-qmp-types.h"
 
 typedef struct {
   GSubprocess *process;
@@ -43,6 +44,7 @@ gboolean qpin_test_wait_daemon (const char *control_path, guint timeout_ms);
 gboolean qpin_test_wait_for (gboolean (*check) (gpointer), gpointer data, guint timeout_ms);
 GArray *qpin_test_vcpu_tids (GPid pid);
 char *qpin_test_vcpu_affinity (GPid pid);
+JsonObject *qpin_test_device_add_args (const QpinQmpHotpluggableCpu *slot, const char *id);
 void qpin_test_qemu_add_vcpus (const char *monitor, guint count);
 void qpin_test_assert_threads_untouched (JsonArray *threads, const char *online);
 guint qpin_test_count_fds (GPid pid);
