@@ -670,7 +670,8 @@ wait_log_pinned (Daemon *d, guint n, guint timeout_ms)
   gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
   g_autoptr (GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   FILE *log = fopen (d->daemon->log_path, "r");
-  char line[1024];
+  g_autoptr (GString) line = g_string_new (NULL);
+  char chunk[1024];
   guint idle = 0;
 
   g_assert_nonnull (log);
@@ -678,7 +679,7 @@ wait_log_pinned (Daemon *d, guint n, guint timeout_ms)
     {
       const char *vm, *end;
 
-      if (fgets (line, sizeof line, log) == NULL)
+      if (fgets (chunk, sizeof chunk, log) == NULL)
         {
           clearerr (log);
           g_usleep (1000);
@@ -686,10 +687,15 @@ wait_log_pinned (Daemon *d, guint n, guint timeout_ms)
             break;
           continue;
         }
-      if (strstr (line, "): pinned ") == NULL || (vm = strstr (line, "vm '")) == NULL
-          || (end = strstr (vm, "' (pid ")) == NULL)
+      /* a line the daemon is writing may be read in two parts (a write
+       * across a page boundary is seen page by page): whole lines only */
+      g_string_append (line, chunk);
+      if (line->str[line->len - 1] != '\n')
         continue;
-      g_hash_table_add (seen, g_strndup (vm + 4, (gsize) (end - vm - 4)));
+      if (strstr (line->str, "): pinned ") != NULL && (vm = strstr (line->str, "vm '")) != NULL
+          && (end = strstr (vm, "' (pid ")) != NULL)
+        g_hash_table_add (seen, g_strndup (vm + 4, (gsize) (end - vm - 4)));
+      g_string_truncate (line, 0);
     }
   fclose (log);
   return g_hash_table_size (seen) == n;
