@@ -41,6 +41,7 @@ main (void)
   double start, per_sample_ms, share;
   gsize bytes = 0;
 
+  g_assert_cmpuint (idle->n, ==, N_VMS * N_THREADS);
   /* the first sample opens the perf groups (or learns there is no PMU) */
   g_assert_true (qpin_sampler_sample (sampler, g_get_monotonic_time () * 1000, NULL));
   start = cpu_ms ();
