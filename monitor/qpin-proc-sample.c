@@ -293,15 +293,12 @@ read_task_file (int task_dir, const char *root, GPid pid, GPid tid, const char *
   gsize len = 0;
   int fd;
 
-  g_snprintf (path, sizeof path, "%s/proc/%d/task/%d/%s", root, pid, tid, name);
+  /* relative to the task directory: TID/NAME; else the whole path */
   if (task_dir >= 0)
-    {
-      char rel[64];
-      g_snprintf (rel, sizeof rel, "%d/%s", tid, name);
-      fd = openat (task_dir, rel, O_RDONLY | O_CLOEXEC);
-    }
+    g_snprintf (path, sizeof path, "%d/%s", tid, name);
   else
-    fd = open (path, O_RDONLY | O_CLOEXEC);
+    g_snprintf (path, sizeof path, "%s/proc/%d/task/%d/%s", root, pid, tid, name);
+  fd = openat (task_dir >= 0 ? task_dir : AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
   while (fd >= 0 && len < size - 1)
     {
       ssize_t n = read (fd, buf + len, size - 1 - len);
@@ -327,7 +324,9 @@ read_task_file (int task_dir, const char *root, GPid pid, GPid tid, const char *
   if (len == size - 1 || memchr (buf, '\0', len) != NULL)
     {
       g_set_error (error, QPIN_MONITOR_ERROR, QPIN_MONITOR_ERROR_PARSE,
-                   "'%s' is not a text file of less than %" G_GSIZE_FORMAT " bytes", path, size);
+                   "'%s/proc/%d/task/%d/%s' is not a text file of less than %" G_GSIZE_FORMAT
+                   " bytes",
+                   root, pid, tid, name, size);
       return FALSE;
     }
   buf[len] = '\0';

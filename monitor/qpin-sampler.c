@@ -18,14 +18,7 @@ typedef struct {
   QpinPerfCounts perf_prev;
   gboolean has_perf_prev;
   gpointer migrations; /* software counter, without /proc/.../sched */
-  struct TaskDir *dir; /* its process's /proc task directory */
 } Entry;
-
-/* One per watched process, shared by its threads' entries. */
-typedef struct TaskDir {
-  int fd; /* -1: not open (yet, or could not be: then paths are used) */
-  guint refs;
-} TaskDir;
 
 struct _QpinSampler {
   char *root;
@@ -36,7 +29,7 @@ struct _QpinSampler {
   char *pmu_note;
   GPtrArray *entries;  /* Entry, in the order added */
   GHashTable *by_tid;  /* GPid -> Entry */
-  GHashTable *dirs;    /* GPid -> TaskDir */
+  GHashTable *dirs;    /* during a sample: GPid -> its /proc task directory's fd + 1 */
   GArray *cpu_prev;    /* QpinCpuSample by CPU */
   GArray *cpus;        /* QpinCpuStats */
   GPtrArray *siblings; /* QpinCpuset * by CPU, NULL unknown */
@@ -52,16 +45,6 @@ entry_free (gpointer p)
 
   g_free (e->stats.vm);
   g_free (e);
-}
-
-static void
-task_dir_free (gpointer p)
-{
-  TaskDir *d = p;
-
-  if (d->fd >= 0)
-    close (d->fd);
-  g_free (d);
 }
 
 static void
@@ -90,7 +73,7 @@ qpin_sampler_new (const char *root_dir)
   s->perf_ops = qpin_perf_real_ops ();
   s->entries = g_ptr_array_new ();
   s->by_tid = g_hash_table_new (NULL, NULL);
-  s->dirs = g_hash_table_new_full (NULL, NULL, NULL, task_dir_free);
+  s->dirs = g_hash_table_new (NULL, NULL);
   s->cpu_prev = g_array_new (FALSE, TRUE, sizeof (QpinCpuSample));
   s->cpus = g_array_new (FALSE, TRUE, sizeof (QpinCpuStats));
   g_array_set_clear_func (s->cpus, cpu_stats_clear);
@@ -191,14 +174,6 @@ qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GPid ti
     {
       e = g_new0 (Entry, 1);
       e->stats.cpu = -1;
-      e->dir = g_hash_table_lookup (sampler->dirs, GINT_TO_POINTER (pid));
-      if (e->dir == NULL)
-        {
-          e->dir = g_new0 (TaskDir, 1);
-          e->dir->fd = -1;
-          g_hash_table_insert (sampler->dirs, GINT_TO_POINTER (pid), e->dir);
-        }
-      e->dir->refs++;
       e->stats.ipc = e->stats.llc_mpki = NAN;
       g_ptr_array_add (sampler->entries, e);
       g_hash_table_insert (sampler->by_tid, GINT_TO_POINTER (tid), e);
@@ -229,8 +204,6 @@ qpin_sampler_remove_thread (QpinSampler *sampler, GPid tid)
   g_hash_table_remove (sampler->by_tid, GINT_TO_POINTER (tid));
   g_ptr_array_remove (sampler->entries, e);
   entry_close_perf (sampler, e);
-  if (--e->dir->refs == 0)
-    g_hash_table_remove (sampler->dirs, GINT_TO_POINTER (e->stats.pid));
   entry_free (e);
 }
 
@@ -349,6 +322,23 @@ thread_ran (const QpinTaskSample *prev, const QpinTaskSample *cur)
          || cur->vcsw + cur->icsw != prev->vcsw + prev->icsw;
 }
 
+/* @pid's task directory, opened for its first thread in this sample and
+ * shared by the others; -1 (EMFILE, say): each file is opened by its
+ * path, and the next thread tries again. */
+static int
+task_dir (QpinSampler *s, GPid pid)
+{
+  gpointer known = g_hash_table_lookup (s->dirs, GINT_TO_POINTER (pid));
+  int fd;
+
+  if (known)
+    return GPOINTER_TO_INT (known) - 1;
+  fd = qpin_task_dir_open (s->root, pid);
+  if (fd >= 0)
+    g_hash_table_insert (s->dirs, GINT_TO_POINTER (pid), GINT_TO_POINTER (fd + 1));
+  return fd;
+}
+
 static void
 sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
 {
@@ -358,11 +348,7 @@ sample_thread (QpinSampler *s, Entry *e, gint64 interval_ns)
 
   if (t->gone)
     return;
-  /* opened for its first thread in this sample, shared by the others;
-   * without it (EMFILE, say) each file is opened by its path */
-  if (e->dir->fd < 0)
-    e->dir->fd = qpin_task_dir_open (s->root, t->pid);
-  if (!qpin_task_sample_read (e->dir->fd, s->root, t->pid, t->tid, cur, &error))
+  if (!qpin_task_sample_read (task_dir (s, t->pid), s->root, t->pid, t->tid, cur, &error))
     {
       /* gone, or text we cannot trust: either way no numbers for it */
       g_debug ("vm '%s' thread %d: %s", t->vm, t->tid, error->message);
@@ -531,12 +517,8 @@ close_task_dirs (QpinSampler *s)
 
   g_hash_table_iter_init (&iter, s->dirs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    {
-      TaskDir *d = value;
-      if (d->fd >= 0)
-        close (d->fd);
-      d->fd = -1;
-    }
+    close (GPOINTER_TO_INT (value) - 1);
+  g_hash_table_remove_all (s->dirs);
 }
 
 /**
