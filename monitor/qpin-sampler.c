@@ -208,6 +208,23 @@ qpin_sampler_remove_thread (QpinSampler *sampler, GPid tid)
 }
 
 /**
+ * qpin_sampler_keep_only:
+ * @keep: (element-type GPid): the TIDs to go on watching
+ *
+ * Stops watching every thread not in @keep.
+ */
+void
+qpin_sampler_keep_only (QpinSampler *sampler, GHashTable *keep)
+{
+  for (guint i = sampler->entries->len; i-- > 0;)
+    {
+      const Entry *e = g_ptr_array_index (sampler->entries, i);
+      if (!g_hash_table_contains (keep, GINT_TO_POINTER (e->stats.tid)))
+        qpin_sampler_remove_thread (sampler, e->stats.tid);
+    }
+}
+
+/**
  * qpin_sampler_has_thread:
  *
  * Returns: whether @tid is watched (gone or not)

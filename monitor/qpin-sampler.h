@@ -82,6 +82,7 @@ void qpin_sampler_set_ticks_per_s (QpinSampler *sampler, guint ticks_per_s);
 void qpin_sampler_add_thread (QpinSampler *sampler, const char *vm, GPid pid, GPid tid,
                               QpinThreadRole role, gint index, const QpinCpuset *planned);
 void qpin_sampler_remove_thread (QpinSampler *sampler, GPid tid);
+void qpin_sampler_keep_only (QpinSampler *sampler, GHashTable *keep);
 gboolean qpin_sampler_has_thread (QpinSampler *sampler, GPid tid);
 const QpinThreadStats *qpin_sampler_lookup (QpinSampler *sampler, GPid tid);
 gboolean qpin_sampler_sample (QpinSampler *sampler, gint64 now_ns, GError **error);

@@ -320,8 +320,6 @@ void
 qpin_top_sync (QpinSampler *sampler, GPtrArray *vms)
 {
   g_autoptr (GHashTable) keep = g_hash_table_new (NULL, NULL);
-  GPtrArray *watched = qpin_sampler_get_threads (sampler);
-  g_autoptr (GArray) drop = g_array_new (FALSE, FALSE, sizeof (GPid));
 
   for (guint i = 0; i < vms->len; i++)
     {
@@ -334,14 +332,7 @@ qpin_top_sync (QpinSampler *sampler, GPtrArray *vms)
           g_hash_table_add (keep, GINT_TO_POINTER (t->tid));
         }
     }
-  for (guint i = 0; i < watched->len; i++)
-    {
-      const QpinThreadStats *st = g_ptr_array_index (watched, i);
-      if (!g_hash_table_contains (keep, GINT_TO_POINTER (st->tid)))
-        g_array_append_val (drop, st->tid);
-    }
-  for (guint i = 0; i < drop->len; i++)
-    qpin_sampler_remove_thread (sampler, g_array_index (drop, GPid, i));
+  qpin_sampler_keep_only (sampler, keep);
 }
 
 /**

@@ -503,6 +503,26 @@ test_sampler_tid_reused (void)
   rm_rf (root);
 }
 
+/* keep_only() stops watching every thread but the ones named, in any
+ * order of the entries. */
+static void
+test_sampler_keep_only (void)
+{
+  g_autoptr (QpinSampler) s = qpin_sampler_new ("/nonexistent");
+  g_autoptr (GHashTable) keep = g_hash_table_new (NULL, NULL);
+
+  for (GPid tid = 11; tid <= 14; tid++)
+    qpin_sampler_add_thread (s, "a", 10, tid, QPIN_ROLE_VCPU, tid - 11, NULL);
+  g_hash_table_add (keep, GINT_TO_POINTER (12));
+  g_hash_table_add (keep, GINT_TO_POINTER (14));
+  qpin_sampler_keep_only (s, keep);
+  g_assert_cmpuint (qpin_sampler_get_threads (s)->len, ==, 2);
+  g_assert_false (qpin_sampler_has_thread (s, 11));
+  g_assert_true (qpin_sampler_has_thread (s, 12));
+  g_assert_false (qpin_sampler_has_thread (s, 13));
+  g_assert_true (qpin_sampler_has_thread (s, 14));
+}
+
 typedef struct {
   GPid tid;
   gint cpu;
@@ -587,6 +607,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sampler/pmu", test_sampler_pmu);
   g_test_add_func ("/sampler/migrations-counter", test_sampler_migrations_counter);
   g_test_add_func ("/sampler/tid-reused", test_sampler_tid_reused);
+  g_test_add_func ("/sampler/keep-only", test_sampler_keep_only);
   g_test_add_func ("/sampler/live", test_sampler_live);
   return g_test_run ();
 }
