@@ -179,6 +179,7 @@ test_many_pids (void)
   pids[QPIN_PROC_EVENTS_MAX_PIDS] = getpid ();
   g_assert_false (qpin_proc_events_set_pids (events, pids, QPIN_PROC_EVENTS_MAX_PIDS + 1, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE);
+  g_assert_cmpstr (error->message, ==, "process events: more than 4000 VMs to watch");
 }
 
 int
